@@ -1,0 +1,17 @@
+"""The `scenarist` command. Each command group lives in its own module and registers here."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="scenarist",
+    help="Scenarios in, task graphs out: a small DAG orchestrator with an HTTP worker protocol.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,135 @@
+"""The one exception hierarchy. `api/problems.py` maps each class to problem+json.
+
+Every error carries a stable machine `code` (used as the problem `type` suffix), a human
+message, and where it makes sense the offending `field`. Core knows nothing of HTTP.
+"""
+
+from __future__ import annotations
+
+
+class ScenaristError(Exception):
+    code = "error"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+# --- catalog and templates --------------------------------------------------------------
+
+
+class CatalogError(ScenaristError):
+    """A scenario catalog is invalid. The message names file, scenario and task."""
+
+    code = "invalid-catalog"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        scenario: str | None = None,
+        task: str | None = None,
+    ) -> None:
+        where = ":".join(p for p in (file, str(line) if line else None) if p)
+        parts = [
+            p
+            for p in (where, scenario and f"scenario {scenario!r}", task and f"task {task!r}")
+            if p
+        ]
+        prefix = ", ".join(parts)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+        self.file, self.line, self.scenario, self.task = file, line, scenario, task
+
+
+class UnknownScenarioError(ScenaristError):
+    code = "unknown-scenario"
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(
+            f"unknown scenario {name!r}; known: {', '.join(known) or '(none)'}", field="scenario"
+        )
+        self.name = name
+
+
+class ParamError(ScenaristError):
+    """A request parameter is missing, unknown, of the wrong type or out of bounds."""
+
+    code = "invalid-param"
+
+
+class RenderError(ScenaristError):
+    """Rendering a template failed or exceeded its bounds (size, time, operation limits)."""
+
+    code = "render-failed"
+
+
+# --- persisted state --------------------------------------------------------------------
+
+
+class NotFoundError(ScenaristError):
+    code = "not-found"
+
+
+class ScenarioNotFoundError(NotFoundError):
+    code = "scenario-not-found"
+
+    def __init__(self, scenario_id: str) -> None:
+        super().__init__(f"no scenario with id {scenario_id!r}", field="scenario_id")
+        self.scenario_id = scenario_id
+
+
+class TaskNotFoundError(NotFoundError):
+    code = "task-not-found"
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"no task with id {task_id!r}", field="task_id")
+        self.task_id = task_id
+
+
+class ConflictError(ScenaristError):
+    """The request is well formed but the task or scenario is not in a state that allows it."""
+
+    code = "conflict"
+
+    def __init__(
+        self, message: str, *, current_status: str | None = None, field: str | None = None
+    ):
+        super().__init__(message, field=field)
+        self.current_status = current_status
+
+
+class StaleLeaseError(ConflictError):
+    """The lease token does not match the task's current lease: the task was re-leased,
+    finished, cancelled or reaped. Nothing was changed."""
+
+    code = "stale-lease"
+
+    def __init__(self, task_id: str, current_status: str) -> None:
+        super().__init__(
+            f"lease token of task {task_id!r} is not current (task is {current_status})",
+            current_status=current_status,
+            field="lease_token",
+        )
+        self.task_id = task_id
+
+
+class IllegalTransitionError(ConflictError):
+    code = "illegal-transition"
+
+    def __init__(self, task_id: str, current_status: str, requested: str) -> None:
+        super().__init__(
+            f"task {task_id!r} is {current_status}; cannot change it to {requested}",
+            current_status=current_status,
+            field="status",
+        )
+        self.task_id = task_id
+        self.requested = requested
+
+
+class StoreUnavailableError(ScenaristError):
+    """The backing store cannot be reached; the request may be retried later."""
+
+    code = "store-unavailable"

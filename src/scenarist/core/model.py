@@ -1,0 +1,188 @@
+"""Immutable domain types shared by every layer.
+
+`TaskSpec`/`ScenarioPlan` are what the scenario engine produces from a template and its
+parameters (nothing stored yet). `Task`/`Scenario` are the persisted records a store
+returns. Times are POSIX seconds (float) taken from the service's injected clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+JSON = Any  # a value that round-trips through json.dumps/json.loads
+
+MAX_PRIORITY = 4  # the seed's "0-4 priority levels"
+
+
+class TaskStatus(StrEnum):
+    PENDING = "pending"  # waiting for dependencies
+    QUEUED = "queued"  # ready (or waiting out a retry backoff), in its service queue
+    PROCESSING = "processing"  # leased by a worker
+    SUCCESS = "success"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # an upstream task failed or was cancelled
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_TASK_STATUSES
+
+
+FINAL_TASK_STATUSES = frozenset(
+    {TaskStatus.SUCCESS, TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.CANCELLED}
+)
+
+
+class ScenarioStatus(StrEnum):
+    PENDING = "pending"  # nothing leased yet
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in {ScenarioStatus.SUCCESS, ScenarioStatus.FAILED, ScenarioStatus.CANCELLED}
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    """One expanded task of a plan. `name` is unique inside its scenario."""
+
+    name: str  # expanded template id: "slide_image_2", or the bare id without count
+    template_id: str  # the template task id it came from: "slide_image"
+    index: int | None  # 1-based copy number for multiplied tasks, else None
+    service: str
+    payload: Mapping[str, JSON]
+    depends_on: tuple[str, ...]  # names of parent tasks, in dependency (index) order
+    level: int  # longest dependency path from a root (roots are 0)
+    max_attempts: int
+    timeout_seconds: float  # lease duration used when a worker does not ask for one
+
+    @property
+    def priority(self) -> int:
+        """Queue priority inside the service queue: deeper tasks first, capped."""
+        return min(self.level, MAX_PRIORITY)
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioPlan:
+    """A template rendered with validated parameters: tasks in topological order."""
+
+    template: str  # scenario template name, e.g. "CreateVideo"
+    params: Mapping[str, JSON]  # validated parameters, defaults filled in
+    tasks: tuple[TaskSpec, ...]
+
+    @property
+    def levels(self) -> int:
+        return 1 + max((t.level for t in self.tasks), default=-1)
+
+
+def task_id(scenario_id: str, name: str) -> str:
+    """A task id names its scenario, so any task id locates the scenario without a lookup."""
+    return f"{scenario_id}:{name}"
+
+
+def split_task_id(value: str) -> tuple[str, str]:
+    """Inverse of `task_id`; raises ValueError when `value` is not a task id."""
+    scenario_id, sep, name = value.partition(":")
+    if not sep or not scenario_id or not name:
+        raise ValueError(f"not a task id: {value!r}")
+    return scenario_id, name
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """A persisted task. `attempt` counts leases so far (0 before the first lease)."""
+
+    id: str
+    scenario_id: str
+    name: str
+    service: str
+    payload: Mapping[str, JSON]
+    depends_on: tuple[str, ...]
+    dependents: tuple[str, ...]  # names of tasks that list this one in depends_on
+    level: int
+    status: TaskStatus
+    attempt: int
+    max_attempts: int
+    timeout_seconds: float
+    created_at: float
+    available_at: float | None = None  # queued: not leasable before this (retry backoff)
+    queued_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    lease_token: str | None = None
+    lease_expires_at: float | None = None
+    worker_id: str | None = None
+    result_ref: str | None = None
+    result: Mapping[str, JSON] | None = None
+    error: str | None = None
+    inputs: tuple[Mapping[str, JSON], ...] = ()  # filled on lease: upstream results
+
+    @property
+    def priority(self) -> int:
+        return min(self.level, MAX_PRIORITY)
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    total: int
+    by_status: Mapping[TaskStatus, int]
+    by_service: Mapping[str, Mapping[TaskStatus, int]]
+
+    @property
+    def finished(self) -> int:
+        return sum(n for s, n in self.by_status.items() if s.is_final)
+
+    @property
+    def percent(self) -> float:
+        return 100.0 if self.total == 0 else round(100.0 * self.finished / self.total, 2)
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    id: str
+    template: str
+    params: Mapping[str, JSON]
+    status: ScenarioStatus
+    progress: Progress
+    created_at: float
+    started_at: float | None = None  # first lease
+    finished_at: float | None = None
+    cancelled: bool = False
+    idempotency_key: str | None = None
+    callback_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One status change, as stored for the scenario's event stream (SSE)."""
+
+    id: str  # monotonically increasing within a scenario; opaque to clients
+    scenario_id: str
+    at: float
+    task: str | None  # task name, or None for a scenario-level event
+    status: str  # a TaskStatus for task events, a ScenarioStatus for scenario events
+    attempt: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    service: str
+    ready: int  # leasable now
+    delayed: int  # queued but waiting out a retry backoff
+    in_flight: int  # processing
+    oldest_ready_age: float | None  # seconds the oldest ready task has waited
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """What `complete` changed: the finished task and the dependents it released."""
+
+    task: Task
+    released: tuple[str, ...] = field(default=())  # task ids that became queued
+    duplicate: bool = False  # a repeat of the completion that already happened

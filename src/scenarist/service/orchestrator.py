@@ -1,0 +1,353 @@
+"""Use cases: the only place that decides task and scenario state transitions.
+
+Stores apply each decision atomically and re-check its preconditions (storage/base.py);
+this module chooses retry-or-fail, backoff delays, lease lengths, ids and timestamps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import secrets
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from scenarist.core.errors import (
+    ConflictError,
+    IllegalTransitionError,
+    NotFoundError,
+    ParamError,
+    ScenaristError,
+    StaleLeaseError,
+    StoreUnavailableError,
+)
+from scenarist.core.model import (
+    JSON,
+    Completion,
+    Event,
+    QueueStats,
+    Scenario,
+    ScenarioPlan,
+    ScenarioStatus,
+    Task,
+    TaskStatus,
+)
+from scenarist.service.observer import NullObserver, Observer
+from scenarist.service.policy import Limits, RetryPolicy
+from scenarist.service.records import build_records, new_scenario_id
+from scenarist.storage.base import Store
+
+LEASE_EXPIRED_ERROR = "lease expired"
+log = logging.getLogger(__name__)
+
+
+class Planner(Protocol):
+    """What the service needs of a scenario catalog."""
+
+    def plan(self, name: str, params: Mapping[str, Any]) -> ScenarioPlan: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    scenario: Scenario
+    tasks: list[Task]
+    created: bool  # False when an Idempotency-Key matched an earlier submission
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionItem:
+    task_id: str
+    lease_token: str
+    result_ref: str | None
+    result: Mapping[str, JSON] | None = None
+
+
+class Orchestrator:
+    def __init__(
+        self,
+        store: Store,
+        catalog: Planner,
+        *,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        retry_policy: RetryPolicy | None = None,
+        limits: Limits | None = None,
+        observer: Observer | None = None,
+        new_id: Callable[[], str] = new_scenario_id,
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.retry_policy = retry_policy or RetryPolicy()
+        self.limits = limits or Limits()
+        self.observer: Observer = observer or NullObserver()
+        self.new_id = new_id
+
+    # --- submit -------------------------------------------------------------------------
+
+    def plan(self, template: str, params: Mapping[str, Any]) -> ScenarioPlan:
+        """Validate and expand without storing anything (dry run)."""
+        return self.catalog.plan(template, params)
+
+    async def submit(
+        self,
+        template: str,
+        params: Mapping[str, Any],
+        *,
+        idempotency_key: str | None = None,
+        callback_url: str | None = None,
+    ) -> Submission:
+        plan = self.catalog.plan(template, params)
+        scenario, tasks = build_records(
+            plan,
+            scenario_id=self.new_id(),
+            now=self.clock(),
+            idempotency_key=idempotency_key,
+            callback_url=callback_url,
+        )
+        stored, created = await self.store.create_scenario(scenario, tasks)
+        if not created:
+            return Submission(stored, await self.store.list_tasks(stored.id), created=False)
+        self.observer.scenario_submitted(stored)
+        return Submission(stored, tasks, created=True)
+
+    # --- worker protocol ----------------------------------------------------------------
+
+    async def lease(
+        self,
+        service: str,
+        *,
+        max_tasks: int = 1,
+        lease_seconds: float | None = None,
+        wait_seconds: float = 0.0,
+        worker_id: str | None = None,
+    ) -> list[Task]:
+        """Take up to `max_tasks` ready tasks; with `wait_seconds`, wait (without polling
+        the store in a loop) until one is ready or the time is up."""
+        self._check_batch(max_tasks, "max_tasks")
+        lease_seconds = self._check_lease_seconds(lease_seconds)
+        wait = min(max(wait_seconds, 0.0), self.limits.max_wait_seconds)
+        deadline = time.monotonic() + wait
+        while True:
+            now = self.clock()
+            tasks = await self.store.lease(
+                service,
+                max_tasks=max_tasks,
+                lease_seconds=lease_seconds,
+                worker_id=worker_id,
+                now=now,
+                nonce=secrets.token_hex(8),
+            )
+            remaining = deadline - time.monotonic()
+            if tasks or remaining <= 0:
+                if tasks:
+                    self.observer.tasks_leased(tasks, now)
+                return tasks
+            await self.store.wait_for_ready([service], min(remaining, self.limits.recheck_seconds))
+
+    async def heartbeat(
+        self, task_id: str, lease_token: str, *, lease_seconds: float | None = None
+    ) -> Task:
+        lease_seconds = self._check_lease_seconds(lease_seconds)
+        return await self.store.heartbeat(
+            task_id, lease_token, lease_seconds=lease_seconds, now=self.clock()
+        )
+
+    async def complete(
+        self,
+        task_id: str,
+        lease_token: str | None,
+        *,
+        result_ref: str | None,
+        result: Mapping[str, JSON] | None = None,
+    ) -> Completion:
+        done = await self.store.complete(
+            task_id, lease_token, result_ref=result_ref, result=result, now=self.clock()
+        )
+        if not done.duplicate:
+            self.observer.task_completed(done.task)
+        return done
+
+    async def complete_many(
+        self, items: Sequence[CompletionItem]
+    ) -> list[Completion | ScenaristError]:
+        """Each item on its own: one stale item does not fail the others."""
+        self._check_batch(len(items), "items")
+        outcomes: list[Completion | ScenaristError] = []
+        for item in items:
+            try:
+                outcomes.append(
+                    await self.complete(
+                        item.task_id,
+                        item.lease_token,
+                        result_ref=item.result_ref,
+                        result=item.result,
+                    )
+                )
+            except (ConflictError, NotFoundError) as exc:
+                outcomes.append(exc)
+        return outcomes
+
+    async def fail(
+        self, task_id: str, lease_token: str | None, *, error: str, retryable: bool = True
+    ) -> Task:
+        """Retry with backoff while attempts remain (and the error is retryable), else
+        fail for good and skip everything downstream."""
+        task = await self.store.get_task(task_id)
+        if task.status is not TaskStatus.PROCESSING or (
+            lease_token is not None and task.lease_token != lease_token
+        ):
+            if lease_token is None:
+                raise IllegalTransitionError(task_id, task.status, TaskStatus.FAILED)
+            raise StaleLeaseError(task_id, task.status)
+        now = self.clock()
+        retry_at = self._retry_at(task, now) if retryable else None
+        failed = await self.store.fail(
+            task_id, lease_token, attempt=task.attempt, error=error, retry_at=retry_at, now=now
+        )
+        self.observer.task_failed(failed, final=retry_at is None)
+        return failed
+
+    async def set_status(
+        self,
+        task_id: str,
+        status: TaskStatus,
+        *,
+        result_ref: str | None = None,
+        result: Mapping[str, JSON] | None = None,
+        error: str | None = None,
+        retryable: bool = False,
+        worker_id: str | None = None,
+    ) -> Task:
+        """The seed's `PATCH /tasks/{id}/status` for workers that know no lease tokens.
+        `processing` claims a queued task; `success`/`failed` finish a processing one
+        (a queued task is claimed and finished in one call)."""
+        if status is TaskStatus.PROCESSING:
+            return await self.store.claim(
+                task_id,
+                lease_seconds=None,
+                worker_id=worker_id,
+                now=self.clock(),
+                nonce=secrets.token_hex(8),
+            )
+        if status not in (TaskStatus.SUCCESS, TaskStatus.FAILED):
+            current = await self.store.get_task(task_id)
+            raise IllegalTransitionError(task_id, current.status, status)
+        task = await self.store.get_task(task_id)
+        if task.status is TaskStatus.QUEUED:
+            task = await self.store.claim(
+                task_id,
+                lease_seconds=None,
+                worker_id=worker_id,
+                now=self.clock(),
+                nonce=secrets.token_hex(8),
+            )
+        elif task.status is not TaskStatus.PROCESSING:
+            raise IllegalTransitionError(task_id, task.status, status)
+        if status is TaskStatus.SUCCESS:
+            done = await self.complete(task_id, None, result_ref=result_ref, result=result)
+            return done.task
+        return await self.fail(task_id, None, error=error or "failed", retryable=retryable)
+
+    async def reap_expired(self) -> int:
+        """Requeue (or fail for good) every task whose lease ran out; counts an attempt."""
+        now = self.clock()
+        expired = await self.store.find_expired(now=now, limit=self.limits.reap_batch)
+        reaped = 0
+        for task in expired:
+            if task.lease_token is None:
+                continue
+            retry_at = self._retry_at(task, now)
+            changed = await self.store.expire_lease(
+                task.id, task.lease_token, retry_at=retry_at, now=now
+            )
+            if changed is not None:
+                reaped += 1
+                if changed.status is TaskStatus.FAILED:
+                    self.observer.task_failed(changed, final=True)
+        if reaped:
+            self.observer.leases_expired(reaped)
+        return reaped
+
+    # --- scenario control and reads -----------------------------------------------------
+
+    async def cancel(self, scenario_id: str) -> Scenario:
+        return await self.store.cancel_scenario(scenario_id, now=self.clock())
+
+    async def retry(self, scenario_id: str) -> Scenario:
+        return await self.store.retry_scenario(scenario_id, now=self.clock())
+
+    async def get_scenario(self, scenario_id: str) -> Scenario:
+        return await self.store.get_scenario(scenario_id)
+
+    async def list_tasks(self, scenario_id: str) -> list[Task]:
+        return await self.store.list_tasks(scenario_id)
+
+    async def get_task(self, task_id: str) -> Task:
+        return await self.store.get_task(task_id)
+
+    async def list_scenarios(
+        self,
+        *,
+        status: ScenarioStatus | None = None,
+        template: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> tuple[list[Scenario], str | None]:
+        if not 1 <= limit <= self.limits.max_batch:
+            raise ParamError(f"limit must be 1..{self.limits.max_batch}", field="limit")
+        return await self.store.list_scenarios(
+            status=status, template=template, cursor=cursor, limit=limit
+        )
+
+    async def read_events(
+        self, scenario_id: str, *, after: str | None = None, limit: int = 500
+    ) -> list[Event]:
+        return await self.store.read_events(scenario_id, after=after, limit=limit)
+
+    async def queue_stats(self) -> list[QueueStats]:
+        return await self.store.queue_stats(now=self.clock())
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _retry_at(self, task: Task, now: float) -> float | None:
+        if task.attempt >= task.max_attempts:
+            return None
+        return now + self.retry_policy.delay(task.attempt, self.rng)
+
+    def _check_batch(self, n: int, field: str) -> None:
+        if not 1 <= n <= self.limits.max_batch:
+            raise ParamError(f"{field} must be 1..{self.limits.max_batch}, got {n}", field=field)
+
+    def _check_lease_seconds(self, lease_seconds: float | None) -> float | None:
+        if lease_seconds is None:
+            return None
+        low, high = self.limits.min_lease_seconds, self.limits.max_lease_seconds
+        if not low <= lease_seconds <= high:
+            raise ParamError(
+                f"lease_seconds must be {low:g}..{high:g}, got {lease_seconds:g}",
+                field="lease_seconds",
+            )
+        return lease_seconds
+
+
+async def run_maintenance(
+    orchestrator: Orchestrator, stop: asyncio.Event, *, interval: float = 1.0
+) -> None:
+    """Reap expired leases and purge old scenarios until `stop` is set. Safe to run in
+    several processes at once: each store step re-checks its preconditions."""
+    while not stop.is_set():
+        try:
+            await orchestrator.reap_expired()
+            await orchestrator.store.purge_finished(now=orchestrator.clock(), limit=1000)
+        except StoreUnavailableError as exc:
+            # The store is down; the next round retries. Requests see 503 meanwhile.
+            log.warning("maintenance skipped: %s", exc)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+        except TimeoutError:
+            continue

@@ -1,0 +1,67 @@
+"""Turn a plan into the records a store persists: the submit-time decisions."""
+
+from __future__ import annotations
+
+from ulid import ULID
+
+from scenarist.core.lifecycle import count_progress
+from scenarist.core.model import (
+    Scenario,
+    ScenarioPlan,
+    ScenarioStatus,
+    Task,
+    TaskStatus,
+    task_id,
+)
+
+
+def new_scenario_id() -> str:
+    """ULIDs sort by creation time, which keeps listings and Redis scans in order."""
+    return str(ULID())
+
+
+def build_records(
+    plan: ScenarioPlan,
+    *,
+    scenario_id: str,
+    now: float,
+    idempotency_key: str | None = None,
+    callback_url: str | None = None,
+) -> tuple[Scenario, list[Task]]:
+    """Roots start `queued` (leasable at once); every other task waits `pending`."""
+    dependents: dict[str, list[str]] = {spec.name: [] for spec in plan.tasks}
+    for spec in plan.tasks:
+        for parent in spec.depends_on:
+            dependents[parent].append(spec.name)
+    tasks = [
+        Task(
+            id=task_id(scenario_id, spec.name),
+            scenario_id=scenario_id,
+            name=spec.name,
+            service=spec.service,
+            payload=spec.payload,
+            depends_on=spec.depends_on,
+            dependents=tuple(dependents[spec.name]),
+            level=spec.level,
+            status=TaskStatus.QUEUED if not spec.depends_on else TaskStatus.PENDING,
+            attempt=0,
+            max_attempts=spec.max_attempts,
+            timeout_seconds=spec.timeout_seconds,
+            created_at=now,
+            queued_at=now if not spec.depends_on else None,
+        )
+        for spec in plan.tasks
+    ]
+    progress = count_progress((t.service, t.status) for t in tasks)
+    scenario = Scenario(
+        id=scenario_id,
+        template=plan.template,
+        params=plan.params,
+        status=ScenarioStatus.SUCCESS if not tasks else ScenarioStatus.PENDING,
+        progress=progress,
+        created_at=now,
+        finished_at=now if not tasks else None,
+        idempotency_key=idempotency_key,
+        callback_url=callback_url,
+    )
+    return scenario, tasks

@@ -1,0 +1,202 @@
+"""The `Store` protocol: what a backend must persist, atomically, for the service layer.
+
+The service layer (`scenarist.service`) decides every transition that needs a decision
+(retry or fail for good, backoff delays, lease lengths, ids, timestamps) and passes the
+outcome in. A backend applies each call as ONE atomic step (one Lua script in Redis, one
+transaction in SQLite) and re-checks the preconditions inside that step, so concurrent
+calls cannot interleave. The dependency rule itself ("a pending task becomes queued when
+every parent succeeded; a failed or cancelled parent skips its transitive dependents")
+lives inside the atomic step too, because a fan-in must be released exactly once.
+
+Conventions every backend follows (the conformance suite in tests/storage checks them):
+- Lease tokens are `f"{nonce}.{attempt}"`; a lease increments `attempt`.
+- Each state change appends an `Event` for the scenario and updates the scenario's
+  per-status / per-service counters in the same atomic step.
+- The scenario's status is derived after every change: `cancelled` once cancelled;
+  otherwise while any task is non-final it is `running` if any task was ever leased
+  (started_at set) else `pending`; once every task is final it is `success` when all
+  succeeded (or there are no tasks), else `failed`. `finished_at` is set when it
+  becomes final, cleared again by `retry_scenario`.
+- `inputs` of a leased task: one mapping per parent, in `depends_on` order,
+  `{"task": name, "result_ref": ..., "result": ...}`.
+- A queued task with `available_at > now` (retry backoff) is not leasable yet.
+- Ready order inside a service: higher priority (`min(level, 4)`) first, then older
+  (`available_at`, else `queued_at`), then task id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from scenarist.core.model import (
+    JSON,
+    Completion,
+    Event,
+    QueueStats,
+    Scenario,
+    ScenarioStatus,
+    Task,
+)
+
+
+class Store(Protocol):
+    """Persistence for scenarios and tasks. All methods may raise StoreUnavailableError."""
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Return when the store answers; raise StoreUnavailableError otherwise."""
+
+    # --- submit and read ----------------------------------------------------------------
+
+    async def create_scenario(
+        self, scenario: Scenario, tasks: Sequence[Task]
+    ) -> tuple[Scenario, bool]:
+        """Persist a new scenario and all its tasks (statuses already decided: roots
+        `queued` with `queued_at`, others `pending`). If `scenario.idempotency_key` is set
+        and a scenario with that key exists, persist nothing and return (existing, False);
+        otherwise return (stored, True). Atomic: either every task exists or none."""
+
+    async def get_scenario(self, scenario_id: str) -> Scenario:
+        """Raise ScenarioNotFoundError when absent (or expired by retention)."""
+
+    async def list_tasks(self, scenario_id: str) -> list[Task]:
+        """Every task of the scenario in plan (topological) order; inputs left empty.
+        Raise ScenarioNotFoundError when the scenario is absent."""
+
+    async def get_task(self, task_id: str) -> Task:
+        """Raise TaskNotFoundError when absent (a malformed id is simply absent)."""
+
+    async def list_scenarios(
+        self,
+        *,
+        status: ScenarioStatus | None,
+        template: str | None,
+        cursor: str | None,
+        limit: int,
+    ) -> tuple[list[Scenario], str | None]:
+        """Newest first. Returns (page, next_cursor); next_cursor is None on the last page.
+        The cursor is opaque to callers; a malformed cursor raises ParamError(field=cursor)."""
+
+    async def read_events(self, scenario_id: str, *, after: str | None, limit: int) -> list[Event]:
+        """Events of the scenario with id greater than `after` (all when None), oldest
+        first. Raise ScenarioNotFoundError when the scenario is absent."""
+
+    async def queue_stats(self, *, now: float) -> list[QueueStats]:
+        """One entry per service that has or had tasks, sorted by service name."""
+
+    # --- worker protocol ----------------------------------------------------------------
+
+    async def lease(
+        self,
+        service: str,
+        *,
+        max_tasks: int,
+        lease_seconds: float | None,
+        worker_id: str | None,
+        now: float,
+        nonce: str,
+    ) -> list[Task]:
+        """Atomically take up to `max_tasks` ready tasks of `service` (see ready order),
+        mark them `processing` with attempt += 1, token `f"{nonce}.{attempt}"`,
+        started_at=now, lease_expires_at = now + (lease_seconds or task.timeout_seconds),
+        and return them with `inputs` filled. Sets the scenario's started_at (and status
+        running) on its first lease."""
+
+    async def claim(
+        self,
+        task_id: str,
+        *,
+        lease_seconds: float | None,
+        worker_id: str | None,
+        now: float,
+        nonce: str,
+    ) -> Task:
+        """Seed-compatible claim (PATCH status=processing) of one specific task: like a
+        lease of that task alone. Raise IllegalTransitionError unless it is `queued`
+        (a task still in retry backoff may be claimed early: the worker asked for it)."""
+
+    async def heartbeat(
+        self, task_id: str, lease_token: str, *, lease_seconds: float | None, now: float
+    ) -> Task:
+        """Extend the lease to now + (lease_seconds or timeout). Raise StaleLeaseError
+        unless the task is processing under exactly this token."""
+
+    async def complete(
+        self,
+        task_id: str,
+        lease_token: str | None,
+        *,
+        result_ref: str | None,
+        result: Mapping[str, JSON] | None,
+        now: float,
+    ) -> Completion:
+        """processing -> success, store the result, and in the same step queue every
+        dependent whose parents have all succeeded (returned in `released`).
+        `lease_token=None` is the seed's PATCH: any current lease is accepted.
+        A repeat with the token that already completed the task changes nothing and
+        returns (task, released=(), duplicate=True). Otherwise a wrong token or a task
+        not processing raises StaleLeaseError (IllegalTransitionError when token is None)."""
+
+    async def fail(
+        self,
+        task_id: str,
+        lease_token: str | None,
+        *,
+        attempt: int,
+        error: str,
+        retry_at: float | None,
+        now: float,
+    ) -> Task:
+        """processing -> queued (available_at=retry_at) when `retry_at` is given, else
+        -> failed, skipping every transitive non-final dependent in the same step.
+        `attempt` must equal the task's current attempt (the service read it to decide),
+        else StaleLeaseError. Token rules as in `complete`."""
+
+    async def find_expired(self, *, now: float, limit: int) -> list[Task]:
+        """Processing tasks whose lease_expires_at <= now, oldest expiry first."""
+
+    async def expire_lease(
+        self, task_id: str, lease_token: str, *, retry_at: float | None, now: float
+    ) -> Task | None:
+        """Reaper: like `fail` (error "lease expired") but only if the task is still
+        processing under `lease_token` AND its lease has expired at `now`; else None
+        (a heartbeat or completion won the race) and nothing changes."""
+
+    # --- scenario control ---------------------------------------------------------------
+
+    async def cancel_scenario(self, scenario_id: str, *, now: float) -> Scenario:
+        """Every non-final task -> cancelled (processing leases become stale; queued tasks
+        leave their queues). Raise ConflictError(current_status) when the scenario is
+        already final; cancelling an already-cancelled scenario returns it unchanged."""
+
+    async def retry_scenario(self, scenario_id: str, *, now: float) -> Scenario:
+        """failed/skipped/cancelled tasks go back: `queued` when all parents succeeded,
+        else `pending`; attempt reset to 0, error/lease/result cleared; successes kept.
+        Raise ConflictError when there is nothing to retry."""
+
+    # --- scenario-end callbacks (outbox) ------------------------------------------------
+
+    async def claim_due_callbacks(
+        self, *, now: float, limit: int, lease_seconds: float
+    ) -> list[Scenario]:
+        """Scenarios that became final with a callback_url and whose delivery is due;
+        each returned one is not due again before now + lease_seconds (so one API process
+        of several delivers it)."""
+
+    async def finish_callback(self, scenario_id: str, *, retry_at: float | None) -> None:
+        """Delivered (retry_at None) -> drop it from the outbox; else due again at retry_at."""
+
+    # --- waiting and maintenance --------------------------------------------------------
+
+    async def wait_for_ready(self, services: Sequence[str], timeout: float) -> None:
+        """Return when a task of one of `services` may have become ready, or after
+        `timeout` seconds. Spurious wake-ups are allowed; callers re-check with lease()."""
+
+    async def wait_for_events(self, scenario_id: str, timeout: float) -> None:
+        """Return when the scenario may have new events, or after `timeout` seconds."""
+
+    async def purge_finished(self, *, now: float, limit: int) -> int:
+        """Delete scenarios that finished more than the retention ago (backends with native
+        expiry may return 0). Returns how many were deleted."""
