@@ -59,9 +59,7 @@ class DemoRun:
     out_dir: Path
     topic: str = "Bees"
 
-    def run(
-        self, kind: str, inputs: Sequence[dict[str, Any]] = (), **fields: Any
-    ) -> DemoResult:
+    def run(self, kind: str, inputs: Sequence[dict[str, Any]] = (), **fields: Any) -> DemoResult:
         task_payload = {"kind": kind, "topic": self.topic, **fields}
         return handle_task(SERVICE_OF_KIND[kind], task_payload, inputs, self.out_dir)
 

@@ -66,9 +66,7 @@ def test_slide_draws_its_own_prompt_among_several(demo: DemoRun) -> None:
 
 
 def test_slide_title_and_bullets_change_the_pixels(demo: DemoRun) -> None:
-    short = demo.run(
-        "slide_image", [prompt_input(demo, 1, SlidePrompt("A", ()))], part=1, parts=1
-    )
+    short = demo.run("slide_image", [prompt_input(demo, 1, SlidePrompt("A", ()))], part=1, parts=1)
     with Image.open(short.result_ref) as image:
         sparse = ink_pixels(image, background_colour(1))
     full = demo.run(
@@ -85,7 +83,7 @@ def test_slide_title_and_bullets_change_the_pixels(demo: DemoRun) -> None:
 
 def test_overlong_text_is_wrapped_and_clipped_inside_the_slide(demo: DemoRun) -> None:
     long_words = " ".join(["honeycomb"] * 80)
-    prompt = SlidePrompt("Title " * 40, tuple([long_words] * 10) + ("x" * 400,))
+    prompt = SlidePrompt("Title " * 40, (*[long_words] * 10, "x" * 400))
 
     result = demo.run("slide_image", [prompt_input(demo, 1, prompt)], part=1, parts=1)
 

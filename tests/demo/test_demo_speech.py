@@ -128,7 +128,7 @@ def test_reading_a_non_wav_file_fails_clearly(tmp_path: Path) -> None:
     bogus = tmp_path / "voice.wav"
     bogus.write_bytes(b"not a wav at all" * 10)
 
-    with pytest.raises(MediaToolError, match="voice.wav is not a PCM WAV"):
+    with pytest.raises(MediaToolError, match=r"voice\.wav is not a PCM WAV"):
         read_wav_timing(bogus)
 
 

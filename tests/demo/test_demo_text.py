@@ -15,7 +15,6 @@ from scenarist.demo.text import (
     section_for,
     short_topic,
 )
-
 from tests.demo.conftest import DemoRun
 
 
@@ -128,13 +127,11 @@ def test_slide_prompt_round_trip() -> None:
 
 
 def test_malformed_slide_prompt_names_its_input() -> None:
-    with pytest.raises(DemoPayloadError, match="'slide_prompt_4'.*Title"):
+    with pytest.raises(DemoPayloadError, match=r"'slide_prompt_4'.*Title"):
         parse_slide_prompt("just text", source="slide_prompt_4")
 
 
-@pytest.mark.parametrize(
-    ("value", "expected"), [(3, 3), ("3", 3), (" 7 ", 7), ("+2", 2), (4.0, 4)]
-)
+@pytest.mark.parametrize(("value", "expected"), [(3, 3), ("3", 3), (" 7 ", 7), ("+2", 2), (4.0, 4)])
 def test_counts_parse_from_templated_strings(value: object, expected: int) -> None:
     assert parse_count({"parts": value}, "parts") == expected
 
