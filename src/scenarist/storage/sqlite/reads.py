@@ -1,0 +1,132 @@
+"""Read queries. Each runs in one (deferred) transaction, so a scenario and its counters
+are read from the same snapshot; WAL readers never wait for the writer."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from scenarist.core.errors import ScenarioNotFoundError
+from scenarist.core.model import Event, Progress, QueueStats, Scenario, ScenarioStatus, Task
+from scenarist.storage.sqlite.rows import (
+    decode_cursor,
+    decode_event_id,
+    encode_cursor,
+    progress_from_counts,
+    row_to_event,
+    row_to_scenario,
+    row_to_task,
+)
+from scenarist.storage.sqlite.transitions import fetch_scenario, fetch_task
+
+
+def read_progress(conn: sqlite3.Connection, scenario_ids: list[str]) -> dict[str, Progress]:
+    if not scenario_ids:
+        return {}
+    marks = ", ".join("?" * len(scenario_ids))
+    rows = conn.execute(
+        f"SELECT scenario_id, service, status, n FROM task_counts WHERE scenario_id IN ({marks})",
+        scenario_ids,
+    ).fetchall()
+    counts: dict[str, list[tuple[str, str, int]]] = {sid: [] for sid in scenario_ids}
+    for row in rows:
+        counts[row["scenario_id"]].append((row["service"], row["status"], row["n"]))
+    return {sid: progress_from_counts(c) for sid, c in counts.items()}
+
+
+def get_scenario(conn: sqlite3.Connection, scenario_id: str) -> Scenario:
+    row = fetch_scenario(conn, scenario_id)
+    return row_to_scenario(row, read_progress(conn, [scenario_id])[scenario_id])
+
+
+def get_task(conn: sqlite3.Connection, task_id: str) -> Task:
+    return row_to_task(fetch_task(conn, task_id))
+
+
+def list_tasks(conn: sqlite3.Connection, scenario_id: str) -> list[Task]:
+    fetch_scenario(conn, scenario_id)
+    rows = conn.execute(
+        "SELECT * FROM tasks WHERE scenario_id = ? ORDER BY seq", (scenario_id,)
+    ).fetchall()
+    return [row_to_task(row) for row in rows]
+
+
+def list_scenarios(
+    conn: sqlite3.Connection,
+    *,
+    status: ScenarioStatus | None,
+    template: str | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Scenario], str | None]:
+    """Newest first by (created_at, id); the cursor is the last row's position."""
+    where: list[str] = []
+    args: list[object] = []
+    if status is not None:
+        where.append("status = ?")
+        args.append(status.value)
+    if template is not None:
+        where.append("template = ?")
+        args.append(template)
+    if cursor is not None:
+        created_at, last_id = decode_cursor(cursor)
+        where.append("(created_at < ? OR (created_at = ? AND id < ?))")
+        args += [created_at, created_at, last_id]
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    rows = conn.execute(
+        f"SELECT * FROM scenarios {clause} ORDER BY created_at DESC, id DESC LIMIT ?",
+        (*args, limit + 1),
+    ).fetchall()
+    page = rows[:limit]
+    progress = read_progress(conn, [row["id"] for row in page])
+    scenarios = [row_to_scenario(row, progress[row["id"]]) for row in page]
+    if len(rows) <= limit:
+        return scenarios, None
+    last = page[-1]
+    return scenarios, encode_cursor(last["created_at"], last["id"])
+
+
+def read_events(
+    conn: sqlite3.Connection, scenario_id: str, *, after: str | None, limit: int
+) -> list[Event]:
+    after_id = 0 if after is None else decode_event_id(after)
+    if conn.execute("SELECT 1 FROM scenarios WHERE id = ?", (scenario_id,)).fetchone() is None:
+        raise ScenarioNotFoundError(scenario_id)
+    rows = conn.execute(
+        "SELECT * FROM events WHERE scenario_id = ? AND id > ? ORDER BY id LIMIT ?",
+        (scenario_id, after_id, limit),
+    ).fetchall()
+    return [row_to_event(row) for row in rows]
+
+
+def queue_stats(conn: sqlite3.Connection, *, now: float) -> list[QueueStats]:
+    queued = {
+        row["service"]: row
+        for row in conn.execute(
+            "SELECT service, "
+            "SUM(available_at IS NULL OR available_at <= ?1) AS ready, "
+            "SUM(available_at > ?1) AS delayed, "
+            "MIN(CASE WHEN available_at IS NULL OR available_at <= ?1 THEN ready_at END) "
+            "AS oldest "
+            "FROM tasks WHERE status = 'queued' GROUP BY service",
+            (now,),
+        )
+    }
+    in_flight = dict(
+        conn.execute(
+            "SELECT service, COUNT(*) FROM tasks WHERE status = 'processing' GROUP BY service"
+        ).fetchall()
+    )
+    stats = []
+    for (service,) in conn.execute("SELECT name FROM services ORDER BY name"):
+        row = queued.get(service)
+        oldest = None if row is None else row["oldest"]
+        stats.append(
+            QueueStats(
+                service=service,
+                ready=0 if row is None else row["ready"],
+                delayed=0 if row is None else row["delayed"],
+                in_flight=in_flight.get(service, 0),
+                oldest_ready_age=None if oldest is None else max(0.0, now - oldest),
+            )
+        )
+    return stats

@@ -1,0 +1,146 @@
+"""Conversions between SQLite rows and the domain records, and the listing cursor."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import sqlite3
+from collections.abc import Iterable, Mapping
+
+import orjson
+
+from scenarist.core.errors import ParamError
+from scenarist.core.model import JSON, Event, Progress, Scenario, ScenarioStatus, Task, TaskStatus
+
+
+def dumps(value: JSON) -> str:
+    return orjson.dumps(value).decode()
+
+
+def loads(text: str) -> JSON:
+    return orjson.loads(text)
+
+
+def task_to_row(task: Task, seq: int) -> tuple[object, ...]:
+    """Values for INSERT_TASK, in its column order."""
+    return (
+        task.id,
+        task.scenario_id,
+        seq,
+        task.name,
+        task.service,
+        dumps(task.payload),
+        dumps(list(task.depends_on)),
+        dumps(list(task.dependents)),
+        task.level,
+        task.priority,
+        task.status.value,
+        task.attempt,
+        task.max_attempts,
+        task.timeout_seconds,
+        task.created_at,
+        task.available_at,
+        task.queued_at,
+    )
+
+
+INSERT_TASK = """
+INSERT INTO tasks (id, scenario_id, seq, name, service, payload, depends_on, dependents,
+                   level, priority, status, attempt, max_attempts, timeout_seconds,
+                   created_at, available_at, queued_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+
+def row_to_task(row: sqlite3.Row, inputs: tuple[Mapping[str, JSON], ...] = ()) -> Task:
+    result = row["result"]
+    return Task(
+        id=row["id"],
+        scenario_id=row["scenario_id"],
+        name=row["name"],
+        service=row["service"],
+        payload=loads(row["payload"]),
+        depends_on=tuple(loads(row["depends_on"])),
+        dependents=tuple(loads(row["dependents"])),
+        level=row["level"],
+        status=TaskStatus(row["status"]),
+        attempt=row["attempt"],
+        max_attempts=row["max_attempts"],
+        timeout_seconds=row["timeout_seconds"],
+        created_at=row["created_at"],
+        available_at=row["available_at"],
+        queued_at=row["queued_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        lease_token=row["lease_token"],
+        lease_expires_at=row["lease_expires_at"],
+        worker_id=row["worker_id"],
+        result_ref=row["result_ref"],
+        result=None if result is None else loads(result),
+        error=row["error"],
+        inputs=inputs,
+    )
+
+
+def progress_from_counts(counts: Iterable[tuple[str, str, int]]) -> Progress:
+    """Progress from (service, status, n) counter rows; same shape as count_progress:
+    every TaskStatus is a key of by_status and of each service's breakdown."""
+    by_status = dict.fromkeys(TaskStatus, 0)
+    by_service: dict[str, dict[TaskStatus, int]] = {}
+    for service, status, n in counts:
+        by_status[TaskStatus(status)] += n
+        by_service.setdefault(service, dict.fromkeys(TaskStatus, 0))[TaskStatus(status)] += n
+    return Progress(total=sum(by_status.values()), by_status=by_status, by_service=by_service)
+
+
+def row_to_scenario(row: sqlite3.Row, progress: Progress) -> Scenario:
+    return Scenario(
+        id=row["id"],
+        template=row["template"],
+        params=loads(row["params"]),
+        status=ScenarioStatus(row["status"]),
+        progress=progress,
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        cancelled=bool(row["cancelled"]),
+        idempotency_key=row["idempotency_key"],
+        callback_url=row["callback_url"],
+    )
+
+
+def row_to_event(row: sqlite3.Row) -> Event:
+    return Event(
+        id=str(row["id"]),
+        scenario_id=row["scenario_id"],
+        at=row["at"],
+        task=row["task"],
+        status=row["status"],
+        attempt=row["attempt"],
+    )
+
+
+def encode_cursor(created_at: float, scenario_id: str) -> str:
+    """Opaque position after a scenario in the newest-first listing."""
+    raw = f"{created_at!r}|{scenario_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, sep, scenario_id = raw.partition("|")
+        created_at = float(created)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ParamError(f"malformed cursor {cursor!r}", field="cursor") from None
+    if not sep or not scenario_id or not math.isfinite(created_at):
+        raise ParamError(f"malformed cursor {cursor!r}", field="cursor")
+    return created_at, scenario_id
+
+
+def decode_event_id(after: str) -> int:
+    try:
+        return int(after)
+    except ValueError:
+        raise ParamError(f"malformed event id {after!r}", field="after") from None

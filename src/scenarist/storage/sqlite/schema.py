@@ -1,0 +1,130 @@
+"""The SQLite schema and connection settings.
+
+Indexes exist for the hot paths: `tasks_ready` serves `lease` (ready tasks of one service
+in ready order, a partial index over queued rows only), `tasks_in_flight` serves the
+reaper, `task_counts` makes a scenario's progress a handful of rows instead of a scan of
+its tasks, and the `scenarios_by_*` indexes serve newest-first listings with filters.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 10_000  # other processes writing the same file wait this long at most
+SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
+
+DDL = """
+CREATE TABLE IF NOT EXISTS scenarios (
+    id TEXT PRIMARY KEY,
+    template TEXT NOT NULL,
+    params TEXT NOT NULL,
+    status TEXT NOT NULL,
+    cancelled INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    idempotency_key TEXT UNIQUE,
+    callback_url TEXT,
+    callback_due_at REAL
+);
+CREATE INDEX IF NOT EXISTS scenarios_by_created ON scenarios (created_at, id);
+CREATE INDEX IF NOT EXISTS scenarios_by_status ON scenarios (status, created_at, id);
+CREATE INDEX IF NOT EXISTS scenarios_by_template ON scenarios (template, created_at, id);
+CREATE INDEX IF NOT EXISTS scenarios_finished
+    ON scenarios (finished_at) WHERE finished_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS scenarios_callbacks_due
+    ON scenarios (callback_due_at) WHERE callback_due_at IS NOT NULL;
+
+CREATE TABLE IF NOT EXISTS tasks (
+    id TEXT PRIMARY KEY,
+    scenario_id TEXT NOT NULL REFERENCES scenarios (id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    service TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    depends_on TEXT NOT NULL,
+    dependents TEXT NOT NULL,
+    level INTEGER NOT NULL,
+    priority INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    max_attempts INTEGER NOT NULL,
+    timeout_seconds REAL NOT NULL,
+    created_at REAL NOT NULL,
+    available_at REAL,
+    queued_at REAL,
+    started_at REAL,
+    finished_at REAL,
+    lease_token TEXT,
+    lease_expires_at REAL,
+    worker_id TEXT,
+    result_ref TEXT,
+    result TEXT,
+    error TEXT,
+    ready_at REAL GENERATED ALWAYS AS (COALESCE(available_at, queued_at)) VIRTUAL
+);
+CREATE INDEX IF NOT EXISTS tasks_by_scenario ON tasks (scenario_id, seq);
+CREATE INDEX IF NOT EXISTS tasks_ready
+    ON tasks (service, priority DESC, ready_at, id, available_at) WHERE status = 'queued';
+CREATE INDEX IF NOT EXISTS tasks_in_flight
+    ON tasks (lease_expires_at, id) WHERE status = 'processing';
+
+CREATE TABLE IF NOT EXISTS task_counts (
+    scenario_id TEXT NOT NULL REFERENCES scenarios (id) ON DELETE CASCADE,
+    service TEXT NOT NULL,
+    status TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (scenario_id, service, status)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    scenario_id TEXT NOT NULL REFERENCES scenarios (id) ON DELETE CASCADE,
+    at REAL NOT NULL,
+    task TEXT,
+    status TEXT NOT NULL,
+    attempt INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_scenario ON events (scenario_id, id);
+
+-- Every service that ever had a task, so queue_stats lists idle services too.
+CREATE TABLE IF NOT EXISTS services (name TEXT PRIMARY KEY) WITHOUT ROWID;
+"""
+
+
+def connect(path: str, *, synchronous: str) -> sqlite3.Connection:
+    """Open a connection in autocommit mode: every store method opens its own transaction
+    explicitly (BEGIN IMMEDIATE for writes), so nothing is left open between calls."""
+    mode = synchronous.upper()
+    if mode not in SYNCHRONOUS_MODES:
+        raise ValueError(f"synchronous must be one of {sorted(SYNCHRONOUS_MODES)}, got {mode!r}")
+    conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute(f"PRAGMA synchronous = {mode}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    apply_schema(conn)
+    return conn
+
+
+def apply_schema(conn: sqlite3.Connection) -> None:
+    """Create the tables once; several processes opening the same file at the same time
+    serialise on BEGIN IMMEDIATE and the later ones find the schema already there."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise sqlite3.DatabaseError(
+                f"database schema version {version} is newer than this build ({SCHEMA_VERSION})"
+            )
+        if version < SCHEMA_VERSION:
+            for statement in DDL.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

@@ -1,0 +1,326 @@
+"""`SqliteStore`: the embedded, zero-setup `Store` (stdlib sqlite3, WAL).
+
+All database work runs on one dedicated thread (a single-worker executor): the event loop
+never blocks on disk, and this process's writes are serialised. Every store method is one
+transaction (BEGIN IMMEDIATE for writes) that re-checks its preconditions, so it is atomic
+also against other processes that open the same file; BEGIN IMMEDIATE plus busy_timeout
+make those wait their turn. Long polls (`wait_for_ready`, `wait_for_events`) are woken
+in-process only: a write made by another process is noticed when the poll times out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from scenarist.core.errors import ConflictError, StoreUnavailableError
+from scenarist.core.model import (
+    JSON,
+    Completion,
+    Event,
+    QueueStats,
+    Scenario,
+    ScenarioStatus,
+    Task,
+)
+from scenarist.storage.sqlite import reads, scenario_ops, task_ops
+from scenarist.storage.sqlite.notify import Notifier, events_key, ready_key
+from scenarist.storage.sqlite.schema import connect
+from scenarist.storage.sqlite.transitions import Changes
+
+T = TypeVar("T")
+DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600.0
+MEMORY = ":memory:"
+
+
+class SqliteStore:
+    """Open with `await SqliteStore.open(path)`; close with `await store.close()`."""
+
+    def __init__(
+        self, path: str, executor: ThreadPoolExecutor, conn: sqlite3.Connection, retention: float
+    ) -> None:
+        self.path = path
+        self.retention_seconds = retention
+        self._executor = executor
+        self._conn: sqlite3.Connection | None = conn
+        self._notifier = Notifier()
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | Path,
+        *,
+        retention_seconds: float = DEFAULT_RETENTION_SECONDS,
+        synchronous: str = "NORMAL",
+    ) -> SqliteStore:
+        """Open (creating file, parent directories and schema as needed) the database."""
+        location = str(path)
+        if location != MEMORY:
+            Path(location).parent.mkdir(parents=True, exist_ok=True)
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scenarist-sqlite")
+        loop = asyncio.get_running_loop()
+        try:
+            conn = await loop.run_in_executor(
+                executor, lambda: connect(location, synchronous=synchronous)
+            )
+        except sqlite3.Error as exc:
+            executor.shutdown(wait=False)
+            raise StoreUnavailableError(f"cannot open sqlite store {location}: {exc}") from exc
+        return cls(location, executor, conn, retention_seconds)
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        await asyncio.get_running_loop().run_in_executor(self._executor, conn.close)
+        self._executor.shutdown(wait=True)
+
+    async def ping(self) -> None:
+        await self._read(lambda conn: conn.execute("SELECT 1").fetchone())
+
+    # --- transactions on the DB thread --------------------------------------------------
+
+    async def _read(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._run(op, write=False, changes=Changes())
+
+    async def _write(self, op: Callable[[sqlite3.Connection, Changes], T]) -> T:
+        """Run `op` in BEGIN IMMEDIATE; after it commits, wake the long polls it concerns
+        (from a done-callback, so a cancelled caller does not swallow the wake-up)."""
+        changes = Changes()
+        return await self._run(lambda conn: op(conn, changes), write=True, changes=changes)
+
+    async def _run(
+        self, op: Callable[[sqlite3.Connection], T], *, write: bool, changes: Changes
+    ) -> T:
+        conn = self._conn
+        if conn is None:
+            raise StoreUnavailableError(f"sqlite store {self.path} is closed")
+        loop = asyncio.get_running_loop()
+        try:
+            future = loop.run_in_executor(
+                self._executor, lambda: self._transaction(conn, op, write)
+            )
+        except RuntimeError as exc:  # executor already shut down by close()
+            raise StoreUnavailableError(f"sqlite store {self.path} is closed") from exc
+        if write:
+            future.add_done_callback(lambda done: self._wake(done, changes))
+        return await future
+
+    def _transaction(
+        self, conn: sqlite3.Connection, op: Callable[[sqlite3.Connection], T], write: bool
+    ) -> T:
+        try:
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                result = op(conn)
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.IntegrityError as exc:  # e.g. a scenario id that already exists
+            raise ConflictError(f"sqlite store {self.path} refused a write: {exc}") from exc
+        except (sqlite3.OperationalError, sqlite3.DatabaseError, sqlite3.ProgrammingError) as exc:
+            # Locked beyond busy_timeout, disk I/O error, file gone, closed connection:
+            # the request may be retried later.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StoreUnavailableError(f"sqlite store {self.path} is unavailable: {exc}") from exc
+        return result
+
+    def _wake(self, done: asyncio.Future[T], changes: Changes) -> None:
+        if done.cancelled() or done.exception() is not None:
+            return
+        self._notifier.notify(ready_key(service) for service in changes.ready_services)
+        self._notifier.notify(events_key(scenario_id) for scenario_id in changes.scenarios)
+
+    # --- submit and read ----------------------------------------------------------------
+
+    async def create_scenario(
+        self, scenario: Scenario, tasks: Sequence[Task]
+    ) -> tuple[Scenario, bool]:
+        return await self._write(
+            lambda conn, changes: scenario_ops.create_scenario(conn, changes, scenario, tasks)
+        )
+
+    async def get_scenario(self, scenario_id: str) -> Scenario:
+        return await self._read(lambda conn: reads.get_scenario(conn, scenario_id))
+
+    async def list_tasks(self, scenario_id: str) -> list[Task]:
+        return await self._read(lambda conn: reads.list_tasks(conn, scenario_id))
+
+    async def get_task(self, task_id: str) -> Task:
+        return await self._read(lambda conn: reads.get_task(conn, task_id))
+
+    async def list_scenarios(
+        self,
+        *,
+        status: ScenarioStatus | None,
+        template: str | None,
+        cursor: str | None,
+        limit: int,
+    ) -> tuple[list[Scenario], str | None]:
+        return await self._read(
+            lambda conn: reads.list_scenarios(
+                conn, status=status, template=template, cursor=cursor, limit=limit
+            )
+        )
+
+    async def read_events(self, scenario_id: str, *, after: str | None, limit: int) -> list[Event]:
+        return await self._read(
+            lambda conn: reads.read_events(conn, scenario_id, after=after, limit=limit)
+        )
+
+    async def queue_stats(self, *, now: float) -> list[QueueStats]:
+        return await self._read(lambda conn: reads.queue_stats(conn, now=now))
+
+    # --- worker protocol ----------------------------------------------------------------
+
+    async def lease(
+        self,
+        service: str,
+        *,
+        max_tasks: int,
+        lease_seconds: float | None,
+        worker_id: str | None,
+        now: float,
+        nonce: str,
+    ) -> list[Task]:
+        return await self._write(
+            lambda conn, changes: task_ops.lease(
+                conn,
+                changes,
+                service,
+                max_tasks=max_tasks,
+                lease_seconds=lease_seconds,
+                worker_id=worker_id,
+                now=now,
+                nonce=nonce,
+            )
+        )
+
+    async def claim(
+        self,
+        task_id: str,
+        *,
+        lease_seconds: float | None,
+        worker_id: str | None,
+        now: float,
+        nonce: str,
+    ) -> Task:
+        return await self._write(
+            lambda conn, changes: task_ops.claim(
+                conn,
+                changes,
+                task_id,
+                lease_seconds=lease_seconds,
+                worker_id=worker_id,
+                now=now,
+                nonce=nonce,
+            )
+        )
+
+    async def heartbeat(
+        self, task_id: str, lease_token: str, *, lease_seconds: float | None, now: float
+    ) -> Task:
+        return await self._write(
+            lambda conn, _: task_ops.heartbeat(
+                conn, task_id, lease_token, lease_seconds=lease_seconds, now=now
+            )
+        )
+
+    async def complete(
+        self,
+        task_id: str,
+        lease_token: str | None,
+        *,
+        result_ref: str | None,
+        result: Mapping[str, JSON] | None,
+        now: float,
+    ) -> Completion:
+        return await self._write(
+            lambda conn, changes: task_ops.complete(
+                conn, changes, task_id, lease_token, result_ref=result_ref, result=result, now=now
+            )
+        )
+
+    async def fail(
+        self,
+        task_id: str,
+        lease_token: str | None,
+        *,
+        attempt: int,
+        error: str,
+        retry_at: float | None,
+        now: float,
+    ) -> Task:
+        return await self._write(
+            lambda conn, changes: task_ops.fail(
+                conn,
+                changes,
+                task_id,
+                lease_token,
+                attempt=attempt,
+                error=error,
+                retry_at=retry_at,
+                now=now,
+            )
+        )
+
+    async def find_expired(self, *, now: float, limit: int) -> list[Task]:
+        return await self._read(lambda conn: task_ops.find_expired(conn, now=now, limit=limit))
+
+    async def expire_lease(
+        self, task_id: str, lease_token: str, *, retry_at: float | None, now: float
+    ) -> Task | None:
+        return await self._write(
+            lambda conn, changes: task_ops.expire_lease(
+                conn, changes, task_id, lease_token, retry_at=retry_at, now=now
+            )
+        )
+
+    # --- scenario control ---------------------------------------------------------------
+
+    async def cancel_scenario(self, scenario_id: str, *, now: float) -> Scenario:
+        return await self._write(
+            lambda conn, changes: scenario_ops.cancel_scenario(conn, changes, scenario_id, now=now)
+        )
+
+    async def retry_scenario(self, scenario_id: str, *, now: float) -> Scenario:
+        return await self._write(
+            lambda conn, changes: scenario_ops.retry_scenario(conn, changes, scenario_id, now=now)
+        )
+
+    # --- scenario-end callbacks (outbox) ------------------------------------------------
+
+    async def claim_due_callbacks(
+        self, *, now: float, limit: int, lease_seconds: float
+    ) -> list[Scenario]:
+        return await self._write(
+            lambda conn, _: scenario_ops.claim_due_callbacks(
+                conn, now=now, limit=limit, lease_seconds=lease_seconds
+            )
+        )
+
+    async def finish_callback(self, scenario_id: str, *, retry_at: float | None) -> None:
+        await self._write(
+            lambda conn, _: scenario_ops.finish_callback(conn, scenario_id, retry_at=retry_at)
+        )
+
+    # --- waiting and maintenance --------------------------------------------------------
+
+    async def wait_for_ready(self, services: Sequence[str], timeout: float) -> None:
+        await self._notifier.wait([ready_key(service) for service in services], timeout)
+
+    async def wait_for_events(self, scenario_id: str, timeout: float) -> None:
+        await self._notifier.wait([events_key(scenario_id)], timeout)
+
+    async def purge_finished(self, *, now: float, limit: int) -> int:
+        before = now - self.retention_seconds
+        return await self._write(
+            lambda conn, _: scenario_ops.purge_finished(conn, before=before, limit=limit)
+        )
