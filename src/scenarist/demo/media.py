@@ -62,7 +62,7 @@ def run_ffmpeg(arguments: Sequence[str], *, timeout: float, what: str) -> str:
     return stderr
 
 
-def probe_media(path: Path) -> MediaInfo:
+def probe_media(path: Path | str) -> MediaInfo:
     """Streams, size and duration of a media file, from `ffmpeg -i`'s stderr."""
     if not Path(path).is_file():
         raise MediaToolError(f"cannot probe {path}: no such file")
