@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from scenarist.cli import client_commands
+
 app = typer.Typer(
     name="scenarist",
     help="Scenarios in, task graphs out: a small DAG orchestrator with an HTTP worker protocol.",
@@ -11,6 +13,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+client_commands.register(app)
 
 
 def main() -> None:

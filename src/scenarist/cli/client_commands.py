@@ -1,0 +1,266 @@
+"""Client commands: submit, status, cancel, retry, and `worker` to run a user's handlers.
+
+Exit codes: 0 success; 1 the scenario failed or was cancelled (`submit --wait`);
+2 the request itself failed (server unreachable, refused, bad arguments).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from scenarist.cli.watch import ScenarioOutcome, wait_for_scenario
+from scenarist.worker.client import DEFAULT_URL, ScenaristClient
+from scenarist.worker.errors import ApiError, ClientError
+from scenarist.worker.logs import configure_logging
+from scenarist.worker.worker import Worker
+
+EXIT_FAILED = 1
+EXIT_REQUEST_ERROR = 2
+
+UrlOption = Annotated[
+    str, typer.Option("--url", envvar="SCENARIST_URL", help="server URL", show_default=True)
+]
+TokenOption = Annotated[
+    str | None, typer.Option("--token", envvar="SCENARIST_TOKEN", help="bearer token")
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="print JSON for scripts")]
+ScenarioIdArg = Annotated[str, typer.Argument(help="scenario id")]
+
+
+def parse_param_value(text: str) -> Any:
+    """`--param` values: bool, int, finite float, JSON array/object/string, else the
+    string as given. The server validates types against the template's declaration."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for convert in (int, float):
+        try:
+            number = convert(text)
+        except ValueError:
+            continue
+        if not (isinstance(number, float) and not math.isfinite(number)):
+            return number
+    if text[:1] in ("[", "{", '"'):
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    return text
+
+
+def parse_params(pairs: list[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--param")
+        params[key.strip()] = parse_param_value(value)
+    return params
+
+
+@contextmanager
+def reported_errors(console: Console) -> Iterator[None]:
+    """Turn client errors into one readable line and exit code 2."""
+    try:
+        yield
+    except ApiError as exc:
+        field = exc.problem.get("field")
+        where = f" (field {field})" if field else ""
+        console.print(f"[red]error:[/red] {exc.detail or exc}{where}", highlight=False)
+        raise typer.Exit(EXIT_REQUEST_ERROR) from exc
+    except ClientError as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(EXIT_REQUEST_ERROR) from exc
+
+
+def print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def outcome_json(outcome: ScenarioOutcome) -> dict[str, Any]:
+    return {
+        "scenario": outcome.scenario,
+        "results": [
+            {"task": r["name"], "result_ref": r.get("result_ref"), "result": r.get("result")}
+            for r in outcome.results
+        ],
+        "failures": [
+            {"task": f["name"], "error": f.get("error"), "attempt": f.get("attempt")}
+            for f in outcome.failures
+        ],
+    }
+
+
+def print_outcome(console: Console, outcome: ScenarioOutcome) -> None:
+    scenario_id = outcome.scenario["id"]
+    colour = "green" if outcome.succeeded else "red"
+    console.print(f"scenario {scenario_id}: [{colour}]{outcome.status}[/{colour}]")
+    for result in outcome.results:
+        if result.get("result_ref"):
+            console.print(f"  {result['name']}: {result['result_ref']}", highlight=False)
+    for failure in outcome.failures:
+        console.print(
+            f"  [red]{failure['name']} failed[/red] after {failure.get('attempt')} attempt(s): "
+            f"{failure.get('error')}",
+            highlight=False,
+        )
+
+
+def tasks_table(scenario: Mapping[str, Any]) -> Table:
+    table = Table(title=f"{scenario['scenario']} {scenario['id']}: {scenario['status']}")
+    for column in ("task", "service", "level", "status"):
+        table.add_column(column)
+    for task in scenario.get("tasks", []):
+        table.add_row(task["name"], task["service"], str(task["level"]), task["status"])
+    return table
+
+
+def submit(
+    scenario: Annotated[str, typer.Argument(help="template name, e.g. CreateVideo")],
+    *,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="KEY=VALUE, repeatable")
+    ] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="follow progress until the end")] = False,
+    idempotency_key: Annotated[str | None, typer.Option("--idempotency-key")] = None,
+    as_json: JsonFlag = False,
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+) -> None:
+    """Submit a scenario; with --wait, show progress and exit 1 if it fails."""
+    console = Console(stderr=as_json)
+    params = parse_params(param or [])
+    with reported_errors(console), ScenaristClient(url, token) as client:
+        created = client.submit(scenario, params, idempotency_key=idempotency_key)
+        scenario_id = created["scenario_id"]
+        if not wait:
+            if as_json:
+                print_json(created)
+            else:
+                console.print(f"submitted {scenario} as {scenario_id}", highlight=False)
+            return
+        console.print(f"submitted {scenario} as {scenario_id}", highlight=False)
+        outcome = wait_for_scenario(client, scenario_id, console=None if as_json else console)
+    if as_json:
+        print_json(outcome_json(outcome))
+    else:
+        print_outcome(console, outcome)
+    if not outcome.succeeded:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def status(
+    scenario_id: ScenarioIdArg,
+    as_json: JsonFlag = False,
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+) -> None:
+    """Show a scenario's status, progress and tasks."""
+    console = Console()
+    with reported_errors(console), ScenaristClient(url, token) as client:
+        scenario = client.get_scenario(scenario_id)
+    if as_json:
+        print_json(scenario)
+        return
+    console.print(tasks_table(scenario))
+    progress = scenario["progress"]
+    console.print(f"progress: {progress['finished']}/{progress['total']} ({progress['percent']}%)")
+
+
+def cancel(
+    scenario_id: ScenarioIdArg,
+    as_json: JsonFlag = False,
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+) -> None:
+    """Cancel every unfinished task of a scenario."""
+    console = Console()
+    with reported_errors(console), ScenaristClient(url, token) as client:
+        scenario = client.cancel(scenario_id)
+    if as_json:
+        print_json(scenario)
+    else:
+        console.print(f"scenario {scenario['id']}: {scenario['status']}", highlight=False)
+
+
+def retry(
+    scenario_id: ScenarioIdArg,
+    as_json: JsonFlag = False,
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+) -> None:
+    """Requeue a scenario's failed, skipped and cancelled tasks."""
+    console = Console()
+    with reported_errors(console), ScenaristClient(url, token) as client:
+        scenario = client.retry(scenario_id)
+    if as_json:
+        print_json(scenario)
+    else:
+        console.print(f"scenario {scenario['id']}: {scenario['status']}", highlight=False)
+
+
+def load_worker(target: str) -> Worker:
+    """`package.module:attr` -> a Worker (an instance, or a factory returning one)."""
+    module_name, sep, attribute = target.partition(":")
+    if not sep or not module_name or not attribute:
+        raise typer.BadParameter(f"expected MODULE:ATTRIBUTE, got {target!r}")
+    if str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))  # like `python -m`: the user's modules are here
+    try:
+        found: Any = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise typer.BadParameter(f"cannot load {target!r}: {exc}") from exc
+    if not isinstance(found, Worker) and callable(found):
+        found = found()
+    if not isinstance(found, Worker):
+        raise typer.BadParameter(f"{target!r} is a {type(found).__name__}, not a Worker")
+    return found
+
+
+def worker(
+    target: Annotated[str, typer.Argument(help="MODULE:ATTRIBUTE of a Worker")],
+    *,
+    burst: Annotated[bool, typer.Option("--burst", help="drain the queues, then exit")] = False,
+    concurrency: Annotated[int | None, typer.Option("--concurrency", "-c", min=1)] = None,
+    url: Annotated[str | None, typer.Option("--url", envvar="SCENARIST_URL")] = None,
+    token: TokenOption = None,
+    log_level: Annotated[str, typer.Option("--log-level")] = "INFO",
+) -> None:
+    """Run a Worker object's handlers until SIGTERM/SIGINT (or, with --burst, until idle).
+    --url, --token and --concurrency override what the Worker was built with."""
+    configure_logging(log_level.upper())
+    instance = load_worker(target)
+    if url is not None:
+        instance.url = url
+    if token is not None:
+        instance.token = token
+    if concurrency is not None:
+        instance.concurrency = concurrency
+        instance.max_tasks = min(instance.max_tasks, concurrency)
+    console = Console(stderr=True)
+    with reported_errors(console):
+        stats = instance.run(burst=burst)
+    console.print(
+        f"worker stopped: {stats.completed} completed, {stats.failed} failed, "
+        f"{stats.dropped} dropped",
+        highlight=False,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="submit")(submit)
+    app.command(name="status")(status)
+    app.command(name="cancel")(cancel)
+    app.command(name="retry")(retry)
+    app.command(name="worker")(worker)
