@@ -1,0 +1,105 @@
+"""The scenario catalog: a YAML file of scenario templates, checked once when loaded.
+
+Top-level keys `defaults` (task defaults) and `services` (the known worker services) are
+reserved; every other key is a scenario. `Catalog.plan` validates a request's parameters
+and expands the scenario into a ScenarioPlan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from scenarist.core.catalog_parse import (
+    ScenarioParser,
+    TaskDefaults,
+    Where,
+    parse_defaults,
+    parse_services,
+)
+from scenarist.core.errors import CatalogError, UnknownScenarioError
+from scenarist.core.expand import expand_plan
+from scenarist.core.model import JSON, ScenarioPlan
+from scenarist.core.render import Renderer, RenderLimits
+from scenarist.core.template import ScenarioTemplate
+from scenarist.core.yaml_source import LineMap, SourceError, load_yaml
+
+__all__ = ["Catalog", "default_catalog_path", "load_catalog", "parse_catalog"]
+
+RESERVED_KEYS = frozenset({"defaults", "services"})
+
+
+@dataclass(frozen=True, eq=False)
+class Catalog:
+    source: str  # the file (or label) the catalog was read from
+    scenarios: Mapping[str, ScenarioTemplate]
+    defaults: TaskDefaults = field(default_factory=TaskDefaults)
+    services: tuple[str, ...] | None = None  # None: any service name is accepted
+    renderer: Renderer = field(default_factory=Renderer, repr=False)
+
+    def names(self) -> list[str]:
+        return list(self.scenarios)
+
+    def get(self, name: str) -> ScenarioTemplate:
+        try:
+            return self.scenarios[name]
+        except KeyError:
+            raise UnknownScenarioError(name, self.names()) from None
+
+    def plan(self, name: str, params: Mapping[str, JSON]) -> ScenarioPlan:
+        """Validate `params` against the scenario and expand it (ParamError, RenderError)."""
+        template = self.get(name)
+        return expand_plan(template, template.validate(params), self.renderer)
+
+    def describe(self) -> list[dict[str, JSON]]:
+        return [template.describe() for template in self.scenarios.values()]
+
+
+def default_catalog_path() -> Path:
+    """The catalog shipped inside the package."""
+    return Path(str(resources.files("scenarist").joinpath("scenarios.yml")))
+
+
+def load_catalog(path: str | Path | None = None, *, limits: RenderLimits | None = None) -> Catalog:
+    """Read and check a catalog file; None reads the packaged default catalog."""
+    file = Path(path) if path is not None else default_catalog_path()
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogError(f"cannot read catalog: {exc}", file=str(file)) from None
+    return parse_catalog(text, str(file), limits=limits)
+
+
+def parse_catalog(text: str, source: str, *, limits: RenderLimits | None = None) -> Catalog:
+    """Parse and check catalog text; every problem is a CatalogError naming `source`."""
+    where = Where(source)
+    try:
+        document = load_yaml(text)
+    except SourceError as exc:
+        where.fail(exc.message, exc.line)
+    if not isinstance(document, LineMap):
+        where.fail("a catalog must be a mapping of scenario names to scenarios")
+    defaults = (
+        parse_defaults(where.at(document.line_of("defaults")), document["defaults"])
+        if "defaults" in document
+        else TaskDefaults()
+    )
+    services = (
+        parse_services(where.at(document.line_of("services")), document["services"])
+        if "services" in document
+        else None
+    )
+    renderer = Renderer(limits)
+    parser = ScenarioParser(source, renderer, defaults, services)
+    scenarios: dict[str, ScenarioTemplate] = {}
+    for name, raw in document.items():
+        if name in RESERVED_KEYS:
+            continue
+        if not isinstance(name, str):
+            where.fail(f"scenario name {name!r} must be a string", document.line_of(name))
+        scenarios[name] = parser.parse(name, raw, document.line_of(name))
+    if not scenarios:
+        where.fail("the catalog defines no scenarios")
+    return Catalog(source, scenarios, defaults, services, renderer)

@@ -1,0 +1,307 @@
+"""Turning one scenario's YAML mapping into a checked ScenarioTemplate.
+
+Every error is a CatalogError naming the file, the line, the scenario and the task.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from scenarist.core.errors import CatalogError
+from scenarist.core.graph import find_cycle, stable_topological_order
+from scenarist.core.params import ParamSpec, SpecError, parse_param_spec
+from scenarist.core.render import CompiledLeaf, Renderer, TemplateCompileError
+from scenarist.core.template import (
+    MAX_PLAN_TASKS,
+    Dependency,
+    DependencyMode,
+    PayloadTemplate,
+    ScenarioTemplate,
+    TaskTemplate,
+)
+from scenarist.core.yaml_source import LineMap
+
+NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+SCENARIO_KEYS = frozenset({"description", "params", "tasks"})
+TASK_KEYS = frozenset(
+    {"id", "service", "depends_on", "count", "payload", "max_attempts", "timeout_seconds"}
+    | {"description"}
+)
+DEFAULTS_KEYS = frozenset({"max_attempts", "timeout_seconds"})
+
+
+@dataclass(frozen=True, slots=True)
+class TaskDefaults:
+    max_attempts: int = 3
+    timeout_seconds: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """Where in the catalog a check runs: builds CatalogErrors with the location filled in."""
+
+    file: str
+    line: int | None = None
+    scenario: str | None = None
+    task: str | None = None
+
+    def at(self, line: int | None) -> Where:
+        return Where(self.file, line or self.line, self.scenario, self.task)
+
+    def fail(self, message: str, line: int | None = None) -> NoReturn:
+        raise CatalogError(
+            message, file=self.file, line=line or self.line, scenario=self.scenario, task=self.task
+        )
+
+
+def line_of(value: object, key: object = None) -> int | None:
+    if not isinstance(value, LineMap):
+        return None
+    return value.line_of(key) if key is not None else value.line
+
+
+def check_keys(where: Where, raw: Mapping[Any, Any], allowed: frozenset[str], what: str) -> None:
+    for key in raw:
+        if key not in allowed:
+            where.fail(
+                f"unknown key {key!r} in {what}; allowed: {', '.join(sorted(allowed))}",
+                line_of(raw, key),
+            )
+
+
+def positive_int(where: Where, value: object, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        where.fail(f"{key!r} must be a positive integer, got {value!r}")
+    return value
+
+
+def positive_number(where: Where, value: object, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        where.fail(f"{key!r} must be a positive number, got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        where.fail(f"{key!r} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def parse_defaults(where: Where, raw: object) -> TaskDefaults:
+    if not isinstance(raw, Mapping):
+        where.fail("'defaults' must be a mapping")
+    check_keys(where, raw, DEFAULTS_KEYS, "defaults")
+    base = TaskDefaults()
+    attempts, timeout = raw.get("max_attempts"), raw.get("timeout_seconds")
+    return TaskDefaults(
+        max_attempts=base.max_attempts
+        if attempts is None
+        else positive_int(where.at(line_of(raw, "max_attempts")), attempts, "max_attempts"),
+        timeout_seconds=base.timeout_seconds
+        if timeout is None
+        else positive_number(where.at(line_of(raw, "timeout_seconds")), timeout, "timeout_seconds"),
+    )
+
+
+def parse_services(where: Where, raw: object) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(s, str) and s for s in raw):
+        where.fail("'services' must be a list of service names")
+    return tuple(raw)
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioParser:
+    file: str
+    renderer: Renderer
+    defaults: TaskDefaults
+    services: tuple[str, ...] | None
+
+    def parse(self, name: str, raw: object, line: int | None) -> ScenarioTemplate:
+        where = Where(self.file, line, scenario=name)
+        if not NAME_PATTERN.match(name):
+            where.fail(f"scenario name {name!r} must match {NAME_PATTERN.pattern}")
+        if not isinstance(raw, Mapping):
+            where.fail("a scenario must be a mapping with description, params and tasks")
+        check_keys(where, raw, SCENARIO_KEYS, "a scenario")
+        description = raw.get("description") or ""
+        if not isinstance(description, str):
+            where.fail("'description' must be a string", line_of(raw, "description"))
+        params = self._params(where.at(line_of(raw, "params")), raw.get("params"))
+        tasks = self._tasks(where.at(line_of(raw, "tasks")), raw.get("tasks"))
+        return ScenarioTemplate(name, description, params, tasks, line or 0)
+
+    def _params(self, where: Where, raw: object) -> tuple[ParamSpec, ...]:
+        if raw is None:
+            return ()
+        if not isinstance(raw, Mapping):
+            where.fail("'params' must be a mapping of parameter name to spec")
+        specs = []
+        for name, spec in raw.items():
+            at = where.at(line_of(raw, name))
+            if not isinstance(name, str) or not NAME_PATTERN.match(name):
+                at.fail(f"parameter name {name!r} must match {NAME_PATTERN.pattern}")
+            try:
+                specs.append(parse_param_spec(name, spec))
+            except SpecError as exc:
+                at.fail(str(exc))
+        return tuple(specs)
+
+    def _tasks(self, where: Where, raw: object) -> tuple[TaskTemplate, ...]:
+        if not isinstance(raw, list) or not raw:
+            where.fail("'tasks' must be a non-empty list")
+        tasks: dict[str, TaskTemplate] = {}
+        for item in raw:
+            task = self._task(where.at(line_of(item)), item)
+            if task.id in tasks:
+                Where(self.file, task.line, where.scenario, task.id).fail("duplicate task id")
+            tasks[task.id] = task
+        check_graph(Where(self.file, where.line, where.scenario), tasks)
+        order = stable_topological_order(
+            list(tasks), {t.id: [d.task for d in t.depends_on] for t in tasks.values()}
+        )
+        return tuple(tasks[task_id] for task_id in order)
+
+    def _task(self, where: Where, raw: object) -> TaskTemplate:
+        if not isinstance(raw, Mapping):
+            where.fail("a task must be a mapping with at least 'id' and 'service'")
+        task_id = raw.get("id")
+        if not isinstance(task_id, str) or not NAME_PATTERN.match(task_id):
+            where.fail(f"task 'id' must match {NAME_PATTERN.pattern}, got {task_id!r}")
+        where = Where(self.file, where.line, where.scenario, task_id)
+        check_keys(where, raw, TASK_KEYS, "a task")
+        return TaskTemplate(
+            id=task_id,
+            service=self._service(where.at(line_of(raw, "service")), raw.get("service")),
+            depends_on=parse_depends_on(
+                where.at(line_of(raw, "depends_on")), raw.get("depends_on")
+            ),
+            count=self._count(where.at(line_of(raw, "count")), raw.get("count")),
+            payload=self._payload(where.at(line_of(raw, "payload")), raw.get("payload")),
+            max_attempts=self.defaults.max_attempts
+            if raw.get("max_attempts") is None
+            else positive_int(
+                where.at(line_of(raw, "max_attempts")), raw["max_attempts"], "max_attempts"
+            ),
+            timeout_seconds=self.defaults.timeout_seconds
+            if raw.get("timeout_seconds") is None
+            else positive_number(
+                where.at(line_of(raw, "timeout_seconds")), raw["timeout_seconds"], "timeout_seconds"
+            ),
+            description=str(raw.get("description") or ""),
+            line=where.line or 0,
+        )
+
+    def _service(self, where: Where, value: object) -> str:
+        if not isinstance(value, str) or not value:
+            where.fail("'service' must be a non-empty string")
+        if self.services is not None and value not in self.services:
+            where.fail(f"unknown service {value!r}; declared services: {', '.join(self.services)}")
+        return value
+
+    def _count(self, where: Where, value: object) -> int | CompiledLeaf | None:
+        if value is None:
+            return None
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            if not 0 <= value <= MAX_PLAN_TASKS:
+                where.fail(f"'count' must be between 0 and {MAX_PLAN_TASKS}, got {value}")
+            return value
+        leaf = self._compile(where, value, "count") if isinstance(value, str) else None
+        if leaf is None or leaf.template is None:
+            where.fail(f"'count' must be a non-negative integer or a template, got {value!r}")
+        return leaf
+
+    def _payload(self, where: Where, value: object) -> Mapping[str, PayloadTemplate]:
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            where.fail("'payload' must be a mapping")
+        compiled = self._compile_tree(where, value, "payload")
+        assert isinstance(compiled, dict)
+        return compiled
+
+    def _compile_tree(self, where: Where, value: object, path: str) -> PayloadTemplate:
+        if isinstance(value, str):
+            return self._compile(where, value, path)
+        if isinstance(value, Mapping):
+            compiled = {}
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    where.fail(f"{path}: keys must be strings, got {key!r}", line_of(value, key))
+                compiled[key] = self._compile_tree(
+                    where.at(line_of(value, key)), item, f"{path}.{key}"
+                )
+            return compiled
+        if isinstance(value, list):
+            return [self._compile_tree(where, item, f"{path}[{i}]") for i, item in enumerate(value)]
+        if not (value is None or isinstance(value, bool | int) or _finite_float(value)):
+            where.fail(f"{path}: {value!r} is not a JSON value")
+        return value
+
+    def _compile(self, where: Where, source: str, path: str) -> CompiledLeaf:
+        try:
+            return self.renderer.compile(source)
+        except TemplateCompileError as exc:
+            where.fail(
+                f"{path}: template syntax error: {exc.message}",
+                (where.line + exc.lineno - 1) if where.line else None,
+            )
+
+
+def _finite_float(value: object) -> bool:
+    return isinstance(value, float) and math.isfinite(value)
+
+
+def parse_depends_on(where: Where, raw: object) -> tuple[Dependency, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        where.fail("'depends_on' must be a list of task ids or {task, mode} mappings")
+    deps: list[Dependency] = []
+    for item in raw:
+        dep = _dependency(where.at(line_of(item)), item)
+        if any(d.task == dep.task for d in deps):
+            where.fail(f"task {dep.task!r} is listed twice in depends_on")
+        deps.append(dep)
+    return tuple(deps)
+
+
+def _dependency(where: Where, item: object) -> Dependency:
+    if isinstance(item, str):
+        return Dependency(item)
+    if not isinstance(item, Mapping):
+        where.fail(f"a dependency must be a task id or a {{task, mode}} mapping, got {item!r}")
+    check_keys(where, item, frozenset({"task", "mode"}), "a dependency")
+    task, mode = item.get("task"), item.get("mode", "all")
+    if not isinstance(task, str):
+        where.fail("a dependency mapping needs 'task': <task id>")
+    if mode not in (DependencyMode.ALL.value, DependencyMode.ZIP.value):
+        where.fail(f"dependency mode must be 'all' or 'zip', got {mode!r}")
+    return Dependency(task, DependencyMode(mode))
+
+
+def check_graph(where: Where, tasks: Mapping[str, TaskTemplate]) -> None:
+    """Unknown or self dependencies, cycles, and names a multiplied task would collide with."""
+    for task in tasks.values():
+        at = Where(where.file, task.line, where.scenario, task.id)
+        for dep in task.depends_on:
+            if dep.task == task.id:
+                at.fail("a task cannot depend on itself")
+            if dep.task not in tasks:
+                at.fail(f"unknown dependency {dep.task!r}; tasks: {', '.join(tasks)}")
+            if dep.mode is DependencyMode.ZIP and not (
+                task.multiplied and tasks[dep.task].multiplied
+            ):
+                at.fail(f"zip dependency on {dep.task!r} needs both tasks to have a count")
+        if task.multiplied:
+            copy_name = re.compile(rf"^{re.escape(task.id)}_\d+$")
+            for other in tasks:
+                if copy_name.match(other):
+                    at.fail(f"task id {other!r} collides with the copies of task {task.id!r}")
+    cycle = find_cycle(list(tasks), {t.id: [d.task for d in t.depends_on] for t in tasks.values()})
+    if cycle is not None:
+        first = tasks[cycle[0]]
+        Where(where.file, first.line, where.scenario, first.id).fail(
+            f"dependency cycle: {' -> '.join(cycle)}"
+        )

@@ -1,0 +1,172 @@
+"""From a scenario template and validated parameters to a ScenarioPlan.
+
+A task with `count: N` becomes `<id>_1 .. <id>_N` (`index` and `count` in scope while its
+copy renders); without a count it keeps its bare id. Dependencies between two multiplied
+tasks with equal counts zip by index, anything else depends on every copy of the parent,
+unless the template says `mode: zip|all`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from scenarist.core.errors import RenderError
+from scenarist.core.model import JSON, ScenarioPlan, TaskSpec
+from scenarist.core.render import CompiledLeaf, Renderer, RenderSession
+from scenarist.core.template import (
+    MAX_PLAN_TASKS,
+    Dependency,
+    DependencyMode,
+    PayloadTemplate,
+    ScenarioTemplate,
+    TaskTemplate,
+)
+
+_DIGITS = re.compile(r"^\s*\d+\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class _Copies:
+    """The expanded names of one template task and their levels."""
+
+    template: TaskTemplate
+    count: int | None  # None: not multiplied
+    names: tuple[str, ...]
+
+
+def expand_plan(
+    template: ScenarioTemplate, params: Mapping[str, JSON], renderer: Renderer
+) -> ScenarioPlan:
+    """Expand a template whose `params` were validated (see ScenarioTemplate.validate)."""
+    session = renderer.session()
+    counts = _counts(template, params, session)
+    copies: dict[str, _Copies] = {}
+    levels: dict[str, int] = {}
+    specs: list[TaskSpec] = []
+    for task in template.tasks:  # topological order: parents are expanded first
+        count = counts[task.id]
+        names = (
+            (task.id,) if count is None else tuple(f"{task.id}_{i}" for i in range(1, count + 1))
+        )
+        expanded = _Copies(task, count, names)
+        for position, name in enumerate(names):
+            parents = _parents_of_copy(template.name, expanded, position, copies)
+            level = 1 + max((levels[p] for p in parents), default=-1)
+            levels[name] = level
+            variables = dict(params)
+            if count is not None:
+                variables.update(index=position + 1, count=count)
+            where = f"scenario {template.name!r}, task {name!r}"
+            payload = _render_tree(session, task.payload, variables, f"{where}, payload")
+            specs.append(
+                _spec(
+                    task,
+                    name=name,
+                    position=position if count is not None else None,
+                    payload=payload,
+                    parents=parents,
+                    level=level,
+                )
+            )
+        copies[task.id] = expanded
+    return ScenarioPlan(template=template.name, params=dict(params), tasks=tuple(specs))
+
+
+def _spec(
+    task: TaskTemplate,
+    *,
+    name: str,
+    position: int | None,
+    payload: JSON,
+    parents: tuple[str, ...],
+    level: int,
+) -> TaskSpec:
+    return TaskSpec(
+        name=name,
+        template_id=task.id,
+        index=None if position is None else position + 1,
+        service=task.service,
+        payload=payload,
+        depends_on=parents,
+        level=level,
+        max_attempts=task.max_attempts,
+        timeout_seconds=task.timeout_seconds,
+    )
+
+
+def _counts(
+    template: ScenarioTemplate, params: Mapping[str, JSON], session: RenderSession
+) -> dict[str, int | None]:
+    counts: dict[str, int | None] = {}
+    total = 0
+    for task in template.tasks:
+        count = task.count
+        if isinstance(count, CompiledLeaf):
+            where = f"scenario {template.name!r}, task {task.id!r}, count"
+            count = _count_value(session.render(count, params, where), where)
+        counts[task.id] = count
+        total += 1 if count is None else count
+        if total > MAX_PLAN_TASKS:
+            raise RenderError(
+                f"scenario {template.name!r} would expand to more than {MAX_PLAN_TASKS} tasks "
+                f"(task {task.id!r} has count {count})"
+            )
+    return counts
+
+
+def _count_value(value: JSON, where: str) -> int:
+    if isinstance(value, str) and _DIGITS.match(value):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise RenderError(f"{where}: must render to a non-negative integer, got {value!r}")
+    if value > MAX_PLAN_TASKS:
+        raise RenderError(f"{where}: {value} is over the limit of {MAX_PLAN_TASKS}")
+    return value
+
+
+def _parents_of_copy(
+    scenario: str, child: _Copies, position: int, copies: Mapping[str, _Copies]
+) -> tuple[str, ...]:
+    """Parent names of one copy: ordered by the parents' template order, then index."""
+    parents: list[str] = []
+    position_of = {task_id: i for i, task_id in enumerate(copies)}
+    for dep in sorted(child.template.depends_on, key=lambda d: position_of[d.task]):
+        parent = copies[dep.task]
+        if _zips(scenario, child, dep, parent):
+            parents.append(parent.names[position])
+        else:
+            parents.extend(parent.names)
+    return tuple(parents)
+
+
+def _zips(scenario: str, child: _Copies, dep: Dependency, parent: _Copies) -> bool:
+    both = child.count is not None and parent.count is not None
+    if dep.mode is DependencyMode.ALL:
+        return False
+    if dep.mode is DependencyMode.AUTO:
+        return both and child.count == parent.count
+    if not both or child.count != parent.count:
+        raise RenderError(
+            f"scenario {scenario!r}: task {child.template.id!r} (count {child.count}) zips with "
+            f"task {parent.template.id!r} (count {parent.count}) but the counts differ"
+        )
+    return True
+
+
+def _render_tree(
+    session: RenderSession, value: PayloadTemplate, variables: Mapping[str, JSON], where: str
+) -> JSON:
+    if isinstance(value, CompiledLeaf):
+        return session.render(value, variables, where)
+    if isinstance(value, dict):
+        return {
+            key: _render_tree(session, item, variables, f"{where}.{key}")
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [
+            _render_tree(session, item, variables, f"{where}[{i}]") for i, item in enumerate(value)
+        ]
+    return value
