@@ -1,0 +1,141 @@
+"""The composition root of the HTTP service: `create_app` builds everything an app needs.
+
+The lifespan opens the store, builds the orchestrator (unless one is passed in, as tests
+do), and runs two background loops until shutdown: lease reaping + retention purge, and
+scenario-end callback delivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from scenarist import __version__
+from scenarist.api.auth import Authenticator
+from scenarist.api.callbacks import CallbackSender
+from scenarist.api.deps import AppServices
+from scenarist.api.limits import BodyLimitMiddleware
+from scenarist.api.metrics import PrometheusObserver
+from scenarist.api.problems import install_problem_handlers
+from scenarist.api.routers import generate, metrics, queues, root, scenarios, tasks
+from scenarist.core.catalog import Catalog, load_catalog
+from scenarist.service.observer import NullObserver
+from scenarist.service.orchestrator import Orchestrator, run_maintenance
+from scenarist.settings import Settings
+from scenarist.storage import open_store
+
+STOP_TIMEOUT = 5.0
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Turns a named scenario (a YAML template such as `CreateVideo`) plus parameters into a graph
+of tasks, hands each task to its worker service once its dependencies have succeeded, and
+tracks status and progress until the scenario ends.
+
+Errors are RFC 9457 `application/problem+json` with a stable `type`
+(`https://scenarist.dev/problems/<code>`). Malformed JSON is 400 `malformed-json`; a body
+that is JSON but does not fit the schema is 422 `validation-failed`, naming the field.
+Times are POSIX seconds. `POST /generate` answers 201 on a new submission and 200 (with
+`Idempotent-Replayed: true`) when an `Idempotency-Key` matched an earlier one.
+"""
+
+
+def create_app(
+    settings: Settings | None = None, *, orchestrator: Orchestrator | None = None
+) -> FastAPI:
+    settings = settings or Settings()
+    observer = PrometheusObserver()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            orch = orchestrator or await build_orchestrator(settings, observer, stack)
+            if isinstance(orch.observer, NullObserver):
+                orch.observer = observer
+            catalog = orch.catalog if isinstance(orch.catalog, Catalog) else None
+            app.state.services = AppServices(
+                settings=settings,
+                orchestrator=orch,
+                catalog=catalog or load_catalog(settings.scenarios),
+                authenticator=Authenticator(settings.tokens),
+                metrics=observer,
+            )
+            client = httpx.AsyncClient(timeout=settings.callback_timeout)
+            stack.push_async_callback(client.aclose)
+            stop = asyncio.Event()
+            loops = [
+                run_maintenance(orch, stop, interval=settings.reaper_interval),
+                callback_sender(settings, orch, client).run(stop),
+            ]
+            stack.push_async_callback(stop_loops, stop, [start_loop(c) for c in loops])
+            try:
+                yield
+            finally:
+                del app.state.services
+
+    app = FastAPI(
+        title="scenarist",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    for module in (root, generate, scenarios, tasks, queues, metrics):
+        app.include_router(module.router)
+    return app
+
+
+async def build_orchestrator(
+    settings: Settings, observer: PrometheusObserver, stack: AsyncExitStack
+) -> Orchestrator:
+    catalog = load_catalog(settings.scenarios)
+    options: dict[str, Any] = {"retention_seconds": settings.retention_seconds}
+    if settings.publish_lists:
+        options.update(publish_lists=True, list_prefix=settings.list_prefix)
+    store = await open_store(settings.store, **options)
+    stack.push_async_callback(store.close)
+    return Orchestrator(store, catalog, observer=observer)
+
+
+def callback_sender(
+    settings: Settings, orchestrator: Orchestrator, client: httpx.AsyncClient
+) -> CallbackSender:
+    secret = settings.callback_secret
+    return CallbackSender(
+        store=orchestrator.store,
+        client=client,
+        secret=secret.get_secret_value().encode() if secret else None,
+        clock=orchestrator.clock,
+        max_attempts=settings.callback_max_attempts,
+        interval=settings.callback_interval,
+    )
+
+
+def start_loop(loop: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    task = asyncio.create_task(loop)
+    task.add_done_callback(report_crash)
+    return task
+
+
+def report_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background loop crashed", exc_info=task.exception())
+
+
+async def stop_loops(stop: asyncio.Event, running: list[asyncio.Task[None]]) -> None:
+    """Ask the loops to finish their round; cancel whatever is still busy after a while."""
+    stop.set()
+    _, pending = await asyncio.wait(running, timeout=STOP_TIMEOUT)
+    for task in pending:
+        task.cancel()
+    for task in pending:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

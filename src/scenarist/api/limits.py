@@ -1,0 +1,91 @@
+"""Request body guard (pure ASGI middleware): size cap and JSON-only bodies.
+
+It answers 413 from the `Content-Length` header before reading anything, and otherwise
+reads a body into memory only up to the cap (chunked uploads are cut off as soon as they
+pass it), then replays it to the app. 415 for a non-empty body that is not JSON.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from scenarist.api.problems import problem_response
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def is_json_media_type(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+
+
+class BodyLimitMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            await self._too_large(scope, receive, send)
+            return
+        body = await self._read_capped(receive)
+        if body is None:
+            await self._too_large(scope, receive, send)
+            return
+        if body and not is_json_media_type(headers.get("content-type", "")):
+            response = problem_response(
+                415,
+                "unsupported-media-type",
+                "the request body must be JSON (Content-Type: application/json)",
+                field="Content-Type",
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, replay(body, receive), send)
+
+    async def _read_capped(self, receive: Receive) -> bytes | None:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem_response(
+            413,
+            "body-too-large",
+            f"the request body is larger than {self.max_body_bytes} bytes",
+            headers={"Connection": "close"},
+        )
+        await response(scope, receive, send)
+
+
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that hands the app the buffered body, then defers to the real one
+    (so a client disconnect is still seen by streaming endpoints)."""
+    sent = False
+
+    async def receive_buffered() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return receive_buffered

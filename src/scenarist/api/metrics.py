@@ -1,0 +1,90 @@
+"""Prometheus metrics: an `Observer` the service calls after state changes, plus queue
+gauges refreshed from the store on every scrape. Each app owns its registry (no globals),
+so several apps in one process (tests) never share counters."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from scenarist.core.model import QueueStats, Scenario, Task
+
+DISPATCH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
+
+
+class PrometheusObserver:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.submitted = Counter(
+            "scenarist_scenarios_submitted", "Scenarios submitted", ["template"], registry=r
+        )
+        self.leased = Counter("scenarist_tasks_leased", "Task leases", ["service"], registry=r)
+        self.completed = Counter(
+            "scenarist_tasks_completed", "Tasks completed successfully", ["service"], registry=r
+        )
+        self.failed = Counter(
+            "scenarist_tasks_failed",
+            "Task failures (final=true: no attempts left; false: retried)",
+            ["service", "final"],
+            registry=r,
+        )
+        self.expired = Counter(
+            "scenarist_leases_expired", "Leases reaped after expiring", registry=r
+        )
+        self.dispatch_latency = Histogram(
+            "scenarist_dispatch_latency_seconds",
+            "Time from a task becoming ready to its lease",
+            ["service"],
+            buckets=DISPATCH_BUCKETS,
+            registry=r,
+        )
+        self.ready = Gauge("scenarist_queue_ready", "Leasable tasks", ["service"], registry=r)
+        self.delayed = Gauge(
+            "scenarist_queue_delayed", "Queued tasks in retry backoff", ["service"], registry=r
+        )
+        self.in_flight = Gauge(
+            "scenarist_queue_in_flight", "Tasks being processed", ["service"], registry=r
+        )
+        self.oldest_age = Gauge(
+            "scenarist_queue_oldest_ready_age_seconds",
+            "Age of the oldest ready task",
+            ["service"],
+            registry=r,
+        )
+
+    # --- Observer -----------------------------------------------------------------------
+
+    def scenario_submitted(self, scenario: Scenario) -> None:
+        self.submitted.labels(scenario.template).inc()
+
+    def tasks_leased(self, tasks: Sequence[Task], now: float) -> None:
+        for task in tasks:
+            self.leased.labels(task.service).inc()
+            ready_since = task.available_at or task.queued_at
+            if ready_since is not None:
+                self.dispatch_latency.labels(task.service).observe(max(0.0, now - ready_since))
+
+    def task_completed(self, task: Task) -> None:
+        self.completed.labels(task.service).inc()
+
+    def task_failed(self, task: Task, *, final: bool) -> None:
+        self.failed.labels(task.service, "true" if final else "false").inc()
+
+    def leases_expired(self, count: int) -> None:
+        self.expired.inc(count)
+
+    # --- scrape -------------------------------------------------------------------------
+
+    def exposition(self, queues: Sequence[QueueStats]) -> bytes:
+        """The text exposition, with queue gauges set from `queues` (fresh from the store)."""
+        for gauge in (self.ready, self.delayed, self.in_flight, self.oldest_age):
+            gauge.clear()  # a service that disappeared must not keep its last value
+        for q in queues:
+            self.ready.labels(q.service).set(q.ready)
+            self.delayed.labels(q.service).set(q.delayed)
+            self.in_flight.labels(q.service).set(q.in_flight)
+            if q.oldest_ready_age is not None:
+                self.oldest_age.labels(q.service).set(q.oldest_ready_age)
+        return generate_latest(self.registry)

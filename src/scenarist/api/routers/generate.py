@@ -1,0 +1,104 @@
+"""POST /generate: validate, expand and submit a scenario (or only expand, on dry run)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Header, Query, Response
+
+from scenarist.api.deps import Client, Services
+from scenarist.api.problems import problem_responses
+from scenarist.api.schemas import (
+    SEED_GENERATE_EXAMPLE,
+    DryRunPublic,
+    GenerateCreate,
+    GeneratePublic,
+    PlannedTask,
+    TaskSummary,
+)
+from scenarist.core.errors import ParamError
+from scenarist.core.model import ScenarioPlan
+
+router = APIRouter(tags=["scenarios"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="a repeat with the same key returns the first submission (200)",
+    ),
+]
+
+
+@router.post(
+    "/generate",
+    status_code=201,
+    summary="Generate a scenario's task graph and queue its tasks",
+    response_description="the stored scenario and its tasks",
+    responses={
+        200: {
+            "description": "an Idempotency-Key replay (same scenario), or a dry run",
+            "model": GeneratePublic | DryRunPublic,
+        },
+        **problem_responses(400, 401, 403, 404, 413, 415, 422, 503),
+    },
+)
+async def generate(
+    body: Annotated[
+        GenerateCreate, Body(openapi_examples={"seed": {"value": SEED_GENERATE_EXAMPLE}})
+    ],
+    services: Services,
+    _: Client,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+    dry_run: Annotated[bool, Query(description="expand only; store nothing")] = False,
+) -> GeneratePublic | DryRunPublic:
+    try:
+        params = body.merged_params()
+    except ValueError as exc:
+        raise ParamError(
+            f"parameter {exc} is given both at the top level and under params", field=str(exc)
+        ) from exc
+    orchestrator = services.orchestrator
+    if dry_run:
+        response.status_code = 200
+        return dry_run_public(orchestrator.plan(body.scenario, params))
+    submission = await orchestrator.submit(
+        body.scenario,
+        params,
+        idempotency_key=idempotency_key,
+        callback_url=str(body.callback_url) if body.callback_url else None,
+    )
+    if not submission.created:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    scenario = submission.scenario
+    return GeneratePublic(
+        scenario_id=scenario.id,
+        scenario=scenario.template,
+        status=scenario.status,
+        task_count=len(submission.tasks),
+        created=submission.created,
+        tasks=[TaskSummary.of(t) for t in submission.tasks],
+    )
+
+
+def dry_run_public(plan: ScenarioPlan) -> DryRunPublic:
+    return DryRunPublic(
+        scenario=plan.template,
+        params=dict(plan.params),
+        task_count=len(plan.tasks),
+        levels=plan.levels,
+        tasks=[
+            PlannedTask(
+                name=t.name,
+                service=t.service,
+                level=t.level,
+                depends_on=list(t.depends_on),
+                payload=dict(t.payload),
+            )
+            for t in plan.tasks
+        ],
+    )

@@ -1,0 +1,54 @@
+"""Service queues: long-poll leasing for workers, and per-service statistics."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from scenarist.api.auth import require_role, require_service
+from scenarist.api.deps import Caller, Services
+from scenarist.api.problems import problem_responses
+from scenarist.api.worker_schemas import (
+    LeaseCreate,
+    LeasedTask,
+    LeasePublic,
+    QueueList,
+    QueuePublic,
+)
+from scenarist.settings import Role
+
+router = APIRouter(prefix="/queues", tags=["queues"])
+
+ServiceName = Annotated[
+    str, Path(min_length=1, max_length=200, description="worker service, e.g. text-service")
+]
+
+
+@router.post(
+    "/{service}/lease",
+    summary="Lease up to max_tasks ready tasks of a service (long-poll with wait_seconds)",
+    responses=problem_responses(400, 401, 403, 413, 415, 422, 503),
+)
+async def lease(
+    service: ServiceName, body: LeaseCreate, services: Services, caller: Caller
+) -> LeasePublic:
+    require_service(require_role(caller, Role.WORKER), service)
+    tasks = await services.orchestrator.lease(
+        service,
+        max_tasks=body.max_tasks,
+        lease_seconds=body.lease_seconds,
+        wait_seconds=body.wait_seconds,
+        worker_id=body.worker_id,
+    )
+    return LeasePublic(tasks=[LeasedTask.of(t) for t in tasks])
+
+
+@router.get(
+    "",
+    summary="Per service: ready, delayed, in flight, oldest ready age",
+    responses=problem_responses(401, 503),
+)
+async def list_queues(services: Services, _: Caller) -> QueueList:
+    stats = await services.orchestrator.queue_stats()
+    return QueueList(queues=[QueuePublic.of(s) for s in stats])

@@ -1,0 +1,109 @@
+"""Scenarios: list, read, cancel, retry, and the live event stream."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Query
+from fastapi.responses import StreamingResponse
+
+from scenarist.api.deps import Client, Services
+from scenarist.api.problems import problem_responses
+from scenarist.api.schemas import ScenarioPage, ScenarioPublic, ScenarioSummary
+from scenarist.api.sse import scenario_stream
+from scenarist.core.model import ScenarioStatus
+from scenarist.service.policy import Limits
+
+router = APIRouter(prefix="/scenarios", tags=["scenarios"])
+
+ScenarioId = Annotated[str, Path(min_length=1, max_length=200, description="scenario id")]
+EventId = Annotated[str | None, Header(alias="Last-Event-ID", max_length=200)]
+
+
+@router.get(
+    "",
+    summary="List scenarios, newest first",
+    responses=problem_responses(401, 403, 422, 503),
+)
+async def list_scenarios(
+    services: Services,
+    _: Client,
+    status: ScenarioStatus | None = None,
+    scenario: Annotated[str | None, Query(max_length=200, description="template name")] = None,
+    limit: Annotated[int, Query(ge=1, le=Limits().max_batch)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> ScenarioPage:
+    page, next_cursor = await services.orchestrator.list_scenarios(
+        status=status, template=scenario, cursor=cursor, limit=limit
+    )
+    return ScenarioPage(items=[ScenarioSummary.of(s) for s in page], next_cursor=next_cursor)
+
+
+@router.get(
+    "/{scenario_id}",
+    summary="A scenario's status, progress and tasks",
+    responses=problem_responses(401, 403, 404, 503),
+)
+async def get_scenario(scenario_id: ScenarioId, services: Services, _: Client) -> ScenarioPublic:
+    orchestrator = services.orchestrator
+    scenario = await orchestrator.get_scenario(scenario_id)
+    tasks = await orchestrator.list_tasks(scenario_id)
+    return ScenarioPublic.with_tasks(scenario, tasks)
+
+
+@router.post(
+    "/{scenario_id}/cancel",
+    summary="Cancel every unfinished task of a scenario",
+    responses=problem_responses(401, 403, 404, 409, 503),
+)
+async def cancel_scenario(
+    scenario_id: ScenarioId, services: Services, _: Client
+) -> ScenarioSummary:
+    return ScenarioSummary.of(await services.orchestrator.cancel(scenario_id))
+
+
+@router.post(
+    "/{scenario_id}/retry",
+    summary="Requeue failed, skipped and cancelled tasks (successes are kept)",
+    responses=problem_responses(401, 403, 404, 409, 503),
+)
+async def retry_scenario(scenario_id: ScenarioId, services: Services, _: Client) -> ScenarioSummary:
+    return ScenarioSummary.of(await services.orchestrator.retry(scenario_id))
+
+
+@router.get(
+    "/{scenario_id}/events",
+    summary="Server-Sent Events: status changes and progress until the scenario ends",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "an event stream (`status`, `progress`, `end` events)",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        **problem_responses(401, 403, 404, 503),
+    },
+)
+async def scenario_events(
+    scenario_id: ScenarioId,
+    services: Services,
+    _: Client,
+    last_event_id: EventId = None,
+    after: Annotated[
+        str | None, Query(max_length=200, description="like Last-Event-ID, for EventSource")
+    ] = None,
+) -> StreamingResponse:
+    orchestrator = services.orchestrator
+    resume_after = last_event_id or after
+    # Errors (unknown scenario, malformed event id) become a problem before streaming.
+    await orchestrator.read_events(scenario_id, after=resume_after, limit=1)
+    stream = scenario_stream(
+        orchestrator,
+        scenario_id,
+        after=resume_after,
+        heartbeat=services.settings.sse_heartbeat_seconds,
+    )
+    return StreamingResponse(
+        stream,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,163 @@
+"""Tasks: read, the seed's status PATCH, and the lease-token worker protocol."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from scenarist.api.auth import Principal, require_role, require_service
+from scenarist.api.deps import AppServices, Caller, Services
+from scenarist.api.problems import problem_of, problem_responses
+from scenarist.api.schemas import TaskPublic, TaskStatusUpdate
+from scenarist.api.worker_schemas import (
+    BatchCompleteCreate,
+    BatchCompletePublic,
+    BatchOutcome,
+    CompleteCreate,
+    FailCreate,
+    HeartbeatCreate,
+    HeartbeatPublic,
+)
+from scenarist.core.errors import NotFoundError, ScenaristError
+from scenarist.core.model import Completion
+from scenarist.service.orchestrator import CompletionItem
+from scenarist.settings import Role
+
+router = APIRouter(prefix="/tasks", tags=["tasks"])
+
+TaskId = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=400,
+        description="`<scenario_id>:<name>`, e.g. `01J9Z...:slide_image_2`",
+    ),
+]
+WORKER_ERRORS = problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 503)
+
+
+async def authorize_task_write(services: AppServices, caller: Principal, task_id: str) -> None:
+    """Workers may only change tasks of their services; that needs the task's service."""
+    require_role(caller, Role.WORKER)
+    if caller.role is Role.ADMIN or caller.services is None:
+        return
+    task = await services.orchestrator.get_task(task_id)
+    require_service(caller, task.service)
+
+
+@router.post(
+    "/complete",
+    summary="Complete many leased tasks; each item gets its own outcome",
+    responses=WORKER_ERRORS,
+)
+async def complete_batch(
+    body: BatchCompleteCreate, services: Services, caller: Caller
+) -> BatchCompletePublic:
+    for item in body.items:
+        try:
+            await authorize_task_write(services, caller, item.id)
+        except NotFoundError:
+            continue  # reported in that item's outcome
+    results = await services.orchestrator.complete_many(
+        [
+            CompletionItem(
+                task_id=i.id, lease_token=i.lease_token, result_ref=i.result_ref, result=i.result
+            )
+            for i in body.items
+        ]
+    )
+    return BatchCompletePublic(
+        outcomes=[batch_outcome(i.id, r) for i, r in zip(body.items, results, strict=True)]
+    )
+
+
+def batch_outcome(task_id: str, result: Completion | ScenaristError) -> BatchOutcome:
+    if isinstance(result, ScenaristError):
+        return BatchOutcome(id=task_id, ok=False, problem=problem_of(result))
+    return BatchOutcome(
+        id=task_id, ok=True, duplicate=result.duplicate, task=TaskPublic.of(result.task)
+    )
+
+
+@router.get(
+    "/{task_id}",
+    summary="A task's details",
+    responses=problem_responses(401, 403, 404, 503),
+)
+async def get_task(task_id: TaskId, services: Services, caller: Caller) -> TaskPublic:
+    task = await services.orchestrator.get_task(task_id)
+    if caller.role is Role.WORKER:
+        require_service(caller, task.service)
+    return TaskPublic.of(task)
+
+
+@router.patch(
+    "/{task_id}/status",
+    summary="Seed-compatible status update: processing claims, success/failed finish",
+    responses=WORKER_ERRORS,
+)
+async def update_task_status(
+    task_id: TaskId, body: TaskStatusUpdate, services: Services, caller: Caller
+) -> TaskPublic:
+    await authorize_task_write(services, caller, task_id)
+    task = await services.orchestrator.set_status(
+        task_id,
+        body.status,
+        result_ref=body.result_ref,
+        result=body.result,
+        error=body.error,
+        retryable=body.retryable,
+        worker_id=body.worker_id,
+    )
+    return TaskPublic.of(task)
+
+
+@router.post(
+    "/{task_id}/heartbeat",
+    summary="Extend a lease",
+    responses=WORKER_ERRORS,
+)
+async def heartbeat(
+    task_id: TaskId, body: HeartbeatCreate, services: Services, caller: Caller
+) -> HeartbeatPublic:
+    await authorize_task_write(services, caller, task_id)
+    task = await services.orchestrator.heartbeat(
+        task_id, body.lease_token, lease_seconds=body.lease_seconds
+    )
+    assert task.lease_token is not None
+    assert task.lease_expires_at is not None
+    return HeartbeatPublic(
+        id=task.id,
+        status=task.status,
+        lease_token=task.lease_token,
+        lease_expires_at=task.lease_expires_at,
+    )
+
+
+@router.post(
+    "/{task_id}/complete",
+    summary="Finish a leased task successfully; releases its dependents",
+    responses=WORKER_ERRORS,
+)
+async def complete(
+    task_id: TaskId, body: CompleteCreate, services: Services, caller: Caller
+) -> TaskPublic:
+    await authorize_task_write(services, caller, task_id)
+    done = await services.orchestrator.complete(
+        task_id, body.lease_token, result_ref=body.result_ref, result=body.result
+    )
+    return TaskPublic.of(done.task)
+
+
+@router.post(
+    "/{task_id}/fail",
+    summary="Fail a leased task: retried with backoff while attempts remain",
+    responses=WORKER_ERRORS,
+)
+async def fail(task_id: TaskId, body: FailCreate, services: Services, caller: Caller) -> TaskPublic:
+    await authorize_task_write(services, caller, task_id)
+    task = await services.orchestrator.fail(
+        task_id, body.lease_token, error=body.error, retryable=body.retryable
+    )
+    return TaskPublic.of(task)

@@ -1,0 +1,262 @@
+"""Request and response models at the HTTP edge (`XCreate` in, `XPublic` out).
+
+Times are POSIX seconds (floats). Strings and JSON values are bounded so that no request
+can make the server allocate without limit; the body itself is capped by `limits.py`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl
+
+from scenarist.core.model import Progress, Scenario, ScenarioStatus, Task, TaskStatus
+from scenarist.service.policy import Limits
+
+MAX_JSON_DEPTH = 16
+LIMITS = Limits()
+SEED_GENERATE_EXAMPLE: dict[str, Any] = {
+    "scenario": "CreateVideo",
+    "description": "A video about cats",
+    "slides_count": 3,
+}
+
+
+def check_json_depth(value: Any) -> Any:
+    """Reject deeply nested JSON (pydantic has no depth limit of its own)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return value
+
+
+JsonObject = Annotated[dict[str, Any], AfterValidator(check_json_depth)]
+ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+LeaseToken = Annotated[str, Field(min_length=1, max_length=200)]
+ResultRef = Annotated[str, Field(max_length=2048, examples=["output/video.mp4"])]
+ErrorText = Annotated[str, Field(min_length=1, max_length=8192)]
+LeaseSeconds = Annotated[
+    float, Field(ge=LIMITS.min_lease_seconds, le=LIMITS.max_lease_seconds, allow_inf_nan=False)
+]
+
+
+# --- submit -------------------------------------------------------------------------------
+
+
+class GenerateCreate(BaseModel):
+    """Parameters go at the top level (the seed's shape) or under `params`."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                SEED_GENERATE_EXAMPLE,
+                {"scenario": "CreateVoice", "params": {"description": "Hi", "count": 2}},
+            ]
+        },
+    )
+
+    scenario: ShortText = Field(description="template name, e.g. CreateVideo")
+    params: JsonObject | None = None
+    callback_url: HttpUrl | None = Field(
+        default=None, description="POSTed (HMAC-signed) once the scenario ends"
+    )
+
+    def merged_params(self) -> dict[str, Any]:
+        """Top-level extras and `params` together; a name given twice is an error."""
+        extras = dict(self.model_extra or {})
+        check_json_depth(extras)
+        nested = dict(self.params or {})
+        both = sorted(set(extras) & set(nested))
+        if both:
+            raise ValueError(both[0])
+        return {**extras, **nested}
+
+
+class TaskSummary(BaseModel):
+    id: str
+    name: str
+    service: str
+    level: int
+    depends_on: list[str]
+    status: TaskStatus
+
+    @classmethod
+    def of(cls, task: Task) -> TaskSummary:
+        return cls(
+            id=task.id,
+            name=task.name,
+            service=task.service,
+            level=task.level,
+            depends_on=list(task.depends_on),
+            status=task.status,
+        )
+
+
+class GeneratePublic(BaseModel):
+    scenario_id: str
+    scenario: str = Field(description="template name")
+    status: ScenarioStatus
+    task_count: int
+    created: bool = Field(description="false when an Idempotency-Key replayed a submission")
+    tasks: list[TaskSummary]
+
+
+class PlannedTask(BaseModel):
+    name: str
+    service: str
+    level: int
+    depends_on: list[str]
+    payload: dict[str, Any]
+
+
+class DryRunPublic(BaseModel):
+    dry_run: Literal[True] = True
+    scenario: str
+    params: dict[str, Any]
+    task_count: int
+    levels: int
+    tasks: list[PlannedTask]
+
+
+# --- scenarios and tasks ------------------------------------------------------------------
+
+
+class ProgressPublic(BaseModel):
+    total: int
+    finished: int
+    percent: float
+    by_status: dict[str, int]
+    by_service: dict[str, dict[str, int]]
+
+    @classmethod
+    def of(cls, progress: Progress) -> ProgressPublic:
+        return cls(
+            total=progress.total,
+            finished=progress.finished,
+            percent=progress.percent,
+            by_status={str(s): n for s, n in progress.by_status.items()},
+            by_service={
+                service: {str(s): n for s, n in counts.items()}
+                for service, counts in progress.by_service.items()
+            },
+        )
+
+
+class ScenarioSummary(BaseModel):
+    id: str
+    scenario: str = Field(description="template name")
+    status: ScenarioStatus
+    progress: ProgressPublic
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+
+    @classmethod
+    def of(cls, scenario: Scenario) -> ScenarioSummary:
+        return cls(**summary_fields(scenario))
+
+
+def summary_fields(scenario: Scenario) -> dict[str, Any]:
+    return {
+        "id": scenario.id,
+        "scenario": scenario.template,
+        "status": scenario.status,
+        "progress": ProgressPublic.of(scenario.progress),
+        "created_at": scenario.created_at,
+        "started_at": scenario.started_at,
+        "finished_at": scenario.finished_at,
+    }
+
+
+class ScenarioPublic(ScenarioSummary):
+    params: dict[str, Any]
+    callback_url: str | None
+    tasks: list[TaskSummary]
+
+    @classmethod
+    def with_tasks(cls, scenario: Scenario, tasks: list[Task]) -> ScenarioPublic:
+        return cls(
+            **summary_fields(scenario),
+            params=dict(scenario.params),
+            callback_url=scenario.callback_url,
+            tasks=[TaskSummary.of(t) for t in tasks],
+        )
+
+
+class ScenarioPage(BaseModel):
+    items: list[ScenarioSummary]
+    next_cursor: str | None
+
+
+class TaskPublic(BaseModel):
+    id: str
+    scenario_id: str
+    name: str
+    service: str
+    level: int
+    status: TaskStatus
+    depends_on: list[str]
+    dependents: list[str]
+    payload: dict[str, Any]
+    attempt: int
+    max_attempts: int
+    timeout_seconds: float
+    created_at: float
+    queued_at: float | None
+    available_at: float | None
+    started_at: float | None
+    finished_at: float | None
+    lease_expires_at: float | None
+    worker_id: str | None
+    result_ref: str | None
+    result: dict[str, Any] | None
+    error: str | None
+
+    @classmethod
+    def of(cls, task: Task) -> TaskPublic:
+        return cls(
+            id=task.id,
+            scenario_id=task.scenario_id,
+            name=task.name,
+            service=task.service,
+            level=task.level,
+            status=task.status,
+            depends_on=list(task.depends_on),
+            dependents=list(task.dependents),
+            payload=dict(task.payload),
+            attempt=task.attempt,
+            max_attempts=task.max_attempts,
+            timeout_seconds=task.timeout_seconds,
+            created_at=task.created_at,
+            queued_at=task.queued_at,
+            available_at=task.available_at,
+            started_at=task.started_at,
+            finished_at=task.finished_at,
+            lease_expires_at=task.lease_expires_at,
+            worker_id=task.worker_id,
+            result_ref=task.result_ref,
+            result=dict(task.result) if task.result is not None else None,
+            error=task.error,
+        )
+
+
+class TaskStatusUpdate(BaseModel):
+    """The seed's status update: `processing` claims, `success`/`failed` finish."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"status": "success", "result_ref": "output/video.mp4"}]}
+    )
+
+    status: TaskStatus
+    result_ref: ResultRef | None = None
+    result: JsonObject | None = None
+    error: ErrorText | None = None
+    retryable: bool = Field(default=False, description="on failed: retry while attempts remain")
+    worker_id: ShortText | None = None

@@ -1,0 +1,157 @@
+"""Edge models of the worker protocol: lease, heartbeat, complete, fail, batch complete,
+and the queue statistics workers and autoscalers read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from scenarist.api.problems import Problem
+from scenarist.api.schemas import (
+    LIMITS,
+    ErrorText,
+    JsonObject,
+    LeaseSeconds,
+    LeaseToken,
+    ResultRef,
+    ShortText,
+    TaskPublic,
+)
+from scenarist.core.model import QueueStats, Task, TaskStatus
+
+
+class LeaseCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"max_tasks": 1, "lease_seconds": 60, "wait_seconds": 20}]}
+    )
+
+    max_tasks: int = Field(default=1, ge=1, le=LIMITS.max_batch)
+    lease_seconds: LeaseSeconds | None = Field(
+        default=None, description="lease length; the task's timeout when omitted"
+    )
+    wait_seconds: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=LIMITS.max_wait_seconds,
+        allow_inf_nan=False,
+        description="long-poll: wait up to this long for a task to become ready",
+    )
+    worker_id: ShortText | None = None
+
+
+class LeasedTask(BaseModel):
+    id: str
+    scenario_id: str
+    name: str
+    service: str
+    level: int
+    payload: dict[str, Any]
+    inputs: list[dict[str, Any]] = Field(description="upstream results, in dependency order")
+    attempt: int
+    max_attempts: int
+    lease_token: str
+    lease_expires_at: float
+
+    @classmethod
+    def of(cls, task: Task) -> LeasedTask:
+        assert task.lease_token is not None
+        assert task.lease_expires_at is not None
+        return cls(
+            id=task.id,
+            scenario_id=task.scenario_id,
+            name=task.name,
+            service=task.service,
+            level=task.level,
+            payload=dict(task.payload),
+            inputs=[dict(i) for i in task.inputs],
+            attempt=task.attempt,
+            max_attempts=task.max_attempts,
+            lease_token=task.lease_token,
+            lease_expires_at=task.lease_expires_at,
+        )
+
+
+class LeasePublic(BaseModel):
+    tasks: list[LeasedTask]
+
+
+class HeartbeatCreate(BaseModel):
+    lease_token: LeaseToken
+    lease_seconds: LeaseSeconds | None = None
+
+
+class HeartbeatPublic(BaseModel):
+    id: str
+    status: TaskStatus
+    lease_token: str
+    lease_expires_at: float
+
+
+class CompleteCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "lease_token": "9f2c4e1a0b7d3c55.1",
+                    "result_ref": "output/video.mp4",
+                    "result": {"mime_type": "video/mp4", "duration": 12.5},
+                }
+            ]
+        }
+    )
+
+    lease_token: LeaseToken
+    result_ref: ResultRef | None = None
+    result: JsonObject | None = None
+
+
+class FailCreate(BaseModel):
+    lease_token: LeaseToken
+    error: ErrorText
+    retryable: bool = True
+
+
+class BatchItem(BaseModel):
+    id: str = Field(min_length=3, max_length=400, description="task id")
+    lease_token: LeaseToken
+    result_ref: ResultRef | None = None
+    result: JsonObject | None = None
+
+
+class BatchCompleteCreate(BaseModel):
+    items: list[BatchItem] = Field(min_length=1, max_length=LIMITS.max_batch)
+
+
+class BatchOutcome(BaseModel):
+    id: str
+    ok: bool
+    duplicate: bool = False
+    task: TaskPublic | None = None
+    problem: Problem | None = None
+
+
+class BatchCompletePublic(BaseModel):
+    outcomes: list[BatchOutcome]
+
+
+class QueuePublic(BaseModel):
+    service: str
+    ready: int = Field(description="leasable now")
+    delayed: int = Field(description="queued but waiting out a retry backoff")
+    in_flight: int = Field(description="leased, processing")
+    oldest_ready_age: float | None = Field(description="seconds the oldest ready task waited")
+
+    @classmethod
+    def of(cls, stats: QueueStats) -> QueuePublic:
+        return cls(
+            service=stats.service,
+            ready=stats.ready,
+            delayed=stats.delayed,
+            in_flight=stats.in_flight,
+            oldest_ready_age=stats.oldest_ready_age,
+        )
+
+
+class QueueList(BaseModel):
+    queues: list[QueuePublic]
