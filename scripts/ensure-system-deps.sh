@@ -5,6 +5,7 @@ set -euo pipefail
 
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)  # dashboard browser tests
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
