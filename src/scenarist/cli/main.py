@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from scenarist.cli import client_commands
+from scenarist.cli import client_commands, serve_command
 
 app = typer.Typer(
     name="scenarist",
@@ -15,6 +15,7 @@ app = typer.Typer(
 )
 
 client_commands.register(app)
+serve_command.register(app)
 
 
 def main() -> None:

@@ -25,14 +25,14 @@ def build_settings(overrides: dict[str, Any]) -> Settings:
 
 def serve(
     *,
-    host: Annotated[str | None, typer.Option(help="bind address [default: 127.0.0.1]")] = None,
-    port: Annotated[int | None, typer.Option(help="port [default: 8001]")] = None,
+    host: Annotated[str | None, typer.Option(help="bind address (default: 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default: 8001)")] = None,
     store: Annotated[
         str | None,
-        typer.Option(help="sqlite:///path.db or redis://host:port/db [default: SQLite file]"),
+        typer.Option(help="sqlite:///path.db or redis://host:port/db (default: SQLite file)"),
     ] = None,
     scenarios: Annotated[
-        Path | None, typer.Option(help="scenario catalog YAML [default: built-in]")
+        Path | None, typer.Option(help="scenario catalog YAML (default: built-in)")
     ] = None,
     publish_lists: Annotated[
         bool | None,
