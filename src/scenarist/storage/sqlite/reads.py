@@ -104,7 +104,7 @@ def queue_stats(conn: sqlite3.Connection, *, now: float) -> list[QueueStats]:
         for row in conn.execute(
             "SELECT service, "
             "SUM(available_at IS NULL OR available_at <= ?1) AS ready, "
-            "SUM(available_at > ?1) AS delayed, "
+            "SUM(COALESCE(available_at > ?1, 0)) AS delayed, "
             "MIN(CASE WHEN available_at IS NULL OR available_at <= ?1 THEN ready_at END) "
             "AS oldest "
             "FROM tasks WHERE status = 'queued' GROUP BY service",
