@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from scenarist.cli import client_commands, serve_command
+from scenarist.cli import catalog_commands, client_commands, serve_command
 
 app = typer.Typer(
     name="scenarist",
@@ -14,6 +14,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+catalog_commands.register(app)
 client_commands.register(app)
 serve_command.register(app)
 
