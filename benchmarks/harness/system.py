@@ -1,0 +1,89 @@
+"""The plugin interface every benchmarked system implements, and the run context it gets.
+
+A run is: `setup()` once, then per repetition `start_workers` (returns once every worker
+consumes), `submit_all` (returns each scenario's submit time), `wait` (until every task
+recorded or the deadline), `stop`. Task bodies must call
+`benchmarks.harness.records.run_noop_task`, which is how the harness sees what ran.
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.harness.records import count_ready_workers, count_records
+from benchmarks.harness.workload import Workload
+
+_POLL_S = 0.02
+
+
+class SystemUnavailableError(RuntimeError):
+    """The system cannot run here (for example its virtualenv was never set up)."""
+
+
+class RunTimeoutError(RuntimeError):
+    """A phase of a run did not finish before its deadline."""
+
+
+@dataclass(frozen=True)
+class RunContext:
+    workload: Workload
+    redis_url: str
+    records_dir: Path
+    workdir: Path
+    repo_root: Path
+    workers: int
+    concurrency: int
+    timeout_s: float
+
+
+class System(abc.ABC):
+    name: str
+
+    @abc.abstractmethod
+    def setup(self) -> None:
+        """Check the system can run; raise SystemUnavailableError with a hint if not."""
+
+    @abc.abstractmethod
+    def start_workers(self, ctx: RunContext) -> None:
+        """Start `ctx.workers` worker processes; return once all of them consume."""
+
+    @abc.abstractmethod
+    def submit_all(self, ctx: RunContext) -> dict[str, int]:
+        """Submit every scenario; map scenario id -> time.time_ns() just before its submit."""
+
+    @abc.abstractmethod
+    def monitored_pids(self) -> list[int]:
+        """Processes whose trees count towards peak RSS (workers, and any server)."""
+
+    @abc.abstractmethod
+    def stop(self) -> None:
+        """Stop every process this system started, by pid. Safe to call twice."""
+
+    def describe(self) -> str:
+        """Version and settings, for the report."""
+        return self.name
+
+    def wait(self, ctx: RunContext, deadline: float) -> None:
+        """Block until every expected task is recorded, or raise RunTimeoutError."""
+        wait_for_records(ctx.records_dir, ctx.workload.total_tasks, deadline)
+
+
+def wait_for_records(records_dir: Path, expected: int, deadline: float) -> None:
+    while True:
+        done = count_records(records_dir)
+        if done >= expected:
+            return
+        if time.monotonic() > deadline:
+            raise RunTimeoutError(f"only {done} of {expected} tasks recorded before the deadline")
+        time.sleep(_POLL_S)
+
+
+def wait_for_ready_workers(records_dir: Path, expected: int, deadline: float) -> None:
+    while count_ready_workers(records_dir) < expected:
+        if time.monotonic() > deadline:
+            ready = count_ready_workers(records_dir)
+            raise RunTimeoutError(f"only {ready} of {expected} workers ready before the deadline")
+        time.sleep(_POLL_S)
