@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     callback_timeout: float = Field(default=10.0, gt=0)
     callback_max_attempts: int = Field(default=8, ge=1)
     sse_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    lease_wait_max_seconds: float = Field(default=60.0, ge=0, le=60.0)  # long-poll cap
 
     @field_validator("tokens")
     @classmethod

@@ -28,6 +28,7 @@ from scenarist.api.routers import generate, metrics, queues, root, scenarios, ta
 from scenarist.core.catalog import Catalog, load_catalog
 from scenarist.service.observer import NullObserver
 from scenarist.service.orchestrator import Orchestrator, run_maintenance
+from scenarist.service.policy import Limits
 from scenarist.settings import Settings
 from scenarist.storage import open_store
 
@@ -102,7 +103,8 @@ async def build_orchestrator(
         options.update(publish_lists=True, list_prefix=settings.list_prefix)
     store = await open_store(settings.store, **options)
     stack.push_async_callback(store.close)
-    return Orchestrator(store, catalog, observer=observer)
+    limits = Limits(max_wait_seconds=settings.lease_wait_max_seconds)
+    return Orchestrator(store, catalog, observer=observer, limits=limits)
 
 
 def callback_sender(

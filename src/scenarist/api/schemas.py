@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
+from scenarist.core.errors import ParamError
 from scenarist.core.model import Progress, Scenario, ScenarioStatus, Task, TaskStatus
 from scenarist.service.policy import Limits
 
@@ -68,14 +69,21 @@ class GenerateCreate(BaseModel):
         default=None, description="POSTed (HMAC-signed) once the scenario ends"
     )
 
+    @model_validator(mode="after")
+    def _bounded_extras(self) -> GenerateCreate:
+        check_json_depth(self.model_extra or {})
+        return self
+
     def merged_params(self) -> dict[str, Any]:
         """Top-level extras and `params` together; a name given twice is an error."""
         extras = dict(self.model_extra or {})
-        check_json_depth(extras)
         nested = dict(self.params or {})
         both = sorted(set(extras) & set(nested))
         if both:
-            raise ValueError(both[0])
+            raise ParamError(
+                f"parameter {both[0]!r} is given both at the top level and under params",
+                field=both[0],
+            )
         return {**extras, **nested}
 
 

@@ -16,7 +16,6 @@ from scenarist.api.schemas import (
     PlannedTask,
     TaskSummary,
 )
-from scenarist.core.errors import ParamError
 from scenarist.core.model import ScenarioPlan
 
 router = APIRouter(tags=["scenarios"])
@@ -55,12 +54,7 @@ async def generate(
     idempotency_key: IdempotencyKey = None,
     dry_run: Annotated[bool, Query(description="expand only; store nothing")] = False,
 ) -> GeneratePublic | DryRunPublic:
-    try:
-        params = body.merged_params()
-    except ValueError as exc:
-        raise ParamError(
-            f"parameter {exc} is given both at the top level and under params", field=str(exc)
-        ) from exc
+    params = body.merged_params()
     orchestrator = services.orchestrator
     if dry_run:
         response.status_code = 200
