@@ -1,0 +1,127 @@
+"""Every Redis key and channel name of the store, in one place.
+
+Layout (the Lua scripts derive the same names from the shard prefix; `lua/_lib.lua`
+documents the derivation and the tests check that both sides agree):
+
+    {<prefix>:<shard>}:s:<scenario_id>      hash    scenario fields and counters
+    {<prefix>:<shard>}:t:<scenario_id>      hash    task name -> task record (JSON)
+    {<prefix>:<shard>}:e:<scenario_id>      stream  scenario events
+    {<prefix>:<shard>}:q:<service>:<prio>   zset    ready tasks, one zset per priority 0..4
+    {<prefix>:<shard>}:d:<service>          zset    delayed tasks (retry backoff)
+    {<prefix>:<shard>}:lx                   zset    processing tasks by lease expiry
+    {<prefix>:<shard>}:fl                   hash    service -> tasks in flight
+    {<prefix>:<shard>}:ob                   zset    callback outbox
+    {<prefix>:<shard>}:ix:all|<status>      zset    scenario index (lex order)
+    {<prefix>:<shard>}:sv                   set     services that have or had tasks
+    {<prefix>:<shard>}:ik:<key>             string  idempotency key -> scenario id
+
+The hash tag is a SHARD tag, not a per-scenario tag: a scenario lives on shard
+crc32(scenario_id) % shard_count, and every key it touches (its own keys and the ready
+queues and sets of its shard) hashes to that one slot, so every script is single-slot on
+Redis Cluster while workers poll a handful of shards instead of one queue per scenario.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+from scenarist.core.model import MAX_PRIORITY
+
+INDEX_ALL = "all"
+
+
+@dataclass(frozen=True, slots=True)
+class ShardKeys:
+    """Names of one shard's keys; `prefix` ends with ':' and carries the hash tag."""
+
+    prefix: str
+
+    def scenario(self, scenario_id: str) -> str:
+        return f"{self.prefix}s:{scenario_id}"
+
+    def tasks(self, scenario_id: str) -> str:
+        return f"{self.prefix}t:{scenario_id}"
+
+    def events(self, scenario_id: str) -> str:
+        return f"{self.prefix}e:{scenario_id}"
+
+    def scenario_keys(self, scenario_id: str) -> list[str]:
+        """KEYS[1..4] of every per-scenario script: prefix, scenario, tasks, events."""
+        sid = scenario_id
+        return [self.prefix, self.scenario(sid), self.tasks(sid), self.events(sid)]
+
+    def ready_queue(self, service: str, priority: int) -> str:
+        return f"{self.prefix}q:{service}:{priority}"
+
+    def ready_queues(self, service: str) -> list[str]:
+        """Highest priority first: the order lease drains them."""
+        return [self.ready_queue(service, p) for p in range(MAX_PRIORITY, -1, -1)]
+
+    def delayed(self, service: str) -> str:
+        return f"{self.prefix}d:{service}"
+
+    @property
+    def lease_expiry(self) -> str:
+        return f"{self.prefix}lx"
+
+    @property
+    def in_flight(self) -> str:
+        return f"{self.prefix}fl"
+
+    @property
+    def outbox(self) -> str:
+        return f"{self.prefix}ob"
+
+    @property
+    def services(self) -> str:
+        return f"{self.prefix}sv"
+
+    def index(self, status: str | None) -> str:
+        return f"{self.prefix}ix:{status or INDEX_ALL}"
+
+    def idempotency(self, key: str) -> str:
+        return f"{self.prefix}ik:{key}"
+
+
+@dataclass(frozen=True, slots=True)
+class KeySpace:
+    """All shards of one deployment, plus the pub/sub channel names."""
+
+    key_prefix: str = "scenarist"
+    shard_count: int = 1
+
+    def shard_of(self, scenario_id: str) -> int:
+        return zlib.crc32(scenario_id.encode()) % self.shard_count
+
+    def shard(self, index: int) -> ShardKeys:
+        return ShardKeys(f"{{{self.key_prefix}:{index}}}:")
+
+    def for_scenario(self, scenario_id: str) -> ShardKeys:
+        return self.shard(self.shard_of(scenario_id))
+
+    def for_idempotency_key(self, key: str) -> ShardKeys:
+        return self.shard(zlib.crc32(key.encode()) % self.shard_count)
+
+    def shards(self) -> list[ShardKeys]:
+        return [self.shard(i) for i in range(self.shard_count)]
+
+    @property
+    def channel_prefix(self) -> str:
+        """Channels are not keys (no slot), so they carry no hash tag."""
+        return f"{self.key_prefix}:"
+
+    def ready_channel(self, service: str) -> str:
+        return f"{self.channel_prefix}ready:{service}"
+
+    def events_channel(self, scenario_id: str) -> str:
+        return f"{self.channel_prefix}events:{scenario_id}"
+
+    @property
+    def channel_patterns(self) -> tuple[str, str]:
+        return (f"{self.channel_prefix}ready:*", f"{self.channel_prefix}events:*")
+
+
+def publish_list(list_prefix: str, service: str) -> str:
+    """The seed-compatible list a service's ready tasks are pushed onto (publish_lists)."""
+    return f"{list_prefix}{service}"

@@ -1,0 +1,305 @@
+-- _lib.lua: helpers shared by every scenarist script. scripts.py prepends this file to
+-- each operation script before loading it, so each operation is still ONE script (one
+-- EVALSHA, one atomic step) and the helpers exist once in the source tree.
+--
+-- Conventions every script follows:
+--   KEYS[1]  string  shard prefix "{<key_prefix>:<shard>}:". It carries the shard hash tag;
+--                    the per-operation keys a script knows up front are passed as KEYS[2..]
+--                    and checked against the names derived here. Keys that depend on data
+--                    read inside the script (another scenario's hashes in lease, the ready
+--                    queue of a released dependent's service, shard-level sets) are derived
+--                    from this prefix, so they always share the slot of the declared keys:
+--                    Redis Cluster only needs declared keys to route the script to a slot,
+--                    and a script may touch any key of that slot.
+--   ARGV[1]  number  retention seconds: PEXPIRE on a scenario's keys once it is final
+--   ARGV[2]  "0"|"1" publish_lists: also LPUSH every task that becomes ready (seed format)
+--   ARGV[3]  string  list prefix for publish_lists: list key = prefix .. service. It is
+--                    outside the shard tag, so publish_lists is single-node Redis only
+--                    (the store refuses it with more than one shard).
+--   ARGV[4]  string  pub/sub channel prefix: "<p>ready:<service>", "<p>events:<scenario>"
+--   ARGV[5..]        operation arguments (see each script's header). Optional strings are
+--                    sent as "" for nil and "+" .. value otherwise.
+--
+-- Derived key names (keys.py is the Python side of the same layout; tests check both):
+--   P.."s:"..sid            hash    scenario fields and counters ("#<status>",
+--                                   "<service>#<status>")
+--   P.."t:"..sid            hash    task name -> task record (JSON, fields in codec.py)
+--   P.."e:"..sid            stream  scenario events: n=task name ("" = scenario),
+--                                   s=status, a=attempt, at=time
+--   P.."q:"..svc..":"..prio zset    ready tasks of a service at one priority (0..4);
+--                                   score = available_at or queued_at, member = task id
+--   P.."d:"..svc            zset    delayed tasks (retry backoff); score = available_at
+--   P.."lx"                 zset    processing tasks by lease expiry
+--   P.."fl"                 hash    service -> tasks in flight
+--   P.."ob"                 zset    callback outbox: scenario id -> due time
+--   P.."ix:all", P.."ix:"..status  zset  scenario index, score 0, member "<created>|<id>"
+--   P.."sv"                 set     services that have or had tasks
+--   P.."ik:"..key           string  idempotency key -> scenario id
+
+local P = KEYS[1]
+local RETENTION_MS = math.floor(tonumber(ARGV[1]) * 1000)
+local PUBLISH_LISTS = ARGV[2] == '1'
+local LIST_PREFIX = ARGV[3]
+local CHANNEL = ARGV[4]
+local MAX_PRIORITY = 4
+local FINAL = {success = true, failed = true, skipped = true, cancelled = true}
+local K_EXPIRY = P .. 'lx'
+local K_INFLIGHT = P .. 'fl'
+local K_OUTBOX = P .. 'ob'
+local K_SERVICES = P .. 'sv'
+
+local function fmt(x) return string.format('%.17g', x) end
+local function opt(a) if a == nil or a == '' then return nil end return string.sub(a, 2) end
+
+local function scenario_key(sid) return P .. 's:' .. sid end
+local function tasks_key(sid) return P .. 't:' .. sid end
+local function events_key(sid) return P .. 'e:' .. sid end
+local function queue_key(svc, prio) return P .. 'q:' .. svc .. ':' .. prio end
+local function delayed_key(svc) return P .. 'd:' .. svc end
+local function index_key(status) return P .. 'ix:' .. status end
+
+-- Declared KEYS must be the names derived here; a mismatch means keys.py and this file
+-- drifted apart, and writing anyway would scatter a scenario over unrelated keys.
+local function check_key(declared, derived)
+  if declared ~= derived then
+    error('key layout mismatch: got ' .. tostring(declared) .. ', expected ' .. derived)
+  end
+end
+
+local function check_scenario_keys(sid)
+  check_key(KEYS[2], scenario_key(sid))
+  check_key(KEYS[3], tasks_key(sid))
+  check_key(KEYS[4], events_key(sid))
+end
+
+local function split_id(id)
+  local at = string.find(id, ':', 1, true)
+  if not at then return nil, nil end
+  return string.sub(id, 1, at - 1), string.sub(id, at + 1)
+end
+
+local function priority(t) return math.min(t.l, MAX_PRIORITY) end
+
+local function load_task(sid, name)
+  local raw = redis.call('HGET', tasks_key(sid), name)
+  if not raw then return nil end
+  return cjson.decode(raw)
+end
+
+local function save_task(sid, name, t) redis.call('HSET', tasks_key(sid), name, cjson.encode(t)) end
+
+-- Scenarios and services touched by this script: settled once at the end.
+local touched, touched_order = {}, {}
+local ready, ready_order = {}, {}
+
+local function touch(sid)
+  if not touched[sid] then
+    touched[sid] = true
+    touched_order[#touched_order + 1] = sid
+  end
+end
+
+local function mark_ready(svc)
+  if not ready[svc] then
+    ready[svc] = true
+    ready_order[#ready_order + 1] = svc
+  end
+end
+
+local function add_event(sid, name, status, attempt, now_s)
+  redis.call('XADD', events_key(sid), '*', 'n', name, 's', status, 'a', attempt, 'at', now_s)
+  touch(sid)
+end
+
+-- Moves the task to `new`, keeping the scenario's counters and event stream in step.
+local function set_status(sid, name, t, new, now_s)
+  local sk = scenario_key(sid)
+  redis.call('HINCRBY', sk, '#' .. t.s, -1)
+  redis.call('HINCRBY', sk, t.v .. '#' .. t.s, -1)
+  redis.call('HINCRBY', sk, '#' .. new, 1)
+  redis.call('HINCRBY', sk, t.v .. '#' .. new, 1)
+  t.s = new
+  add_event(sid, name, new, t.a, now_s)
+end
+
+-- Upstream results, one per parent in depends_on order (raw JSON, never re-encoded).
+local function inputs_json(sid, t)
+  local parts = {}
+  for _, parent in ipairs(t.d) do
+    local p = load_task(sid, parent)
+    local ref = (p and p.r) and cjson.encode(p.r) or 'null'
+    local result = (p and p.R) or 'null'
+    parts[#parts + 1] = '{"task":' .. cjson.encode(parent) .. ',"result_ref":' .. ref
+      .. ',"result":' .. result .. '}'
+  end
+  return '[' .. table.concat(parts, ',') .. ']'
+end
+
+local function push_list(sid, name, t)
+  if not PUBLISH_LISTS then return end
+  local msg = '{"id":' .. cjson.encode(sid .. ':' .. name) .. ',"scenario_id":' .. cjson.encode(sid)
+    .. ',"name":' .. cjson.encode(name) .. ',"service":' .. cjson.encode(t.v)
+    .. ',"payload":' .. t.p .. ',"inputs":' .. inputs_json(sid, t) .. ',"level":' .. t.l .. '}'
+  redis.call('LPUSH', LIST_PREFIX .. t.v, msg)
+end
+
+-- A queued task goes to its ready queue, or to the delayed set while score > now.
+local function enqueue(sid, name, t, score_s, now)
+  local id = sid .. ':' .. name
+  if tonumber(score_s) > now then
+    redis.call('ZADD', delayed_key(t.v), score_s, id)
+    return
+  end
+  redis.call('ZADD', queue_key(t.v, priority(t)), score_s, id)
+  mark_ready(t.v)
+  push_list(sid, name, t)
+end
+
+local function dequeue(sid, name, t)
+  local id = sid .. ':' .. name
+  redis.call('ZREM', queue_key(t.v, priority(t)), id)
+  redis.call('ZREM', delayed_key(t.v), id)
+end
+
+-- Delayed tasks of `svc` whose backoff is over move to their ready queue.
+local function promote_due(svc, now_s, limit)
+  local dk = delayed_key(svc)
+  local due = redis.call('ZRANGEBYSCORE', dk, '-inf', now_s, 'WITHSCORES', 'LIMIT', 0, limit)
+  for j = 1, #due, 2 do
+    local id = due[j]
+    redis.call('ZREM', dk, id)
+    local sid, name = split_id(id)
+    local t = sid and load_task(sid, name)
+    if t and t.s == 'queued' then
+      redis.call('ZADD', queue_key(svc, priority(t)), t.av or due[j + 1], id)
+      mark_ready(svc)
+      push_list(sid, name, t)
+    end
+  end
+  return #due / 2
+end
+
+local function drop_lease(sid, name, t)
+  redis.call('ZREM', K_EXPIRY, sid .. ':' .. name)
+  redis.call('HINCRBY', K_INFLIGHT, t.v, -1)
+  t.e = nil
+end
+
+-- queued -> processing under a new lease token (lease and claim).
+local function take(sid, name, t, nonce, lease_seconds, worker, now_s, now)
+  t.a = t.a + 1
+  t.k = nonce .. '.' .. t.a
+  t.sa = now_s
+  t.e = fmt(now + (lease_seconds or tonumber(t.o)))
+  t.w = worker
+  set_status(sid, name, t, 'processing', now_s)
+  redis.call('ZADD', K_EXPIRY, t.e, sid .. ':' .. name)
+  redis.call('HINCRBY', K_INFLIGHT, t.v, 1)
+  redis.call('HSETNX', scenario_key(sid), 'sa', now_s)
+  save_task(sid, name, t)
+end
+
+-- Every transitive non-final dependent of `t` -> skipped.
+local function skip_dependents(sid, t, now_s)
+  local stack, seen = {}, {}
+  for _, d in ipairs(t.D) do stack[#stack + 1] = d end
+  while #stack > 0 do
+    local name = table.remove(stack)
+    local c = not seen[name] and load_task(sid, name)
+    seen[name] = true
+    if c and not FINAL[c.s] then
+      if c.s == 'queued' then dequeue(sid, name, c) end
+      if c.s == 'processing' then drop_lease(sid, name, c) end
+      c.f = now_s
+      set_status(sid, name, c, 'skipped', now_s)
+      save_task(sid, name, c)
+      for _, d in ipairs(c.D) do stack[#stack + 1] = d end
+    end
+  end
+end
+
+-- processing -> queued (retry_s given: backoff until then) or -> failed (+ skip dependents).
+local function fail_attempt(sid, name, t, err, retry_s, now_s, now)
+  drop_lease(sid, name, t)
+  t.E = err
+  t.k = nil
+  t.w = nil
+  if retry_s then
+    t.av = retry_s
+    t.q = now_s
+    set_status(sid, name, t, 'queued', now_s)
+    save_task(sid, name, t)
+    enqueue(sid, name, t, retry_s, now)
+  else
+    t.f = now_s
+    set_status(sid, name, t, 'failed', now_s)
+    save_task(sid, name, t)
+    skip_dependents(sid, t, now_s)
+  end
+end
+
+local function count(h, i) return tonumber(h[i] or '0') or 0 end
+
+-- Mirror of core.lifecycle.derive_scenario_status.
+local function derive_status(sk)
+  local h = redis.call('HMGET', sk, 'n', '#success', '#failed', '#skipped', '#cancelled', 'cx', 'sa')
+  if h[6] == '1' then return 'cancelled' end
+  local total, succeeded = count(h, 1), count(h, 2)
+  local finished = succeeded + count(h, 3) + count(h, 4) + count(h, 5)
+  if finished < total then return h[7] and 'running' or 'pending' end
+  if succeeded == total then return 'success' end
+  return 'failed'
+end
+
+local function retain(sid, ikk, final)
+  local keys = {scenario_key(sid), tasks_key(sid), events_key(sid)}
+  if ikk then keys[#keys + 1] = ikk end
+  for _, k in ipairs(keys) do
+    if final then redis.call('PEXPIRE', k, RETENTION_MS) else redis.call('PERSIST', k) end
+  end
+end
+
+-- Re-derive the scenario's status; on a change move its index entry, append a scenario
+-- event, and start (or stop) retention and the callback outbox.
+local function settle(sid, now_s)
+  local sk = scenario_key(sid)
+  local h = redis.call('HMGET', sk, 'st', 'ixm', 'cb', 'ikk')
+  local old, member = h[1], h[2]
+  local new = derive_status(sk)
+  if new ~= old then
+    redis.call('HSET', sk, 'st', new)
+    if old then redis.call('ZREM', index_key(old), member) end
+    redis.call('ZADD', index_key(new), 0, member)
+    add_event(sid, '', new, 0, now_s)
+    if FINAL[new] then
+      redis.call('HSET', sk, 'fa', now_s)
+      if h[3] then redis.call('ZADD', K_OUTBOX, now_s, sid) end
+      retain(sid, h[4], true)
+    elseif old and FINAL[old] then
+      redis.call('HDEL', sk, 'fa')
+      redis.call('ZREM', K_OUTBOX, sid)
+      retain(sid, h[4], false)
+    end
+  end
+end
+
+local function settle_all(now_s)
+  for _, sid in ipairs(touched_order) do
+    settle(sid, now_s)
+    redis.call('PUBLISH', CHANNEL .. 'events:' .. sid, '1')
+  end
+  for _, svc in ipairs(ready_order) do
+    redis.call('PUBLISH', CHANNEL .. 'ready:' .. svc, '1')
+  end
+end
+
+-- Every task of a scenario as {name, record} in plan order.
+local function all_tasks(sid)
+  local flat = redis.call('HGETALL', tasks_key(sid))
+  local list = {}
+  for j = 1, #flat, 2 do
+    list[#list + 1] = {flat[j], cjson.decode(flat[j + 1])}
+  end
+  table.sort(list, function(x, y) return x[2].i < y[2].i end)
+  return list
+end

@@ -1,0 +1,25 @@
+-- heartbeat.lua: extend the lease of a processing task held under the given token.
+--
+-- KEYS[1]  string  shard prefix (see _lib.lua)
+-- KEYS[2]  hash    scenario hash   P.."s:"..sid (declared for routing; not written)
+-- KEYS[3]  hash    tasks hash      P.."t:"..sid
+-- KEYS[4]  stream  events stream   P.."e:"..sid (declared for routing; not written)
+-- ARGV[1..4]       common configuration (see _lib.lua)
+-- ARGV[5]  string  scenario id
+-- ARGV[6]  string  task name
+-- ARGV[7]  string  lease token
+-- ARGV[8]  number  lease seconds, optional ("" = the task's timeout)
+-- ARGV[9]  number  now
+-- Derived: P.."lx" (new expiry score).
+-- Returns {"ok", record} | {"notfound"} | {"stale", current_status}.
+local sid, name, token = ARGV[5], ARGV[6], ARGV[7]
+local lease_seconds = opt(ARGV[8]) and tonumber(opt(ARGV[8]))
+local now = tonumber(ARGV[9])
+check_scenario_keys(sid)
+local t = load_task(sid, name)
+if not t then return {'notfound'} end
+if t.s ~= 'processing' or t.k ~= token then return {'stale', t.s} end
+t.e = fmt(now + (lease_seconds or tonumber(t.o)))
+redis.call('ZADD', K_EXPIRY, t.e, sid .. ':' .. name)
+save_task(sid, name, t)
+return {'ok', cjson.encode(t)}

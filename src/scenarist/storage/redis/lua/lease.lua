@@ -1,0 +1,43 @@
+-- lease.lua: take up to N ready tasks of one service in ready order (lease).
+--
+-- KEYS[1]    string  shard prefix (see _lib.lua)
+-- KEYS[2..6] zset    ready queues of the service, priority 4 down to 0 (P.."q:"..svc..":"..prio)
+-- KEYS[7]    zset    delayed set of the service (P.."d:"..svc)
+-- ARGV[1..4]         common configuration (see _lib.lua)
+-- ARGV[5]  string  service
+-- ARGV[6]  integer max tasks
+-- ARGV[7]  number  lease seconds, optional ("" = each task's timeout)
+-- ARGV[8]  string  worker id, optional
+-- ARGV[9]  number  now
+-- ARGV[10] string  nonce for the lease tokens
+-- Derived: the leased tasks' scenario hashes, tasks hashes and event streams (any scenario
+--          of this shard), P.."lx", P.."fl", P.."ix:"..status, P.."ob".
+-- Due delayed tasks are promoted first; within a priority ZPOPMIN yields the oldest score,
+-- ties by task id. Returns a flat list: task id, task record, inputs (JSON), ... per
+-- leased task.
+local svc, max_tasks = ARGV[5], tonumber(ARGV[6])
+local lease_seconds = opt(ARGV[7]) and tonumber(opt(ARGV[7]))
+local worker, now_s, nonce = opt(ARGV[8]), ARGV[9], ARGV[10]
+local now = tonumber(now_s)
+for i = 2, 6 do check_key(KEYS[i], queue_key(svc, 6 - i)) end
+check_key(KEYS[7], delayed_key(svc))
+
+promote_due(svc, now_s, 1000)
+local out, leased = {}, 0
+for i = 2, 6 do
+  if leased >= max_tasks then break end
+  local popped = redis.call('ZPOPMIN', KEYS[i], max_tasks - leased)
+  for j = 1, #popped, 2 do
+    local sid, name = split_id(popped[j])
+    local t = sid and load_task(sid, name)
+    if t and t.s == 'queued' then
+      take(sid, name, t, nonce, lease_seconds, worker, now_s, now)
+      out[#out + 1] = popped[j]
+      out[#out + 1] = cjson.encode(t)
+      out[#out + 1] = inputs_json(sid, t)
+      leased = leased + 1
+    end
+  end
+end
+settle_all(now_s)
+return out

@@ -1,0 +1,46 @@
+-- retry.lua: failed/skipped/cancelled tasks go back (retry_scenario): queued when every
+-- parent succeeded, else pending; attempt reset, error/lease/result cleared; successes kept.
+--
+-- KEYS[1]  string  shard prefix (see _lib.lua)
+-- KEYS[2]  hash    scenario hash   P.."s:"..sid
+-- KEYS[3]  hash    tasks hash      P.."t:"..sid
+-- KEYS[4]  stream  events stream   P.."e:"..sid
+-- ARGV[1..4]       common configuration (see _lib.lua)
+-- ARGV[5]  string  scenario id
+-- ARGV[6]  number  now
+-- Derived: ready queues of requeued tasks, P.."ix:"..status, P.."ob" (left when the
+--          scenario is no longer final); retention is cleared (PERSIST).
+-- Returns {"ok"} | {"notfound"} | {"conflict", current_status}.
+local sid, now_s = ARGV[5], ARGV[6]
+local now = tonumber(now_s)
+check_scenario_keys(sid)
+local status = redis.call('HGET', KEYS[2], 'st')
+if not status then return {'notfound'} end
+local again = {failed = true, skipped = true, cancelled = true}
+local tasks = all_tasks(sid)
+local any = false
+for _, entry in ipairs(tasks) do
+  if again[entry[2].s] then any = true end
+end
+if not any then return {'conflict', status} end
+
+redis.call('HDEL', KEYS[2], 'cx')
+for _, entry in ipairs(tasks) do
+  local name, t = entry[1], entry[2]
+  if again[t.s] then
+    t.a = 0
+    t.E, t.k, t.e, t.w, t.r, t.R, t.f, t.sa, t.av, t.q = nil, nil, nil, nil, nil, nil, nil, nil, nil, nil
+    if t.n <= 0 then
+      t.q = now_s
+      set_status(sid, name, t, 'queued', now_s)
+      save_task(sid, name, t)
+      enqueue(sid, name, t, now_s, now)
+    else
+      set_status(sid, name, t, 'pending', now_s)
+      save_task(sid, name, t)
+    end
+  end
+end
+touch(sid)
+settle_all(now_s)
+return {'ok'}

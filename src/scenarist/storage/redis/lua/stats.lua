@@ -1,0 +1,33 @@
+-- stats.lua: queue depth of every service of one shard, read in one consistent step.
+--
+-- KEYS[1]  string  shard prefix (see _lib.lua)
+-- KEYS[2]  set     services of the shard   P.."sv"
+-- KEYS[3]  hash    in-flight counts        P.."fl"
+-- ARGV[1..4]       common configuration (see _lib.lua)
+-- ARGV[5]  number  now
+-- Derived: P.."q:"..svc..":"..prio and P.."d:"..svc of every service (read only).
+-- Returns a flat list per service: name, ready, delayed, in flight, oldest ready score
+-- ("" when nothing is ready). Due delayed tasks count as ready.
+check_key(KEYS[2], K_SERVICES)
+check_key(KEYS[3], K_INFLIGHT)
+local now_s = ARGV[5]
+local out = {}
+for _, svc in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  local ready_count, oldest = 0, nil
+  for prio = 0, MAX_PRIORITY do
+    local q = queue_key(svc, prio)
+    ready_count = ready_count + redis.call('ZCARD', q)
+    local first = redis.call('ZRANGE', q, 0, 0, 'WITHSCORES')
+    if first[2] and (not oldest or tonumber(first[2]) < oldest) then oldest = tonumber(first[2]) end
+  end
+  local dk = delayed_key(svc)
+  local due = redis.call('ZRANGE', dk, 0, 0, 'WITHSCORES')
+  local due_count = redis.call('ZCOUNT', dk, '-inf', now_s)
+  if due_count > 0 and (not oldest or tonumber(due[2]) < oldest) then oldest = tonumber(due[2]) end
+  out[#out + 1] = svc
+  out[#out + 1] = ready_count + due_count
+  out[#out + 1] = redis.call('ZCOUNT', dk, '(' .. now_s, '+inf')
+  out[#out + 1] = tonumber(redis.call('HGET', KEYS[3], svc) or '0')
+  out[#out + 1] = oldest and fmt(oldest) or ''
+end
+return out

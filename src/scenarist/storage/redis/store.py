@@ -1,0 +1,418 @@
+"""`Store` on Redis: one Lua script per atomic operation (see lua/ and keys.py)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
+
+from redis.asyncio import Redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from scenarist.core.errors import (
+    ParamError,
+    ScenarioNotFoundError,
+    TaskNotFoundError,
+)
+from scenarist.core.model import (
+    JSON,
+    Completion,
+    Event,
+    QueueStats,
+    Scenario,
+    ScenarioStatus,
+    Task,
+    TaskStatus,
+)
+from scenarist.storage.redis import reads
+from scenarist.storage.redis.codec import (
+    decode_scenario,
+    decode_task,
+    dump_json,
+    encode_task,
+    opt,
+    scenario_fields,
+    task_index,
+    ts,
+)
+from scenarist.storage.redis.failures import (
+    check_control_outcome,
+    check_task_outcome,
+    locate,
+    translate_errors,
+)
+from scenarist.storage.redis.keys import KeySpace
+from scenarist.storage.redis.notifier import Notifier
+from scenarist.storage.redis.scripts import Scripts
+
+DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600.0
+LEASE_EXPIRED_ERROR = "lease expired"
+PROMOTE_BATCH = 1000
+
+
+class RedisStore:
+    """Scenarios, tasks, queues and events in Redis. Build it with `await RedisStore.open()`."""
+
+    def __init__(
+        self,
+        client: Redis,
+        space: KeySpace,
+        scripts: Scripts,
+        notifier: Notifier,
+        *,
+        retention_seconds: float = DEFAULT_RETENTION_SECONDS,
+    ) -> None:
+        self._client = client
+        self._space = space
+        self._scripts = scripts
+        self._notifier = notifier
+        self._listing = reads.ScenarioListing(client, space)
+        self._lease_rotation = itertools.count()
+        self._retention_seconds = retention_seconds
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        *,
+        retention_seconds: float = DEFAULT_RETENTION_SECONDS,
+        publish_lists: bool = False,
+        list_prefix: str = "",
+        key_prefix: str = "scenarist",
+        shard_count: int = 1,
+    ) -> RedisStore:
+        """Connect (lazily: an unreachable server fails the first call, not this one).
+        `publish_lists` pushes ready tasks onto plain lists for seed workers; those lists
+        live outside the shard hash tag, so it needs single-node Redis and one shard."""
+        if shard_count < 1:
+            raise ParamError(f"shard_count must be >= 1, got {shard_count}", field="shard_count")
+        if publish_lists and shard_count > 1:
+            raise ParamError(
+                "publish_lists pushes onto keys outside the shard hash tag and works only "
+                "on single-node Redis with shard_count=1",
+                field="publish_lists",
+            )
+        client = Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_connect_timeout=2.0,
+            socket_timeout=10.0,
+            # One quick retry hides a pooled connection broken by a server restart; a
+            # script repeated after a lost reply is refused by its own preconditions.
+            retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
+        )
+        space = KeySpace(key_prefix=key_prefix, shard_count=shard_count)
+        common = (ts(retention_seconds), "1" if publish_lists else "0", list_prefix)
+        scripts = Scripts.register(client, (*common, space.channel_prefix))
+        notifier = Notifier(client, space.channel_patterns)
+        return cls(client, space, scripts, notifier, retention_seconds=retention_seconds)
+
+    @property
+    def key_space(self) -> KeySpace:
+        return self._space
+
+    @property
+    def client(self) -> Redis:
+        return self._client
+
+    async def close(self) -> None:
+        await self._notifier.close()
+        await self._client.aclose()
+
+    @translate_errors
+    async def ping(self) -> None:
+        await self._client.ping()
+
+    # --- submit and read ----------------------------------------------------------------
+
+    @translate_errors
+    async def create_scenario(
+        self, scenario: Scenario, tasks: Sequence[Task]
+    ) -> tuple[Scenario, bool]:
+        sid = scenario.id
+        shard = self._space.for_scenario(sid)
+        statuses = {t.name: t.status for t in tasks}
+        pairs: list[str | int] = []
+        roots: list[tuple[str, int]] = []
+        for i, task in enumerate(tasks):
+            pairs += [task.name, encode_task(task, i, statuses)]
+            if task.status is TaskStatus.QUEUED:
+                roots.append((task.name, 12 + 2 * i))  # ARGV index of the record
+        ik_key: str | None = None
+        if scenario.idempotency_key is not None:
+            if self._space.shard_count == 1:
+                ik_key = shard.idempotency(scenario.idempotency_key)
+            else:
+                existing = await self._reserve_idempotency(scenario.idempotency_key, sid)
+                if existing is not None:
+                    return await self.get_scenario(existing), False
+        outcome = await self._scripts.run(
+            "create",
+            [*shard.scenario_keys(sid), ik_key or shard.idempotency("")],
+            [
+                sid,
+                opt(scenario.idempotency_key if ik_key else None),
+                dump_json(scenario_fields(scenario, tasks)),
+                ts(scenario.created_at),
+                dump_json(sorted({t.service for t in tasks})),
+                dump_json(roots),
+                *pairs,
+            ],
+        )
+        return await self.get_scenario(outcome[1]), outcome[0] == "created"
+
+    async def _reserve_idempotency(self, key: str, scenario_id: str) -> str | None:
+        """With several shards the key lives on its own shard, so it cannot be checked in
+        the create script: reserve it first (SET NX). Returns the id of a live scenario
+        holding the key; a reservation whose scenario is gone is taken over. The
+        reservation expires after twice the retention (it outlives its scenario)."""
+        name = self._space.for_idempotency_key(key).idempotency(key)
+        ttl = max(int(2 * self._retention_seconds), 1)
+        if await self._client.set(name, scenario_id, nx=True, ex=ttl):
+            return None
+        existing = cast(str | None, await self._client.get(name))
+        if existing is not None and existing != scenario_id:
+            holder = self._space.for_scenario(existing).scenario(existing)
+            if await self._client.exists(holder):
+                return existing
+        await self._client.set(name, scenario_id, ex=ttl)
+        return None
+
+    @translate_errors
+    async def get_scenario(self, scenario_id: str) -> Scenario:
+        fields = await self._read_hash(self._space.for_scenario(scenario_id).scenario(scenario_id))
+        if not fields:
+            raise ScenarioNotFoundError(scenario_id)
+        return decode_scenario(scenario_id, fields)
+
+    async def _read_hash(self, key: str) -> dict[str, str]:
+        return cast(dict[str, str], await self._client.hgetall(key))
+
+    @translate_errors
+    async def list_tasks(self, scenario_id: str) -> list[Task]:
+        shard = self._space.for_scenario(scenario_id)
+        async with self._client.pipeline(transaction=False) as pipe:
+            pipe.exists(shard.scenario(scenario_id))
+            pipe.hgetall(shard.tasks(scenario_id))
+            exists, records = await pipe.execute()
+        if not exists:
+            raise ScenarioNotFoundError(scenario_id)
+        ordered = sorted(records.items(), key=lambda item: task_index(item[1]))
+        return [decode_task(scenario_id, name, raw) for name, raw in ordered]
+
+    @translate_errors
+    async def get_task(self, task_id: str) -> Task:
+        sid, name = locate(task_id)
+        raw = cast(
+            str | None, await self._client.hget(self._space.for_scenario(sid).tasks(sid), name)
+        )
+        if raw is None:
+            raise TaskNotFoundError(task_id)
+        return decode_task(sid, name, raw)
+
+    @translate_errors
+    async def list_scenarios(
+        self,
+        *,
+        status: ScenarioStatus | None,
+        template: str | None,
+        cursor: str | None,
+        limit: int,
+    ) -> tuple[list[Scenario], str | None]:
+        return await self._listing.page(
+            status=status, template=template, cursor=cursor, limit=limit
+        )
+
+    @translate_errors
+    async def read_events(self, scenario_id: str, *, after: str | None, limit: int) -> list[Event]:
+        shard = self._space.for_scenario(scenario_id)
+        return await reads.read_events(self._client, shard, scenario_id, after=after, limit=limit)
+
+    @translate_errors
+    async def queue_stats(self, *, now: float) -> list[QueueStats]:
+        rows = [
+            await self._scripts.run("stats", [s.prefix, s.services, s.in_flight], [ts(now)])
+            for s in self._space.shards()
+        ]
+        return reads.queue_stats(rows, now=now)
+
+    # --- worker protocol ----------------------------------------------------------------
+
+    @translate_errors
+    async def lease(
+        self,
+        service: str,
+        *,
+        max_tasks: int,
+        lease_seconds: float | None,
+        worker_id: str | None,
+        now: float,
+        nonce: str,
+    ) -> list[Task]:
+        """Shards are polled in turn, starting one further each call, so no shard starves."""
+        shards = self._space.shards()
+        start = next(self._lease_rotation) % len(shards)
+        leased: list[Task] = []
+        for shard in shards[start:] + shards[:start]:
+            wanted = max_tasks - len(leased)
+            if wanted <= 0:
+                break
+            flat = await self._scripts.run(
+                "lease",
+                [shard.prefix, *shard.ready_queues(service), shard.delayed(service)],
+                [service, wanted, opt(lease_seconds), opt(worker_id), ts(now), nonce],
+            )
+            for j in range(0, len(flat), 3):
+                sid, name = locate(flat[j])
+                leased.append(decode_task(sid, name, flat[j + 1], flat[j + 2]))
+        return leased
+
+    @translate_errors
+    async def claim(
+        self,
+        task_id: str,
+        *,
+        lease_seconds: float | None,
+        worker_id: str | None,
+        now: float,
+        nonce: str,
+    ) -> Task:
+        sid, name = locate(task_id)
+        outcome = await self._run_task_script(
+            "claim", sid, [name, opt(lease_seconds), opt(worker_id), ts(now), nonce]
+        )
+        check_task_outcome(outcome, task_id, TaskStatus.PROCESSING)
+        return decode_task(sid, name, outcome[1], outcome[2])
+
+    @translate_errors
+    async def heartbeat(
+        self, task_id: str, lease_token: str, *, lease_seconds: float | None, now: float
+    ) -> Task:
+        sid, name = locate(task_id)
+        outcome = await self._run_task_script(
+            "heartbeat", sid, [name, lease_token, opt(lease_seconds), ts(now)]
+        )
+        check_task_outcome(outcome, task_id, TaskStatus.PROCESSING)
+        return decode_task(sid, name, outcome[1])
+
+    @translate_errors
+    async def complete(
+        self,
+        task_id: str,
+        lease_token: str | None,
+        *,
+        result_ref: str | None,
+        result: Mapping[str, JSON] | None,
+        now: float,
+    ) -> Completion:
+        sid, name = locate(task_id)
+        encoded = None if result is None else dump_json(result)
+        outcome = await self._run_task_script(
+            "complete", sid, [name, opt(lease_token), opt(result_ref), opt(encoded), ts(now)]
+        )
+        check_task_outcome(outcome, task_id, TaskStatus.SUCCESS)
+        task = decode_task(sid, name, outcome[1])
+        if outcome[0] == "dup":
+            return Completion(task=task, released=(), duplicate=True)
+        return Completion(task=task, released=tuple(outcome[2:]))
+
+    @translate_errors
+    async def fail(
+        self,
+        task_id: str,
+        lease_token: str | None,
+        *,
+        attempt: int,
+        error: str,
+        retry_at: float | None,
+        now: float,
+    ) -> Task:
+        sid, name = locate(task_id)
+        outcome = await self._run_task_script(
+            "fail", sid, [name, opt(lease_token), attempt, error, opt(retry_at), ts(now)]
+        )
+        check_task_outcome(outcome, task_id, TaskStatus.FAILED)
+        return decode_task(sid, name, outcome[1])
+
+    @translate_errors
+    async def find_expired(self, *, now: float, limit: int) -> list[Task]:
+        return await reads.find_expired(self._client, self._space, now=now, limit=limit)
+
+    @translate_errors
+    async def expire_lease(
+        self, task_id: str, lease_token: str, *, retry_at: float | None, now: float
+    ) -> Task | None:
+        sid, name = locate(task_id)
+        outcome = await self._run_task_script(
+            "expire", sid, [name, lease_token, opt(retry_at), ts(now), LEASE_EXPIRED_ERROR]
+        )
+        return None if outcome[0] == "none" else decode_task(sid, name, outcome[1])
+
+    async def _run_task_script(self, operation: str, sid: str, args: list[str | int]) -> Any:
+        keys = self._space.for_scenario(sid).scenario_keys(sid)
+        return await self._scripts.run(operation, keys, [sid, *args])
+
+    # --- scenario control ---------------------------------------------------------------
+
+    @translate_errors
+    async def cancel_scenario(self, scenario_id: str, *, now: float) -> Scenario:
+        outcome = await self._run_task_script("cancel", scenario_id, [ts(now)])
+        check_control_outcome(outcome, scenario_id, "cancel")
+        return await self.get_scenario(scenario_id)
+
+    @translate_errors
+    async def retry_scenario(self, scenario_id: str, *, now: float) -> Scenario:
+        outcome = await self._run_task_script("retry", scenario_id, [ts(now)])
+        check_control_outcome(outcome, scenario_id, "retry")
+        return await self.get_scenario(scenario_id)
+
+    # --- scenario-end callbacks (outbox) ------------------------------------------------
+
+    @translate_errors
+    async def claim_due_callbacks(
+        self, *, now: float, limit: int, lease_seconds: float
+    ) -> list[Scenario]:
+        due: list[Scenario] = []
+        for shard in self._space.shards():
+            if len(due) >= limit:
+                break
+            ids = await self._scripts.run(
+                "callbacks_claim",
+                [shard.prefix, shard.outbox],
+                [ts(now), limit - len(due), ts(lease_seconds)],
+            )
+            for sid in ids:
+                fields = await self._read_hash(shard.scenario(sid))
+                if fields:
+                    due.append(decode_scenario(sid, fields))
+                else:  # expired by retention before delivery: nothing left to report
+                    await self.finish_callback(sid, retry_at=None)
+        return due
+
+    @translate_errors
+    async def finish_callback(self, scenario_id: str, *, retry_at: float | None) -> None:
+        shard = self._space.for_scenario(scenario_id)
+        await self._scripts.run(
+            "callbacks_finish", [shard.prefix, shard.outbox], [scenario_id, opt(retry_at)]
+        )
+
+    # --- waiting and maintenance --------------------------------------------------------
+
+    async def wait_for_ready(self, services: Sequence[str], timeout: float) -> None:
+        channels = [self._space.ready_channel(s) for s in services]
+        await self._notifier.wait(channels, timeout)
+
+    async def wait_for_events(self, scenario_id: str, timeout: float) -> None:
+        await self._notifier.wait([self._space.events_channel(scenario_id)], timeout)
+
+    @translate_errors
+    async def purge_finished(self, *, now: float, limit: int) -> int:
+        """Retention is native (PEXPIRE when a scenario becomes final), so nothing is
+        deleted here; this maintenance tick promotes due delayed tasks instead, so retried
+        tasks reach publish_lists consumers and waiters even when nobody leases."""
+        for shard in self._space.shards():
+            await self._scripts.run(
+                "promote", [shard.prefix, shard.services], [ts(now), PROMOTE_BATCH]
+            )
+        return 0
