@@ -47,8 +47,12 @@ def available_systems() -> dict[str, Callable[[], System]]:
     """Every system plugin by name. A new system registers a factory here."""
     factories: dict[str, Callable[[], System]] = {}
     for name, peer in peer_systems().items():
-        factories[name] = lambda peer=peer: peer
+        factories[name] = _returning(peer)
     return factories
+
+
+def _returning(system: System) -> Callable[[], System]:
+    return lambda: system
 
 
 @dataclass(frozen=True)
