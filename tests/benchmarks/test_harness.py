@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,9 +20,11 @@ from benchmarks.harness.records import (
 from benchmarks.harness.redis_proc import RedisProcess, parse_info
 from benchmarks.harness.rss import tree_rss_bytes
 from benchmarks.harness.schema import RunResult, summarise
+from benchmarks.harness.system import RunContext, System
 from benchmarks.harness.table import failure_notes, markdown_table
 from benchmarks.harness.verify import verify_run
 from benchmarks.harness.workload import Workload
+from benchmarks.run_all import Options, run_once
 
 MS = 1_000_000
 SUBMIT_NS = 1_000 * MS
@@ -193,3 +196,69 @@ def test_redis_process_reports_memory_and_stops(tmp_path: Path) -> None:
 
 def test_tree_rss_counts_this_process() -> None:
     assert tree_rss_bytes([os.getpid()]) > 1024 * 1024
+
+
+class InProcessSystem(System):
+    """Runs the workload synchronously inside submit_all, optionally in a wrong order."""
+
+    name = "in-process"
+
+    def __init__(self, reverse_order: bool = False) -> None:
+        self.reverse_order = reverse_order
+
+    def setup(self) -> None:
+        return None
+
+    def start_workers(self, ctx: RunContext) -> None:
+        mark_worker_ready(ctx.records_dir)
+
+    def submit_all(self, ctx: RunContext) -> dict[str, int]:
+        submitted = {}
+        order = list(ctx.workload.parents_of())  # already topological
+        if self.reverse_order:
+            order.reverse()
+        for sid in ctx.workload.scenario_ids():
+            submitted[sid] = time.time_ns()
+            for name in order:
+                run_noop_task(name, sid, ctx.records_dir)
+        return submitted
+
+    def monitored_pids(self) -> list[int]:
+        return [os.getpid()]
+
+    def stop(self) -> None:
+        return None
+
+
+def _options() -> Options:
+    return Options(
+        systems=("in-process",),
+        workload=Workload(scenarios=5, slides=2),
+        workers=1,
+        concurrency=1,
+        repeat=1,
+        timeout_s=10.0,
+        baseline=None,
+    )
+
+
+@pytest.mark.redis
+def test_run_once_measures_a_correct_system(tmp_path: Path) -> None:
+    result = run_once(InProcessSystem(), _options(), 1, tmp_path)
+
+    assert result.verified, result.problems or result.error
+    assert result.timing is not None
+    assert result.timing.tasks == 35
+    assert result.peak_rss_mb is not None
+    assert result.peak_rss_mb > 1
+    assert result.redis_mb is not None
+    assert result.redis_mb > 0
+
+
+@pytest.mark.redis
+def test_run_once_reports_a_wrongly_ordered_system_without_numbers(tmp_path: Path) -> None:
+    result = run_once(InProcessSystem(reverse_order=True), _options(), 1, tmp_path)
+
+    assert not result.verified
+    assert result.timing is None
+    assert "s1/voice: started before its parent script ended" in result.problems
