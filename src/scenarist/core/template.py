@@ -79,9 +79,6 @@ class ScenarioTemplate:
     tasks: tuple[TaskTemplate, ...]  # topological order, stable by catalog order
     line: int = 0
 
-    def task(self, task_id: str) -> TaskTemplate:
-        return next(t for t in self.tasks if t.id == task_id)
-
     def validate(self, params: Mapping[str, JSON]) -> dict[str, JSON]:
         """Request parameters checked against the declared specs, defaults filled in."""
         return validate_params(self.params, params)
