@@ -1,0 +1,133 @@
+"""`scenarist demo`: the whole pipeline on this machine, ending in a real MP4.
+
+Starts `scenarist serve` (SQLite in a temporary directory unless --store) and the demo
+workers as child processes, submits CreateVideo, shows live progress per service, prints
+the MP4's path, and stops every process it started, also on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from scenarist.cli.watch import ScenarioOutcome, wait_for_scenario
+from scenarist.demo.runner import CrashWatch, DemoProcesses, DemoStartError, log_tail
+from scenarist.demo.workers import DEFAULT_OUT_DIR
+from scenarist.worker.client import ScenaristClient
+from scenarist.worker.errors import ClientError
+
+DEMO_SCENARIO = "CreateVideo"
+DEFAULT_DESCRIPTION = "A video about cats"
+DEFAULT_SLIDES = 3
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
+def video_path(outcome: ScenarioOutcome) -> str | None:
+    for result in outcome.results:
+        ref = result.get("result_ref")
+        if ref and str(ref).endswith(".mp4"):
+            return str(ref)
+    return None
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM unwinds like Ctrl-C, so the `with DemoProcesses` block stops the children
+    raise KeyboardInterrupt
+
+
+def run_pipeline(
+    processes: DemoProcesses, description: str, slides: int, console: Console | None
+) -> ScenarioOutcome:
+    with ScenaristClient(processes.url) as client:
+        params = {"description": description, "slides_count": slides}
+        scenario_id = client.submit(DEMO_SCENARIO, params)["scenario_id"]
+        if console is not None:
+            console.print(f"submitted {DEMO_SCENARIO} as {scenario_id}", highlight=False)
+        return wait_for_scenario(client, scenario_id, console=console)
+
+
+def report(console: Console, outcome: ScenarioOutcome, mp4: str | None) -> None:
+    if outcome.succeeded and mp4:
+        video = next(r for r in outcome.results if r.get("result_ref") == mp4)
+        meta: dict[str, Any] = video.get("result") or {}
+        console.print(
+            f"[green]done[/green]: {meta.get('width')}x{meta.get('height')}, "
+            f"{meta.get('duration_seconds')} s, {meta.get('slides')} slides"
+        )
+        typer.echo(mp4)  # the one stdout line, so `$(scenarist demo)` is the path
+        return
+    console.print(f"[red]scenario {outcome.status}[/red]")
+    for failure in outcome.failures:
+        console.print(f"  {failure['name']}: {failure.get('error')}", highlight=False)
+
+
+def demo(
+    *,
+    store: Annotated[
+        str | None, typer.Option(help="store URL (default: SQLite in a temporary directory)")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="where the artefacts go")] = Path(DEFAULT_OUT_DIR),
+    port: Annotated[int | None, typer.Option(help="server port (default: a free one)")] = None,
+    description: Annotated[str, typer.Option(help="what the video is about")] = (
+        DEFAULT_DESCRIPTION
+    ),
+    slides: Annotated[int, typer.Option(min=1, max=20, help="number of slides")] = DEFAULT_SLIDES,
+    as_json: Annotated[bool, typer.Option("--json", help="print the outcome as JSON")] = False,
+) -> None:
+    """Run server + demo workers, make a video about cats, print the MP4 path, clean up."""
+    console = Console(stderr=True)
+    processes = DemoProcesses(out_dir=out.expanduser().resolve(), store=store, port=port)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        outcome = _run_demo(processes, console, description, slides, quiet=as_json)
+    except DemoStartError as exc:
+        console.print(f"[red]demo could not start[/red]: {exc}", highlight=False, markup=False)
+        raise typer.Exit(EXIT_FAILED) from exc
+    except KeyboardInterrupt:
+        console.print("interrupted; every demo process was stopped")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    mp4 = video_path(outcome)
+    if as_json:
+        document = {"status": outcome.status, "video": mp4, "scenario": outcome.scenario}
+        typer.echo(json.dumps(document))
+    else:
+        report(console, outcome, mp4)
+    if not (outcome.succeeded and mp4):
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _run_demo(
+    processes: DemoProcesses, console: Console, description: str, slides: int, *, quiet: bool
+) -> ScenarioOutcome:
+    """Inside the `with`, so logs can still be shown before the processes are stopped."""
+    with processes, CrashWatch(processes) as watch:
+        console.print(f"server at {processes.url}; artefacts in {processes.out_dir}")
+        try:
+            return run_pipeline(processes, description, slides, None if quiet else console)
+        except (ClientError, KeyboardInterrupt) as exc:
+            if watch.crashed is None and isinstance(exc, KeyboardInterrupt):
+                raise
+            what = f"{watch.crashed.name} exited unexpectedly" if watch.crashed else str(exc)
+            console.print(f"[red]demo failed[/red]: {what}", highlight=False)
+            _print_logs(console, processes)
+            raise typer.Exit(EXIT_FAILED) from exc
+
+
+def _print_logs(console: Console, processes: DemoProcesses) -> None:
+    for child in processes.children:
+        tail = log_tail(child.log_path)
+        if tail:
+            console.print(f"--- {child.name} log ---\n{tail}", highlight=False, markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="demo")(demo)
