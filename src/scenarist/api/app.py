@@ -26,6 +26,7 @@ from scenarist.api.metrics import PrometheusObserver
 from scenarist.api.problems import install_problem_handlers
 from scenarist.api.routers import generate, metrics, queues, root, scenarios, tasks
 from scenarist.core.catalog import Catalog, load_catalog
+from scenarist.dashboard import create_dashboard_router
 from scenarist.service.observer import NullObserver
 from scenarist.service.orchestrator import Orchestrator, run_maintenance
 from scenarist.service.policy import Limits
@@ -91,6 +92,7 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     for module in (root, generate, scenarios, tasks, queues, metrics):
         app.include_router(module.router)
+    app.include_router(create_dashboard_router())
     return app
 
 

@@ -1,0 +1,329 @@
+"""The dashboard's routes under `/ui`: pages, the fragments their scripts refresh, the
+live feed, the two actions, sign-in, and the packaged static files.
+
+`create_dashboard_router()` is included by the app factory; the routes read the
+orchestrator and settings from `app.state` (see context.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import RedirectResponse, StreamingResponse
+from fastapi.routing import APIRoute
+
+from scenarist.core.errors import (
+    ConflictError,
+    NotFoundError,
+    ParamError,
+    ScenaristError,
+    StoreUnavailableError,
+)
+from scenarist.core.model import Scenario
+from scenarist.dashboard.access import (
+    AccessDeniedError,
+    LoginRequiredError,
+    TokenAcceptedError,
+    Viewer,
+    forget_token,
+    identify,
+    match_token,
+    remember_token,
+    require_action,
+    require_same_origin,
+)
+from scenarist.dashboard.context import Ctx, DashboardContext, DashboardUnavailableError
+from scenarist.dashboard.live import last_event_id, scenario_feed
+from scenarist.dashboard.rendering import Renderer
+from scenarist.dashboard.views import (
+    NOTICES,
+    ListFilters,
+    dag_view,
+    parse_filters,
+    service_counts,
+    task_details,
+)
+
+OptionalText = Annotated[str | None, Query(max_length=500)]
+
+
+def get_viewer(request: Request, ctx: Ctx) -> Viewer:
+    return identify(request, ctx.settings)
+
+
+Seen = Annotated[Viewer, Depends(get_viewer)]
+
+
+def create_dashboard_router() -> APIRouter:
+    renderer = Renderer()
+    router = APIRouter(prefix="/ui", route_class=guarded_route(renderer), include_in_schema=False)
+    add_list_routes(router, renderer)
+    add_scenario_routes(router, renderer)
+    add_queue_routes(router, renderer)
+    add_session_routes(router, renderer)
+    return router
+
+
+def guarded_route(renderer: Renderer) -> type[APIRoute]:
+    """Routes whose errors become HTML pages (sign-in form, 403, 404) instead of the
+    API's problem+json, since a person reads them."""
+
+    class DashboardRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handle = super().get_route_handler()
+
+            async def guarded(request: Request) -> Response:
+                try:
+                    return await handle(request)
+                except (
+                    LoginRequiredError,
+                    TokenAcceptedError,
+                    AccessDeniedError,
+                    DashboardUnavailableError,
+                    ScenaristError,
+                ) as exc:
+                    return error_page(renderer, request, exc)
+
+            return guarded
+
+    return DashboardRoute
+
+
+def error_page(renderer: Renderer, request: Request, exc: Exception) -> Response:
+    if isinstance(exc, TokenAcceptedError):
+        redirect = RedirectResponse(exc.location, status_code=303)
+        remember_token(redirect, request, exc.token)
+        return redirect
+    if isinstance(exc, LoginRequiredError):
+        return renderer.page(
+            request, "login.html", status_code=401, problem=str(exc), next=current_address(request)
+        )
+    status = 500
+    if isinstance(exc, AccessDeniedError):
+        status = 403
+    elif isinstance(exc, NotFoundError):
+        status = 404
+    elif isinstance(exc, ParamError):
+        status = 400
+    elif isinstance(exc, ConflictError):
+        status = 409
+    elif isinstance(exc, DashboardUnavailableError | StoreUnavailableError):
+        status = 503
+    message = exc.message if isinstance(exc, ScenaristError) else str(exc)
+    return renderer.page(request, "error.html", status_code=status, status=status, message=message)
+
+
+def get_filters(
+    status: OptionalText = None,
+    template: OptionalText = None,
+    cursor: OptionalText = None,
+    limit: OptionalText = None,
+) -> ListFilters:
+    return parse_filters(status, template, cursor, limit)
+
+
+Filters = Annotated[ListFilters, Depends(get_filters)]
+
+
+async def list_page(
+    ctx: DashboardContext, filters: ListFilters
+) -> tuple[list[Scenario], str | None]:
+    return await ctx.orchestrator.list_scenarios(
+        status=filters.status, template=filters.template, cursor=filters.cursor, limit=filters.limit
+    )
+
+
+def add_list_routes(router: APIRouter, renderer: Renderer) -> None:
+    @router.get("")
+    async def scenario_list(request: Request, ctx: Ctx, viewer: Seen, filters: Filters) -> Response:
+        scenarios, next_cursor = await list_page(ctx, filters)
+        return renderer.page(
+            request,
+            "scenarios.html",
+            viewer=viewer,
+            templates=ctx.template_names,
+            filters=filters,
+            scenarios=scenarios,
+            next_cursor=next_cursor,
+        )
+
+    @router.get("/fragments/scenarios")
+    async def scenario_rows(request: Request, ctx: Ctx, _: Seen, filters: Filters) -> Response:
+        scenarios, _next = await list_page(ctx, filters)
+        return renderer.page(request, "_scenario_rows.html", filters=filters, scenarios=scenarios)
+
+
+def add_scenario_routes(router: APIRouter, renderer: Renderer) -> None:
+    @router.get("/scenarios/{scenario_id}")
+    async def scenario_page(
+        request: Request,
+        scenario_id: str,
+        *,
+        ctx: Ctx,
+        viewer: Seen,
+        task: OptionalText = None,
+        notice: OptionalText = None,
+    ) -> Response:
+        orchestrator = ctx.orchestrator
+        # The newest event first: the feed then starts after it, and anything that changes
+        # while the page is built is streamed (replaying a status is harmless).
+        after = await last_event_id(orchestrator, scenario_id)
+        scenario = await orchestrator.get_scenario(scenario_id)
+        tasks = await orchestrator.list_tasks(scenario_id)
+        return renderer.page(
+            request,
+            "scenario.html",
+            viewer=viewer,
+            scenario=scenario,
+            services=service_counts(scenario.progress),
+            dag=dag_view(tasks),
+            details=task_details(tasks, scenario_id, task) if task else None,
+            notice=NOTICES.get(notice or ""),
+            after=after or "",
+        )
+
+    @router.get("/scenarios/{scenario_id}/summary")
+    async def scenario_summary(
+        request: Request, scenario_id: str, ctx: Ctx, viewer: Seen
+    ) -> Response:
+        scenario = await ctx.orchestrator.get_scenario(scenario_id)
+        return renderer.page(
+            request,
+            "_scenario_summary.html",
+            viewer=viewer,
+            scenario=scenario,
+            services=service_counts(scenario.progress),
+        )
+
+    @router.get("/scenarios/{scenario_id}/tasks/{name}")
+    async def task_panel(
+        request: Request, scenario_id: str, name: str, ctx: Ctx, _: Seen
+    ) -> Response:
+        tasks = await ctx.orchestrator.list_tasks(scenario_id)
+        details = task_details(tasks, scenario_id, name)
+        return renderer.page(request, "_task_panel.html", details=details)
+
+    @router.get("/scenarios/{scenario_id}/events")
+    async def scenario_events(
+        scenario_id: str,
+        ctx: Ctx,
+        _: Seen,
+        after: OptionalText = None,
+        last_event_id_header: Annotated[
+            str | None, Header(alias="Last-Event-ID", max_length=200)
+        ] = None,
+    ) -> Response:
+        resume = last_event_id_header or after or None
+        # Unknown scenario or malformed id: an error page now, not a broken stream.
+        await ctx.orchestrator.read_events(scenario_id, after=resume, limit=1)
+        feed = scenario_feed(
+            ctx.orchestrator,
+            scenario_id,
+            after=resume,
+            heartbeat=ctx.settings.sse_heartbeat_seconds,
+        )
+        return StreamingResponse(
+            feed,
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    add_action_routes(router)
+
+
+def add_action_routes(router: APIRouter) -> None:
+    @router.post("/scenarios/{scenario_id}/cancel")
+    async def cancel(request: Request, scenario_id: str, ctx: Ctx, viewer: Seen) -> Response:
+        require_same_origin(request)
+        require_action(viewer)
+        try:
+            await ctx.orchestrator.cancel(scenario_id)
+        except ConflictError:
+            return back_to(scenario_id, "not-cancellable")
+        return back_to(scenario_id, "cancelled")
+
+    @router.post("/scenarios/{scenario_id}/retry")
+    async def retry(request: Request, scenario_id: str, ctx: Ctx, viewer: Seen) -> Response:
+        require_same_origin(request)
+        require_action(viewer)
+        try:
+            await ctx.orchestrator.retry(scenario_id)
+        except ConflictError:
+            return back_to(scenario_id, "not-retryable")
+        return back_to(scenario_id, "retried")
+
+
+def back_to(scenario_id: str, notice: str) -> Response:
+    # 303: the browser follows with a GET, so reloading the page does not post again.
+    return RedirectResponse(f"/ui/scenarios/{scenario_id}?notice={notice}", status_code=303)
+
+
+def add_queue_routes(router: APIRouter, renderer: Renderer) -> None:
+    @router.get("/queues")
+    async def queues_page(request: Request, ctx: Ctx, viewer: Seen) -> Response:
+        stats = await ctx.orchestrator.queue_stats()
+        return renderer.page(request, "queues.html", viewer=viewer, queues=stats)
+
+    @router.get("/fragments/queues")
+    async def queue_rows(request: Request, ctx: Ctx, _: Seen) -> Response:
+        stats = await ctx.orchestrator.queue_stats()
+        return renderer.page(request, "_queue_rows.html", queues=stats)
+
+
+def add_session_routes(router: APIRouter, renderer: Renderer) -> None:
+    @router.get("/login")
+    async def login_form(request: Request, next: OptionalText = None) -> Response:
+        return renderer.page(request, "login.html", problem="", next=safe_next(next))
+
+    @router.post("/login")
+    async def login(request: Request, ctx: Ctx) -> Response:
+        require_same_origin(request)
+        form = parse_qs((await request.body()).decode("utf-8", "replace"))
+        token = (form.get("token") or [""])[0].strip()
+        target = safe_next((form.get("next") or [""])[0])
+        if not ctx.settings.tokens:
+            return RedirectResponse(target, status_code=303)
+        if match_token(ctx.settings.tokens, token) is None:
+            return renderer.page(
+                request,
+                "login.html",
+                status_code=401,
+                problem="that token is not valid",
+                next=target,
+            )
+        redirect = RedirectResponse(target, status_code=303)
+        remember_token(redirect, request, token)
+        return redirect
+
+    @router.post("/logout")
+    async def logout(request: Request) -> Response:
+        require_same_origin(request)
+        redirect = RedirectResponse("/ui/login", status_code=303)
+        forget_token(redirect)
+        return redirect
+
+    @router.get("/static/{name}")
+    async def static_file(name: str) -> Response:
+        asset = renderer.assets.get(name)
+        if asset is None:
+            raise NotFoundError(f"no dashboard asset named {name!r}")
+        return Response(
+            asset.body,
+            media_type=asset.media_type,
+            headers={"Cache-Control": "public, max-age=86400", "ETag": f'"{asset.version}"'},
+        )
+
+
+def current_address(request: Request) -> str:
+    query = request.url.query
+    return request.url.path + (f"?{query}" if query else "")
+
+
+def safe_next(target: str | None) -> str:
+    """Only paths inside the dashboard: a sign-in link must not redirect off-site."""
+    if target and target.startswith("/ui") and not target.startswith("//"):
+        return target
+    return "/ui"
