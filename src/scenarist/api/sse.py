@@ -64,13 +64,16 @@ async def scenario_stream(
     last_sent = time.monotonic()
     try:
         while True:
+            # Read the status before the events: a final status read first guarantees that
+            # its events (written in the same atomic step) are in the read that follows.
+            scenario = await orchestrator.get_scenario(scenario_id)
             events = await orchestrator.read_events(scenario_id, after=last_id, limit=EVENT_BATCH)
             for event in events:
                 yield format_sse(event_data(event), event="status", event_id=event.id)
                 last_id = event.id
-            scenario = await orchestrator.get_scenario(scenario_id)
             if events:
-                yield format_sse(progress_data(scenario), event="progress")
+                latest = await orchestrator.get_scenario(scenario_id)
+                yield format_sse(progress_data(latest), event="progress")
                 last_sent = time.monotonic()
                 continue  # drain everything before deciding the stream is over
             if scenario.status.is_final:
