@@ -1,0 +1,103 @@
+"""`scenarist demo` as a user runs it: a subprocess that must produce a real MP4 within a
+minute and leave no process behind, also when interrupted."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from scenarist.demo.media import probe_media
+from scenarist.demo.runner import CLI_BOOTSTRAP
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc"),
+]
+
+MARKER_VARIABLE = "SCENARIST_TEST_DEMO_MARKER"
+
+
+def marked_processes(marker: str) -> list[int]:
+    """Pids of live processes that inherited our marker: the demo and all it started."""
+    needle = f"{MARKER_VARIABLE}={marker}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:  # gone meanwhile, or not ours
+            continue
+        if needle in environ.split(b"\0"):
+            found.append(int(entry.name))
+    return found
+
+
+def start_demo(out_dir: Path, marker: str) -> subprocess.Popen[str]:
+    env = {**os.environ, MARKER_VARIABLE: marker, "NO_COLOR": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-c", CLI_BOOTSTRAP, "demo", "--out", str(out_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def assert_no_process_left(marker: str) -> None:
+    deadline = time.monotonic() + 5
+    while marked_processes(marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert marked_processes(marker) == []
+
+
+def test_demo_makes_a_720p_video_with_sound_and_cleans_up(tmp_path: Path) -> None:
+    marker = uuid.uuid4().hex
+    started = time.monotonic()
+    demo = start_demo(tmp_path / "out", marker)
+    try:
+        stdout, stderr = demo.communicate(timeout=60)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    assert time.monotonic() - started < 60
+    assert demo.returncode == 0, stderr
+    video = Path(stdout.strip().splitlines()[-1])
+    assert video.parent.parent == (tmp_path / "out").resolve()
+    info = probe_media(video)
+    assert info.duration_seconds is not None
+    assert info.duration_seconds > 0
+    assert (info.video_streams, info.audio_streams) == (1, 1)
+    assert (info.width, info.height) == (1280, 720)
+    for service in ("text-service", "audio-service", "image-service", "video-service"):
+        assert service in stderr  # a progress bar per service
+    assert_no_process_left(marker)
+
+
+def test_interrupted_demo_stops_everything_it_started(tmp_path: Path) -> None:
+    marker = uuid.uuid4().hex
+    out_dir = tmp_path / "out"
+    demo = start_demo(out_dir, marker)
+    try:
+        deadline = time.monotonic() + 30
+        while not list(out_dir.glob("*/script.txt")) and time.monotonic() < deadline:
+            assert demo.poll() is None, demo.communicate()[1]
+            time.sleep(0.05)
+        assert len(marked_processes(marker)) >= 3  # the demo, its server, its workers
+        demo.send_signal(signal.SIGINT)
+        _, stderr = demo.communicate(timeout=30)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    assert demo.returncode == 130, stderr
+    assert "interrupted" in stderr
+    assert_no_process_left(marker)
