@@ -57,7 +57,9 @@ async def secured(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-async def submit(client: httpx.AsyncClient, body: dict[str, Any] | None = None, **headers: str) -> str:
+async def submit(
+    client: httpx.AsyncClient, body: dict[str, Any] | None = None, **headers: str
+) -> str:
     response = await client.post("/generate", json=body or VIDEO, headers=headers)
     assert response.status_code == 201, response.text
     scenario_id: str = response.json()["scenario_id"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
-from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
@@ -22,7 +21,7 @@ from scenarist.core.errors import (
     ScenaristError,
     StoreUnavailableError,
 )
-from scenarist.core.model import Scenario
+from scenarist.core.model import Scenario, ScenarioStatus
 from scenarist.dashboard.access import (
     AccessDeniedError,
     LoginRequiredError,
@@ -47,6 +46,7 @@ from scenarist.dashboard.views import (
     task_details,
 )
 
+RETRYABLE = frozenset({ScenarioStatus.FAILED, ScenarioStatus.CANCELLED})
 OptionalText = Annotated[str | None, Query(max_length=500)]
 
 
@@ -239,6 +239,8 @@ def add_action_routes(router: APIRouter) -> None:
     async def cancel(request: Request, scenario_id: str, ctx: Ctx, viewer: Seen) -> Response:
         require_same_origin(request)
         require_action(viewer)
+        if (await ctx.orchestrator.get_scenario(scenario_id)).status.is_final:
+            return back_to(scenario_id, "not-cancellable")
         try:
             await ctx.orchestrator.cancel(scenario_id)
         except ConflictError:
@@ -249,6 +251,8 @@ def add_action_routes(router: APIRouter) -> None:
     async def retry(request: Request, scenario_id: str, ctx: Ctx, viewer: Seen) -> Response:
         require_same_origin(request)
         require_action(viewer)
+        if (await ctx.orchestrator.get_scenario(scenario_id)).status not in RETRYABLE:
+            return back_to(scenario_id, "not-retryable")
         try:
             await ctx.orchestrator.retry(scenario_id)
         except ConflictError:
@@ -275,27 +279,24 @@ def add_queue_routes(router: APIRouter, renderer: Renderer) -> None:
 
 def add_session_routes(router: APIRouter, renderer: Renderer) -> None:
     @router.get("/login")
-    async def login_form(request: Request, next: OptionalText = None) -> Response:
-        return renderer.page(request, "login.html", problem="", next=safe_next(next))
-
-    @router.post("/login")
-    async def login(request: Request, ctx: Ctx) -> Response:
-        require_same_origin(request)
-        form = parse_qs((await request.body()).decode("utf-8", "replace"))
-        token = (form.get("token") or [""])[0].strip()
-        target = safe_next((form.get("next") or [""])[0])
+    async def login(
+        request: Request, ctx: Ctx, token: OptionalText = None, next: OptionalText = None
+    ) -> Response:
+        """The sign-in form submits here with GET: the app accepts only JSON bodies, and a
+        token in the address is what `?token=` links do anyway. It is moved into the
+        cookie and redirected away at once."""
+        target = safe_next(next)
         if not ctx.settings.tokens:
             return RedirectResponse(target, status_code=303)
-        if match_token(ctx.settings.tokens, token) is None:
+        if token is None:
+            return renderer.page(request, "login.html", problem="", next=target)
+        if match_token(ctx.settings.tokens, token.strip()) is None:
+            problem = "that token is not valid"
             return renderer.page(
-                request,
-                "login.html",
-                status_code=401,
-                problem="that token is not valid",
-                next=target,
+                request, "login.html", status_code=401, problem=problem, next=target
             )
         redirect = RedirectResponse(target, status_code=303)
-        remember_token(redirect, request, token)
+        remember_token(redirect, request, token.strip())
         return redirect
 
     @router.post("/logout")
