@@ -1,0 +1,195 @@
+"""The worker protocol on the wire: request builders and response parsing shared by the
+sync and the asyncio client, so the two cannot drift apart."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from scenarist.worker.errors import (
+    ApiError,
+    AuthError,
+    LeaseLostError,
+    NotFoundError,
+    ServerUnreachableError,
+)
+
+DEFAULT_URL = "http://127.0.0.1:8001"
+REQUEST_TIMEOUT_SECONDS = 30.0
+LONG_POLL_MARGIN_SECONDS = 10.0  # a long-poll's read timeout is its wait plus this
+
+
+@dataclass(frozen=True, slots=True)
+class LeasedTask:
+    """A task as a lease hands it out. `inputs` are upstream results in dependency order."""
+
+    id: str
+    scenario_id: str
+    name: str
+    service: str
+    payload: Mapping[str, Any]
+    inputs: tuple[Mapping[str, Any], ...]
+    attempt: int
+    lease_token: str
+    lease_expires_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionItem:
+    """One entry of a batch completion (`POST /tasks/complete`)."""
+
+    task_id: str
+    lease_token: str
+    result_ref: str | None
+    result: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    method: str
+    path: str
+    body: Mapping[str, Any] | None = None
+    headers: Mapping[str, str] | None = None
+    timeout: float = REQUEST_TIMEOUT_SECONDS
+
+
+def task_path(task_id: str, action: str = "") -> str:
+    """Task ids contain ':' (`<scenario>:<name>`); everything else is quoted."""
+    return f"/tasks/{quote(task_id, safe=':')}" + (f"/{action}" if action else "")
+
+
+def scenario_path(scenario_id: str, action: str = "") -> str:
+    return f"/scenarios/{quote(scenario_id, safe='')}" + (f"/{action}" if action else "")
+
+
+def parse_timestamp(value: Any) -> float | None:
+    """Lease expiry as POSIX seconds, from a number or an ISO 8601 string."""
+    if value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return datetime.fromisoformat(str(value)).timestamp()
+    except ValueError:
+        return None
+
+
+def parse_leased(raw: Mapping[str, Any]) -> LeasedTask:
+    return LeasedTask(
+        id=str(raw["id"]),
+        scenario_id=str(raw["scenario_id"]),
+        name=str(raw["name"]),
+        service=str(raw["service"]),
+        payload=dict(raw.get("payload") or {}),
+        inputs=tuple(dict(item) for item in raw.get("inputs") or ()),
+        attempt=int(raw.get("attempt", 1)),
+        lease_token=str(raw["lease_token"]),
+        lease_expires_at=parse_timestamp(raw.get("lease_expires_at")),
+    )
+
+
+def raise_for_status(call: Call, response: httpx.Response) -> None:
+    if response.status_code < 400:
+        return
+    if response.status_code >= 500:
+        raise ServerUnreachableError(
+            f"{call.method} {call.path} -> {response.status_code}: {response.text[:500]}"
+        )
+    try:
+        problem = response.json()
+    except ValueError:
+        problem = {"detail": response.text[:500]}
+    if not isinstance(problem, dict):
+        problem = {"detail": str(problem)}
+    error_class: type[ApiError] = ApiError
+    if response.status_code in (401, 403):
+        error_class = AuthError
+    elif response.status_code == 404:
+        error_class = NotFoundError
+    elif response.status_code == 409 and call.path.startswith("/tasks/"):
+        error_class = LeaseLostError
+    raise error_class(response.status_code, problem, method=call.method, path=call.path)
+
+
+def response_json(call: Call, response: httpx.Response) -> Any:
+    raise_for_status(call, response)
+    return response.json() if response.content else None
+
+
+def batch_outcomes(answer: Any) -> Sequence[Any]:
+    if isinstance(answer, dict):
+        for key in ("items", "results", "outcomes"):
+            if isinstance(answer.get(key), list):
+                return list(answer[key])
+    return list(answer) if isinstance(answer, list) else []
+
+
+def default_headers(token: str | None) -> dict[str, str]:
+    headers = {"Accept": "application/json", "User-Agent": "scenarist-worker"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
+
+
+class Calls:
+    """Request builders shared by both client flavours."""
+
+    @staticmethod
+    def lease(
+        service: str,
+        max_tasks: int,
+        lease_seconds: float | None,
+        wait: float,
+        worker_id: str | None,
+    ) -> Call:
+        body: dict[str, Any] = {"max_tasks": max_tasks, "wait_seconds": wait}
+        if lease_seconds is not None:
+            body["lease_seconds"] = lease_seconds
+        if worker_id:
+            body["worker_id"] = worker_id
+        path = f"/queues/{quote(service, safe='')}/lease"
+        return Call("POST", path, body, timeout=wait + LONG_POLL_MARGIN_SECONDS)
+
+    @staticmethod
+    def heartbeat(task_id: str, lease_token: str, lease_seconds: float | None) -> Call:
+        body: dict[str, Any] = {"lease_token": lease_token}
+        if lease_seconds is not None:
+            body["lease_seconds"] = lease_seconds
+        return Call("POST", task_path(task_id, "heartbeat"), body)
+
+    @staticmethod
+    def complete(
+        task_id: str, lease_token: str, result_ref: str | None, result: Mapping[str, Any] | None
+    ) -> Call:
+        body: dict[str, Any] = {"lease_token": lease_token, "result_ref": result_ref}
+        if result is not None:
+            body["result"] = dict(result)
+        return Call("POST", task_path(task_id, "complete"), body)
+
+    @staticmethod
+    def fail(task_id: str, lease_token: str, error: str, retryable: bool) -> Call:
+        body = {"lease_token": lease_token, "error": error, "retryable": retryable}
+        return Call("POST", task_path(task_id, "fail"), body)
+
+    @staticmethod
+    def submit(scenario: str, params: Mapping[str, Any], idempotency_key: str | None) -> Call:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        return Call("POST", "/generate", {"scenario": scenario, "params": dict(params)}, headers)
+
+    @staticmethod
+    def complete_many(items: Sequence[CompletionItem]) -> Call:
+        body = [
+            {"id": i.task_id, "lease_token": i.lease_token, "result_ref": i.result_ref}
+            | ({"result": dict(i.result)} if i.result is not None else {})
+            for i in items
+        ]
+        return Call("POST", "/tasks/complete", {"items": body})
+
+
+def send_kwargs(call: Call) -> dict[str, Any]:
+    return {"json": call.body, "headers": dict(call.headers or {}), "timeout": call.timeout}
