@@ -104,7 +104,7 @@ class RedisStore:
         )
         space = KeySpace(key_prefix=key_prefix, shard_count=shard_count)
         common = (ts(retention_seconds), "1" if publish_lists else "0", list_prefix)
-        scripts = Scripts.register(client, (*common, space.channel_prefix))
+        scripts = Scripts(client, (*common, space.channel_prefix))
         notifier = Notifier(client, space.channel_patterns)
         return cls(client, space, scripts, notifier, retention_seconds=retention_seconds)
 

@@ -80,13 +80,63 @@ end
 
 local function priority(t) return math.min(t.l, MAX_PRIORITY) end
 
+-- Unit of work: tasks read by this script are cached (one decoded table per task, so
+-- every helper sees the same, current object) and written back once at the end, one HSET
+-- per scenario; redis.call round trips dominate a script's cost.
+local cache, dirty, dirty_order = {}, {}, {}
+
 local function load_task(sid, name)
-  local raw = redis.call('HGET', tasks_key(sid), name)
-  if not raw then return nil end
-  return cjson.decode(raw)
+  local by_name = cache[sid]
+  if not by_name then
+    by_name = {}
+    cache[sid] = by_name
+  end
+  local t = by_name[name]
+  if t == nil then
+    local raw = redis.call('HGET', tasks_key(sid), name)
+    t = raw and cjson.decode(raw) or false
+    by_name[name] = t
+  end
+  return t or nil
 end
 
-local function save_task(sid, name, t) redis.call('HSET', tasks_key(sid), name, cjson.encode(t)) end
+local function save_task(sid, name, t)
+  cache[sid][name] = t
+  local names = dirty[sid]
+  if not names then
+    names = {}
+    dirty[sid] = names
+    dirty_order[#dirty_order + 1] = sid
+  end
+  names[name] = true
+end
+
+-- Encoded records written by flush_tasks(), so replies reuse them: encoded[sid][name].
+local encoded = {}
+
+local function encoded_task(sid, name)
+  local by_name = encoded[sid]
+  return (by_name and by_name[name]) or cjson.encode(cache[sid][name])
+end
+
+local function flush_tasks()
+  for _, sid in ipairs(dirty_order) do
+    local flat = {}
+    encoded[sid] = encoded[sid] or {}
+    for name in pairs(dirty[sid]) do
+      local raw = cjson.encode(cache[sid][name])
+      encoded[sid][name] = raw
+      flat[#flat + 1] = name
+      flat[#flat + 1] = raw
+      if #flat >= 1000 then
+        redis.call('HSET', tasks_key(sid), unpack(flat))
+        flat = {}
+      end
+    end
+    if #flat > 0 then redis.call('HSET', tasks_key(sid), unpack(flat)) end
+  end
+  dirty, dirty_order = {}, {}
+end
 
 -- Scenarios and services touched by this script: settled once at the end.
 local touched, touched_order = {}, {}
@@ -111,13 +161,26 @@ local function add_event(sid, name, status, attempt, now_s)
   touch(sid)
 end
 
+-- Counter changes are summed per scenario and applied by settle() in one HSET.
+local deltas = {}
+local in_flight = {}
+local started = {}
+
+local function bump(sid, field, by)
+  local d = deltas[sid]
+  if not d then
+    d = {}
+    deltas[sid] = d
+  end
+  d[field] = (d[field] or 0) + by
+end
+
 -- Moves the task to `new`, keeping the scenario's counters and event stream in step.
 local function set_status(sid, name, t, new, now_s)
-  local sk = scenario_key(sid)
-  redis.call('HINCRBY', sk, '#' .. t.s, -1)
-  redis.call('HINCRBY', sk, t.v .. '#' .. t.s, -1)
-  redis.call('HINCRBY', sk, '#' .. new, 1)
-  redis.call('HINCRBY', sk, t.v .. '#' .. new, 1)
+  bump(sid, '#' .. t.s, -1)
+  bump(sid, t.v .. '#' .. t.s, -1)
+  bump(sid, '#' .. new, 1)
+  bump(sid, t.v .. '#' .. new, 1)
   t.s = new
   add_event(sid, name, new, t.a, now_s)
 end
@@ -181,9 +244,11 @@ end
 
 local function drop_lease(sid, name, t)
   redis.call('ZREM', K_EXPIRY, sid .. ':' .. name)
-  redis.call('HINCRBY', K_INFLIGHT, t.v, -1)
+  in_flight[t.v] = (in_flight[t.v] or 0) - 1
   t.e = nil
 end
+
+local expiry_adds = {}
 
 -- queued -> processing under a new lease token (lease and claim).
 local function take(sid, name, t, nonce, lease_seconds, worker, now_s, now)
@@ -193,9 +258,10 @@ local function take(sid, name, t, nonce, lease_seconds, worker, now_s, now)
   t.e = fmt(now + (lease_seconds or tonumber(t.o)))
   t.w = worker
   set_status(sid, name, t, 'processing', now_s)
-  redis.call('ZADD', K_EXPIRY, t.e, sid .. ':' .. name)
-  redis.call('HINCRBY', K_INFLIGHT, t.v, 1)
-  redis.call('HSETNX', scenario_key(sid), 'sa', now_s)
+  expiry_adds[#expiry_adds + 1] = t.e
+  expiry_adds[#expiry_adds + 1] = sid .. ':' .. name
+  in_flight[t.v] = (in_flight[t.v] or 0) + 1
+  started[sid] = started[sid] or now_s
   save_task(sid, name, t)
 end
 
@@ -238,15 +304,16 @@ local function fail_attempt(sid, name, t, err, retry_s, now_s, now)
   end
 end
 
-local function count(h, i) return tonumber(h[i] or '0') or 0 end
+local SCENARIO_FIELDS = {'st', 'ixm', 'cb', 'ikk', 'n', 'cx', 'sa',
+  '#success', '#failed', '#skipped', '#cancelled'}
 
 -- Mirror of core.lifecycle.derive_scenario_status.
-local function derive_status(sk)
-  local h = redis.call('HMGET', sk, 'n', '#success', '#failed', '#skipped', '#cancelled', 'cx', 'sa')
-  if h[6] == '1' then return 'cancelled' end
-  local total, succeeded = count(h, 1), count(h, 2)
-  local finished = succeeded + count(h, 3) + count(h, 4) + count(h, 5)
-  if finished < total then return h[7] and 'running' or 'pending' end
+local function derive_status(cur)
+  if cur.cx == '1' then return 'cancelled' end
+  local total, succeeded = tonumber(cur.n) or 0, tonumber(cur['#success']) or 0
+  local finished = succeeded + (tonumber(cur['#failed']) or 0) + (tonumber(cur['#skipped']) or 0)
+    + (tonumber(cur['#cancelled']) or 0)
+  if finished < total then return cur.sa and 'running' or 'pending' end
   if succeeded == total then return 'success' end
   return 'failed'
 end
@@ -259,31 +326,62 @@ local function retain(sid, ikk, final)
   end
 end
 
--- Re-derive the scenario's status; on a change move its index entry, append a scenario
--- event, and start (or stop) retention and the callback outbox.
+-- Read the scenario's fields and the counters this script changed in one HMGET.
+local function read_scenario(sk, d)
+  local names = {unpack(SCENARIO_FIELDS)}
+  for field in pairs(d) do names[#names + 1] = field end
+  local values = redis.call('HMGET', sk, unpack(names))
+  local cur = {}
+  for i, field in ipairs(names) do cur[field] = values[i] end
+  return cur
+end
+
+-- Apply the counter changes, re-derive the scenario's status and write both in one HSET;
+-- on a status change move its index entry, append a scenario event, and start (or stop)
+-- retention and the callback outbox.
 local function settle(sid, now_s)
   local sk = scenario_key(sid)
-  local h = redis.call('HMGET', sk, 'st', 'ixm', 'cb', 'ikk')
-  local old, member = h[1], h[2]
-  local new = derive_status(sk)
+  local d = deltas[sid] or {}
+  local cur = read_scenario(sk, d)
+  local update = {}
+  for field, by in pairs(d) do
+    if by ~= 0 then
+      cur[field] = (tonumber(cur[field]) or 0) + by
+      update[#update + 1] = field
+      update[#update + 1] = cur[field]
+    end
+  end
+  if started[sid] and not cur.sa then
+    cur.sa = started[sid]
+    update[#update + 1] = 'sa'
+    update[#update + 1] = cur.sa
+  end
+  local old, new = cur.st, derive_status(cur)
   if new ~= old then
-    redis.call('HSET', sk, 'st', new)
-    if old then redis.call('ZREM', index_key(old), member) end
-    redis.call('ZADD', index_key(new), 0, member)
+    update[#update + 1] = 'st'
+    update[#update + 1] = new
+    if old then redis.call('ZREM', index_key(old), cur.ixm) end
+    redis.call('ZADD', index_key(new), 0, cur.ixm)
     add_event(sid, '', new, 0, now_s)
     if FINAL[new] then
-      redis.call('HSET', sk, 'fa', now_s)
-      if h[3] then redis.call('ZADD', K_OUTBOX, now_s, sid) end
-      retain(sid, h[4], true)
+      update[#update + 1] = 'fa'
+      update[#update + 1] = now_s
+      if cur.cb then redis.call('ZADD', K_OUTBOX, now_s, sid) end
     elseif old and FINAL[old] then
       redis.call('HDEL', sk, 'fa')
       redis.call('ZREM', K_OUTBOX, sid)
-      retain(sid, h[4], false)
     end
   end
+  if #update > 0 then redis.call('HSET', sk, unpack(update)) end
+  if new ~= old and (FINAL[new] or (old and FINAL[old])) then retain(sid, cur.ikk, FINAL[new]) end
 end
 
 local function settle_all(now_s)
+  flush_tasks()
+  if #expiry_adds > 0 then redis.call('ZADD', K_EXPIRY, unpack(expiry_adds)) end
+  for svc, by in pairs(in_flight) do
+    if by ~= 0 then redis.call('HINCRBY', K_INFLIGHT, svc, by) end
+  end
   for _, sid in ipairs(touched_order) do
     settle(sid, now_s)
     redis.call('PUBLISH', CHANNEL .. 'events:' .. sid, '1')
@@ -297,8 +395,11 @@ end
 local function all_tasks(sid)
   local flat = redis.call('HGETALL', tasks_key(sid))
   local list = {}
+  cache[sid] = cache[sid] or {}
   for j = 1, #flat, 2 do
-    list[#list + 1] = {flat[j], cjson.decode(flat[j + 1])}
+    local t = cache[sid][flat[j]] or cjson.decode(flat[j + 1])
+    cache[sid][flat[j]] = t
+    list[#list + 1] = {flat[j], t}
   end
   table.sort(list, function(x, y) return x[2].i < y[2].i end)
   return list

@@ -23,4 +23,4 @@ if t.s ~= 'queued' then return {'illegal', t.s} end
 dequeue(sid, name, t)
 take(sid, name, t, nonce, lease_seconds, worker, now_s, tonumber(now_s))
 settle_all(now_s)
-return {'ok', cjson.encode(t), inputs_json(sid, t)}
+return {'ok', encoded_task(sid, name), inputs_json(sid, t)}

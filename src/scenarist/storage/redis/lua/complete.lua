@@ -34,7 +34,7 @@ t.f = now_s
 set_status(sid, name, t, 'success', now_s)
 save_task(sid, name, t)
 
-local out = {'ok', cjson.encode(t)}
+local out = {'ok', false}
 for _, child in ipairs(t.D) do
   local c = load_task(sid, child)
   if c then
@@ -43,12 +43,11 @@ for _, child in ipairs(t.D) do
       c.q = now_s
       set_status(sid, child, c, 'queued', now_s)
       out[#out + 1] = sid .. ':' .. child
-      save_task(sid, child, c)
       enqueue(sid, child, c, now_s, now)
-    else
-      save_task(sid, child, c)
     end
+    save_task(sid, child, c)
   end
 end
 settle_all(now_s)
+out[2] = encoded_task(sid, name)
 return out

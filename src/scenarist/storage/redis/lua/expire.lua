@@ -23,4 +23,4 @@ local t = load_task(sid, name)
 if not t or t.s ~= 'processing' or t.k ~= token or tonumber(t.e) > now then return {'none'} end
 fail_attempt(sid, name, t, ARGV[10], retry_s, now_s, now)
 settle_all(now_s)
-return {'ok', cjson.encode(t)}
+return {'ok', encoded_task(sid, name)}

@@ -26,4 +26,4 @@ if t.s ~= 'processing' then return {token and 'stale' or 'illegal', t.s} end
 if (token and t.k ~= token) or t.a ~= attempt then return {'stale', t.s} end
 fail_attempt(sid, name, t, err, retry_s, now_s, tonumber(now_s))
 settle_all(now_s)
-return {'ok', cjson.encode(t)}
+return {'ok', encoded_task(sid, name)}

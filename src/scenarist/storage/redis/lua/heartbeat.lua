@@ -22,4 +22,5 @@ if t.s ~= 'processing' or t.k ~= token then return {'stale', t.s} end
 t.e = fmt(now + (lease_seconds or tonumber(t.o)))
 redis.call('ZADD', K_EXPIRY, t.e, sid .. ':' .. name)
 save_task(sid, name, t)
+flush_tasks()
 return {'ok', cjson.encode(t)}

@@ -23,7 +23,7 @@ for i = 2, 6 do check_key(KEYS[i], queue_key(svc, 6 - i)) end
 check_key(KEYS[7], delayed_key(svc))
 
 promote_due(svc, now_s, 1000)
-local out, leased = {}, 0
+local taken, leased = {}, 0
 for i = 2, 6 do
   if leased >= max_tasks then break end
   local popped = redis.call('ZPOPMIN', KEYS[i], max_tasks - leased)
@@ -32,12 +32,16 @@ for i = 2, 6 do
     local t = sid and load_task(sid, name)
     if t and t.s == 'queued' then
       take(sid, name, t, nonce, lease_seconds, worker, now_s, now)
-      out[#out + 1] = popped[j]
-      out[#out + 1] = cjson.encode(t)
-      out[#out + 1] = inputs_json(sid, t)
+      taken[#taken + 1] = {popped[j], sid, name, inputs_json(sid, t)}
       leased = leased + 1
     end
   end
 end
 settle_all(now_s)
+local out = {}
+for _, x in ipairs(taken) do
+  out[#out + 1] = x[1]
+  out[#out + 1] = encoded_task(x[2], x[3])
+  out[#out + 1] = x[4]
+end
 return out
