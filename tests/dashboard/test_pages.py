@@ -38,7 +38,7 @@ async def test_list_shows_status_as_text_and_icon_with_progress(client: httpx.As
     assert 'class="badge status-running"' in row
     assert '<span class="icon" aria-hidden="true">▶</span> running' in row
     assert "CreateVideo" in row
-    assert '<progress max="100" value="11.11"' in row
+    assert '<progress class="bar-running" max="100" value="11.11"' in row
     assert "1/9" in row
     assert 'data-refresh="/ui/fragments/scenarios"' in page.text
 

@@ -1,0 +1,217 @@
+"""The dashboard in a real browser: Debian's chromium driven by Playwright, against a real
+server (uvicorn, temp SQLite store) on a free loopback port, with a plain HTTP test worker.
+
+Screenshots go to test-output/dashboard/. Never a downloaded browser: the system
+`chromium` (scripts/ensure-system-deps.sh installs it) or the tests fail saying so.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+
+from scenarist.api.app import create_app
+from tests.dashboard.conftest import SERVICES, VIDEO, make_settings
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "dashboard"
+WAIT_MS = 10_000
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    settings = make_settings(tmp_path_factory.mktemp("browser"))
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=1,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "the test server did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    executable = shutil.which("chromium")
+    assert executable, "chromium is not installed: run scripts/ensure-system-deps.sh"
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh page that fails the test on any console error (a CSP violation, a script
+    exception, a failed fetch)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    opened = context.new_page()
+    errors: list[str] = []
+
+    def record(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            errors.append(message.text)
+
+    opened.on("console", record)
+    opened.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield opened
+    context.close()
+    assert errors == []
+
+
+@pytest.fixture
+def api(base_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=base_url, timeout=10) as client:
+        yield client
+
+
+def submit(api: httpx.Client, body: dict[str, object]) -> str:
+    response = api.post("/generate", json=body)
+    assert response.status_code == 201, response.text
+    scenario_id: str = response.json()["scenario_id"]
+    return scenario_id
+
+
+def work(api: httpx.Client, service: str) -> list[str]:
+    """The test worker: lease whatever `service` has ready and complete it."""
+    leased = api.post(f"/queues/{service}/lease", json={"max_tasks": 20})
+    assert leased.status_code == 200, leased.text
+    for task in leased.json()["tasks"]:
+        done = api.post(
+            f"/tasks/{task['id']}/complete",
+            json={"lease_token": task["lease_token"], "result_ref": f"out/{task['name']}"},
+        )
+        assert done.status_code == 200, done.text
+    return [task["name"] for task in leased.json()["tasks"]]
+
+
+def node(page: Page, name: str, status: str) -> str:
+    return f'g.node[data-task="{name}"][data-status="{status}"]'
+
+
+def test_nodes_turn_green_as_the_worker_completes_tasks(
+    page: Page, api: httpx.Client, base_url: str
+) -> None:
+    scenario_id = submit(api, VIDEO)
+    page.goto(f"{base_url}/ui/scenarios/{scenario_id}")
+    expect(page.locator("g.node")).to_have_count(9)
+    expect(page.locator("#live-state")).to_contain_text("Live", timeout=WAIT_MS)
+    assert work(api, "text-service") == ["script"]
+    page.wait_for_selector(node(page, "script", "success"), timeout=WAIT_MS)
+    script = page.locator('g.node[data-task="script"]')
+    expect(script.locator(".node-label")).to_have_text("success")
+    expect(script).to_have_attribute("aria-label", "script, text-service, success")
+    page.screenshot(path=str(SCREENSHOTS / "scenario-running.png"), full_page=True)
+    for _ in range(4):  # the chain is four levels deep
+        for service in SERVICES:
+            work(api, service)
+    page.wait_for_function(
+        "document.querySelectorAll('g.node[data-status=success]').length === 9",
+        timeout=WAIT_MS,
+    )
+    expect(page.locator("#scenario-status .badge")).to_have_text(re.compile("success"))
+    expect(page.locator(".summary .progress-text")).to_have_text("9/9", timeout=WAIT_MS)
+    expect(page.locator("#live-state")).to_contain_text("Scenario ended: success")
+    page.screenshot(path=str(SCREENSHOTS / "scenario-success.png"), full_page=True)
+
+
+def test_keyboard_opens_task_details_and_back_closes_them(
+    page: Page, api: httpx.Client, base_url: str
+) -> None:
+    scenario_id = submit(api, VIDEO)
+    work(api, "text-service")
+    page.goto(f"{base_url}/ui/scenarios/{scenario_id}")
+    page.locator(".graph h2").click()  # start sequential focus just before the graph
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.dataset.task") == "script"
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate("document.activeElement.dataset.task") == "voice"
+    page.keyboard.press("Enter")
+    panel = page.locator("#task-panel .task-details")
+    expect(panel).to_have_attribute("data-task", "voice")
+    expect(panel).to_contain_text("audio-service")
+    expect(panel.locator("pre").last).to_contain_text("out/script")  # inputs from script
+    assert page.url.endswith("?task=voice")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press(" ")
+    expect(panel).to_have_attribute("data-task", "slide_prompt_1")
+    page.screenshot(path=str(SCREENSHOTS / "task-details.png"), full_page=True)
+    page.go_back()
+    expect(panel).to_have_attribute("data-task", "voice")
+    page.keyboard.press("Escape")
+    expect(page.locator("#task-panel")).to_contain_text("No task selected.")
+
+
+def test_cancel_button_cancels_the_scenario(page: Page, api: httpx.Client, base_url: str) -> None:
+    scenario_id = submit(api, {"scenario": "CreateVoice", "description": "Hi", "count": 2})
+    page.goto(f"{base_url}/ui/scenarios/{scenario_id}")
+    page.locator("#cancel-button").click()
+    page.wait_for_url(re.compile(r"notice=cancelled$"))
+    expect(page.locator(".notice")).to_contain_text("Scenario cancelled")
+    expect(page.locator("#scenario-status .badge")).to_have_text(re.compile("cancelled"))
+    expect(page.locator('g.node[data-status="cancelled"]')).to_have_count(2)
+    expect(page.locator("#cancel-button")).to_have_count(0)
+    expect(page.locator("#retry-button")).to_be_visible()
+    assert api.get(f"/scenarios/{scenario_id}").json()["status"] == "cancelled"
+
+
+def test_list_updates_live_and_filters_survive_back(
+    page: Page, api: httpx.Client, base_url: str
+) -> None:
+    page.goto(f"{base_url}/ui")
+    newcomer = submit(api, {"scenario": "CreateVoice", "description": "New", "count": 1})
+    expect(page.locator(f'a[href="/ui/scenarios/{newcomer}"]')).to_be_visible(timeout=WAIT_MS)
+    page.screenshot(path=str(SCREENSHOTS / "scenario-list.png"), full_page=True)
+    page.select_option("select[name=status]", "pending")
+    page.locator(".filters button[type=submit]").click()
+    page.wait_for_url(re.compile(r"status=pending"))
+    statuses = page.locator("#scenario-rows tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.status)"
+    )
+    assert statuses
+    assert set(statuses) == {"pending"}
+    page.go_back()
+    assert page.url == f"{base_url}/ui"
+    page.goto(f"{base_url}/ui/queues")
+    expect(page.locator('#queue-rows tr[data-service="audio-service"] .ready')).to_have_text(
+        re.compile(r"[1-9]")
+    )
+    page.screenshot(path=str(SCREENSHOTS / "queues.png"), full_page=True)
