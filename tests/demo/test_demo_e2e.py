@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -100,4 +101,26 @@ def test_interrupted_demo_stops_everything_it_started(tmp_path: Path) -> None:
             demo.wait()
     assert demo.returncode == 130, stderr
     assert "interrupted" in stderr
+    assert_no_process_left(marker)
+
+
+def test_a_server_that_cannot_start_is_reported_with_its_log(tmp_path: Path) -> None:
+    marker = uuid.uuid4().hex
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {**os.environ, MARKER_VARIABLE: marker, "NO_COLOR": "1"}
+        argv = ["demo", "--out", str(tmp_path / "out"), "--port", str(port)]
+        demo = subprocess.run(
+            [sys.executable, "-c", CLI_BOOTSTRAP, *argv],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+    assert demo.returncode == 1
+    assert "demo could not start" in demo.stderr
+    assert "address already in use" in demo.stderr.lower()
     assert_no_process_left(marker)
