@@ -227,3 +227,18 @@ async def test_expire_lease_loses_the_race_to_a_heartbeat_or_completion(store: S
     # Not expired yet at `now`: nothing changes either.
     assert await store.expire_lease(a.id, token(a), retry_at=None, now=T0 + 15) is None
     assert (await store.get_task(a.id)).lease_expires_at == T0 + 20
+
+
+async def test_a_failed_root_skips_a_diamond_join_once(store: Store) -> None:
+    scenario, _ = await submit(store, diamond())
+    a = await lease_named(store, scenario.id, "a", now=T0 + 1)
+    await store.fail(a.id, token(a), attempt=1, error="x", retry_at=None, now=T0 + 2)
+    assert await statuses(store, scenario.id) == {
+        "a": "failed", "b": "skipped", "c": "skipped", "d": "skipped",
+    }  # fmt: skip
+    assert [e for e in await task_events(store, scenario.id) if e[0] == "d"] == [
+        ("d", "skipped", 0)
+    ]
+    final = await store.get_scenario(scenario.id)
+    assert final.progress.by_status[TaskStatus.SKIPPED] == 3
+    assert final.status is ScenarioStatus.FAILED

@@ -150,7 +150,7 @@ def skip_dependents(
     frontier = deque(loads(parent["dependents"]))
     seen: set[str] = set()
     while frontier:
-        names = [name for name in frontier if name not in seen]
+        names = [name for name in dict.fromkeys(frontier) if name not in seen]
         frontier.clear()
         seen.update(names)
         for child in fetch_named(conn, scenario_id, names):
