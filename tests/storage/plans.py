@@ -102,6 +102,14 @@ async def lease(
     )
 
 
+async def lease_one(
+    store: Store, service: str = "svc", *, now: float, lease_seconds: float | None = None
+) -> Task:
+    """Lease exactly one task (there must be one ready)."""
+    [task] = await lease(store, service, now=now, max_tasks=1, lease_seconds=lease_seconds)
+    return task
+
+
 async def lease_named(store: Store, scenario_id: str, name: str, *, now: float) -> Task:
     """Lease exactly the named task: claim is `lease` of one task (protocol)."""
     return await store.claim(
