@@ -182,3 +182,9 @@ async def test_unknown_patch_status_is_422_and_pending_is_409(client: httpx.Asyn
 
 async def test_wrong_method_is_405_problem(client: httpx.AsyncClient) -> None:
     assert_problem(await client.delete("/generate"), 405, "method-not-allowed")
+
+
+async def test_unknown_query_parameter_is_422_not_ignored(client: httpx.AsyncClient) -> None:
+    response = await client.post("/generate?dryrun=true", json=SEED_VIDEO)
+    assert assert_problem(response, 422, "validation-failed")["field"] == "dryrun"
+    assert (await client.get("/scenarios")).json()["items"] == []

@@ -173,3 +173,19 @@ async def test_video_inputs_are_upstream_results_in_order(any_client: httpx.Asyn
     (video,) = leased.json()["tasks"]
     assert [i["result_ref"] for i in video["inputs"]] == ["voice", "img1.png", "img2.png"]
     assert video["inputs"][2]["result"] == {"n": 2}
+
+
+async def test_templates_and_openapi_document_the_api(client: httpx.AsyncClient) -> None:
+    templates = (await client.get("/templates")).json()["templates"]
+    assert {t["name"] for t in templates} >= {"CreateVideo", "CreateVoice", "CreateSlides"}
+    assert (await client.get("/templates/CreateVoice")).json()["name"] == "CreateVoice"
+    assert (await client.get("/templates/Nope")).status_code == 404
+    spec = (await client.get("/openapi.json")).json()
+    assert "Problem" in spec["components"]["schemas"]
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    generate = spec["paths"]["/generate"]["post"]
+    assert {"200", "201", "404", "413", "415", "422", "503"} <= set(generate["responses"])
+    assert "application/problem+json" in generate["responses"]["422"]["content"]
+    examples = generate["requestBody"]["content"]["application/json"]["examples"]
+    assert examples["seed"]["value"] == SEED_VIDEO
+    assert "securitySchemes" not in spec["components"]  # open server: no auth claimed

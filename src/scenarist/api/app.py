@@ -15,14 +15,15 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from scenarist import __version__
 from scenarist.api.auth import Authenticator
 from scenarist.api.callbacks import CallbackSender
 from scenarist.api.deps import AppServices
-from scenarist.api.limits import BodyLimitMiddleware
+from scenarist.api.limits import BodyLimitMiddleware, reject_unknown_query
 from scenarist.api.metrics import PrometheusObserver
+from scenarist.api.openapi import install_openapi
 from scenarist.api.problems import install_problem_handlers
 from scenarist.api.routers import generate, metrics, queues, root, scenarios, tasks
 from scenarist.core.catalog import Catalog, load_catalog
@@ -87,11 +88,13 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(reject_unknown_query)],
     )
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     for module in (root, generate, scenarios, tasks, queues, metrics):
         app.include_router(module.router)
+    install_openapi(app, auth_enabled=bool(settings.tokens))
     app.include_router(create_dashboard_router())
     return app
 

@@ -1,4 +1,4 @@
-"""Request body guard (pure ASGI middleware): size cap and JSON-only bodies.
+"""Request guards. The body guard (pure ASGI middleware): size cap and JSON-only bodies.
 
 It answers 413 from the `Content-Length` header before reading anything, and otherwise
 reads a body into memory only up to the cap (chunked uploads are cut off as soon as they
@@ -7,9 +7,12 @@ pass it), then replays it to the app. 415 for a non-empty body that is not JSON.
 
 from __future__ import annotations
 
+from fastapi import Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from scenarist.api.problems import problem_response
+from scenarist.api.problems import ProblemError, problem_response
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
@@ -89,3 +92,26 @@ def replay(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return receive_buffered
+
+
+def declared_query_names(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for dependency in dependant.dependencies:
+        names |= declared_query_names(dependency)
+    return names
+
+
+async def reject_unknown_query(request: Request) -> None:
+    """An unknown query parameter is an error, not silently ignored: a typo such as
+    `?dryrun=true` must not turn a dry run into a real submission."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    unknown = sorted(set(request.query_params) - declared_query_names(route.dependant))
+    if unknown:
+        raise ProblemError(
+            422,
+            f"unknown query parameter {unknown[0]!r}",
+            code="validation-failed",
+            field=unknown[0],
+        )

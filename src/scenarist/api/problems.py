@@ -217,10 +217,5 @@ def install_problem_handlers(app: FastAPI) -> None:
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` entries documenting problem+json for `statuses`."""
     return {
-        status: {
-            "description": HTTPStatus(status).phrase,
-            "model": Problem,
-            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-        }
-        for status in statuses
+        status: {"description": HTTPStatus(status).phrase, "model": Problem} for status in statuses
     }
