@@ -50,7 +50,8 @@ RETRYABLE = frozenset({ScenarioStatus.FAILED, ScenarioStatus.CANCELLED})
 OptionalText = Annotated[str | None, Query(max_length=500)]
 
 
-def get_viewer(request: Request, ctx: Ctx) -> Viewer:
+def get_viewer(request: Request, ctx: Ctx, token: OptionalText = None) -> Viewer:
+    """`token` is declared so the app accepts it on every page; `identify` reads it."""
     return identify(request, ctx.settings)
 
 
@@ -307,7 +308,8 @@ def add_session_routes(router: APIRouter, renderer: Renderer) -> None:
         return redirect
 
     @router.get("/static/{name}")
-    async def static_file(name: str) -> Response:
+    async def static_file(name: str, v: OptionalText = None) -> Response:
+        """`v` is the content hash the pages put in asset URLs to bust caches."""
         asset = renderer.assets.get(name)
         if asset is None:
             raise NotFoundError(f"no dashboard asset named {name!r}")
