@@ -36,7 +36,9 @@ def spec(
     )
 
 
-def plan(*specs: TaskSpec, template: str = "Demo", params: Mapping[str, Any] | None = None) -> ScenarioPlan:
+def plan(
+    *specs: TaskSpec, template: str = "Demo", params: Mapping[str, Any] | None = None
+) -> ScenarioPlan:
     levels: dict[str, int] = {}
     tasks = []
     for s in specs:

@@ -29,9 +29,7 @@ async def test_complete_releases_a_dependent_once_all_parents_succeed(store: Sto
     scenario, _ = await submit(store, diamond())
     sid = scenario.id
     a = await lease_named(store, sid, "a", now=T0 + 1)
-    done = await store.complete(
-        a.id, token(a), result_ref="r:a", result={"k": 1}, now=T0 + 2
-    )
+    done = await store.complete(a.id, token(a), result_ref="r:a", result={"k": 1}, now=T0 + 2)
     assert not done.duplicate
     assert sorted(done.released) == [f"{sid}:b", f"{sid}:c"]
     assert done.task.status is TaskStatus.SUCCESS

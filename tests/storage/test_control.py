@@ -179,7 +179,8 @@ async def test_callback_outbox_respects_limit_and_covers_cancel(store: Store) ->
         ids.add(scenario.id)
     first = await store.claim_due_callbacks(now=T0 + 2, limit=2, lease_seconds=60)
     second = await store.claim_due_callbacks(now=T0 + 2, limit=2, lease_seconds=60)
-    assert len(first) == 2 and len(second) == 1
+    assert len(first) == 2
+    assert len(second) == 1
     assert {s.id for s in first + second} == ids
     assert all(s.status is ScenarioStatus.CANCELLED for s in first + second)
 

@@ -98,7 +98,8 @@ class StoreMachine(RuleBasedStateMachine):
         )  # fmt: skip
         assert len(leased) <= max_tasks
         for task in leased:
-            assert task.status is TaskStatus.PROCESSING and task.service == service
+            assert task.status is TaskStatus.PROCESSING
+            assert task.service == service
             assert task.lease_token == f"{nonce}.{task.attempt}"
             assert [i["task"] for i in task.inputs] == list(task.depends_on)
             self.tokens.append((task.id, task.lease_token))
@@ -123,15 +124,23 @@ class StoreMachine(RuleBasedStateMachine):
         token = None if seed else held
         before = self.run(self.store.get_task(task_id))
         call = self.store.complete(task_id, token, result_ref="r", result={"n": 1}, now=self.tick())
-        if token is not None and before.status is TaskStatus.SUCCESS and before.lease_token == token:
+        if (
+            token is not None
+            and before.status is TaskStatus.SUCCESS
+            and before.lease_token == token
+        ):
             done = self.run(call)
-            assert done.duplicate and done.released == () and done.task == before
+            assert done.duplicate
+            assert done.released == ()
+            assert done.task == before
         elif before.status is TaskStatus.PROCESSING and token in (None, before.lease_token):
             done = self.run(call)
-            assert not done.duplicate and done.task.status is TaskStatus.SUCCESS
+            assert not done.duplicate
+            assert done.task.status is TaskStatus.SUCCESS
             for released in done.released:
                 child = self.run(self.store.get_task(released))
-                assert child.status is TaskStatus.QUEUED and before.name in child.depends_on
+                assert child.status is TaskStatus.QUEUED
+                assert before.name in child.depends_on
         else:
             with pytest.raises(IllegalTransitionError if token is None else StaleLeaseError):
                 self.run(call)
@@ -147,7 +156,11 @@ class StoreMachine(RuleBasedStateMachine):
             task_id, token, attempt=before.attempt + int(wrong_attempt),
             error="boom", retry_at=retry_at, now=now,
         )  # fmt: skip
-        if before.status is TaskStatus.PROCESSING and before.lease_token == token and not wrong_attempt:
+        if (
+            before.status is TaskStatus.PROCESSING
+            and before.lease_token == token
+            and not wrong_attempt
+        ):
             after = self.run(call)
             assert after.status is (TaskStatus.QUEUED if retry else TaskStatus.FAILED)
             assert after.available_at == retry_at
@@ -159,13 +172,15 @@ class StoreMachine(RuleBasedStateMachine):
     def advance_clock_and_reap(self, seconds: float) -> None:
         self.now += seconds
         for task in self.run(self.store.find_expired(now=self.now, limit=100)):
-            assert task.lease_expires_at is not None and task.lease_expires_at <= self.now
+            assert task.lease_expires_at is not None
+            assert task.lease_expires_at <= self.now
             assert task.lease_token is not None
             retry_at = self.now + 1.0 if task.attempt < task.max_attempts else None
             changed = self.run(
                 self.store.expire_lease(task.id, task.lease_token, retry_at=retry_at, now=self.now)
             )
-            assert changed is not None and changed.error == "lease expired"
+            assert changed is not None
+            assert changed.error == "lease expired"
             assert changed.status is (TaskStatus.FAILED if retry_at is None else TaskStatus.QUEUED)
 
     @precondition(lambda self: self.scenarios)
@@ -179,7 +194,8 @@ class StoreMachine(RuleBasedStateMachine):
                 self.run(call)
         else:
             after = self.run(call)
-            assert after.cancelled and after.status.value == "cancelled"
+            assert after.cancelled
+            assert after.status.value == "cancelled"
 
     @precondition(lambda self: self.scenarios)
     @rule(data=st.data())
@@ -189,7 +205,8 @@ class StoreMachine(RuleBasedStateMachine):
         call = self.store.retry_scenario(scenario_id, now=self.tick())
         if any(t.status.value in RETRYABLE for t in tasks):
             after = self.run(call)
-            assert not after.cancelled and after.finished_at is None
+            assert not after.cancelled
+            assert after.finished_at is None
         else:
             with pytest.raises(ConflictError):
                 self.run(call)
@@ -216,11 +233,13 @@ class StoreMachine(RuleBasedStateMachine):
             if task.status in (TaskStatus.QUEUED, TaskStatus.PROCESSING, TaskStatus.SUCCESS):
                 assert parents_ok, f"{task.name} is {task.status} before its parents succeeded"
             if task.status is TaskStatus.PENDING:
-                assert task.depends_on and not parents_ok, f"{task.name} was never released"
+                assert task.depends_on, f"root {task.name} is pending"
+                assert not parents_ok, f"{task.name} was never released"
                 dead = [p for p in task.depends_on if by_name[p].status.value in RETRYABLE]
                 assert not dead, f"{task.name} is pending below finished parents {dead}"
             if task.status is TaskStatus.PROCESSING:
-                assert task.lease_token is not None and task.lease_expires_at is not None
+                assert task.lease_token is not None
+                assert task.lease_expires_at is not None
         progress = count_progress((t.service, t.status) for t in tasks)
         assert scenario.progress.total == progress.total
         assert dict(scenario.progress.by_status) == dict(progress.by_status)

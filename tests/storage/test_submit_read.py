@@ -39,7 +39,8 @@ async def test_create_round_trips_every_field(store: Store) -> None:
     assert scenario.params == {"topic": "owls", "slides": 2}
     assert scenario.idempotency_key == "k-1"
     assert scenario.created_at == T0
-    assert scenario.started_at is None and scenario.finished_at is None
+    assert scenario.started_at is None
+    assert scenario.finished_at is None
     assert not scenario.cancelled
     assert await store.list_tasks(scenario.id) == built
     for task in built:
@@ -51,7 +52,9 @@ async def test_create_round_trips_every_field(store: Store) -> None:
 
 async def test_idempotency_key_returns_the_existing_scenario(store: Store) -> None:
     first, _ = await submit(store, diamond(), idempotency_key="same")
-    again, tasks = build_records(diamond(), scenario_id="01OTHER", now=T0 + 5, idempotency_key="same")
+    again, tasks = build_records(
+        diamond(), scenario_id="01OTHER", now=T0 + 5, idempotency_key="same"
+    )
     existing, created = await store.create_scenario(again, tasks)
     assert not created
     assert existing.id == first.id
@@ -159,7 +162,8 @@ async def test_read_events_oldest_first_and_after(store: Store) -> None:
     ]
     scenario_events = [e.status for e in events if e.task is None]
     assert scenario_events[-2:] == ["running", "success"]
-    assert events[-1].task is None and events[-1].status == "success"
+    assert events[-1].task is None
+    assert events[-1].status == "success"
     assert [e.at for e in events] == sorted(e.at for e in events)
     for k in range(len(events)):
         rest = await store.read_events(scenario.id, after=events[k].id, limit=1000)
