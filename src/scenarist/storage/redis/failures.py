@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
 from redis.exceptions import BusyLoadingError, ReadOnlyError
@@ -32,7 +32,9 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
-def translate_errors(method: Callable[_P, Awaitable[_R]]) -> Callable[_P, Awaitable[_R]]:
+def translate_errors(
+    method: Callable[_P, Coroutine[Any, Any, _R]],
+) -> Callable[_P, Coroutine[Any, Any, _R]]:
     """Redis being down is StoreUnavailableError for the layers above (503, retry later)."""
 
     @functools.wraps(method)
