@@ -70,6 +70,9 @@ class SqliteStore:
         except sqlite3.Error as exc:
             executor.shutdown(wait=False)
             raise StoreUnavailableError(f"cannot open sqlite store {location}: {exc}") from exc
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
         return cls(location, executor, conn, retention_seconds)
 
     async def close(self) -> None:
