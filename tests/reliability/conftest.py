@@ -59,9 +59,7 @@ def start_redis(tmp_path: Path) -> Iterator[RedisFactory]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
-def store_url(
-    request: pytest.FixtureRequest, tmp_path: Path, start_redis: RedisFactory
-) -> str:
+def store_url(request: pytest.FixtureRequest, tmp_path: Path, start_redis: RedisFactory) -> str:
     """The same drill against each backend (Redis with AOF fsync always, its durable mode)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'scenarist.db'}"

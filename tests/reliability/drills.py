@@ -28,7 +28,8 @@ from tests.reliability.probes import (
 from tests.support.live_server import ServerProcess
 from tests.support.redis_server import RedisServer
 
-ACK = "ack"
+NEVER_SENT = "connection refused"
+CUT_OFF = "cut off in flight"
 
 
 @dataclass
@@ -59,6 +60,7 @@ class CrashReport:
     finished_after_restart: bool
     recovery_seconds: float | None = None
     outage_answers: dict[int, int] = field(default_factory=dict)
+    cut_off: int = 0  # requests the server had received when it died
 
 
 async def send_completions(
@@ -94,40 +96,52 @@ async def send_completions(
     return ledger
 
 
-async def burst_completions(
-    url: str, tasks: list[dict[str, Any]], *, on_ack: Callable[[int], None]
+async def flood_completions(
+    url: str, tasks: list[dict[str, Any]], *, in_flight: int, on_ack: Callable[[int], None]
 ) -> Ledger:
-    """Every completion in flight at the same moment: one connection per task, all opened
-    first, then every request written, then the answers read. (An httpx pool this large
-    spends more CPU than the server, so the server would never hold many requests.)"""
+    """Keep `in_flight` completions at the server at every moment, each on its own
+    connection (raw HTTP/1.1: an httpx pool this large spends more CPU than the server,
+    so the server would never hold many requests at once)."""
     ledger = Ledger()
     address = urlsplit(url)
     host, port = address.hostname or "127.0.0.1", address.port or 80
-    connections = [await asyncio.open_connection(host, port) for _ in tasks]
-    for (_, writer), leased in zip(connections, tasks, strict=True):
-        writer.write(raw_completion(host, port, leased))
-    await asyncio.gather(*(w.drain() for _, w in connections), return_exceptions=True)
+    backlog = list(reversed(tasks))
 
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, key: str) -> None:
-        try:
-            status, problem = parse_raw_response(await reader.read())
-        except OSError as exc:
-            ledger.broken[key] = type(exc).__name__
-            return
-        finally:
-            writer.close()
-        if status is None:
-            ledger.broken[key] = "connection closed before an answer"
-        elif 200 <= status < 300:
-            ledger.acked[key] = time.time()
-            on_ack(len(ledger.acked))
-        else:
-            ledger.refused[key] = status
-            if not problem:
-                ledger.malformed.append(f"{status} without a problem+json body")
+    async def slot() -> None:
+        while backlog:
+            leased = backlog.pop()
+            await send_one(host, port, leased, ledger, on_ack)
 
-    await asyncio.gather(*(answer(r, w, t["id"]) for (r, w), t in zip(connections, tasks)))
+    await asyncio.gather(*(slot() for _ in range(in_flight)))
     return ledger
+
+
+async def send_one(
+    host: str, port: int, leased: dict[str, Any], ledger: Ledger, on_ack: Callable[[int], None]
+) -> None:
+    key = leased["id"]
+    try:
+        reader, writer = await asyncio.open_connection(host, port)
+    except OSError:
+        ledger.broken[key] = NEVER_SENT  # the server was already gone
+        return
+    try:
+        writer.write(raw_completion(host, port, leased))
+        await writer.drain()
+        status, problem = parse_raw_response(await reader.read())
+    except OSError:
+        status, problem = None, False
+    finally:
+        writer.close()
+    if status is None:
+        ledger.broken[key] = CUT_OFF  # sent; the server died before answering
+    elif 200 <= status < 300:
+        ledger.acked[key] = time.time()
+        on_ack(len(ledger.acked))
+    else:
+        ledger.refused[key] = status
+        if not problem:
+            ledger.malformed.append(f"{status} without a problem+json body")
 
 
 def raw_completion(host: str, port: int, leased: dict[str, Any]) -> bytes:
@@ -192,18 +206,19 @@ def check_after_restart(
 
 
 def finish_scenario(url: str, scenario_id: str, leased: list[dict[str, Any]]) -> bool:
-    """Re-send every completion with its original token (at-least-once: a repeat of an
-    applied completion is a 200 duplicate), then run whatever is released; True once the
-    scenario succeeded."""
+    """Re-send every completion with its original token, in batches (at-least-once: a
+    repeat of an applied completion is a duplicate, answered ok), then run whatever that
+    released; True once the scenario succeeded."""
     pending = list(leased)
-    with httpx.Client(base_url=url, timeout=30.0) as client:
+    with httpx.Client(base_url=url, timeout=60.0) as client:
         while pending:
-            for one in pending:
-                response = client.post(
-                    f"/tasks/{one['id']}/complete",
-                    json={"lease_token": one["lease_token"], "result_ref": f"ref/{one['name']}"},
-                )
-                if not response.is_success:
+            for start in range(0, len(pending), 500):
+                items = [
+                    {"id": t["id"], "lease_token": t["lease_token"], "result_ref": "ref/again"}
+                    for t in pending[start : start + 500]
+                ]
+                response = client.post("/tasks/complete", json={"items": items})
+                if not response.is_success or not all(o["ok"] for o in response.json()["outcomes"]):
                     return False
             pending = lease(url, "join-service", max_tasks=10, lease_seconds=600)
     return bool(scenario(url, scenario_id)["status"] == "success")
@@ -217,8 +232,10 @@ def prepare_fan_in(server: ServerProcess, jobs: int) -> tuple[str, list[dict[str
     return scenario_id, leased
 
 
-async def api_kill_drill(server: ServerProcess, *, jobs: int, kill_after: int) -> CrashReport:
-    """`jobs` completions in flight at once; SIGKILL the API after `kill_after` acks;
+async def api_kill_drill(
+    server: ServerProcess, *, jobs: int, in_flight: int, kill_after: int
+) -> CrashReport:
+    """`jobs` completions, `in_flight` at a time; SIGKILL the API after `kill_after` acks;
     restart it on the same store and check what it remembers."""
     scenario_id, leased = prepare_fan_in(server, jobs)
 
@@ -226,7 +243,7 @@ async def api_kill_drill(server: ServerProcess, *, jobs: int, kill_after: int) -
         if acks == kill_after:
             server.kill()
 
-    ledger = await burst_completions(server.url, leased, on_ack=pull_trigger)
+    ledger = await flood_completions(server.url, leased, in_flight=in_flight, on_ack=pull_trigger)
     killed_at = time.time()
     server.start()
     lost, problems, handed_out = check_after_restart(server.url, scenario_id, ledger.acked)
@@ -239,6 +256,7 @@ async def api_kill_drill(server: ServerProcess, *, jobs: int, kill_after: int) -
         lost_ack_ages=[killed_at - ledger.acked[t] for t in lost],
         invariant_problems=problems + ledger.malformed,
         finished_after_restart=finish_scenario(server.url, scenario_id, leased + handed_out),
+        cut_off=sum(1 for why in ledger.broken.values() if why == CUT_OFF),
     )
 
 

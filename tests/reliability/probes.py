@@ -85,7 +85,8 @@ def progress_matches_tasks(body: dict[str, Any]) -> list[str]:
     finished = sum(n for s, n in counted.items() if s in FINAL_STATUSES)
     if progress["finished"] != finished or progress["total"] != len(body["tasks"]):
         problems.append(
-            f"progress {progress['finished']}/{progress['total']} != {finished}/{len(body['tasks'])}"
+            f"progress {progress['finished']}/{progress['total']} != "
+            f"{finished}/{len(body['tasks'])}"
         )
     return problems
 
