@@ -2,6 +2,8 @@
 
 - `sqlite:///relative/path.db`, `sqlite:////absolute/path.db` (the SQLAlchemy convention)
 - `redis://host:port/db`, `rediss://...`, `unix:///path/redis.sock`
+- `redis+cluster://host:port[,host:port...][?shard_count=16&wait_replicas=1]`,
+  `rediss+cluster://...` (Redis Cluster; see storage/redis/cluster.py)
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from urllib.parse import urlsplit
 from scenarist.storage.base import Store
 
 SQLITE_PREFIX = "sqlite:///"
-REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
+REDIS_SCHEMES = frozenset({"redis", "rediss", "unix", "redis+cluster", "rediss+cluster"})
 REDIS_ONLY_OPTIONS = ("publish_lists", "list_prefix")
 
 
@@ -54,5 +56,6 @@ async def open_store(url: str, **options: Any) -> Store:
         redis_store: Store = await RedisStore.open(url, **options)
         return redis_store
     raise StoreConfigError(
-        f"unknown store URL {url!r}: expected sqlite:///path or redis://host:port/db"
+        f"unknown store URL {url!r}: expected sqlite:///path, redis://host:port/db or "
+        "redis+cluster://host:port[,host:port...]"
     )

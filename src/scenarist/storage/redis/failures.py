@@ -6,7 +6,13 @@ import functools
 from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
-from redis.exceptions import BusyLoadingError, ReadOnlyError
+from redis.exceptions import (
+    BusyLoadingError,
+    ClusterError,
+    ReadOnlyError,
+    RedisClusterException,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -26,6 +32,11 @@ UNAVAILABLE = (
     BusyLoadingError,
     ReadOnlyError,  # a replica during failover
     OSError,
+    # Redis Cluster: CLUSTERDOWN / master down during a failover, TRYAGAIN while a slot
+    # migrates, too many redirects, no reachable node or an uncovered slot.
+    ClusterError,
+    TryAgainError,
+    RedisClusterException,
 )
 
 _P = ParamSpec("_P")

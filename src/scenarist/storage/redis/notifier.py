@@ -4,7 +4,8 @@ The scripts PUBLISH a one-byte message on `<prefix>:ready:<service>` when a task
 ready and on `<prefix>:events:<scenario>` when a scenario gets events. The notifier
 pattern-subscribes to both families once (lazily, on the first wait) and resolves the
 futures of the waiters of the channel; waiting never polls Redis. When the connection
-drops, redis-py re-subscribes on reconnect; waiters meanwhile just reach their timeout.
+drops, the notifier opens a new one from its `PubSubSource` (on a cluster: another node)
+and subscribes again; waiters meanwhile just reach their timeout.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from typing import Protocol
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
@@ -21,11 +23,35 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 log = logging.getLogger(__name__)
 RECONNECT_DELAY_SECONDS = 0.5
+_LOST = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+class PubSubSource(Protocol):
+    async def open(self) -> PubSub:
+        """A new, unsubscribed pub/sub connection."""
+
+    async def close(self) -> None:
+        """Release what `open` created."""
+
+
+class ClientPubSub:
+    """Pub/sub connections of one single-node client."""
+
+    def __init__(self, client: Redis) -> None:
+        self._client = client
+
+    async def open(self) -> PubSub:
+        return self._client.pubsub()
+
+    async def close(self) -> None:
+        return None
 
 
 class Notifier:
-    def __init__(self, client: Redis, patterns: Sequence[str]) -> None:
-        self._client = client
+    def __init__(
+        self, client: Redis, patterns: Sequence[str], source: PubSubSource | None = None
+    ) -> None:
+        self._source = source or ClientPubSub(client)
         self._patterns = tuple(patterns)
         self._waiters: dict[str, set[asyncio.Future[None]]] = {}
         self._subscribed = asyncio.Event()
@@ -63,31 +89,32 @@ class Notifier:
             self._reader = asyncio.create_task(self._read_forever(), name="scenarist-notifier")
 
     async def _read_forever(self) -> None:
-        pubsub = self._client.pubsub()
         try:
-            await self._subscribe(pubsub)
             while True:
-                try:
-                    message = await pubsub.get_message(timeout=None)
-                except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                    self._subscribed.clear()
-                    log.warning("redis pub/sub connection lost, reconnecting: %s", exc)
-                    await asyncio.sleep(RECONNECT_DELAY_SECONDS)
-                    continue
+                await self._listen_once()
+                await asyncio.sleep(RECONNECT_DELAY_SECONDS)
+        finally:
+            await self._source.close()
+
+    async def _listen_once(self) -> None:
+        """Subscribe on a fresh connection and dispatch until that connection is lost."""
+        try:
+            pubsub = await self._source.open()
+        except _LOST as exc:
+            log.warning("redis pub/sub connection failed, retrying: %s", exc)
+            return
+        try:
+            await pubsub.psubscribe(*self._patterns)
+            while True:
+                message = await pubsub.get_message(timeout=None)
                 if message is not None:
                     self._dispatch(message)
+        except _LOST as exc:
+            log.warning("redis pub/sub connection lost, reconnecting: %s", exc)
         finally:
+            self._subscribed.clear()
             with contextlib.suppress(Exception):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
-
-    async def _subscribe(self, pubsub: PubSub) -> None:
-        while True:
-            try:
-                await pubsub.psubscribe(*self._patterns)
-                return
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                log.warning("redis pub/sub subscribe failed, retrying: %s", exc)
-                await asyncio.sleep(RECONNECT_DELAY_SECONDS)
 
     def _dispatch(self, message: dict[str, object]) -> None:
         kind = message.get("type")

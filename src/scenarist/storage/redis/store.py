@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
@@ -26,6 +25,7 @@ from scenarist.core.model import (
     TaskStatus,
 )
 from scenarist.storage.redis import reads
+from scenarist.storage.redis.cluster import is_cluster_url, open_cluster
 from scenarist.storage.redis.codec import (
     decode_scenario,
     decode_task,
@@ -45,10 +45,10 @@ from scenarist.storage.redis.failures import (
 from scenarist.storage.redis.keys import KeySpace
 from scenarist.storage.redis.notifier import Notifier
 from scenarist.storage.redis.scripts import Scripts
+from scenarist.storage.redis.shard_lease import Leaser
 
 DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600.0
 LEASE_EXPIRED_ERROR = "lease expired"
-PROMOTE_BATCH = 1000
 
 
 class RedisStore:
@@ -68,7 +68,7 @@ class RedisStore:
         self._scripts = scripts
         self._notifier = notifier
         self._listing = reads.ScenarioListing(client, space)
-        self._lease_rotation = itertools.count()
+        self._leaser = Leaser(client, space, scripts)
         self._retention_seconds = retention_seconds
 
     @classmethod
@@ -80,11 +80,39 @@ class RedisStore:
         publish_lists: bool = False,
         list_prefix: str = "",
         key_prefix: str = "scenarist",
-        shard_count: int = 1,
+        shard_count: int | None = None,
+        wait_replicas: int | None = None,
     ) -> RedisStore:
         """Connect (lazily: an unreachable server fails the first call, not this one).
         `publish_lists` pushes ready tasks onto plain lists for seed workers; those lists
-        live outside the shard hash tag, so it needs single-node Redis and one shard."""
+        live outside the shard hash tag, so it needs single-node Redis and one shard.
+        `redis+cluster://` URLs open Redis Cluster (see cluster.py: `shard_count` defaults
+        to 16 there, `wait_replicas` confirms each state change on replicas)."""
+        common = (ts(retention_seconds), "1" if publish_lists else "0", list_prefix)
+        if is_cluster_url(url):
+            if publish_lists:
+                raise ParamError(
+                    "publish_lists pushes onto keys outside the shard hash tag and cannot "
+                    "work on Redis Cluster; use the HTTP lease API instead",
+                    field="publish_lists",
+                )
+            parts = open_cluster(
+                url,
+                common_args=common,
+                key_prefix=key_prefix,
+                shard_count=shard_count,
+                wait_replicas=wait_replicas,
+            )
+            return cls(
+                parts.client,
+                parts.space,
+                parts.scripts,
+                parts.notifier,
+                retention_seconds=retention_seconds,
+            )
+        if wait_replicas:
+            raise ParamError("wait_replicas needs a redis+cluster:// store", field="wait_replicas")
+        shard_count = 1 if shard_count is None else shard_count
         if shard_count < 1:
             raise ParamError(f"shard_count must be >= 1, got {shard_count}", field="shard_count")
         if publish_lists and shard_count > 1:
@@ -103,7 +131,6 @@ class RedisStore:
             retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
         )
         space = KeySpace(key_prefix=key_prefix, shard_count=shard_count)
-        common = (ts(retention_seconds), "1" if publish_lists else "0", list_prefix)
         scripts = Scripts(client, (*common, space.channel_prefix))
         notifier = Notifier(client, space.channel_patterns)
         return cls(client, space, scripts, notifier, retention_seconds=retention_seconds)
@@ -250,23 +277,9 @@ class RedisStore:
         now: float,
         nonce: str,
     ) -> list[Task]:
-        """Shards are polled in turn, starting one further each call, so no shard starves."""
-        shards = self._space.shards()
-        start = next(self._lease_rotation) % len(shards)
-        leased: list[Task] = []
-        for shard in shards[start:] + shards[:start]:
-            wanted = max_tasks - len(leased)
-            if wanted <= 0:
-                break
-            flat = await self._scripts.run(
-                "lease",
-                [shard.prefix, *shard.ready_queues(service), shard.delayed(service)],
-                [service, wanted, opt(lease_seconds), opt(worker_id), ts(now), nonce],
-            )
-            for j in range(0, len(flat), 3):
-                sid, name = locate(flat[j])
-                leased.append(decode_task(sid, name, flat[j + 1], flat[j + 2]))
-        return leased
+        """In ready order across every shard of the service (see shard_lease.py)."""
+        args = (opt(lease_seconds), opt(worker_id), ts(now), nonce)
+        return await self._leaser.lease(service, max_tasks, args, now=now)
 
     @translate_errors
     async def claim(
@@ -411,8 +424,5 @@ class RedisStore:
         """Retention is native (PEXPIRE when a scenario becomes final), so nothing is
         deleted here; this maintenance tick promotes due delayed tasks instead, so retried
         tasks reach publish_lists consumers and waiters even when nobody leases."""
-        for shard in self._space.shards():
-            await self._scripts.run(
-                "promote", [shard.prefix, shard.services], [ts(now), PROMOTE_BATCH]
-            )
+        await self._leaser.promote(self._space.shards(), now)
         return 0

@@ -1,0 +1,139 @@
+"""Lease in the global ready order when a service's queue is spread over several shards.
+
+With one shard, lease.lua alone yields the contract's order (priority, then age, then
+task id). With several (Redis Cluster), every shard is ordered but a shard-by-shard walk
+is not, and would starve nobody only by luck. So a lease first reads the heads of every
+shard's ready queues in one pipelined read (no script, no multi-slot command), ranks the
+candidates globally and runs lease.lua only on the shards holding the best `wanted`,
+each asked for its share. Shards with due delayed tasks (backoff over) are promoted first
+so those tasks compete too. A concurrent leaser may take a candidate in between; that
+shard's script then takes its next task or returns short, and the caller tops up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from scenarist.core.model import MAX_PRIORITY, Task
+from scenarist.storage.redis.codec import decode_task, ts
+from scenarist.storage.redis.failures import locate
+from scenarist.storage.redis.keys import KeySpace, ShardKeys
+from scenarist.storage.redis.scripts import Scripts
+
+PROMOTE_BATCH = 1000
+
+Rank = tuple[int, float, str]  # (-priority, score, task id): smaller is leased first
+LeaseArgs = tuple[str, str, str, str]  # lease.lua ARGV: lease seconds, worker id, now, nonce
+
+
+class Leaser:
+    """Runs lease.lua on the right shards, in the right order."""
+
+    def __init__(self, client: Redis, space: KeySpace, scripts: Scripts) -> None:
+        self._client = client
+        self._space = space
+        self._scripts = scripts
+        self._rotation = itertools.count()
+
+    async def lease(
+        self, service: str, max_tasks: int, args: LeaseArgs, *, now: float
+    ) -> list[Task]:
+        space = self._space
+        if space.shard_count == 1:
+            return await self._lease_shard(space.shard(0), service, max_tasks, args)
+        plan = await plan_lease(self._client, space, service, wanted=max_tasks, now=now)
+        if plan.due:
+            await self.promote([space.shard(i) for i in plan.due], now)
+            plan = await plan_lease(self._client, space, service, wanted=max_tasks, now=now)
+        batches = await asyncio.gather(
+            *(self._lease_shard(space.shard(i), service, n, args) for i, n in plan.shares.items())
+        )
+        leased = [task for batch in batches for task in batch]
+        leased = [leased[i] for i in plan.sort([t.id for t in leased])]
+        if len(leased) < sum(plan.shares.values()):  # a concurrent leaser was quicker
+            leased += await self._lease_rotating(service, max_tasks - len(leased), args)
+        return leased
+
+    async def promote(self, shards: Sequence[ShardKeys], now: float) -> None:
+        """Move due delayed tasks of `shards` to their ready queues."""
+        for shard in shards:
+            await self._scripts.run(
+                "promote", [shard.prefix, shard.services], [ts(now), PROMOTE_BATCH]
+            )
+
+    async def _lease_rotating(self, service: str, max_tasks: int, args: LeaseArgs) -> list[Task]:
+        """Shard by shard, starting one further each call, so no shard starves."""
+        shards = self._space.shards()
+        start = next(self._rotation) % len(shards)
+        leased: list[Task] = []
+        for shard in shards[start:] + shards[:start]:
+            wanted = max_tasks - len(leased)
+            if wanted <= 0:
+                break
+            leased += await self._lease_shard(shard, service, wanted, args)
+        return leased
+
+    async def _lease_shard(
+        self, shard: ShardKeys, service: str, wanted: int, args: LeaseArgs
+    ) -> list[Task]:
+        flat = await self._scripts.run(
+            "lease",
+            [shard.prefix, *shard.ready_queues(service), shard.delayed(service)],
+            [service, wanted, *args],
+        )
+        leased = []
+        for j in range(0, len(flat), 3):
+            sid, name = locate(flat[j])
+            leased.append(decode_task(sid, name, flat[j + 1], flat[j + 2]))
+        return leased
+
+
+@dataclass(frozen=True, slots=True)
+class LeasePlan:
+    shares: dict[int, int]  # shard index -> how many tasks to lease there
+    order: dict[str, int]  # task id -> global rank of the candidates chosen
+    due: list[int]  # shards with delayed tasks whose backoff is over
+
+    def sort(self, task_ids: list[str]) -> list[int]:
+        """Positions of `task_ids` in global ready order (unplanned ids last)."""
+        last = len(self.order)
+        return sorted(range(len(task_ids)), key=lambda i: self.order.get(task_ids[i], last))
+
+
+async def plan_lease(
+    client: Redis, space: KeySpace, service: str, *, wanted: int, now: float
+) -> LeasePlan:
+    shards = space.shards()
+    async with client.pipeline(transaction=False) as pipe:
+        for shard in shards:
+            _queue_heads(pipe, shard, service, wanted)
+            pipe.zcount(shard.delayed(service), "-inf", now)
+        replies: list[Any] = await pipe.execute()
+    per_shard = MAX_PRIORITY + 2  # five queues and the delayed count
+    ranked: list[tuple[Rank, int]] = []
+    due: list[int] = []
+    for index in range(len(shards)):
+        block = replies[index * per_shard : (index + 1) * per_shard]
+        if int(block[-1]) > 0:
+            due.append(index)
+        for offset, heads in enumerate(block[:-1]):
+            priority = MAX_PRIORITY - offset
+            ranked += [((-priority, float(score), member), index) for member, score in heads]
+    chosen = sorted(ranked)[:wanted]
+    return LeasePlan(
+        shares=dict(Counter(index for _, index in chosen)),
+        order={rank[2]: position for position, (rank, _) in enumerate(chosen)},
+        due=due,
+    )
+
+
+def _queue_heads(pipe: Any, shard: ShardKeys, service: str, wanted: int) -> None:
+    for queue in shard.ready_queues(service):  # highest priority first
+        pipe.zrange(queue, 0, wanted - 1, withscores=True)
