@@ -38,7 +38,9 @@ def _read_reply(sock: socket.socket) -> str:
             break
         data += chunk
     head, _, rest = data.partition(b"\r\n")
-    if head[:1] != b"$":  # simple string, error or integer
+    if head[:1] == b":":  # integer
+        return head[1:].decode()
+    if head[:1] != b"$":  # simple string or error
         return head.decode()
     length = int(head[1:])
     if length < 0:

@@ -1,0 +1,104 @@
+"""Cluster mode of the Redis store: URL options, refusals, slot placement, wake-ups."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+import pytest
+from redis.asyncio.cluster import RedisCluster as ClusterClient
+
+from scenarist.core.errors import ParamError
+from scenarist.storage import StoreConfigError, open_store
+from scenarist.storage.redis.cluster import DEFAULT_CLUSTER_SHARDS, parse_cluster_url
+from scenarist.storage.redis.store import RedisStore
+from tests.storage.plans import T0, lease, plan, spec, submit
+from tests.support.redis_cluster import RedisCluster, command
+
+pytestmark = [pytest.mark.redis, pytest.mark.redis_cluster]
+_prefixes = (f"cl{i}" for i in itertools.count())
+
+
+def test_cluster_url_lists_nodes_credentials_and_options() -> None:
+    target = parse_cluster_url(
+        "rediss+cluster://app:s%40cret@a.example:7000,b.example:7001/"
+        "?shard_count=8&wait_replicas=1&wait_timeout_ms=250"
+    )
+    assert target.nodes == (("a.example", 7000), ("b.example", 7001))
+    assert (target.tls, target.username, target.password) == (True, "app", "s@cret")
+    assert (target.shard_count, target.wait_replicas, target.wait_timeout_ms) == (8, 1, 250)
+
+
+@pytest.mark.parametrize(
+    ("url", "named"),
+    [
+        ("redis+cluster://a:7000?shards=4", "unknown option 'shards'"),
+        ("redis+cluster://a:7000?shard_count=x", "shard_count must be"),
+        ("redis+cluster://a:7000,b", "bad node 'b'"),
+        ("redis+cluster://a:99999", "bad node 'a:99999'"),
+    ],
+)
+def test_bad_cluster_urls_name_the_problem(url: str, named: str) -> None:
+    with pytest.raises(ParamError, match=named):
+        parse_cluster_url(url)
+
+
+async def test_cluster_refuses_publish_lists_and_single_node_refuses_wait() -> None:
+    with pytest.raises(ParamError, match="cannot work on Redis Cluster"):
+        await RedisStore.open("redis+cluster://127.0.0.1:7000", publish_lists=True)
+    with pytest.raises(ParamError, match="needs a redis\\+cluster:// store"):
+        await RedisStore.open("redis://127.0.0.1:7000/0", wait_replicas=1)
+    with pytest.raises(StoreConfigError, match="redis\\+cluster://"):
+        await open_store("memcached://127.0.0.1:1")
+
+
+async def test_scenarios_spread_over_every_master(cluster: RedisCluster) -> None:
+    store = await RedisStore.open(cluster.url, key_prefix=next(_prefixes))
+    try:
+        assert store.key_space.shard_count == DEFAULT_CLUSTER_SHARDS
+        ids = [(await submit(store, plan(spec("a"))))[0].id for _ in range(40)]
+        per_master = [int(command(port, "DBSIZE")) for port in cluster.ports]
+        assert all(count > 0 for count in per_master), per_master
+        leased = await lease(store, now=T0 + 1, max_tasks=100)
+        assert sorted(t.scenario_id for t in leased) == sorted(ids)
+        stats = await store.queue_stats(now=T0 + 1)
+        assert [(s.service, s.ready, s.in_flight) for s in stats] == [("svc", 0, 40)]
+    finally:
+        await store.close()
+
+
+async def test_a_script_on_one_master_wakes_a_waiter_subscribed_elsewhere(
+    cluster: RedisCluster,
+) -> None:
+    """Scripts PUBLISH; the cluster broadcasts, so the notifier's one node hears all."""
+    prefix = next(_prefixes)
+    waiter = await RedisStore.open(cluster.url, key_prefix=prefix)
+    writer = await RedisStore.open(cluster.url, key_prefix=prefix)
+    try:
+        for _ in range(6):  # scenarios land on different shards, hence masters
+            waiting = asyncio.create_task(waiter.wait_for_ready(["svc"], timeout=5.0))
+            await asyncio.sleep(0.2)  # subscribed (the first wait also waits for that)
+            started = asyncio.get_running_loop().time()
+            await submit(writer, plan(spec("a")))
+            await waiting
+            assert asyncio.get_running_loop().time() - started < 2.0
+    finally:
+        await waiter.close()
+        await writer.close()
+
+
+async def test_every_key_of_the_store_lives_in_its_shard_slot(cluster: RedisCluster) -> None:
+    prefix = next(_prefixes)
+    store = await RedisStore.open(cluster.url, key_prefix=prefix, shard_count=6)
+    client = ClusterClient.from_url(f"redis://127.0.0.1:{cluster.ports[0]}")
+    try:
+        for _ in range(12):
+            await submit(store, plan(spec("a"), spec("b", "a")))
+            [task] = await lease(store, now=T0 + 1, max_tasks=1)
+            await store.complete(task.id, task.lease_token, result_ref="r", result=None, now=T0)
+        slots = {client.keyslot(shard.prefix) for shard in store.key_space.shards()}
+        async for key in client.scan_iter(match=f"{{{prefix}:*", count=1000):
+            assert client.keyslot(key) in slots, key
+    finally:
+        await client.aclose()
+        await store.close()
