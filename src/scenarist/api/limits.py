@@ -2,10 +2,14 @@
 
 It answers 413 from the `Content-Length` header before reading anything, and otherwise
 reads a body into memory only up to the cap (chunked uploads are cut off as soon as they
-pass it), then replays it to the app. 415 for a non-empty body that is not JSON.
+pass it), then replays it to the app. 415 for a non-empty body that is not JSON. 400 for a
+body with an unpaired surrogate escape (`"\\ud800"`): Python's JSON parser accepts it,
+but it is not Unicode text and no store can encode it (it used to surface as a 500).
 """
 
 from __future__ import annotations
+
+import re
 
 from fastapi import Request
 from fastapi.dependencies.models import Dependant
@@ -51,6 +55,15 @@ class BodyLimitMiddleware:
             )
             await response(scope, receive, send)
             return
+        if has_lone_surrogate_escape(body):
+            response = problem_response(
+                400,
+                "malformed-json",
+                "body is not valid JSON text: a \\uXXXX escape is an unpaired UTF-16 "
+                "surrogate, which is not a Unicode character",
+            )
+            await response(scope, receive, send)
+            return
         await self.app(scope, replay(body, receive), send)
 
     async def _read_capped(self, receive: Receive) -> bytes | None:
@@ -77,6 +90,30 @@ class BodyLimitMiddleware:
             headers={"Connection": "close"},
         )
         await response(scope, receive, send)
+
+
+# A `\\uD800`-`\\uDFFF` escape preceded by an odd run of backslashes (an even run is an
+# escaped backslash followed by plain text).
+SURROGATE_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u[dD]([89abAB]|[c-fC-F])[0-9a-fA-F]{2}")
+HIGH_SURROGATE_DIGITS = frozenset(b"89abAB")
+
+
+def has_lone_surrogate_escape(body: bytes) -> bool:
+    """True when a high surrogate escape is not immediately followed by a low one, or a
+    low one is not immediately preceded by a high one. Pairs (emoji) are fine."""
+    expect_low_at = -1
+    for match in SURROGATE_ESCAPE.finditer(body):
+        escape_start = match.end() - 6
+        is_high = match.group(1)[0] in HIGH_SURROGATE_DIGITS
+        if expect_low_at >= 0:
+            if is_high or escape_start != expect_low_at:
+                return True
+            expect_low_at = -1
+        elif is_high:
+            expect_low_at = match.end()
+        else:
+            return True
+    return expect_low_at >= 0
 
 
 def replay(body: bytes, receive: Receive) -> Receive:
