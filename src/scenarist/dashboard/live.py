@@ -8,25 +8,13 @@ is final; the page then closes the stream instead of reconnecting).
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from scenarist.core.errors import ScenaristError
 from scenarist.core.model import Event, Scenario
+from scenarist.core.sse import HEARTBEAT_COMMENT, encode_retry, encode_sse
 from scenarist.service.orchestrator import Orchestrator
-
-EVENT_BATCH = 500
-RETRY_MILLISECONDS = 2000
-
-
-def sse_message(event: str, data: Any, *, event_id: str | None = None) -> bytes:
-    lines = [f"event: {event}"]
-    if event_id is not None:
-        lines.append(f"id: {event_id}")
-    lines.append("data: " + json.dumps(data, separators=(",", ":")))
-    return ("\n".join(lines) + "\n\n").encode()
+from scenarist.service.streams import EventBatch, Silence, StreamEnd, follow_scenario
 
 
 def status_data(event: Event) -> dict[str, Any]:
@@ -42,39 +30,18 @@ def progress_data(scenario: Scenario) -> dict[str, Any]:
     }
 
 
-async def last_event_id(orchestrator: Orchestrator, scenario_id: str) -> str | None:
-    """The newest stored event, so the page streams only what happens after it renders."""
-    last: str | None = None
-    while True:
-        events = await orchestrator.read_events(scenario_id, after=last, limit=EVENT_BATCH)
-        if not events:
-            return last
-        last = events[-1].id
-
-
 async def scenario_feed(
     orchestrator: Orchestrator, scenario_id: str, *, after: str | None, heartbeat: float
 ) -> AsyncIterator[bytes]:
-    yield f"retry: {RETRY_MILLISECONDS}\n\n".encode()
-    last_id, last_sent = after, time.monotonic()
-    try:
-        while True:
-            events = await orchestrator.read_events(scenario_id, after=last_id, limit=EVENT_BATCH)
-            for event in events:
-                yield sse_message("status", status_data(event), event_id=event.id)
-                last_id = event.id
-            scenario = await orchestrator.get_scenario(scenario_id)
-            if events:
-                yield sse_message("progress", progress_data(scenario))
-                last_sent = time.monotonic()
-                continue  # drain every stored event before deciding the stream is over
-            if scenario.status.is_final:
-                yield sse_message("end", progress_data(scenario))
-                return
-            if time.monotonic() - last_sent >= heartbeat:
-                yield b": heartbeat\n\n"  # keeps proxies from closing a quiet stream
-                last_sent = time.monotonic()
-            quiet = time.monotonic() - last_sent
-            await orchestrator.store.wait_for_events(scenario_id, max(heartbeat - quiet, 0.05))
-    except ScenaristError as exc:  # the store went away, or retention purged the scenario
-        yield sse_message("error", {"detail": exc.message, "code": exc.code})
+    yield encode_retry()
+    async for item in follow_scenario(orchestrator, scenario_id, after=after, heartbeat=heartbeat):
+        if isinstance(item, EventBatch):
+            for event in item.events:
+                yield encode_sse("status", status_data(event), event_id=event.id)
+            yield encode_sse("progress", progress_data(item.scenario))
+        elif isinstance(item, StreamEnd):
+            yield encode_sse("end", progress_data(item.scenario))
+        elif isinstance(item, Silence):
+            yield HEARTBEAT_COMMENT
+        else:
+            yield encode_sse("error", {"detail": item.error.message, "code": item.error.code})

@@ -35,7 +35,7 @@ from scenarist.dashboard.access import (
     require_same_origin,
 )
 from scenarist.dashboard.context import Ctx, DashboardContext, DashboardUnavailableError
-from scenarist.dashboard.live import last_event_id, scenario_feed
+from scenarist.dashboard.live import scenario_feed
 from scenarist.dashboard.rendering import Renderer
 from scenarist.dashboard.views import (
     NOTICES,
@@ -45,6 +45,7 @@ from scenarist.dashboard.views import (
     service_counts,
     task_details,
 )
+from scenarist.service.streams import newest_event_id
 
 RETRYABLE = frozenset({ScenarioStatus.FAILED, ScenarioStatus.CANCELLED})
 OptionalText = Annotated[str | None, Query(max_length=500)]
@@ -171,7 +172,7 @@ def add_scenario_routes(router: APIRouter, renderer: Renderer) -> None:
         orchestrator = ctx.orchestrator
         # The newest event first: the feed then starts after it, and anything that changes
         # while the page is built is streamed (replaying a status is harmless).
-        after = await last_event_id(orchestrator, scenario_id)
+        after = await newest_event_id(orchestrator, scenario_id)
         scenario = await orchestrator.get_scenario(scenario_id)
         tasks = await orchestrator.list_tasks(scenario_id)
         return renderer.page(

@@ -1,0 +1,78 @@
+"""Follow one scenario's events until it is final: the loop behind every SSE stream.
+
+The follower blocks in `store.wait_for_events` between batches (no polling loop) and
+reports silence so the edge can send heartbeats. Edges (API, dashboard) only format.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from scenarist.core.errors import ScenaristError
+from scenarist.core.model import Event, Scenario
+from scenarist.service.orchestrator import Orchestrator
+
+EVENT_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class EventBatch:
+    events: list[Event]  # oldest first, each newer than the previous batch
+    scenario: Scenario  # read after the events: the progress they led to
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnd:
+    scenario: Scenario  # final
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    """Nothing happened for `heartbeat` seconds."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamError:
+    error: ScenaristError  # the store went away, or retention purged the scenario
+
+
+StreamItem = EventBatch | StreamEnd | Silence | StreamError
+
+
+async def follow_scenario(
+    orchestrator: Orchestrator, scenario_id: str, *, after: str | None, heartbeat: float
+) -> AsyncIterator[StreamItem]:
+    last_id, last_sent = after, time.monotonic()
+    try:
+        while True:
+            # Read the status before the events: a final status read first guarantees that
+            # its events (written in the same atomic step) are in the read that follows.
+            scenario = await orchestrator.get_scenario(scenario_id)
+            events = await orchestrator.read_events(scenario_id, after=last_id, limit=EVENT_BATCH)
+            if events:
+                last_id = events[-1].id
+                yield EventBatch(events, await orchestrator.get_scenario(scenario_id))
+                last_sent = time.monotonic()
+                continue  # drain every stored event before deciding the stream is over
+            if scenario.status.is_final:
+                yield StreamEnd(scenario)
+                return
+            if time.monotonic() - last_sent >= heartbeat:
+                yield Silence()
+                last_sent = time.monotonic()
+            quiet = time.monotonic() - last_sent
+            await orchestrator.store.wait_for_events(scenario_id, max(heartbeat - quiet, 0.05))
+    except ScenaristError as exc:
+        yield StreamError(exc)
+
+
+async def newest_event_id(orchestrator: Orchestrator, scenario_id: str) -> str | None:
+    """The id of the newest stored event, so a page can stream only what follows it."""
+    last: str | None = None
+    while True:
+        events = await orchestrator.read_events(scenario_id, after=last, limit=EVENT_BATCH)
+        if not events:
+            return last
+        last = events[-1].id
