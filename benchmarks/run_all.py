@@ -37,6 +37,7 @@ from benchmarks.harness.table import failure_notes, markdown_table  # noqa: E402
 from benchmarks.harness.verify import verify_run  # noqa: E402
 from benchmarks.harness.workload import Workload  # noqa: E402
 from benchmarks.peers.peer_system import peer_systems  # noqa: E402
+from benchmarks.systems.scenarist_system import scenarist_systems  # noqa: E402
 
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
 # Late duplicates (a redelivered task) must land before the records are read.
@@ -46,6 +47,8 @@ _SETTLE_S = 0.3
 def available_systems() -> dict[str, Callable[[], System]]:
     """Every system plugin by name. A new system registers a factory here."""
     factories: dict[str, Callable[[], System]] = {}
+    for name, own in scenarist_systems().items():
+        factories[name] = _returning(own)
     for name, peer in peer_systems().items():
         factories[name] = _returning(peer)
     return factories
@@ -75,7 +78,7 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--concurrency", type=int, default=1, help="tasks at once per worker")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per run")
-    parser.add_argument("--baseline", default="scenarist", help="system for the ratio column")
+    parser.add_argument("--baseline", default="scenarist-http", help="system for the ratio column")
     parser.add_argument("--quick", action="store_true", help="50 scenarios, 1 repetition")
     args = parser.parse_args(argv)
     if args.quick:

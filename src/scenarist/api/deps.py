@@ -25,7 +25,10 @@ class AppServices:
     metrics: PrometheusObserver
 
 
-def get_services(request: Request) -> AppServices:
+# The dependencies are `async def` although they never await: FastAPI runs a plain `def`
+# dependency on the thread pool, and three thread hops per request cost more CPU (and GIL
+# hand-offs) than the whole worker-protocol call they guard.
+async def get_services(request: Request) -> AppServices:
     services = getattr(request.app.state, "services", None)
     if not isinstance(services, AppServices):
         # Only before the lifespan ran (or after it ended): the store is not open.
@@ -40,7 +43,7 @@ Services = Annotated[AppServices, Depends(get_services)]
 bearer_scheme = HTTPBearer(auto_error=False, description="a token from SCENARIST_TOKENS")
 
 
-def get_caller(
+async def get_caller(
     services: Services,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Principal:
@@ -50,7 +53,7 @@ def get_caller(
 Caller = Annotated[Principal, Depends(get_caller)]
 
 
-def get_client(caller: Caller) -> Principal:
+async def get_client(caller: Caller) -> Principal:
     return require_role(caller, Role.CLIENT)
 
 

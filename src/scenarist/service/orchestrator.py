@@ -175,22 +175,19 @@ class Orchestrator:
     async def complete_many(
         self, items: Sequence[CompletionItem]
     ) -> list[Completion | ScenaristError]:
-        """Each item on its own: one stale item does not fail the others."""
+        """Each item on its own: one stale item does not fail the others. The items are
+        sent together (a store may batch them into one round trip, as the Redis store's
+        pipeline does), and applied in order, so a repeated item reads as a duplicate."""
         self._check_batch(len(items), "items")
-        outcomes: list[Completion | ScenaristError] = []
-        for item in items:
-            try:
-                outcomes.append(
-                    await self.complete(
-                        item.task_id,
-                        item.lease_token,
-                        result_ref=item.result_ref,
-                        result=item.result,
-                    )
-                )
-            except (ConflictError, NotFoundError) as exc:
-                outcomes.append(exc)
-        return outcomes
+        return list(await asyncio.gather(*(self._complete_item(item) for item in items)))
+
+    async def _complete_item(self, item: CompletionItem) -> Completion | ScenaristError:
+        try:
+            return await self.complete(
+                item.task_id, item.lease_token, result_ref=item.result_ref, result=item.result
+            )
+        except (ConflictError, NotFoundError) as exc:
+            return exc
 
     async def fail(
         self, task_id: str, lease_token: str | None, *, error: str, retryable: bool = True

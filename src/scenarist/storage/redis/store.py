@@ -187,7 +187,11 @@ class RedisStore:
                 *pairs,
             ],
         )
-        return await self.get_scenario(outcome[1]), outcome[0] == "created"
+        if outcome[0] == "created":
+            # Stored exactly as given (the script derives the same status and counters),
+            # so reading it back would only cost a round trip on the submit path.
+            return scenario, True
+        return await self.get_scenario(outcome[1]), False
 
     async def _reserve_idempotency(self, key: str, scenario_id: str) -> str | None:
         """With several shards the key lives on its own shard, so it cannot be checked in

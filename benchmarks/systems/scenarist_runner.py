@@ -1,0 +1,220 @@
+"""scenarist's side of the comparative benchmark: worker and submitter processes.
+
+    python -m benchmarks.systems.scenarist_runner worker --mode http|inproc
+    python -m benchmarks.systems.scenarist_runner submit --mode http|inproc --scenarios N ...
+
+The workload is the packaged `CreateVideo` template with `slides_count=K` (four services:
+text, audio, image, video). Its task names are the harness's names (script, voice,
+slide_prompt_i, slide_image_i, video); the harness scenario id (`s001`, ...) is passed as
+the template's `description`, which every task's payload carries as `topic`, so a task
+body can record under the id the verifier expects.
+
+A worker process runs one loop per service. Each loop leases a batch (`max_tasks`, with a
+long poll), runs every task body in turn (`run_noop_task`: one task at a time, since the
+bodies are synchronous and the process has one thread), then reports the whole batch in
+one batch completion. Two ways to reach the orchestrator, same loop:
+
+- `http`: POST /queues/{service}/lease and POST /tasks/complete on a `scenarist serve`
+  process, with a plain httpx client (the worker SDK runs each handler on its own thread
+  and completes tasks one request at a time, which measures the SDK, not the server);
+- `inproc`: the embedded path, an `Orchestrator` over a `RedisStore` inside the worker.
+
+Settings come from the environment the harness sets (see `scenarist_system.py`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+import orjson
+from benchmarks.harness.records import mark_worker_ready, run_noop_task
+from benchmarks.harness.workload import Workload
+from benchmarks.peers.runner_cli import REDIS_URL_ENV, redis_url, write_submitted
+
+TEMPLATE = "CreateVideo"
+SERVICES = ("text-service", "audio-service", "image-service", "video-service")
+API_URL_ENV = "BENCH_SCENARIST_URL"
+BATCH_ENV = "BENCH_SCENARIST_BATCH"
+DEFAULT_BATCH = 32
+WAIT_SECONDS = 5.0  # long poll: returns as soon as a task is ready
+LEASE_SECONDS = 60.0
+_JSON = {"content-type": "application/json"}
+
+__all__ = ["REDIS_URL_ENV", "main"]
+
+
+@dataclass(frozen=True, slots=True)
+class Leased:
+    id: str
+    name: str
+    benchmark_id: str  # the harness scenario id, carried as the payload's topic
+    lease_token: str
+
+
+class Backend(Protocol):
+    async def lease(self, service: str, max_tasks: int) -> list[Leased]: ...
+
+    async def complete(self, tasks: Sequence[Leased]) -> None: ...
+
+    async def submit(self, benchmark_id: str, slides: int) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class HttpBackend:
+    """The HTTP worker protocol, lean: orjson bodies, one keep-alive connection per loop."""
+
+    def __init__(self, url: str) -> None:
+        limits = httpx.Limits(max_connections=len(SERVICES) + 2)
+        self._http = httpx.AsyncClient(base_url=url, limits=limits, timeout=WAIT_SECONDS + 30)
+
+    async def _post(self, path: str, body: dict[str, Any]) -> Any:
+        response = await self._http.post(path, content=orjson.dumps(body), headers=_JSON)
+        if response.status_code >= 300:
+            raise RuntimeError(f"POST {path}: {response.status_code} {response.text[:500]}")
+        return orjson.loads(response.content)
+
+    async def lease(self, service: str, max_tasks: int) -> list[Leased]:
+        body = {
+            "max_tasks": max_tasks,
+            "wait_seconds": WAIT_SECONDS,
+            "lease_seconds": LEASE_SECONDS,
+        }
+        answer = await self._post(f"/queues/{service}/lease", body)
+        return [
+            Leased(t["id"], t["name"], t["payload"]["topic"], t["lease_token"])
+            for t in answer["tasks"]
+        ]
+
+    async def complete(self, tasks: Sequence[Leased]) -> None:
+        items = [{"id": t.id, "lease_token": t.lease_token} for t in tasks]
+        answer = await self._post("/tasks/complete", {"items": items})
+        refused = [o for o in answer["outcomes"] if not o["ok"]]
+        if refused:
+            raise RuntimeError(f"batch completion refused: {refused[:3]}")
+
+    async def submit(self, benchmark_id: str, slides: int) -> None:
+        body = {"scenario": TEMPLATE, "description": benchmark_id, "slides_count": slides}
+        await self._post("/generate", body)
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+
+class InProcessBackend:
+    """The embedded path: the Orchestrator and the Redis store in this process."""
+
+    def __init__(self, orchestrator: Any) -> None:
+        self._orchestrator = orchestrator
+
+    @classmethod
+    async def open(cls, url: str) -> InProcessBackend:
+        from scenarist.core.catalog import load_catalog
+        from scenarist.service.orchestrator import Orchestrator
+        from scenarist.storage.redis.store import RedisStore
+
+        store = await RedisStore.open(url)
+        return cls(Orchestrator(store, load_catalog(None)))
+
+    async def lease(self, service: str, max_tasks: int) -> list[Leased]:
+        tasks = await self._orchestrator.lease(
+            service, max_tasks=max_tasks, lease_seconds=LEASE_SECONDS, wait_seconds=WAIT_SECONDS
+        )
+        return [Leased(t.id, t.name, t.payload["topic"], t.lease_token) for t in tasks]
+
+    async def complete(self, tasks: Sequence[Leased]) -> None:
+        from scenarist.service.orchestrator import CompletionItem
+
+        items = [CompletionItem(t.id, t.lease_token, None) for t in tasks]
+        outcomes = await self._orchestrator.complete_many(items)
+        refused = [o for o in outcomes if isinstance(o, Exception)]
+        if refused:
+            raise RuntimeError(f"batch completion refused: {refused[:3]}")
+
+    async def submit(self, benchmark_id: str, slides: int) -> None:
+        params = {"description": benchmark_id, "slides_count": slides}
+        await self._orchestrator.submit(TEMPLATE, params)
+
+    async def close(self) -> None:
+        await self._orchestrator.store.close()
+
+
+async def open_backend(mode: str) -> Backend:
+    if mode == "http":
+        return HttpBackend(os.environ[API_URL_ENV])
+    return await InProcessBackend.open(redis_url())
+
+
+async def service_loop(backend: Backend, service: str, batch: int, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        leased = await backend.lease(service, batch)
+        if not leased:
+            continue
+        for task in leased:
+            run_noop_task(task.name, task.benchmark_id)
+        await backend.complete(leased)
+
+
+async def run_worker(mode: str) -> None:
+    batch = int(os.environ.get(BATCH_ENV, DEFAULT_BATCH))
+    backend = await open_backend(mode)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    loops = [asyncio.create_task(service_loop(backend, s, batch, stop)) for s in SERVICES]
+    mark_worker_ready()
+    try:
+        await asyncio.wait(
+            [asyncio.create_task(stop.wait()), *loops], return_when=asyncio.FIRST_COMPLETED
+        )
+        for loop in loops:
+            if loop.done() and loop.exception() is not None:
+                raise loop.exception()  # type: ignore[misc]
+    finally:
+        for loop in loops:
+            loop.cancel()
+        await asyncio.gather(*loops, return_exceptions=True)
+        await backend.close()
+
+
+async def submit_all(mode: str, workload: Workload) -> dict[str, int]:
+    """One scenario after another, each awaited, timed just before its submit call."""
+    backend = await open_backend(mode)
+    submitted: dict[str, int] = {}
+    try:
+        for benchmark_id in workload.scenario_ids():
+            submitted[benchmark_id] = time.time_ns()
+            await backend.submit(benchmark_id, workload.slides)
+    finally:
+        await backend.close()
+    return submitted
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser()
+    commands = parser.add_subparsers(dest="command", required=True)
+    worker = commands.add_parser("worker", help="run one worker process until SIGTERM")
+    worker.add_argument("--mode", choices=["http", "inproc"], required=True)
+    submit = commands.add_parser("submit", help="submit every scenario and exit")
+    submit.add_argument("--mode", choices=["http", "inproc"], required=True)
+    submit.add_argument("--scenarios", type=int, required=True)
+    submit.add_argument("--slides", type=int, required=True)
+    submit.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    if args.command == "worker":
+        asyncio.run(run_worker(args.mode))
+        return
+    workload = Workload(scenarios=args.scenarios, slides=args.slides)
+    write_submitted(args.out, asyncio.run(submit_all(args.mode, workload)))
+
+
+if __name__ == "__main__":
+    main()
