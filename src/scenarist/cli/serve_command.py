@@ -13,6 +13,8 @@ from scenarist.api.app import create_app
 from scenarist.api.logs import configure_logging
 from scenarist.settings import Settings
 
+GRACEFUL_SHUTDOWN_SECONDS = 3.0
+
 
 def build_settings(overrides: dict[str, Any]) -> Settings:
     """Environment (`SCENARIST_*`) first, then whatever was given on the command line."""
@@ -75,6 +77,10 @@ def serve(
         port=settings.port,
         log_config=None,  # keep the logging configured above
         proxy_headers=False,
+        # Long-polling lease requests would otherwise hold a SIGTERM for up to their
+        # wait_seconds; cut them off: a task leased by a cancelled request is requeued by
+        # the reaper when its lease expires (at-least-once), never lost.
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
 
 
