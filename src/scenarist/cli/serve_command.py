@@ -13,7 +13,7 @@ from scenarist.api.app import create_app
 from scenarist.api.logs import configure_logging
 from scenarist.settings import Settings
 
-GRACEFUL_SHUTDOWN_SECONDS = 3.0
+GRACEFUL_SHUTDOWN_SECONDS = 3
 
 
 def build_settings(overrides: dict[str, Any]) -> Settings:
