@@ -70,7 +70,7 @@ def wrong_types(client: httpx.Client) -> None:
             "/generate",
             {"scenario": "CreateVideo", "description": "x", "slides_count": "many"},
             "slides_count",
-        ),  # noqa: E501
+        ),
         ("/generate", {"scenario": "CreateVideo", "description": ["x"]}, "description"),
         ("/queues/text-service/lease", {"max_tasks": "ten"}, "max_tasks"),
         ("/queues/text-service/lease", {"lease_seconds": -5}, "lease_seconds"),
@@ -183,7 +183,7 @@ def path_traversal_in_result_ref(client: httpx.Client, canary: Path) -> None:
         assert (stored["result_ref"], stored["result"]) == (ref, {"path": ref})
         client.get(f"/scenarios/{task['scenario_id']}")
         client.get(f"/ui/scenarios/{task['scenario_id']}")
-    with pytest.raises(OSError) as no_reader:
+    with pytest.raises(OSError, match="No such device or address") as no_reader:
         os.close(os.open(canary, os.O_WRONLY | os.O_NONBLOCK))
     assert no_reader.value.errno == errno.ENXIO
 
