@@ -1,24 +1,30 @@
-"""Load and run the Lua scripts: one file per atomic operation, run by SHA (EVALSHA).
+"""Load and run the Lua scripts: one file per atomic operation, plus `lua/_lib.lua`.
 
-Each operation file is prefixed with `lua/_lib.lua` (shared helpers) at load time, so an
-operation is still a single script. Calls go out by EVALSHA; on NOSCRIPT (after a server
-restart or a SCRIPT FLUSH) the script is loaded and the call repeated.
+On a single node all operations are ONE Redis Function library (FUNCTION LOAD once, then
+FCALL per call): the shared helpers are built when the library loads instead of on every
+call, which is most of what a short script like complete costs. Each operation is still
+one atomic function with the KEYS/ARGV contract its file documents. When the library is
+missing (server restart, FUNCTION FLUSH) the call fails with "Function not found"; the
+library is loaded and the call repeated, as EVALSHA callers do on NOSCRIPT.
 
-Script calls made concurrently (in the same event-loop turn, e.g. a worker completing a
-batch with asyncio.gather) are corked into one pipeline: one round trip and one socket
-write for the batch, each call still its own atomic script with its own outcome.
+The same files also build one EVAL script per operation (library, `begin`, operation),
+run by EVALSHA with NOSCRIPT fallback; the cluster scripts (cluster.py) use those.
+
+Script calls made concurrently (in the same event-loop turn, e.g. a batch completion)
+are corked into one pipeline: one round trip and one socket write for the batch, each
+call still its own atomic function with its own outcome.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError
+from redis.exceptions import ResponseError
 
 LIBRARY = "_lib.lua"
 OPERATIONS = (
@@ -43,13 +49,41 @@ def lua_source(name: str) -> str:
 
 
 def operation_source(operation: str) -> str:
-    """The text actually loaded into Redis for `operation`: library, then the operation."""
-    return lua_source(LIBRARY) + "\n" + lua_source(f"{operation}.lua")
+    """The EVAL script of `operation`: library, `begin` with the script's KEYS/ARGV, then
+    the operation's own text."""
+    return f"{lua_source(LIBRARY)}\nbegin(KEYS, ARGV)\n{lua_source(f'{operation}.lua')}"
+
+
+def library_version() -> str:
+    """Names the loaded library and its functions after its source: a server shared by
+    two versions of scenarist holds both, each calling its own."""
+    texts = [lua_source(LIBRARY), *(lua_source(f"{op}.lua") for op in OPERATIONS)]
+    return hashlib.sha1("\0".join(texts).encode()).hexdigest()[:12]
+
+
+def function_name(operation: str, version: str) -> str:
+    return f"scenarist_{version}_{operation}"
+
+
+def library_source(version: str) -> str:
+    """One library: the helpers once, then each operation as a function whose parameters
+    shadow KEYS and ARGV, so the operation's text runs unchanged."""
+    parts = [f"#!lua name=scenarist_{version}", lua_source(LIBRARY)]
+    for op in OPERATIONS:
+        parts.append(
+            f"redis.register_function('{function_name(op, version)}', function(KEYS, ARGV)\n"
+            f"begin(KEYS, ARGV)\n{lua_source(f'{op}.lua')}\nend)"
+        )
+    return "\n".join(parts)
+
+
+def is_missing_function(result: object) -> bool:
+    return isinstance(result, ResponseError) and "Function not found" in str(result)
 
 
 @dataclass(slots=True)
 class _Call:
-    script: AsyncScript
+    function: str
     keys: list[str]
     args: list[str | int]
     outcome: asyncio.Future[Any]
@@ -57,15 +91,16 @@ class _Call:
 
 @dataclass(slots=True)
 class _Corker:
-    """Collects the script calls of one event-loop turn and sends them as one pipeline."""
+    """Collects the function calls of one event-loop turn and sends them as one pipeline."""
 
     client: Redis
+    library: str
     pending: list[_Call] = field(default_factory=list)
     flushing: set[asyncio.Task[None]] = field(default_factory=set)
 
-    def submit(self, script: AsyncScript, keys: list[str], args: list[str | int]) -> Any:
+    def submit(self, function: str, keys: list[str], args: list[str | int]) -> Any:
         loop = asyncio.get_running_loop()
-        call = _Call(script, keys, args, loop.create_future())
+        call = _Call(function, keys, args, loop.create_future())
         if not self.pending:
             loop.call_soon(self._flush)
         self.pending.append(call)
@@ -79,11 +114,7 @@ class _Corker:
 
     async def _send(self, batch: list[_Call]) -> None:
         try:
-            if len(batch) == 1:
-                call = batch[0]
-                results: list[Any] = [await call.script(keys=call.keys, args=call.args)]
-            else:
-                results = await self._pipeline(batch)
+            results = await self._pipeline(batch)
         except Exception as exc:  # every caller sees the failure (e.g. Redis is down)
             for call in batch:
                 if not call.outcome.done():
@@ -100,21 +131,40 @@ class _Corker:
     async def _pipeline(self, batch: list[_Call]) -> list[Any]:
         async with self.client.pipeline(transaction=False) as pipe:
             for call in batch:
-                pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
+                pipe.fcall(call.function, len(call.keys), *call.keys, *call.args)
             results: list[Any] = await pipe.execute(raise_on_error=False)
-        for i, (call, result) in enumerate(zip(batch, results, strict=True)):
-            if isinstance(result, NoScriptError):  # loads the script and repeats the call
-                results[i] = await call.script(keys=call.keys, args=call.args)
+        if any(is_missing_function(result) for result in results):
+            await self._load_library()
+            for i, (call, result) in enumerate(zip(batch, results, strict=True)):
+                if is_missing_function(result):  # nothing ran: repeat the call
+                    results[i] = await self._repeat(call)
         return results
+
+    async def _repeat(self, call: _Call) -> Any:
+        try:
+            return await self.client.fcall(call.function, len(call.keys), *call.keys, *call.args)
+        except ResponseError as exc:
+            return exc
+
+    async def _load_library(self) -> None:
+        try:
+            await self.client.function_load(self.library)
+        except ResponseError as exc:
+            if "already exists" not in str(exc):  # loaded meanwhile by another client
+                raise
 
 
 class Scripts:
-    """One registered script per operation, bound to a client and its common ARGV."""
+    """Every operation bound to a client and its common ARGV, called through the function
+    library; `by_name` holds the same operations as EVAL scripts (cluster.py)."""
 
     def __init__(self, client: Redis, common_args: tuple[str, ...]) -> None:
         self.by_name = {op: client.register_script(operation_source(op)) for op in OPERATIONS}
         self.common_args = common_args  # ARGV[1..4]: retention, publish_lists, lists, channels
-        self._corker = _Corker(client)
+        version = library_version()
+        self._functions = {op: function_name(op, version) for op in OPERATIONS}
+        self._corker = _Corker(client, library_source(version))
 
     async def run(self, operation: str, keys: list[str], args: list[str | int]) -> Any:
-        return await self._corker.submit(self.by_name[operation], keys, [*self.common_args, *args])
+        function = self._functions[operation]
+        return await self._corker.submit(function, keys, [*self.common_args, *args])

@@ -1,6 +1,7 @@
--- _lib.lua: helpers shared by every scenarist script. scripts.py prepends this file to
--- each operation script before loading it, so each operation is still ONE script (one
--- EVALSHA, one atomic step) and the helpers exist once in the source tree.
+-- _lib.lua: helpers shared by every scenarist script. scripts.py builds one Redis Function
+-- library from this file and every operation file (each operation one function: one FCALL,
+-- one atomic step), and, for the cluster path, one EVAL script per operation (this file,
+-- then `begin(KEYS, ARGV)`, then the operation). The helpers exist once in the source tree.
 --
 -- Conventions every script follows:
 --   KEYS[1]  string  shard prefix "{<key_prefix>:<shard>}:". It carries the shard hash tag;
@@ -36,17 +37,13 @@
 --   P.."sv"                 set     services that have or had tasks
 --   P.."ik:"..key           string  idempotency key -> scenario id
 
-local P = KEYS[1]
-local RETENTION_MS = math.floor(tonumber(ARGV[1]) * 1000)
-local PUBLISH_LISTS = ARGV[2] == '1'
-local LIST_PREFIX = ARGV[3]
-local CHANNEL = ARGV[4]
+-- Per-call values and state are upvalues that begin(keys, argv) (at the end of this file)
+-- sets and resets before every operation: loaded as a Redis Function library the helpers
+-- below are built once, not on every call (see scripts.py).
+local KEYS_, P, RETENTION_MS, PUBLISH_LISTS, LIST_PREFIX, CHANNEL
+local K_EXPIRY, K_INFLIGHT, K_OUTBOX, K_SERVICES
 local MAX_PRIORITY = 4
 local FINAL = {success = true, failed = true, skipped = true, cancelled = true}
-local K_EXPIRY = P .. 'lx'
-local K_INFLIGHT = P .. 'fl'
-local K_OUTBOX = P .. 'ob'
-local K_SERVICES = P .. 'sv'
 
 local function fmt(x) return string.format('%.17g', x) end
 local function opt(a) if a == nil or a == '' then return nil end return string.sub(a, 2) end
@@ -67,9 +64,9 @@ local function check_key(declared, derived)
 end
 
 local function check_scenario_keys(sid)
-  check_key(KEYS[2], scenario_key(sid))
-  check_key(KEYS[3], tasks_key(sid))
-  check_key(KEYS[4], events_key(sid))
+  check_key(KEYS_[2], scenario_key(sid))
+  check_key(KEYS_[3], tasks_key(sid))
+  check_key(KEYS_[4], events_key(sid))
 end
 
 local function split_id(id)
@@ -83,7 +80,7 @@ local function priority(t) return math.min(t.l, MAX_PRIORITY) end
 -- Unit of work: tasks read by this script are cached (one decoded table per task, so
 -- every helper sees the same, current object) and written back once at the end, one HSET
 -- per scenario; redis.call round trips dominate a script's cost.
-local cache, dirty, dirty_order = {}, {}, {}
+local cache, dirty, dirty_order
 
 local function load_task(sid, name)
   local by_name = cache[sid]
@@ -112,7 +109,7 @@ local function save_task(sid, name, t)
 end
 
 -- Encoded records written by flush_tasks(), so replies reuse them: encoded[sid][name].
-local encoded = {}
+local encoded
 
 local function encoded_task(sid, name)
   local by_name = encoded[sid]
@@ -139,8 +136,8 @@ local function flush_tasks()
 end
 
 -- Scenarios and services touched by this script: settled once at the end.
-local touched, touched_order = {}, {}
-local ready, ready_order = {}, {}
+local touched, touched_order
+local ready, ready_order
 
 local function touch(sid)
   if not touched[sid] then
@@ -162,9 +159,7 @@ local function add_event(sid, name, status, attempt, now_s)
 end
 
 -- Counter changes are summed per scenario and applied by settle() in one HSET.
-local deltas = {}
-local in_flight = {}
-local started = {}
+local deltas, in_flight, started
 
 local function bump(sid, field, by)
   local d = deltas[sid]
@@ -248,7 +243,7 @@ local function drop_lease(sid, name, t)
   t.e = nil
 end
 
-local expiry_adds = {}
+local expiry_adds
 
 -- queued -> processing under a new lease token (lease and claim).
 local function take(sid, name, t, nonce, lease_seconds, worker, now_s, now)
@@ -403,4 +398,15 @@ local function all_tasks(sid)
   end
   table.sort(list, function(x, y) return x[2].i < y[2].i end)
   return list
+end
+
+-- Sets the call's configuration and empties the unit of work; every operation starts here.
+local function begin(keys, argv)
+  KEYS_, P = keys, keys[1]
+  RETENTION_MS = math.floor(tonumber(argv[1]) * 1000)
+  PUBLISH_LISTS, LIST_PREFIX, CHANNEL = argv[2] == '1', argv[3], argv[4]
+  K_EXPIRY, K_INFLIGHT, K_OUTBOX, K_SERVICES = P .. 'lx', P .. 'fl', P .. 'ob', P .. 'sv'
+  cache, dirty, dirty_order, encoded = {}, {}, {}, {}
+  touched, touched_order, ready, ready_order = {}, {}, {}, {}
+  deltas, in_flight, started, expiry_adds = {}, {}, {}, {}
 end
