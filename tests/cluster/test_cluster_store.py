@@ -102,3 +102,22 @@ async def test_every_key_of_the_store_lives_in_its_shard_slot(cluster: RedisClus
     finally:
         await client.aclose()
         await store.close()
+
+
+async def test_more_concurrent_calls_than_a_node_pool_holds(cluster: RedisCluster) -> None:
+    """redis-py's cluster pool fails instead of waiting when exhausted; the store queues."""
+    store = await RedisStore.open(cluster.url, key_prefix=next(_prefixes), shard_count=1)
+    try:
+        for _ in range(8):
+            await submit(store, plan(*(spec(f"t{i}") for i in range(100))))
+        leased = await lease(store, now=T0 + 1, max_tasks=1000)
+        assert len(leased) == 800
+        done = await asyncio.gather(
+            *(
+                store.complete(t.id, t.lease_token, result_ref="r", result=None, now=T0 + 2)
+                for t in leased
+            )
+        )
+        assert all(d.task.status.value == "success" for d in done)
+    finally:
+        await store.close()

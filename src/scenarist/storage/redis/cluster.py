@@ -21,6 +21,7 @@ survive: the caller retries, and every script tolerates a repeat).
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,6 +53,11 @@ CLUSTER_SCHEMES = frozenset({"redis+cluster", "rediss+cluster"})
 DEFAULT_CLUSTER_SHARDS = 16
 DEFAULT_WAIT_TIMEOUT_MS = 1000
 READ_ONLY_OPERATIONS = frozenset({"stats"})
+# redis-py's async cluster client fails a command (MaxConnectionsError) instead of waiting
+# when a node's pool is exhausted, so script calls queue here, well below the pool size
+# (pipelined reads need connections too).
+MAX_CONNECTIONS_PER_NODE = 512
+MAX_SCRIPTS_IN_FLIGHT = 256
 _QUERY_OPTIONS = ("shard_count", "wait_replicas", "wait_timeout_ms")
 # MovedError is an AskError.
 _TOPOLOGY_ERRORS = (
@@ -133,6 +139,7 @@ def connect(target: ClusterTarget) -> RedisCluster:
         password=target.password,
         ssl=target.tls,
         decode_responses=True,
+        max_connections=MAX_CONNECTIONS_PER_NODE,
         socket_connect_timeout=1.0,
         socket_timeout=5.0,
         # Few, short retries: during a failover the caller gets StoreUnavailableError
@@ -188,8 +195,13 @@ class ClusterScripts(Scripts):
 
     def __init__(self, cluster: RedisCluster, common_args: tuple[str, ...]) -> None:
         super().__init__(as_command_client(cluster), common_args)
+        self._in_flight = asyncio.Semaphore(MAX_SCRIPTS_IN_FLIGHT)
 
     async def run(self, operation: str, keys: list[str], args: list[str | int]) -> Any:
+        async with self._in_flight:
+            return await self._call(operation, keys, args)
+
+    async def _call(self, operation: str, keys: list[str], args: list[str | int]) -> Any:
         return await self.by_name[operation](keys=keys, args=[*self.common_args, *args])
 
 
@@ -212,9 +224,9 @@ class ReplicatedScripts(ClusterScripts):
         self._timeout_ms = timeout_ms
         self._topology_stale = False
 
-    async def run(self, operation: str, keys: list[str], args: list[str | int]) -> Any:
+    async def _call(self, operation: str, keys: list[str], args: list[str | int]) -> Any:
         if operation in READ_ONLY_OPERATIONS:
-            return await super().run(operation, keys, args)
+            return await super()._call(operation, keys, args)
         script = self.by_name[operation]
         node = await self._master_of(keys[0])
         evalsha = ("EVALSHA", script.sha, len(keys), *keys, *self.common_args, *args)
