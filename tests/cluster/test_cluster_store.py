@@ -14,6 +14,7 @@ from scenarist.storage.redis.cluster import DEFAULT_CLUSTER_SHARDS, parse_cluste
 from scenarist.storage.redis.store import RedisStore
 from tests.storage.plans import T0, lease, plan, spec, submit
 from tests.support.redis_cluster import RedisCluster, command
+from tests.support.waiting import wait_for_ready
 
 pytestmark = [pytest.mark.redis, pytest.mark.redis_cluster]
 _prefixes = (f"cl{i}" for i in itertools.count())
@@ -76,7 +77,7 @@ async def test_a_script_on_one_master_wakes_a_waiter_subscribed_elsewhere(
     writer = await RedisStore.open(cluster.url, key_prefix=prefix)
     try:
         for _ in range(6):  # scenarios land on different shards, hence masters
-            waiting = asyncio.create_task(waiter.wait_for_ready(["svc"], timeout=5.0))
+            waiting = asyncio.create_task(wait_for_ready(waiter, ["svc"], 5.0))
             await asyncio.sleep(0.2)  # subscribed (the first wait also waits for that)
             started = asyncio.get_running_loop().time()
             await submit(writer, plan(spec("a")))

@@ -22,6 +22,7 @@ from tests.storage.plans import (
     submit,
     task_events,
 )
+from tests.support.waiting import wait_for_events, wait_for_ready
 
 
 def token(task: Task) -> str:
@@ -208,7 +209,7 @@ async def test_purge_removes_only_long_finished_scenarios(store: Store) -> None:
 async def test_wait_for_ready_wakes_when_complete_queues_a_task(store: Store) -> None:
     scenario, _ = await submit(store, plan(spec("p", service="prep"), spec("c", "p")))
     p = await lease_named(store, scenario.id, "p", now=T0 + 1)
-    waiter = asyncio.create_task(store.wait_for_ready(["other", "svc"], 10.0))
+    waiter = asyncio.create_task(wait_for_ready(store, ["other", "svc"], 10.0))
     await asyncio.sleep(0.05)
     assert not waiter.done()
     started = time.monotonic()
@@ -220,16 +221,27 @@ async def test_wait_for_ready_wakes_when_complete_queues_a_task(store: Store) ->
 
 async def test_wait_for_ready_times_out(store: Store) -> None:
     started = time.monotonic()
-    await store.wait_for_ready(["svc"], 0.2)
+    await wait_for_ready(store, ["svc"], 0.2)
     assert 0.15 <= time.monotonic() - started < 2.0
 
 
 async def test_wait_for_events_wakes_on_a_new_event(store: Store) -> None:
     scenario, _ = await submit(store, plan(spec("a")))
-    waiter = asyncio.create_task(store.wait_for_events(scenario.id, 10.0))
+    waiter = asyncio.create_task(wait_for_events(store, scenario.id, 10.0))
     await asyncio.sleep(0.05)
     assert not waiter.done()
     started = time.monotonic()
     await lease(store, now=T0 + 1)
     await asyncio.wait_for(waiter, 5.0)
     assert time.monotonic() - started < 1.0
+
+
+async def test_a_wake_up_between_the_check_and_the_wait_is_not_lost(store: Store) -> None:
+    """Watch, find nothing, a task becomes ready, then wait: the wait returns at once."""
+    with await store.watch_ready(["svc"]) as ready:
+        assert await lease(store, now=T0) == []
+        await submit(store, plan(spec("a")))
+        started = time.monotonic()
+        await ready.wait(10.0)
+        assert time.monotonic() - started < 0.5
+    assert [t.name for t in await lease(store, now=T0 + 1)] == ["a"]

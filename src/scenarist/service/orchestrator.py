@@ -132,22 +132,31 @@ class Orchestrator:
         lease_seconds = self._check_lease_seconds(lease_seconds)
         wait = min(max(wait_seconds, 0.0), self.limits.max_wait_seconds)
         deadline = time.monotonic() + wait
-        while True:
-            now = self.clock()
-            tasks = await self.store.lease(
-                service,
-                max_tasks=max_tasks,
-                lease_seconds=lease_seconds,
-                worker_id=worker_id,
-                now=now,
-                nonce=secrets.token_hex(8),
-            )
-            remaining = deadline - time.monotonic()
-            if tasks or remaining <= 0:
-                if tasks:
-                    self.observer.tasks_leased(tasks, now)
-                return tasks
-            await self.store.wait_for_ready([service], min(remaining, self.limits.recheck_seconds))
+        tasks = await self._lease_now(service, max_tasks, lease_seconds, worker_id)
+        while not tasks and (remaining := deadline - time.monotonic()) > 0:
+            # Watch before re-checking: a task queued between the check and the wait
+            # fires the watch, so the wait cannot sleep through it.
+            with await self.store.watch_ready([service]) as ready:
+                tasks = await self._lease_now(service, max_tasks, lease_seconds, worker_id)
+                if not tasks:
+                    await ready.wait(min(remaining, self.limits.recheck_seconds))
+        return tasks
+
+    async def _lease_now(
+        self, service: str, max_tasks: int, lease_seconds: float | None, worker_id: str | None
+    ) -> list[Task]:
+        now = self.clock()
+        tasks = await self.store.lease(
+            service,
+            max_tasks=max_tasks,
+            lease_seconds=lease_seconds,
+            worker_id=worker_id,
+            now=now,
+            nonce=secrets.token_hex(8),
+        )
+        if tasks:
+            self.observer.tasks_leased(tasks, now)
+        return tasks
 
     async def heartbeat(
         self, task_id: str, lease_token: str, *, lease_seconds: float | None = None

@@ -1,6 +1,7 @@
 """Follow one scenario's events until it is final: the loop behind every SSE stream.
 
-The follower blocks in `store.wait_for_events` between batches (no polling loop) and
+The follower waits on a `store.watch_events` watch (taken before each read, so no
+event slips between a read and the wait) between batches (no polling loop) and
 reports silence so the edge can send heartbeats. Edges (API, dashboard) only format.
 """
 
@@ -47,23 +48,26 @@ async def follow_scenario(
     last_id, last_sent = after, time.monotonic()
     try:
         while True:
-            # Read the status before the events: a final status read first guarantees that
-            # its events (written in the same atomic step) are in the read that follows.
-            scenario = await orchestrator.get_scenario(scenario_id)
-            events = await orchestrator.read_events(scenario_id, after=last_id, limit=EVENT_BATCH)
-            if events:
-                last_id = events[-1].id
-                yield EventBatch(events, await orchestrator.get_scenario(scenario_id))
-                last_sent = time.monotonic()
-                continue  # drain every stored event before deciding the stream is over
-            if scenario.status.is_final:
-                yield StreamEnd(scenario)
-                return
-            if time.monotonic() - last_sent >= heartbeat:
-                yield Silence()
-                last_sent = time.monotonic()
-            quiet = time.monotonic() - last_sent
-            await orchestrator.store.wait_for_events(scenario_id, max(heartbeat - quiet, 0.05))
+            with await orchestrator.store.watch_events(scenario_id) as changed:
+                # Read the status before the events: a final status read first guarantees
+                # that its events (written in the same atomic step) are in the next read.
+                scenario = await orchestrator.get_scenario(scenario_id)
+                events = await orchestrator.read_events(
+                    scenario_id, after=last_id, limit=EVENT_BATCH
+                )
+                if events:
+                    last_id = events[-1].id
+                    yield EventBatch(events, await orchestrator.get_scenario(scenario_id))
+                    last_sent = time.monotonic()
+                    continue  # drain every stored event before deciding the stream is over
+                if scenario.status.is_final:
+                    yield StreamEnd(scenario)
+                    return
+                if time.monotonic() - last_sent >= heartbeat:
+                    yield Silence()
+                    last_sent = time.monotonic()
+                quiet = time.monotonic() - last_sent
+                await changed.wait(max(heartbeat - quiet, 0.05))
     except ScenaristError as exc:
         yield StreamError(exc)
 

@@ -38,6 +38,7 @@ from scenarist.core.model import (
     ScenarioStatus,
     Task,
 )
+from scenarist.storage.watch import Watch
 
 
 class Store(Protocol):
@@ -190,12 +191,13 @@ class Store(Protocol):
 
     # --- waiting and maintenance --------------------------------------------------------
 
-    async def wait_for_ready(self, services: Sequence[str], timeout: float) -> None:
-        """Return when a task of one of `services` may have become ready, or after
-        `timeout` seconds. Spurious wake-ups are allowed; callers re-check with lease()."""
+    async def watch_ready(self, services: Sequence[str]) -> Watch:
+        """Start watching for tasks of `services` becoming ready. Call it BEFORE checking
+        with lease(), then wait on the watch: a task queued in between fires the watch, so
+        no wake-up is lost. Spurious fires are allowed; callers re-check. Close it after."""
 
-    async def wait_for_events(self, scenario_id: str, timeout: float) -> None:
-        """Return when the scenario may have new events, or after `timeout` seconds."""
+    async def watch_events(self, scenario_id: str) -> Watch:
+        """Start watching for new events of the scenario (same contract as watch_ready)."""
 
     async def purge_finished(self, *, now: float, limit: int) -> int:
         """Delete scenarios that finished more than the retention ago (backends with native

@@ -16,6 +16,7 @@ from scenarist.storage.redis.store import RedisStore
 from tests.storage.plans import T0, diamond, lease, plan, spec, submit
 from tests.storage.redis.conftest import OpenStore
 from tests.support.redis_server import RedisServer
+from tests.support.waiting import wait_for_events, wait_for_ready
 
 pytestmark = pytest.mark.redis
 
@@ -83,7 +84,7 @@ async def test_outage_raises_store_unavailable_then_recovers(
         await rstore.ping()
     redis_server.start()  # same port, empty data (no persistence in tests)
     await rstore.ping()
-    waiter = asyncio.create_task(rstore.wait_for_ready(["svc"], 10.0))
+    waiter = asyncio.create_task(wait_for_ready(rstore, ["svc"], 10.0))
     await asyncio.sleep(1.5)  # the pub/sub connection reconnects and re-subscribes
     started = time.monotonic()
     again, _ = await submit(rstore, diamond())
@@ -94,8 +95,8 @@ async def test_outage_raises_store_unavailable_then_recovers(
 
 async def test_waiters_wake_on_ready_tasks_and_new_events(rstore: RedisStore) -> None:
     scenario, _ = await submit(rstore, diamond())
-    events = asyncio.create_task(rstore.wait_for_events(scenario.id, 5.0))
-    ready = asyncio.create_task(rstore.wait_for_ready(["other"], 5.0))
+    events = asyncio.create_task(wait_for_events(rstore, scenario.id, 5.0))
+    ready = asyncio.create_task(wait_for_ready(rstore, ["other"], 5.0))
     await asyncio.sleep(0.2)
     started = time.monotonic()
     (task,) = await lease(rstore, now=T0 + 1)

@@ -2,10 +2,10 @@
 
 The scripts PUBLISH a one-byte message on `<prefix>:ready:<service>` when a task becomes
 ready and on `<prefix>:events:<scenario>` when a scenario gets events. The notifier
-pattern-subscribes to both families once (lazily, on the first wait) and resolves the
-futures of the waiters of the channel; waiting never polls Redis. When the connection
+pattern-subscribes to both families once (lazily, on the first watch) and fires the
+watches of the channel; waiting never polls Redis. When the connection
 drops, the notifier opens a new one from its `PubSubSource` (on a cluster: another node)
-and subscribes again; waiters meanwhile just reach their timeout.
+and subscribes again; watches meanwhile just reach their timeout.
 """
 
 from __future__ import annotations
@@ -21,8 +21,11 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from scenarist.storage.watch import Watch, WatchHub
+
 log = logging.getLogger(__name__)
 RECONNECT_DELAY_SECONDS = 0.5
+SUBSCRIBE_WAIT_SECONDS = 1.0
 _LOST = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
@@ -53,36 +56,21 @@ class Notifier:
     ) -> None:
         self._source = source or ClientPubSub(client)
         self._patterns = tuple(patterns)
-        self._waiters: dict[str, set[asyncio.Future[None]]] = {}
+        self._watches = WatchHub()
         self._subscribed = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
 
-    async def wait(self, channels: Sequence[str], timeout: float) -> None:
-        """Return when a message arrives on one of `channels`, or after `timeout`."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + max(timeout, 0.0)
-        woken: asyncio.Future[None] = loop.create_future()
-        for channel in channels:
-            self._waiters.setdefault(channel, set()).add(woken)
-        try:
-            self._start()
-            # The first waiter also waits for the subscription, so a publish that follows
-            # this call is not missed.
-            async with asyncio.timeout_at(deadline):
-                await self._subscribed.wait()
-                await woken
-        except TimeoutError:
-            return
-        finally:
-            self._forget(channels, woken)
+    async def watch(self, channels: Sequence[str]) -> Watch:
+        """Watch `channels`; fires on the first message on one of them from now on.
 
-    def _forget(self, channels: Sequence[str], woken: asyncio.Future[None]) -> None:
-        for channel in channels:
-            waiting = self._waiters.get(channel)
-            if waiting is not None:
-                waiting.discard(woken)
-                if not waiting:
-                    del self._waiters[channel]
+        Waits (briefly) for the subscription first, so a message published after this
+        returns is not missed; with Redis unreachable the watch simply never fires and its
+        waiters reach their timeout."""
+        self._start()
+        if not self._subscribed.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._subscribed.wait(), SUBSCRIBE_WAIT_SECONDS)
+        return self._watches.watch(channels)
 
     def _start(self) -> None:
         if self._reader is None or self._reader.done():
@@ -126,9 +114,7 @@ class Notifier:
             return
         channel = message.get("channel")
         name = channel.decode() if isinstance(channel, bytes) else str(channel)
-        for woken in self._waiters.get(name, ()):
-            if not woken.done():
-                woken.set_result(None)
+        self._watches.notify([name])
 
     async def close(self) -> None:
         if self._reader is not None:

@@ -46,6 +46,7 @@ from scenarist.storage.redis.keys import KeySpace
 from scenarist.storage.redis.notifier import Notifier
 from scenarist.storage.redis.scripts import Scripts
 from scenarist.storage.redis.shard_lease import Leaser
+from scenarist.storage.watch import Watch
 
 DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600.0
 LEASE_EXPIRED_ERROR = "lease expired"
@@ -416,12 +417,11 @@ class RedisStore:
 
     # --- waiting and maintenance --------------------------------------------------------
 
-    async def wait_for_ready(self, services: Sequence[str], timeout: float) -> None:
-        channels = [self._space.ready_channel(s) for s in services]
-        await self._notifier.wait(channels, timeout)
+    async def watch_ready(self, services: Sequence[str]) -> Watch:
+        return await self._notifier.watch([self._space.ready_channel(s) for s in services])
 
-    async def wait_for_events(self, scenario_id: str, timeout: float) -> None:
-        await self._notifier.wait([self._space.events_channel(scenario_id)], timeout)
+    async def watch_events(self, scenario_id: str) -> Watch:
+        return await self._notifier.watch([self._space.events_channel(scenario_id)])
 
     @translate_errors
     async def purge_finished(self, *, now: float, limit: int) -> int:

@@ -4,7 +4,7 @@ All database work runs on one dedicated thread (a single-worker executor): the e
 never blocks on disk, and this process's writes are serialised. Every store method is one
 transaction (BEGIN IMMEDIATE for writes) that re-checks its preconditions, so it is atomic
 also against other processes that open the same file; BEGIN IMMEDIATE plus busy_timeout
-make those wait their turn. Long polls (`wait_for_ready`, `wait_for_events`) are woken
+make those wait their turn. Long polls (`watch_ready`, `watch_events`) are woken
 in-process only: a write made by another process is noticed when the poll times out.
 """
 
@@ -28,9 +28,10 @@ from scenarist.core.model import (
     Task,
 )
 from scenarist.storage.sqlite import reads, scenario_ops, task_ops
-from scenarist.storage.sqlite.notify import Notifier, events_key, ready_key
+from scenarist.storage.sqlite.notify import events_key, ready_key
 from scenarist.storage.sqlite.schema import connect
 from scenarist.storage.sqlite.transitions import Changes
+from scenarist.storage.watch import Watch, WatchHub
 
 T = TypeVar("T")
 DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600.0
@@ -47,7 +48,7 @@ class SqliteStore:
         self.retention_seconds = retention
         self._executor = executor
         self._conn: sqlite3.Connection | None = conn
-        self._notifier = Notifier()
+        self._watches = WatchHub()
 
     @classmethod
     async def open(
@@ -138,8 +139,8 @@ class SqliteStore:
     def _wake(self, done: asyncio.Future[T], changes: Changes) -> None:
         if done.cancelled() or done.exception() is not None:
             return
-        self._notifier.notify(ready_key(service) for service in changes.ready_services)
-        self._notifier.notify(events_key(scenario_id) for scenario_id in changes.scenarios)
+        self._watches.notify(ready_key(service) for service in changes.ready_services)
+        self._watches.notify(events_key(scenario_id) for scenario_id in changes.scenarios)
 
     # --- submit and read ----------------------------------------------------------------
 
@@ -316,11 +317,11 @@ class SqliteStore:
 
     # --- waiting and maintenance --------------------------------------------------------
 
-    async def wait_for_ready(self, services: Sequence[str], timeout: float) -> None:
-        await self._notifier.wait([ready_key(service) for service in services], timeout)
+    async def watch_ready(self, services: Sequence[str]) -> Watch:
+        return self._watches.watch(ready_key(service) for service in services)
 
-    async def wait_for_events(self, scenario_id: str, timeout: float) -> None:
-        await self._notifier.wait([events_key(scenario_id)], timeout)
+    async def watch_events(self, scenario_id: str) -> Watch:
+        return self._watches.watch([events_key(scenario_id)])
 
     async def purge_finished(self, *, now: float, limit: int) -> int:
         before = now - self.retention_seconds
