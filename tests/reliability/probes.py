@@ -7,7 +7,6 @@ happened, not just the final state.
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
@@ -124,8 +123,3 @@ def task_events(events: Iterable[Event], name: str) -> list[tuple[str, int]]:
 
 def count_events(events: Iterable[Event], name: str, status: str) -> int:
     return sum(1 for e in events if e.task == name and e.status == status)
-
-
-def run(coroutine: Any) -> Any:
-    """Run a coroutine from sync test code (the drills mix blocking process control)."""
-    return asyncio.run(coroutine)
