@@ -197,7 +197,10 @@ async def test_purge_removes_only_long_finished_scenarios(store: Store) -> None:
     for kept in (running.id, recent.id):
         assert (await store.get_scenario(kept)).id == kept
     if purged == 0:
-        pytest.skip("this backend expires finished scenarios natively (purge returns 0)")
+        # A native-expiry backend (Redis key TTLs, proven in tests/storage/redis) purges
+        # nothing itself and must leave every scenario readable.
+        assert (await store.get_scenario(old.id)).id == old.id
+        return
     assert purged == 1
     with pytest.raises(ScenarioNotFoundError):
         await store.get_scenario(old.id)
