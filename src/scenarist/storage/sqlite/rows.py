@@ -42,14 +42,16 @@ def task_to_row(task: Task, seq: int) -> tuple[object, ...]:
         task.created_at,
         task.available_at,
         task.queued_at,
+        # A new task's parents are new too, so none has succeeded yet.
+        len(set(task.depends_on)),
     )
 
 
 INSERT_TASK = """
 INSERT INTO tasks (id, scenario_id, seq, name, service, payload, depends_on, dependents,
                    level, priority, status, attempt, max_attempts, timeout_seconds,
-                   created_at, available_at, queued_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   created_at, available_at, queued_at, waiting)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 

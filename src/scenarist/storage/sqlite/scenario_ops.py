@@ -109,13 +109,15 @@ def retry_scenario(
             field="status",
         )
     for task in retried:
-        ready = succeeded.issuperset(loads(task["depends_on"]))
+        waiting = len(set(loads(task["depends_on"])) - succeeded)
+        ready = waiting == 0
         move_task(
             conn,
             changes,
             task,
             TaskStatus.QUEUED if ready else TaskStatus.PENDING,
             now=now,
+            waiting=waiting,
             attempt=0,
             queued_at=now if ready else None,
             available_at=None,

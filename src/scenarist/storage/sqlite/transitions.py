@@ -123,20 +123,22 @@ def fetch_named(
     return [by_id[i] for i in ids if i in by_id]
 
 
-def parents_all_succeeded(conn: sqlite3.Connection, row: sqlite3.Row) -> bool:
-    parents = fetch_named(conn, row["scenario_id"], loads(row["depends_on"]))
-    return all(parent["status"] == TaskStatus.SUCCESS for parent in parents)
-
-
 def release_dependents(
     conn: sqlite3.Connection, changes: Changes, parent: sqlite3.Row, now: float
 ) -> list[str]:
-    """Queue every pending dependent of `parent` whose parents have all succeeded. Runs in
-    the completing transaction, so of several parents finishing at once exactly the last
-    one sees all of them succeeded: a fan-in is released once."""
+    """Count `parent`'s success off each dependent's `waiting` and queue every pending one
+    that reaches 0. Runs in the completing transaction, so of several parents finishing at
+    once exactly the last one brings the count to 0: a fan-in is released once, and the
+    cost of a completion does not grow with the number of the dependent's parents."""
+    scenario_id = parent["scenario_id"]
+    names = list(dict.fromkeys(loads(parent["dependents"])))
+    conn.executemany(
+        "UPDATE tasks SET waiting = waiting - 1 WHERE id = ?",
+        [(task_id(scenario_id, name),) for name in names],
+    )
     released = []
-    for child in fetch_named(conn, parent["scenario_id"], loads(parent["dependents"])):
-        if child["status"] == TaskStatus.PENDING and parents_all_succeeded(conn, child):
+    for child in fetch_named(conn, scenario_id, names):
+        if child["status"] == TaskStatus.PENDING and child["waiting"] <= 0:
             move_task(conn, changes, child, TaskStatus.QUEUED, now=now, queued_at=now)
             released.append(child["id"])
     return released

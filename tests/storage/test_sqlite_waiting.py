@@ -1,0 +1,105 @@
+"""SQLite-only: the per-task `waiting` counter that releases a fan-in, and the migration
+that adds it to a version-1 database file."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from scenarist.core.model import TaskStatus
+from scenarist.storage.sqlite.schema import SCHEMA_VERSION
+from scenarist.storage.sqlite.store import SqliteStore
+from tests.storage.plans import T0, diamond, lease_named, plan, spec, statuses, submit
+
+
+def waiting_counts(path: Path) -> dict[str, int]:
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT name, waiting FROM tasks ORDER BY seq").fetchall()
+    return dict(rows)
+
+
+async def complete_named(store: SqliteStore, scenario_id: str, name: str) -> tuple[str, ...]:
+    task = await lease_named(store, scenario_id, name, now=T0 + 1)
+    done = await store.complete(task.id, task.lease_token, result_ref="r", result=None, now=T0 + 2)
+    return done.released
+
+
+async def test_waiting_counts_parents_not_yet_succeeded(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    store = await SqliteStore.open(path)
+    try:
+        scenario, _ = await submit(store, diamond())
+        assert waiting_counts(path) == {"a": 0, "b": 1, "c": 1, "d": 2}
+        await complete_named(store, scenario.id, "a")
+        await complete_named(store, scenario.id, "b")
+        assert waiting_counts(path) == {"a": 0, "b": 0, "c": 0, "d": 1}
+        assert await complete_named(store, scenario.id, "c") == (f"{scenario.id}:d",)
+    finally:
+        await store.close()
+
+
+async def test_retry_resets_waiting_to_the_parents_not_in_success(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    store = await SqliteStore.open(path)
+    parents = [spec(f"p_{i}") for i in range(4)]
+    try:
+        scenario, _ = await submit(store, plan(*parents, spec("join", *(p.name for p in parents))))
+        for name in ("p_0", "p_1"):
+            await complete_named(store, scenario.id, name)
+        failing = await lease_named(store, scenario.id, "p_2", now=T0 + 1)
+        await store.fail(
+            failing.id, failing.lease_token, attempt=failing.attempt, error="x",
+            retry_at=None, now=T0 + 2,
+        )  # fmt: skip
+        assert (await statuses(store, scenario.id))["join"] == TaskStatus.SKIPPED
+        await store.retry_scenario(scenario.id, now=T0 + 3)
+        # p_2 failed and p_3 is still queued: two parents left to succeed.
+        assert waiting_counts(path)["join"] == 2
+        assert await complete_named(store, scenario.id, "p_3") == ()
+        assert await complete_named(store, scenario.id, "p_2") == (f"{scenario.id}:join",)
+    finally:
+        await store.close()
+
+
+async def test_a_parent_succeeding_under_a_skipped_join_counts_after_retry(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "s.db"
+    store = await SqliteStore.open(path)
+    try:
+        join = plan(spec("p_0"), spec("p_1"), spec("join", "p_0", "p_1"))
+        scenario, _ = await submit(store, join)
+        failing = await lease_named(store, scenario.id, "p_0", now=T0 + 1)
+        await store.fail(
+            failing.id, failing.lease_token, attempt=failing.attempt, error="x",
+            retry_at=None, now=T0 + 2,
+        )  # fmt: skip
+        assert await complete_named(store, scenario.id, "p_1") == ()  # join is skipped
+        await store.retry_scenario(scenario.id, now=T0 + 3)
+        assert waiting_counts(path)["join"] == 1
+        assert await complete_named(store, scenario.id, "p_0") == (f"{scenario.id}:join",)
+    finally:
+        await store.close()
+
+
+async def test_a_version_1_file_is_migrated_with_waiting_filled_in(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    store = await SqliteStore.open(path)
+    try:
+        scenario, _ = await submit(store, diamond())
+        await complete_named(store, scenario.id, "a")
+        await complete_named(store, scenario.id, "b")
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:  # turn the file back into a version-1 file
+        conn.execute("ALTER TABLE tasks DROP COLUMN waiting")
+        conn.execute("PRAGMA user_version = 1")
+
+    reopened = await SqliteStore.open(path)
+    try:
+        assert waiting_counts(path) == {"a": 0, "b": 0, "c": 0, "d": 1}
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert await complete_named(reopened, scenario.id, "c") == (f"{scenario.id}:d",)
+    finally:
+        await reopened.close()
