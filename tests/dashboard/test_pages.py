@@ -196,23 +196,39 @@ async def test_static_assets_are_served_from_the_package(client: httpx.AsyncClie
     assert (await client.get("/ui/static/missing.css")).status_code == 404
 
 
+async def sign_in(client: httpx.AsyncClient, token: str, next_page: str) -> httpx.Response:
+    """What the sign-in form sends: a urlencoded POST with the token in the body."""
+    return await client.post("/ui/login", data={"token": token, "next": next_page})
+
+
 async def test_tokens_gate_the_dashboard(secured: httpx.AsyncClient) -> None:
-    login = await secured.get("/ui")
+    login = await secured.get("/ui/queues")
     assert login.status_code == 401
-    assert 'action="/ui/login"' in login.text
-    accepted = await secured.get(f"/ui/queues?token={CLIENT_TOKEN}")
+    assert '<form method="post" action="/ui/login"' in login.text
+    assert 'name="next" value="/ui/queues"' in login.text  # a deep link comes back here
+    accepted = await sign_in(secured, CLIENT_TOKEN, "/ui/queues")
     assert accepted.status_code == 303
     assert accepted.headers["location"] == "/ui/queues"
+    assert CLIENT_TOKEN not in str(accepted.request.url)
     cookie = accepted.headers["set-cookie"]
     assert "HttpOnly" in cookie
     assert "SameSite=lax" in cookie
     assert "Path=/ui" in cookie
     assert (await secured.get("/ui/queues")).status_code == 200  # the cookie now
     secured.cookies.clear()
-    assert (await secured.get("/ui?token=wrong-token-0123456789")).status_code == 401
+    assert (await sign_in(secured, "wrong-token-0123456789", "/ui")).status_code == 401
     worker = await secured.get("/ui", headers={"Authorization": f"Bearer {WORKER_TOKEN}"})
     assert worker.status_code == 403
     assert (await secured.get("/ui/fragments/queues")).status_code == 401
+
+
+async def test_a_token_in_the_address_is_not_a_sign_in(secured: httpx.AsyncClient) -> None:
+    """Addresses end up in access logs: `?token=` is refused, never turned into a session."""
+    refused = await secured.get(f"/ui/queues?token={CLIENT_TOKEN}")
+    assert refused.status_code == 422
+    assert "set-cookie" not in refused.headers
+    assert (await secured.get(f"/ui/login?token={CLIENT_TOKEN}")).status_code == 422
+    assert (await secured.get("/ui/queues")).status_code == 401
 
 
 async def test_client_reads_only_and_admin_acts(secured: httpx.AsyncClient) -> None:
@@ -233,12 +249,14 @@ async def test_client_reads_only_and_admin_acts(secured: httpx.AsyncClient) -> N
 async def test_sign_in_form_sets_the_cookie(secured: httpx.AsyncClient) -> None:
     form = await secured.get("/ui/login?next=/ui/queues")
     assert 'name="next" value="/ui/queues"' in form.text
-    bad = await secured.get("/ui/login", params={"token": "nope", "next": "/ui/queues"})
+    bad = await sign_in(secured, "nope", "/ui/queues")
     assert bad.status_code == 401
     assert "not valid" in bad.text
-    good = await secured.get(
-        "/ui/login", params={"token": ADMIN_TOKEN, "next": "https://evil.example/"}
-    )
+    assert 'name="next" value="/ui/queues"' in bad.text
+    empty = await sign_in(secured, "", "/ui/queues")
+    assert empty.status_code == 401
+    assert "enter a token" in empty.text
+    good = await sign_in(secured, ADMIN_TOKEN, "https://evil.example/")
     assert good.status_code == 303
     assert good.headers["location"] == "/ui"
     page = await secured.get("/ui")
@@ -247,3 +265,23 @@ async def test_sign_in_form_sets_the_cookie(secured: httpx.AsyncClient) -> None:
     out = await secured.post("/ui/logout")
     assert out.status_code == 303
     assert (await secured.get("/ui")).status_code == 401
+
+
+async def test_sign_in_form_body_is_small_urlencoded_and_same_origin(
+    secured: httpx.AsyncClient,
+) -> None:
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    huge = await secured.post("/ui/login", content=b"token=" + b"x" * 5000, headers=form)
+    assert huge.status_code == 413
+    binary = await secured.post("/ui/login", content=b"token=\xff\xfe", headers=form)
+    assert binary.status_code == 400
+    cross_site = await secured.post(
+        "/ui/login",
+        data={"token": ADMIN_TOKEN, "next": "/ui"},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert cross_site.status_code == 403
+    assert "set-cookie" not in cross_site.headers
+    # The exception is for that one path: a form body anywhere else is still 415.
+    elsewhere = await secured.post("/ui/logout", data={"token": ADMIN_TOKEN})
+    assert elsewhere.status_code == 415

@@ -5,6 +5,8 @@ reads a body into memory only up to the cap (chunked uploads are cut off as soon
 pass it), then replays it to the app. 415 for a non-empty body that is not JSON. 400 for a
 body with an unpaired surrogate escape (`"\\ud800"`): Python's JSON parser accepts it,
 but it is not Unicode text and no store can encode it (it used to surface as a 500).
+The one exception is the dashboard's sign-in form: a urlencoded body, on that path only,
+under a much smaller cap (a token in the body stays out of access logs; see dashboard).
 """
 
 from __future__ import annotations
@@ -17,15 +19,25 @@ from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from scenarist.api.problems import ProblemError, problem_response
+from scenarist.dashboard.access import LOGIN_FORM_MAX_BYTES, LOGIN_PATH
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
+
+
+def media_type_of(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
 
 
 def is_json_media_type(content_type: str) -> bool:
-    media_type = content_type.split(";", 1)[0].strip().lower()
+    media_type = media_type_of(content_type)
     return media_type == "application/json" or (
         media_type.startswith("application/") and media_type.endswith("+json")
     )
+
+
+def is_login_form(scope: Scope, content_type: str) -> bool:
+    return scope["path"] == LOGIN_PATH and media_type_of(content_type) == FORM_MEDIA_TYPE
 
 
 class BodyLimitMiddleware:
@@ -38,15 +50,23 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        content_type = headers.get("content-type", "")
+        login_form = is_login_form(scope, content_type)
+        limit = (
+            min(LOGIN_FORM_MAX_BYTES, self.max_body_bytes) if login_form else self.max_body_bytes
+        )
         declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_body_bytes:
-            await self._too_large(scope, receive, send)
+        if declared.isdigit() and int(declared) > limit:
+            await self._too_large(scope, receive, send, limit)
             return
-        body = await self._read_capped(receive)
+        body = await self._read_capped(receive, limit)
         if body is None:
-            await self._too_large(scope, receive, send)
+            await self._too_large(scope, receive, send, limit)
             return
-        if body and not is_json_media_type(headers.get("content-type", "")):
+        if login_form:
+            await self.app(scope, replay(body, receive), send)
+            return
+        if body and not is_json_media_type(content_type):
             response = problem_response(
                 415,
                 "unsupported-media-type",
@@ -66,7 +86,7 @@ class BodyLimitMiddleware:
             return
         await self.app(scope, replay(body, receive), send)
 
-    async def _read_capped(self, receive: Receive) -> bytes | None:
+    async def _read_capped(self, receive: Receive, limit: int) -> bytes | None:
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -75,18 +95,18 @@ class BodyLimitMiddleware:
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body_bytes:
+            if size > limit:
                 return None
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         return b"".join(chunks)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         response = problem_response(
             413,
             "body-too-large",
-            f"the request body is larger than {self.max_body_bytes} bytes",
+            f"the request body is larger than {limit} bytes",
             headers={"Connection": "close"},
         )
         await response(scope, receive, send)

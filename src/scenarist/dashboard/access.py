@@ -2,10 +2,14 @@
 
 With no tokens configured the dashboard is open and everyone may act (the same rule as the
 API, which `scenarist serve` only allows on loopback). Otherwise a token from the settings
-is needed: as a bearer header, as `?token=` once (moved into an HttpOnly cookie, then
-redirected away so it leaves the address bar), or from that cookie. `client` tokens see
-everything; only `admin` tokens get cancel and retry. Browsers cannot put a bearer header
-on a link or on an EventSource, hence the cookie.
+is needed: as a bearer header, or from the HttpOnly cookie that the sign-in form sets.
+`client` tokens see everything; only `admin` tokens get cancel and retry. Browsers cannot
+put a bearer header on a link or on an EventSource, hence the cookie.
+
+The sign-in form is a POST (`application/x-www-form-urlencoded`, the one non-JSON body the
+app accepts, see api/limits.py): a token in an address would be written to access logs,
+proxy logs and the browser history. There is no `?token=` sign-in link for that reason; a
+deep link without a session shows the sign-in form, which returns to that page.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import Request, Response
 
@@ -21,7 +25,9 @@ from scenarist.settings import Role, Settings, TokenConfig
 
 COOKIE_NAME = "scenarist_ui_token"
 COOKIE_PATH = "/ui"
-TOKEN_QUERY = "token"
+LOGIN_PATH = "/ui/login"
+LOGIN_FORM_MAX_BYTES = 4096  # a token and a return address; anything bigger is not a sign-in
+LOGIN_FORM_MAX_FIELDS = 8
 VIEW_ROLES = frozenset({Role.CLIENT, Role.ADMIN})
 
 
@@ -50,19 +56,10 @@ class AccessDeniedError(Exception):
     """Signed in, but this role may not do what was asked."""
 
 
-class TokenAcceptedError(Exception):
-    """A valid `?token=`: store it in the cookie and reload the address without it."""
-
-    def __init__(self, token: str, location: str) -> None:
-        super().__init__("token accepted")
-        self.token = token
-        self.location = location
-
-
 def identify(request: Request, settings: Settings) -> Viewer:
     if not settings.tokens:
         return OPEN_VIEWER
-    token, source = presented_token(request)
+    token = presented_token(request)
     if token is None:
         raise LoginRequiredError("")
     config = match_token(settings.tokens, token)
@@ -70,18 +67,24 @@ def identify(request: Request, settings: Settings) -> Viewer:
         raise LoginRequiredError("that token is not valid")
     if config.role not in VIEW_ROLES:
         raise AccessDeniedError(f"a {config.role.value!r} token may not view the dashboard")
-    if source == "query":
-        raise TokenAcceptedError(token, address_without_token(request))
     return Viewer(role=config.role, label=config.label)
 
 
-def presented_token(request: Request) -> tuple[str | None, str]:
+def presented_token(request: Request) -> str | None:
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
-        return credentials.strip(), "header"
-    if request.query_params.get(TOKEN_QUERY):
-        return request.query_params[TOKEN_QUERY], "query"
-    return request.cookies.get(COOKIE_NAME) or None, "cookie"
+        return credentials.strip()
+    return request.cookies.get(COOKIE_NAME) or None
+
+
+def parse_login_form(body: bytes) -> dict[str, str]:
+    """The fields of the sign-in form (the last value of a repeated field wins). Raises
+    ValueError for a body that is not a small urlencoded form."""
+    try:
+        text = body.decode("ascii")  # urlencoded bodies are ASCII; the rest is %-escaped
+    except UnicodeDecodeError as exc:
+        raise ValueError("the sign-in form is not urlencoded text") from exc
+    return dict(parse_qsl(text, max_num_fields=LOGIN_FORM_MAX_FIELDS))
 
 
 def match_token(tokens: Sequence[TokenConfig], presented: str) -> TokenConfig | None:
@@ -92,12 +95,6 @@ def match_token(tokens: Sequence[TokenConfig], presented: str) -> TokenConfig | 
         if hmac.compare_digest(config.token.get_secret_value().encode(), candidate):
             match = config
     return match
-
-
-def address_without_token(request: Request) -> str:
-    """The same path and query minus `token`, relative so it survives reverse proxies."""
-    query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != TOKEN_QUERY])
-    return request.url.path + (f"?{query}" if query else "")
 
 
 def remember_token(response: Response, request: Request, token: str) -> None:

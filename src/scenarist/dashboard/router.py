@@ -23,13 +23,14 @@ from scenarist.core.errors import (
 )
 from scenarist.core.model import Scenario, ScenarioStatus
 from scenarist.dashboard.access import (
+    LOGIN_PATH,
     AccessDeniedError,
     LoginRequiredError,
-    TokenAcceptedError,
     Viewer,
     forget_token,
     identify,
     match_token,
+    parse_login_form,
     remember_token,
     require_action,
     require_same_origin,
@@ -51,8 +52,7 @@ RETRYABLE = frozenset({ScenarioStatus.FAILED, ScenarioStatus.CANCELLED})
 OptionalText = Annotated[str | None, Query(max_length=500)]
 
 
-def get_viewer(request: Request, ctx: Ctx, token: OptionalText = None) -> Viewer:
-    """`token` is declared so the app accepts it on every page; `identify` reads it."""
+def get_viewer(request: Request, ctx: Ctx) -> Viewer:
     return identify(request, ctx.settings)
 
 
@@ -82,7 +82,6 @@ def guarded_route(renderer: Renderer) -> type[APIRoute]:
                     return await handle(request)
                 except (
                     LoginRequiredError,
-                    TokenAcceptedError,
                     AccessDeniedError,
                     DashboardUnavailableError,
                     ScenaristError,
@@ -95,10 +94,6 @@ def guarded_route(renderer: Renderer) -> type[APIRoute]:
 
 
 def error_page(renderer: Renderer, request: Request, exc: Exception) -> Response:
-    if isinstance(exc, TokenAcceptedError):
-        redirect = RedirectResponse(exc.location, status_code=303)
-        remember_token(redirect, request, exc.token)
-        return redirect
     if isinstance(exc, LoginRequiredError):
         return renderer.page(
             request, "login.html", status_code=401, problem=str(exc), next=current_address(request)
@@ -281,30 +276,41 @@ def add_queue_routes(router: APIRouter, renderer: Renderer) -> None:
 
 def add_session_routes(router: APIRouter, renderer: Renderer) -> None:
     @router.get("/login")
-    async def login(
-        request: Request, ctx: Ctx, token: OptionalText = None, next: OptionalText = None
-    ) -> Response:
-        """The sign-in form submits here with GET: the app accepts only JSON bodies, and a
-        token in the address is what `?token=` links do anyway. It is moved into the
-        cookie and redirected away at once."""
+    async def login_form(request: Request, ctx: Ctx, next: OptionalText = None) -> Response:
         target = safe_next(next)
         if not ctx.settings.tokens:
             return RedirectResponse(target, status_code=303)
-        if token is None:
-            return renderer.page(request, "login.html", problem="", next=target)
-        if match_token(ctx.settings.tokens, token.strip()) is None:
-            problem = "that token is not valid"
+        return renderer.page(request, "login.html", problem="", next=target)
+
+    @router.post("/login")
+    async def login(request: Request, ctx: Ctx) -> Response:
+        """The form posts the token in the body (never in the address, which access logs
+        keep); a valid one goes into the HttpOnly cookie and the browser returns to
+        `next` with a GET (303), so reloading does not post the token again."""
+        require_same_origin(request)
+        try:
+            fields = parse_login_form(await request.body())
+        except ValueError as exc:
+            return renderer.page(
+                request, "login.html", status_code=400, problem=str(exc), next="/ui"
+            )
+        target = safe_next(fields.get("next"))
+        if not ctx.settings.tokens:
+            return RedirectResponse(target, status_code=303)
+        token = fields.get("token", "").strip()
+        if not token or match_token(ctx.settings.tokens, token) is None:
+            problem = "that token is not valid" if token else "enter a token"
             return renderer.page(
                 request, "login.html", status_code=401, problem=problem, next=target
             )
         redirect = RedirectResponse(target, status_code=303)
-        remember_token(redirect, request, token.strip())
+        remember_token(redirect, request, token)
         return redirect
 
     @router.post("/logout")
     async def logout(request: Request) -> Response:
         require_same_origin(request)
-        redirect = RedirectResponse("/ui/login", status_code=303)
+        redirect = RedirectResponse(LOGIN_PATH, status_code=303)
         forget_token(redirect)
         return redirect
 
