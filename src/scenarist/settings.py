@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     list_prefix: str = ""
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     log_json: bool = False
+    access_log: bool = True  # one log line per HTTP request (uvicorn's access log)
     retention_seconds: float = Field(default=7 * 24 * 3600.0, gt=0)
     reaper_interval: float = Field(default=1.0, gt=0)
     callback_secret: SecretStr | None = None

@@ -50,6 +50,13 @@ def serve(
     log_json: Annotated[
         bool | None, typer.Option("--log-json", help="one JSON object per log line")
     ] = None,
+    access_log: Annotated[
+        bool | None,
+        typer.Option(
+            "--access-log/--no-access-log",
+            help="one log line per HTTP request (default: on; SCENARIST_ACCESS_LOG)",
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP API (port 8001 by default, like the original service)."""
     settings = build_settings(
@@ -61,6 +68,7 @@ def serve(
             "publish_lists": publish_lists,
             "insecure": insecure,
             "log_json": log_json,
+            "access_log": access_log,
         }
     )
     problem = settings.insecure_bind_problem()
@@ -76,6 +84,11 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_config=None,  # keep the logging configured above
+        access_log=settings.access_log,
+        # Named rather than "auto": a missing uvloop/httptools must fail loudly instead of
+        # silently falling back to the pure-Python loop and parser (several times slower).
+        loop="uvloop",
+        http="httptools",
         proxy_headers=False,
         # Long-polling lease requests would otherwise hold a SIGTERM for up to their
         # wait_seconds; cut them off: a task leased by a cancelled request is requeued by
