@@ -9,14 +9,15 @@ slide_prompt_i, slide_image_i, video); the harness scenario id (`s001`, ...) is 
 the template's `description`, which every task's payload carries as `topic`, so a task
 body can record under the id the verifier expects.
 
-A worker process runs one loop per service. Each loop leases a batch (`max_tasks`, with a
-long poll), runs every task body in turn (`run_noop_task`: one task at a time, since the
-bodies are synchronous and the process has one thread), then reports the whole batch in
-one batch completion. Two ways to reach the orchestrator, same loop:
+A worker process runs one loop over all four services. Each round leases a batch
+(`max_tasks`, with one long poll for every service: best tasks first across them), runs
+every task body in turn (`run_noop_task`: one task at a time, since the bodies are
+synchronous and the process has one thread), then reports the whole batch in one batch
+completion. Two ways to reach the orchestrator, same loop:
 
-- `http`: POST /queues/{service}/lease and POST /tasks/complete on a `scenarist serve`
-  process, with a plain httpx client (the worker SDK runs each handler on its own thread
-  and completes tasks one request at a time, which measures the SDK, not the server);
+- `http`: POST /queues/lease and POST /tasks/complete on a `scenarist serve` process,
+  with a plain httpx client (the worker SDK runs each handler on its own thread and
+  completes tasks one request at a time, which measures the SDK, not the server);
 - `inproc`: the embedded path, an `Orchestrator` over a `RedisStore` inside the worker.
 
 Settings come from the environment the harness sets (see `scenarist_system.py`).
@@ -61,7 +62,7 @@ class Leased:
 
 
 class Backend(Protocol):
-    async def lease(self, service: str, max_tasks: int) -> list[Leased]: ...
+    async def lease(self, services: Sequence[str], max_tasks: int) -> list[Leased]: ...
 
     async def complete(self, tasks: Sequence[Leased]) -> None: ...
 
@@ -74,7 +75,7 @@ class HttpBackend:
     """The HTTP worker protocol, lean: orjson bodies, one keep-alive connection per loop."""
 
     def __init__(self, url: str) -> None:
-        limits = httpx.Limits(max_connections=len(SERVICES) + 2)
+        limits = httpx.Limits(max_connections=2)
         self._http = httpx.AsyncClient(base_url=url, limits=limits, timeout=WAIT_SECONDS + 30)
 
     async def _post(self, path: str, body: dict[str, Any]) -> Any:
@@ -83,13 +84,14 @@ class HttpBackend:
             raise RuntimeError(f"POST {path}: {response.status_code} {response.text[:500]}")
         return orjson.loads(response.content)
 
-    async def lease(self, service: str, max_tasks: int) -> list[Leased]:
+    async def lease(self, services: Sequence[str], max_tasks: int) -> list[Leased]:
         body = {
+            "services": list(services),
             "max_tasks": max_tasks,
             "wait_seconds": WAIT_SECONDS,
             "lease_seconds": LEASE_SECONDS,
         }
-        answer = await self._post(f"/queues/{service}/lease", body)
+        answer = await self._post("/queues/lease", body)
         return [
             Leased(t["id"], t["name"], t["payload"]["topic"], t["lease_token"])
             for t in answer["tasks"]
@@ -125,9 +127,9 @@ class InProcessBackend:
         store = await RedisStore.open(url)
         return cls(Orchestrator(store, load_catalog(None)))
 
-    async def lease(self, service: str, max_tasks: int) -> list[Leased]:
+    async def lease(self, services: Sequence[str], max_tasks: int) -> list[Leased]:
         tasks = await self._orchestrator.lease(
-            service, max_tasks=max_tasks, lease_seconds=LEASE_SECONDS, wait_seconds=WAIT_SECONDS
+            services, max_tasks=max_tasks, lease_seconds=LEASE_SECONDS, wait_seconds=WAIT_SECONDS
         )
         return [Leased(t.id, t.name, t.payload["topic"], t.lease_token) for t in tasks]
 
@@ -154,9 +156,9 @@ async def open_backend(mode: str) -> Backend:
     return await InProcessBackend.open(redis_url())
 
 
-async def service_loop(backend: Backend, service: str, batch: int, stop: asyncio.Event) -> None:
+async def worker_loop(backend: Backend, batch: int, stop: asyncio.Event) -> None:
     while not stop.is_set():
-        leased = await backend.lease(service, batch)
+        leased = await backend.lease(SERVICES, batch)
         if not leased:
             continue
         for task in leased:
@@ -169,7 +171,7 @@ async def run_worker(mode: str) -> None:
     backend = await open_backend(mode)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    loops = [asyncio.create_task(service_loop(backend, s, batch, stop)) for s in SERVICES]
+    loops = [asyncio.create_task(worker_loop(backend, batch, stop))]
     mark_worker_ready()
     try:
         await asyncio.wait(

@@ -83,7 +83,8 @@ class ScenaristSystem(System):
         port = free_port()
         self.api_url = f"http://127.0.0.1:{port}"
         args = [sys.executable, "-m", "scenarist", "serve", "--port", str(port)]
-        args += ["--store", ctx.redis_url]
+        # No access log: one stderr line per request is server CPU the peers do not pay.
+        args += ["--store", ctx.redis_url, "--no-access-log"]
         self.server = ManagedProcess.spawn(
             f"{self.name}-server", args, ctx.workdir / "server.log", self._env(ctx), ctx.repo_root
         )

@@ -3,9 +3,9 @@ and the queue statistics workers and autoscalers read."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from scenarist.api.problems import Problem
 from scenarist.api.schemas import (
@@ -38,6 +38,33 @@ class LeaseCreate(BaseModel):
         description="long-poll: wait up to this long for a task to become ready",
     )
     worker_id: ShortText | None = None
+
+
+MAX_LEASE_SERVICES = 64
+
+
+class ServicesLeaseCreate(LeaseCreate):
+    """A lease over several services: one long poll for a worker serving all of them."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "services": ["text-service", "audio-service"],
+                    "max_tasks": 32,
+                    "lease_seconds": 60,
+                    "wait_seconds": 20,
+                }
+            ]
+        }
+    )
+
+    services: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] = Field(
+        min_length=1,
+        max_length=MAX_LEASE_SERVICES,
+        description="services to lease from; best tasks first across them "
+        "(higher priority, then older), the list order gives no precedence",
+    )
 
 
 class LeasedTask(BaseModel):

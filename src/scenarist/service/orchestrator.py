@@ -119,41 +119,52 @@ class Orchestrator:
 
     async def lease(
         self,
-        service: str,
+        service: str | Sequence[str],
         *,
         max_tasks: int = 1,
         lease_seconds: float | None = None,
         wait_seconds: float = 0.0,
         worker_id: str | None = None,
     ) -> list[Task]:
-        """Take up to `max_tasks` ready tasks; with `wait_seconds`, wait (without polling
-        the store in a loop) until one is ready or the time is up."""
+        """Take up to `max_tasks` ready tasks of `service` (or of any of several services,
+        best first across them: see Store.lease_services); with `wait_seconds`, wait
+        (without polling the store in a loop) until one is ready or the time is up."""
+        services = [service] if isinstance(service, str) else list(dict.fromkeys(service))
+        if not services:
+            raise ParamError("services must name at least one service", field="services")
         self._check_batch(max_tasks, "max_tasks")
         lease_seconds = self._check_lease_seconds(lease_seconds)
         wait = min(max(wait_seconds, 0.0), self.limits.max_wait_seconds)
         deadline = time.monotonic() + wait
-        tasks = await self._lease_now(service, max_tasks, lease_seconds, worker_id)
+        tasks = await self._lease_now(services, max_tasks, lease_seconds, worker_id)
         while not tasks and (remaining := deadline - time.monotonic()) > 0:
             # Watch before re-checking: a task queued between the check and the wait
             # fires the watch, so the wait cannot sleep through it.
-            with await self.store.watch_ready([service]) as ready:
-                tasks = await self._lease_now(service, max_tasks, lease_seconds, worker_id)
+            with await self.store.watch_ready(services) as ready:
+                tasks = await self._lease_now(services, max_tasks, lease_seconds, worker_id)
                 if not tasks:
                     await ready.wait(min(remaining, self.limits.recheck_seconds))
         return tasks
 
     async def _lease_now(
-        self, service: str, max_tasks: int, lease_seconds: float | None, worker_id: str | None
+        self,
+        services: list[str],
+        max_tasks: int,
+        lease_seconds: float | None,
+        worker_id: str | None,
     ) -> list[Task]:
         now = self.clock()
-        tasks = await self.store.lease(
-            service,
-            max_tasks=max_tasks,
-            lease_seconds=lease_seconds,
-            worker_id=worker_id,
-            now=now,
-            nonce=secrets.token_hex(8),
-        )
+        options: dict[str, Any] = {
+            "max_tasks": max_tasks,
+            "lease_seconds": lease_seconds,
+            "worker_id": worker_id,
+            "now": now,
+            "nonce": secrets.token_hex(8),
+        }
+        if len(services) == 1:
+            tasks = await self.store.lease(services[0], **options)
+        else:
+            tasks = await self.store.lease_services(services, **options)
         if tasks:
             self.observer.tasks_leased(tasks, now)
         return tasks

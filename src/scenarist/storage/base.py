@@ -21,7 +21,8 @@ Conventions every backend follows (the conformance suite in tests/storage checks
   `{"task": name, "result_ref": ..., "result": ...}`.
 - A queued task with `available_at > now` (retry backoff) is not leasable yet.
 - Ready order inside a service: higher priority (`min(level, 4)`) first, then older
-  (`available_at`, else `queued_at`), then task id.
+  (`available_at`, else `queued_at`), then task id. A lease of several services
+  (`lease_services`) uses the same order across all of them.
 """
 
 from __future__ import annotations
@@ -104,6 +105,21 @@ class Store(Protocol):
         started_at=now, lease_expires_at = now + (lease_seconds or task.timeout_seconds),
         and return them with `inputs` filled. Sets the scenario's started_at (and status
         running) on its first lease."""
+
+    async def lease_services(
+        self,
+        services: Sequence[str],
+        *,
+        max_tasks: int,
+        lease_seconds: float | None,
+        worker_id: str | None,
+        now: float,
+        nonce: str,
+    ) -> list[Task]:
+        """`lease` over several services in one atomic step (per shard): up to `max_tasks`
+        ready tasks of any of `services`, in ready order across them (higher priority,
+        then older, then task id; the order of `services` gives no precedence).
+        A service listed twice counts once."""
 
     async def claim(
         self,

@@ -15,6 +15,7 @@ from scenarist.api.worker_schemas import (
     LeasePublic,
     QueueList,
     QueuePublic,
+    ServicesLeaseCreate,
 )
 from scenarist.settings import Role
 
@@ -23,6 +24,27 @@ router = APIRouter(prefix="/queues", tags=["queues"])
 ServiceName = Annotated[
     str, Path(min_length=1, max_length=200, description="worker service, e.g. text-service")
 ]
+
+
+@router.post(
+    "/lease",
+    summary="Lease up to max_tasks ready tasks of any of several services (one long poll)",
+    responses=problem_responses(400, 401, 403, 413, 415, 422, 503),
+)
+async def lease_services(
+    body: ServicesLeaseCreate, services: Services, caller: Caller
+) -> LeasePublic:
+    worker = require_role(caller, Role.WORKER)
+    for service in body.services:
+        require_service(worker, service)
+    tasks = await services.orchestrator.lease(
+        body.services,
+        max_tasks=body.max_tasks,
+        lease_seconds=body.lease_seconds,
+        wait_seconds=body.wait_seconds,
+        worker_id=body.worker_id,
+    )
+    return LeasePublic(tasks=[LeasedTask.of(t) for t in tasks])
 
 
 @router.post(

@@ -30,6 +30,7 @@ LIBRARY = "_lib.lua"
 OPERATIONS = (
     "create",
     "lease",
+    "lease_many",
     "claim",
     "heartbeat",
     "complete",

@@ -5,9 +5,11 @@ task id). With several (Redis Cluster), every shard is ordered but a shard-by-sh
 is not, and would starve nobody only by luck. So a lease first reads the heads of every
 shard's ready queues in one pipelined read (no script, no multi-slot command), ranks the
 candidates globally and runs lease.lua only on the shards holding the best `wanted`,
-each asked for its share. Shards with due delayed tasks (backoff over) are promoted first
-so those tasks compete too. A concurrent leaser may take a candidate in between; that
-shard's script then takes its next task or returns short, and the caller tops up.
+each asked for its share. A lease of several services (lease_many.lua) ranks the heads of
+all their queues together, in the same order. Shards with due delayed tasks (backoff over)
+are promoted first so those tasks compete too. A concurrent leaser may take a candidate in
+between; that shard's script then takes its next task or returns short, and the caller
+tops up.
 """
 
 from __future__ import annotations
@@ -43,22 +45,22 @@ class Leaser:
         self._rotation = itertools.count()
 
     async def lease(
-        self, service: str, max_tasks: int, args: LeaseArgs, *, now: float
+        self, services: Sequence[str], max_tasks: int, args: LeaseArgs, *, now: float
     ) -> list[Task]:
         space = self._space
         if space.shard_count == 1:
-            return await self._lease_shard(space.shard(0), service, max_tasks, args)
-        plan = await plan_lease(self._client, space, service, wanted=max_tasks, now=now)
+            return await self._lease_shard(space.shard(0), services, max_tasks, args)
+        plan = await plan_lease(self._client, space, services, wanted=max_tasks, now=now)
         if plan.due:
             await self.promote([space.shard(i) for i in plan.due], now)
-            plan = await plan_lease(self._client, space, service, wanted=max_tasks, now=now)
+            plan = await plan_lease(self._client, space, services, wanted=max_tasks, now=now)
         batches = await asyncio.gather(
-            *(self._lease_shard(space.shard(i), service, n, args) for i, n in plan.shares.items())
+            *(self._lease_shard(space.shard(i), services, n, args) for i, n in plan.shares.items())
         )
         leased = [task for batch in batches for task in batch]
         leased = [leased[i] for i in plan.sort([t.id for t in leased])]
         if len(leased) < sum(plan.shares.values()):  # a concurrent leaser was quicker
-            leased += await self._lease_rotating(service, max_tasks - len(leased), args)
+            leased += await self._lease_rotating(services, max_tasks - len(leased), args)
         return leased
 
     async def promote(self, shards: Sequence[ShardKeys], now: float) -> None:
@@ -68,7 +70,9 @@ class Leaser:
                 "promote", [shard.prefix, shard.services], [ts(now), PROMOTE_BATCH]
             )
 
-    async def _lease_rotating(self, service: str, max_tasks: int, args: LeaseArgs) -> list[Task]:
+    async def _lease_rotating(
+        self, services: Sequence[str], max_tasks: int, args: LeaseArgs
+    ) -> list[Task]:
         """Shard by shard, starting one further each call, so no shard starves."""
         shards = self._space.shards()
         start = next(self._rotation) % len(shards)
@@ -77,17 +81,20 @@ class Leaser:
             wanted = max_tasks - len(leased)
             if wanted <= 0:
                 break
-            leased += await self._lease_shard(shard, service, wanted, args)
+            leased += await self._lease_shard(shard, services, wanted, args)
         return leased
 
     async def _lease_shard(
-        self, shard: ShardKeys, service: str, wanted: int, args: LeaseArgs
+        self, shard: ShardKeys, services: Sequence[str], wanted: int, args: LeaseArgs
     ) -> list[Task]:
-        flat = await self._scripts.run(
-            "lease",
-            [shard.prefix, *shard.ready_queues(service), shard.delayed(service)],
-            [service, wanted, *args],
-        )
+        if len(services) == 1:
+            keys = [shard.prefix, *shard.ready_queues(services[0]), shard.delayed(services[0])]
+            flat = await self._scripts.run("lease", keys, [services[0], wanted, *args])
+        else:
+            keys = [shard.prefix]
+            for service in services:
+                keys += [*shard.ready_queues(service), shard.delayed(service)]
+            flat = await self._scripts.run("lease_many", keys, [wanted, *args, *services])
         leased = []
         for j in range(0, len(flat), 3):
             sid, name = locate(flat[j])
@@ -108,29 +115,32 @@ class LeasePlan:
 
 
 async def plan_lease(
-    client: Redis, space: KeySpace, service: str, *, wanted: int, now: float
+    client: Redis, space: KeySpace, services: Sequence[str], *, wanted: int, now: float
 ) -> LeasePlan:
     shards = space.shards()
     async with client.pipeline(transaction=False) as pipe:
         for shard in shards:
-            _queue_heads(pipe, shard, service, wanted)
-            pipe.zcount(shard.delayed(service), "-inf", now)
+            for service in services:
+                _queue_heads(pipe, shard, service, wanted)
+                pipe.zcount(shard.delayed(service), "-inf", now)
         replies: list[Any] = await pipe.execute()
-    per_shard = MAX_PRIORITY + 2  # five queues and the delayed count
+    per_service = MAX_PRIORITY + 2  # five queues and the delayed count
+    per_shard = per_service * len(services)
     ranked: list[tuple[Rank, int]] = []
-    due: list[int] = []
+    due: set[int] = set()
     for index in range(len(shards)):
-        block = replies[index * per_shard : (index + 1) * per_shard]
-        if int(block[-1]) > 0:
-            due.append(index)
-        for offset, heads in enumerate(block[:-1]):
-            priority = MAX_PRIORITY - offset
-            ranked += [((-priority, float(score), member), index) for member, score in heads]
+        for first in range(index * per_shard, (index + 1) * per_shard, per_service):
+            block = replies[first : first + per_service]
+            if int(block[-1]) > 0:
+                due.add(index)
+            for offset, heads in enumerate(block[:-1]):
+                priority = MAX_PRIORITY - offset
+                ranked += [((-priority, float(score), member), index) for member, score in heads]
     chosen = sorted(ranked)[:wanted]
     return LeasePlan(
         shares=dict(Counter(index for _, index in chosen)),
         order={rank[2]: position for position, (rank, _) in enumerate(chosen)},
-        due=due,
+        due=sorted(due),
     )
 
 

@@ -284,7 +284,22 @@ class RedisStore:
     ) -> list[Task]:
         """In ready order across every shard of the service (see shard_lease.py)."""
         args = (opt(lease_seconds), opt(worker_id), ts(now), nonce)
-        return await self._leaser.lease(service, max_tasks, args, now=now)
+        return await self._leaser.lease([service], max_tasks, args, now=now)
+
+    @translate_errors
+    async def lease_services(
+        self,
+        services: Sequence[str],
+        *,
+        max_tasks: int,
+        lease_seconds: float | None,
+        worker_id: str | None,
+        now: float,
+        nonce: str,
+    ) -> list[Task]:
+        """One script per shard over every listed service (lease_many.lua)."""
+        args = (opt(lease_seconds), opt(worker_id), ts(now), nonce)
+        return await self._leaser.lease(list(dict.fromkeys(services)), max_tasks, args, now=now)
 
     @translate_errors
     async def claim(

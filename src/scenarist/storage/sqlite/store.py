@@ -194,11 +194,30 @@ class SqliteStore:
         now: float,
         nonce: str,
     ) -> list[Task]:
+        return await self.lease_services(
+            [service],
+            max_tasks=max_tasks,
+            lease_seconds=lease_seconds,
+            worker_id=worker_id,
+            now=now,
+            nonce=nonce,
+        )
+
+    async def lease_services(
+        self,
+        services: Sequence[str],
+        *,
+        max_tasks: int,
+        lease_seconds: float | None,
+        worker_id: str | None,
+        now: float,
+        nonce: str,
+    ) -> list[Task]:
         return await self._write(
             lambda conn, changes: task_ops.lease(
                 conn,
                 changes,
-                service,
+                services,
                 max_tasks=max_tasks,
                 lease_seconds=lease_seconds,
                 worker_id=worker_id,

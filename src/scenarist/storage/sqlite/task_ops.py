@@ -7,7 +7,7 @@ its preconditions inside it, so racing calls from any process apply one after th
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from scenarist.core.errors import IllegalTransitionError, StaleLeaseError
 from scenarist.core.model import JSON, Completion, Task, TaskStatus
@@ -35,10 +35,25 @@ LIMIT ?
 """
 
 
+# Several services: each service's best `limit` rows (an index walk each), merged.
+READY_ORDER = "ORDER BY priority DESC, ready_at, id"
+
+
+def ready_rows(
+    conn: sqlite3.Connection, services: Sequence[str], now: float, limit: int
+) -> list[sqlite3.Row]:
+    if len(services) == 1:
+        return conn.execute(READY_TASKS, (services[0], now, limit)).fetchall()
+    part = f"SELECT * FROM ({READY_TASKS})"
+    query = " UNION ALL ".join([part] * len(services)) + f" {READY_ORDER} LIMIT ?"
+    params = [value for service in services for value in (service, now, limit)]
+    return conn.execute(query, [*params, limit]).fetchall()
+
+
 def lease(
     conn: sqlite3.Connection,
     changes: Changes,
-    service: str,
+    services: Sequence[str],
     *,
     max_tasks: int,
     lease_seconds: float | None,
@@ -46,7 +61,7 @@ def lease(
     now: float,
     nonce: str,
 ) -> list[Task]:
-    rows = conn.execute(READY_TASKS, (service, now, max_tasks)).fetchall()
+    rows = ready_rows(conn, list(dict.fromkeys(services)), now, max_tasks)
     leased = [
         start_lease(
             conn,

@@ -1,0 +1,71 @@
+-- lease_many.lua: take up to N ready tasks of several services, best first across them
+-- (lease for a worker serving several services with one long poll).
+--
+-- KEYS[1]  string  shard prefix (see _lib.lua)
+-- KEYS[2..] six keys per service, in ARGV order: its ready queues, priority 4 down to 0
+--          (P.."q:"..svc..":"..prio), then its delayed set (P.."d:"..svc)
+-- ARGV[1..4]         common configuration (see _lib.lua)
+-- ARGV[5]  integer max tasks
+-- ARGV[6]  number  lease seconds, optional ("" = each task's timeout)
+-- ARGV[7]  string  worker id, optional
+-- ARGV[8]  number  now
+-- ARGV[9]  string  nonce for the lease tokens
+-- ARGV[10..] string services
+-- Derived: as lease.lua.
+-- Due delayed tasks of every service are promoted first. Order across the services is the
+-- single-service order: higher priority first, then the older queue score, then task id.
+-- Within a priority the heads of every service's queue are merged, so a service listed
+-- first gets no precedence. Returns a flat list: task id, task record, inputs (JSON), ...
+local max_tasks = tonumber(ARGV[5])
+local lease_seconds = opt(ARGV[6]) and tonumber(opt(ARGV[6]))
+local worker, now_s, nonce = opt(ARGV[7]), ARGV[8], ARGV[9]
+local now = tonumber(now_s)
+local services = {}
+for a = 10, #ARGV do services[#services + 1] = ARGV[a] end
+for s, svc in ipairs(services) do
+  local base = 2 + (s - 1) * 6
+  for p = 0, 4 do check_key(KEYS[base + p], queue_key(svc, 4 - p)) end
+  check_key(KEYS[base + 5], delayed_key(svc))
+  promote_due(svc, now_s, 1000)
+end
+
+-- The best `want` entries of one priority over every service: {score, id, queue key}.
+local function best_heads(p, want)
+  local heads = {}
+  for s = 1, #services do
+    local key = KEYS[2 + (s - 1) * 6 + p]
+    local got = redis.call('ZRANGE', key, 0, want - 1, 'WITHSCORES')
+    for j = 1, #got, 2 do heads[#heads + 1] = {tonumber(got[j + 1]), got[j], key} end
+  end
+  table.sort(heads, function(a, b)
+    if a[1] ~= b[1] then return a[1] < b[1] end
+    return a[2] < b[2]
+  end)
+  return heads
+end
+
+local taken, leased = {}, 0
+for p = 0, 4 do
+  if leased >= max_tasks then break end
+  local want = max_tasks - leased
+  local heads = best_heads(p, want)
+  for k = 1, math.min(want, #heads) do
+    local id, key = heads[k][2], heads[k][3]
+    redis.call('ZREM', key, id)
+    local sid, name = split_id(id)
+    local t = sid and load_task(sid, name)
+    if t and t.s == 'queued' then
+      take(sid, name, t, nonce, lease_seconds, worker, now_s, now)
+      taken[#taken + 1] = {id, sid, name, inputs_json(sid, t)}
+      leased = leased + 1
+    end
+  end
+end
+settle_all(now_s)
+local out = {}
+for _, x in ipairs(taken) do
+  out[#out + 1] = x[1]
+  out[#out + 1] = encoded_task(x[2], x[3])
+  out[#out + 1] = x[4]
+end
+return out
