@@ -17,6 +17,19 @@ from scenarist.core.sse import HEARTBEAT_COMMENT, encode_retry, encode_sse
 from scenarist.service.orchestrator import Orchestrator
 from scenarist.service.streams import EventBatch, Silence, StreamEnd, follow_scenario
 
+# One event of the stream, as OpenAPI (before 3.2) describes a `text/event-stream` body:
+# the `schema` covers each event's fields; `data` is always a JSON object.
+SSE_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": ["status", "progress", "end", "error"]},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+        "id": {"type": "string", "description": "only on `status`: resume after it"},
+        "retry": {"type": "integer", "minimum": 0},
+    },
+}
+
 
 def event_data(event: Event) -> dict[str, Any]:
     return {

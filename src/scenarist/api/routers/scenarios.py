@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 from scenarist.api.deps import Client, Services
 from scenarist.api.problems import problem_responses
 from scenarist.api.schemas import ScenarioPage, ScenarioPublic, ScenarioSummary
-from scenarist.api.sse import scenario_stream
+from scenarist.api.sse import SSE_EVENT_SCHEMA, scenario_stream
 from scenarist.core.model import ScenarioStatus
 from scenarist.service.policy import Limits
 
@@ -78,7 +78,7 @@ async def retry_scenario(scenario_id: ScenarioId, services: Services, _: Client)
     responses={
         200: {
             "description": "an event stream (`status`, `progress`, `end` events)",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
         },
         **problem_responses(401, 403, 404, 503),
     },
