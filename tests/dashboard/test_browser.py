@@ -33,7 +33,10 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "dashboard"
-WAIT_MS = 10_000
+# Generous: CI shares two cores between the server, the browser and the test worker, and a
+# loaded machine must slow the test down, not fail it.
+WAIT_MS = 20_000
+expect.set_options(timeout=WAIT_MS)
 
 
 def free_port() -> int:
@@ -84,6 +87,7 @@ def page(browser: Browser) -> Iterator[Page]:
     exception, a failed fetch)."""
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     opened = context.new_page()
+    opened.set_default_timeout(WAIT_MS)
     errors: list[str] = []
 
     def record(message: ConsoleMessage) -> None:
