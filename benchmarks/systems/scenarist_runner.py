@@ -12,12 +12,13 @@ body can record under the id the verifier expects.
 A worker process runs one loop over all four services. Each round leases a batch
 (`max_tasks`, with one long poll for every service: best tasks first across them), runs
 every task body in turn (`run_noop_task`: one task at a time, since the bodies are
-synchronous and the process has one thread), then reports the whole batch in one batch
-completion. Two ways to reach the orchestrator, same loop:
+synchronous and the process has one thread), then reports the whole batch with the next
+lease: one request per round. Two ways to reach the orchestrator, same loop:
 
-- `http`: POST /queues/lease and POST /tasks/complete on a `scenarist serve` process,
-  with a plain httpx client (the worker SDK runs each handler on its own thread and
-  completes tasks one request at a time, which measures the SDK, not the server);
+- `http`: POST /queues/lease (its `complete` field carries the previous batch) on a
+  `scenarist serve` process, with a plain httpx client (the worker SDK runs each handler
+  on its own thread and completes tasks one request at a time, which measures the SDK,
+  not the server);
 - `inproc`: the embedded path, an `Orchestrator` over a `RedisStore` inside the worker.
 
 Settings come from the environment the harness sets (see `scenarist_system.py`).
@@ -62,7 +63,10 @@ class Leased:
 
 
 class Backend(Protocol):
-    async def lease(self, services: Sequence[str], max_tasks: int) -> list[Leased]: ...
+    async def lease(
+        self, services: Sequence[str], max_tasks: int, done: Sequence[Leased]
+    ) -> list[Leased]:
+        """Report `done` (the previous batch) as completed, then lease the next batch."""
 
     async def complete(self, tasks: Sequence[Leased]) -> None: ...
 
@@ -84,14 +88,18 @@ class HttpBackend:
             raise RuntimeError(f"POST {path}: {response.status_code} {response.text[:500]}")
         return orjson.loads(response.content)
 
-    async def lease(self, services: Sequence[str], max_tasks: int) -> list[Leased]:
+    async def lease(
+        self, services: Sequence[str], max_tasks: int, done: Sequence[Leased]
+    ) -> list[Leased]:
         body = {
             "services": list(services),
             "max_tasks": max_tasks,
             "wait_seconds": WAIT_SECONDS,
             "lease_seconds": LEASE_SECONDS,
+            "complete": [{"id": t.id, "lease_token": t.lease_token} for t in done],
         }
         answer = await self._post("/queues/lease", body)
+        _check_outcomes(answer["outcomes"])
         return [
             Leased(t["id"], t["name"], t["payload"]["topic"], t["lease_token"])
             for t in answer["tasks"]
@@ -100,9 +108,7 @@ class HttpBackend:
     async def complete(self, tasks: Sequence[Leased]) -> None:
         items = [{"id": t.id, "lease_token": t.lease_token} for t in tasks]
         answer = await self._post("/tasks/complete", {"items": items})
-        refused = [o for o in answer["outcomes"] if not o["ok"]]
-        if refused:
-            raise RuntimeError(f"batch completion refused: {refused[:3]}")
+        _check_outcomes(answer["outcomes"])
 
     async def submit(self, benchmark_id: str, slides: int) -> None:
         body = {"scenario": TEMPLATE, "description": benchmark_id, "slides_count": slides}
@@ -127,7 +133,11 @@ class InProcessBackend:
         store = await RedisStore.open(url)
         return cls(Orchestrator(store, load_catalog(None)))
 
-    async def lease(self, services: Sequence[str], max_tasks: int) -> list[Leased]:
+    async def lease(
+        self, services: Sequence[str], max_tasks: int, done: Sequence[Leased]
+    ) -> list[Leased]:
+        if done:
+            await self.complete(done)
         tasks = await self._orchestrator.lease(
             services, max_tasks=max_tasks, lease_seconds=LEASE_SECONDS, wait_seconds=WAIT_SECONDS
         )
@@ -156,14 +166,22 @@ async def open_backend(mode: str) -> Backend:
     return await InProcessBackend.open(redis_url())
 
 
+def _check_outcomes(outcomes: list[dict[str, Any]]) -> None:
+    refused = [o for o in outcomes if not o["ok"]]
+    if refused:
+        raise RuntimeError(f"batch completion refused: {refused[:3]}")
+
+
 async def worker_loop(backend: Backend, batch: int, stop: asyncio.Event) -> None:
+    """Each round reports the batch just run and leases the next one in the same call."""
+    done: list[Leased] = []
     while not stop.is_set():
-        leased = await backend.lease(SERVICES, batch)
-        if not leased:
-            continue
+        leased = await backend.lease(SERVICES, batch, done)
         for task in leased:
             run_noop_task(task.name, task.benchmark_id)
-        await backend.complete(leased)
+        done = leased
+    if done:
+        await backend.complete(done)
 
 
 async def run_worker(mode: str) -> None:

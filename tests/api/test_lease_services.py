@@ -103,3 +103,70 @@ async def test_every_listed_service_must_be_allowed(secured: httpx.AsyncClient) 
     own = {"services": ["text-service"], "max_tasks": 5}
     allowed = await secured.post("/queues/lease", json=own, headers=bearer(TEXT_WORKER))
     assert allowed.status_code == 200
+
+
+async def test_a_lease_can_report_the_previous_batch(any_client: httpx.AsyncClient) -> None:
+    scenario = await submit(any_client)
+    done: list[dict[str, Any]] = []
+    rounds = 0
+    while True:
+        body = {
+            "services": SERVICES,
+            "max_tasks": 32,
+            "complete": [{"id": t["id"], "lease_token": t["lease_token"]} for t in done],
+        }
+        response = await any_client.post("/queues/lease", json=body)
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        assert [o["id"] for o in answer["outcomes"]] == [t["id"] for t in done]
+        assert all(o["ok"] and o["task"]["status"] == "success" for o in answer["outcomes"])
+        if not answer["tasks"]:
+            break
+        done, rounds = answer["tasks"], rounds + 1
+    assert rounds == 4  # script; voice + slide prompts; slide images; video
+    status = (await any_client.get(f"/scenarios/{scenario['scenario_id']}")).json()["status"]
+    assert status == "success"
+
+
+async def test_a_stale_completion_is_an_outcome_not_an_error(client: httpx.AsyncClient) -> None:
+    await submit(client)
+    [script] = await lease(client, services=["text-service"])
+    stale = [
+        {"id": script["id"], "lease_token": "not-the-token.1"},
+        {"id": "nope:x", "lease_token": "a.1"},
+    ]
+    response = await client.post(
+        "/queues/lease", json={"services": ["audio-service"], "complete": stale}
+    )
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert [(o["id"], o["ok"]) for o in answer["outcomes"]] == [
+        (script["id"], False),
+        ("nope:x", False),
+    ]
+    assert answer["outcomes"][0]["problem"]["status"] == 409
+    assert answer["outcomes"][1]["problem"]["status"] == 404
+    assert answer["tasks"] == []  # nothing was released
+
+
+async def test_completing_needs_the_tasks_service(secured: httpx.AsyncClient) -> None:
+    await secured.post("/generate", json=SEED_VIDEO, headers=bearer(CLIENT))
+    script_lease = await secured.post(
+        "/queues/lease", json={"services": ["text-service"]}, headers=bearer(ANY_WORKER)
+    )
+    [script] = script_lease.json()["tasks"]
+    done = {"id": script["id"], "lease_token": script["lease_token"]}
+    voice_lease = await secured.post(
+        "/queues/lease",
+        json={"services": ["text-service", "audio-service"], "max_tasks": 10, "complete": [done]},
+        headers=bearer(ANY_WORKER),
+    )
+    [voice] = [t for t in voice_lease.json()["tasks"] if t["name"] == "voice"]
+    foreign = {"id": voice["id"], "lease_token": voice["lease_token"]}
+    refused = await secured.post(
+        "/queues/lease",
+        json={"services": ["text-service"], "complete": [foreign]},
+        headers=bearer(TEXT_WORKER),
+    )
+    assert refused.status_code == 403
+    assert "audio-service" in refused.json()["detail"]

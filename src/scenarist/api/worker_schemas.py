@@ -65,6 +65,12 @@ class ServicesLeaseCreate(LeaseCreate):
         description="services to lease from; best tasks first across them "
         "(higher priority, then older), the list order gives no precedence",
     )
+    complete: list[BatchItem] = Field(
+        default_factory=list,
+        max_length=LIMITS.max_batch,
+        description="report these leased tasks done first (as POST /tasks/complete), then "
+        "lease: a worker's round in one request",
+    )
 
 
 class LeasedTask(BaseModel):
@@ -160,6 +166,15 @@ class BatchOutcome(BaseModel):
 
 class BatchCompletePublic(BaseModel):
     outcomes: list[BatchOutcome]
+
+
+class ServicesLeasePublic(LeasePublic):
+    outcomes: list[BatchOutcome] = Field(
+        description="one per `complete` item, in order (empty when none were given)"
+    )
+
+
+ServicesLeaseCreate.model_rebuild()
 
 
 class QueuePublic(BaseModel):

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path
 from scenarist.api.auth import require_role, require_service
 from scenarist.api.deps import Caller, Services
 from scenarist.api.problems import problem_responses
+from scenarist.api.routers.tasks import complete_items
 from scenarist.api.worker_schemas import (
     LeaseCreate,
     LeasedTask,
@@ -16,6 +17,7 @@ from scenarist.api.worker_schemas import (
     QueueList,
     QueuePublic,
     ServicesLeaseCreate,
+    ServicesLeasePublic,
 )
 from scenarist.settings import Role
 
@@ -28,15 +30,17 @@ ServiceName = Annotated[
 
 @router.post(
     "/lease",
-    summary="Lease up to max_tasks ready tasks of any of several services (one long poll)",
+    summary="Report a finished batch (optional), then lease up to max_tasks ready tasks of "
+    "any of several services (one long poll)",
     responses=problem_responses(400, 401, 403, 413, 415, 422, 503),
 )
 async def lease_services(
     body: ServicesLeaseCreate, services: Services, caller: Caller
-) -> LeasePublic:
+) -> ServicesLeasePublic:
     worker = require_role(caller, Role.WORKER)
     for service in body.services:
         require_service(worker, service)
+    outcomes = await complete_items(body.complete, services, worker) if body.complete else []
     tasks = await services.orchestrator.lease(
         body.services,
         max_tasks=body.max_tasks,
@@ -44,7 +48,7 @@ async def lease_services(
         wait_seconds=body.wait_seconds,
         worker_id=body.worker_id,
     )
-    return LeasePublic(tasks=[LeasedTask.of(t) for t in tasks])
+    return ServicesLeasePublic(tasks=[LeasedTask.of(t) for t in tasks], outcomes=outcomes)
 
 
 @router.post(

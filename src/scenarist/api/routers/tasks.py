@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Path
@@ -13,6 +14,7 @@ from scenarist.api.schemas import TaskPublic, TaskStatusUpdate
 from scenarist.api.worker_schemas import (
     BatchCompleteCreate,
     BatchCompletePublic,
+    BatchItem,
     BatchOutcome,
     CompleteCreate,
     FailCreate,
@@ -54,7 +56,14 @@ async def authorize_task_write(services: AppServices, caller: Principal, task_id
 async def complete_batch(
     body: BatchCompleteCreate, services: Services, caller: Caller
 ) -> BatchCompletePublic:
-    for item in body.items:
+    return BatchCompletePublic(outcomes=await complete_items(body.items, services, caller))
+
+
+async def complete_items(
+    items: Sequence[BatchItem], services: AppServices, caller: Principal
+) -> list[BatchOutcome]:
+    """A batch completion (also run by a lease that reports the previous batch)."""
+    for item in items:
         try:
             await authorize_task_write(services, caller, item.id)
         except NotFoundError:
@@ -64,12 +73,10 @@ async def complete_batch(
             CompletionItem(
                 task_id=i.id, lease_token=i.lease_token, result_ref=i.result_ref, result=i.result
             )
-            for i in body.items
+            for i in items
         ]
     )
-    return BatchCompletePublic(
-        outcomes=[batch_outcome(i.id, r) for i, r in zip(body.items, results, strict=True)]
-    )
+    return [batch_outcome(i.id, r) for i, r in zip(items, results, strict=True)]
 
 
 def batch_outcome(task_id: str, result: Completion | ScenaristError) -> BatchOutcome:
