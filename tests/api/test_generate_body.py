@@ -15,7 +15,7 @@ def assert_is_the_models_dump(response: httpx.Response) -> None:
 
 
 async def test_created_and_replayed_bodies_equal_the_model(any_client: httpx.AsyncClient) -> None:
-    body = {**SEED_VIDEO, "description": "Ünïcode \u2603 \"quoted\" \\ slash"}
+    body = {**SEED_VIDEO, "description": 'Ünïcode \u2603 "quoted" \\ slash'}
     key = {"Idempotency-Key": "body-check"}
     created = await any_client.post("/generate", json=body, headers=key)
     assert created.status_code == 201
