@@ -13,9 +13,8 @@ from typing import Any
 
 from scenarist.api.schemas import ProgressPublic
 from scenarist.core.model import Event, Scenario, task_id
-from scenarist.core.sse import HEARTBEAT_COMMENT, encode_retry, encode_sse
 from scenarist.service.orchestrator import Orchestrator
-from scenarist.service.streams import EventBatch, Silence, StreamEnd, follow_scenario
+from scenarist.service.streams import encode_stream, follow_scenario
 
 # One event of the stream, as OpenAPI (before 3.2) describes a `text/event-stream` body:
 # the `schema` covers each event's fields; `data` is always a JSON object.
@@ -59,15 +58,6 @@ async def scenario_stream(
     after: str | None,
     heartbeat: float,
 ) -> AsyncIterator[bytes]:
-    yield encode_retry()
-    async for item in follow_scenario(orchestrator, scenario_id, after=after, heartbeat=heartbeat):
-        if isinstance(item, EventBatch):
-            for event in item.events:
-                yield encode_sse("status", event_data(event), event_id=event.id)
-            yield encode_sse("progress", progress_data(item.scenario))
-        elif isinstance(item, StreamEnd):
-            yield encode_sse("end", progress_data(item.scenario))
-        elif isinstance(item, Silence):
-            yield HEARTBEAT_COMMENT
-        else:
-            yield encode_sse("error", {"detail": item.error.message, "code": item.error.code})
+    follow = follow_scenario(orchestrator, scenario_id, after=after, heartbeat=heartbeat)
+    async for chunk in encode_stream(follow, status_data=event_data, progress_data=progress_data):
+        yield chunk

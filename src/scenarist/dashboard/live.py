@@ -12,9 +12,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from scenarist.core.model import Event, Scenario
-from scenarist.core.sse import HEARTBEAT_COMMENT, encode_retry, encode_sse
 from scenarist.service.orchestrator import Orchestrator
-from scenarist.service.streams import EventBatch, Silence, StreamEnd, follow_scenario
+from scenarist.service.streams import encode_stream, follow_scenario
 
 
 def status_data(event: Event) -> dict[str, Any]:
@@ -33,15 +32,6 @@ def progress_data(scenario: Scenario) -> dict[str, Any]:
 async def scenario_feed(
     orchestrator: Orchestrator, scenario_id: str, *, after: str | None, heartbeat: float
 ) -> AsyncIterator[bytes]:
-    yield encode_retry()
-    async for item in follow_scenario(orchestrator, scenario_id, after=after, heartbeat=heartbeat):
-        if isinstance(item, EventBatch):
-            for event in item.events:
-                yield encode_sse("status", status_data(event), event_id=event.id)
-            yield encode_sse("progress", progress_data(item.scenario))
-        elif isinstance(item, StreamEnd):
-            yield encode_sse("end", progress_data(item.scenario))
-        elif isinstance(item, Silence):
-            yield HEARTBEAT_COMMENT
-        else:
-            yield encode_sse("error", {"detail": item.error.message, "code": item.error.code})
+    follow = follow_scenario(orchestrator, scenario_id, after=after, heartbeat=heartbeat)
+    async for chunk in encode_stream(follow, status_data=status_data, progress_data=progress_data):
+        yield chunk

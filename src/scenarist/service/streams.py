@@ -8,11 +8,13 @@ reports silence so the edge can send heartbeats. Edges (API, dashboard) only for
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from scenarist.core.errors import ScenaristError
 from scenarist.core.model import Event, Scenario
+from scenarist.core.sse import HEARTBEAT_COMMENT, encode_retry, encode_sse
 from scenarist.service.orchestrator import Orchestrator
 
 EVENT_BATCH = 500
@@ -80,3 +82,26 @@ async def newest_event_id(orchestrator: Orchestrator, scenario_id: str) -> str |
         if not events:
             return last
         last = events[-1].id
+
+
+async def encode_stream(
+    items: AsyncIterator[StreamItem],
+    *,
+    status_data: Callable[[Event], Any],
+    progress_data: Callable[[Scenario], Any],
+) -> AsyncIterator[bytes]:
+    """Server-Sent Events of a follower: `status` per event (with its id, for
+    Last-Event-ID), `progress` after each batch, `end` when final, `error` if the store
+    fails, and a comment on silence. Each edge chooses what the data of an event holds."""
+    yield encode_retry()
+    async for item in items:
+        if isinstance(item, EventBatch):
+            for event in item.events:
+                yield encode_sse("status", status_data(event), event_id=event.id)
+            yield encode_sse("progress", progress_data(item.scenario))
+        elif isinstance(item, StreamEnd):
+            yield encode_sse("end", progress_data(item.scenario))
+        elif isinstance(item, Silence):
+            yield HEARTBEAT_COMMENT
+        else:
+            yield encode_sse("error", {"detail": item.error.message, "code": item.error.code})
