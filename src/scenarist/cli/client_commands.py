@@ -10,7 +10,7 @@ import importlib
 import json
 import math
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -185,13 +185,7 @@ def cancel(
     token: TokenOption = None,
 ) -> None:
     """Cancel every unfinished task of a scenario."""
-    console = Console()
-    with reported_errors(console), ScenaristClient(url, token) as client:
-        scenario = client.cancel(scenario_id)
-    if as_json:
-        print_json(scenario)
-    else:
-        console.print(f"scenario {scenario['id']}: {scenario['status']}", highlight=False)
+    control_scenario(ScenaristClient.cancel, scenario_id, as_json=as_json, url=url, token=token)
 
 
 def retry(
@@ -201,9 +195,20 @@ def retry(
     token: TokenOption = None,
 ) -> None:
     """Requeue a scenario's failed, skipped and cancelled tasks."""
+    control_scenario(ScenaristClient.retry, scenario_id, as_json=as_json, url=url, token=token)
+
+
+def control_scenario(
+    action: Callable[[ScenaristClient, str], Any],
+    scenario_id: str,
+    *,
+    as_json: bool,
+    url: str,
+    token: str | None,
+) -> None:
     console = Console()
     with reported_errors(console), ScenaristClient(url, token) as client:
-        scenario = client.retry(scenario_id)
+        scenario = action(client, scenario_id)
     if as_json:
         print_json(scenario)
     else:
