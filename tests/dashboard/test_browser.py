@@ -147,10 +147,9 @@ def test_nodes_turn_green_as_the_worker_completes_tasks(
     for _ in range(4):  # the chain is four levels deep
         for service in SERVICES:
             work(api, service)
-    page.wait_for_function(
-        "document.querySelectorAll('g.node[data-status=success]').length === 9",
-        timeout=WAIT_MS,
-    )
+    # A locator wait, not wait_for_function: the page's CSP forbids eval, which
+    # Playwright needs to poll a string predicate that is not true at once.
+    expect(page.locator('g.node[data-status="success"]')).to_have_count(9)
     expect(page.locator("#scenario-status .badge")).to_have_text(re.compile("success"))
     expect(page.locator(".summary .progress-text")).to_have_text("9/9", timeout=WAIT_MS)
     expect(page.locator("#live-state")).to_contain_text("Scenario ended: success")
