@@ -273,8 +273,8 @@ class ReplicatedScripts(ClusterScripts):
 
 
 @dataclass(frozen=True, slots=True)
-class ClusterParts:
-    """What `RedisStore` is built from, wired for a cluster."""
+class StoreParts:
+    """What `RedisStore` is built from (single node: connect.py; cluster: here)."""
 
     client: Redis
     space: KeySpace
@@ -289,7 +289,7 @@ def open_cluster(
     key_prefix: str,
     shard_count: int | None,
     wait_replicas: int | None,
-) -> ClusterParts:
+) -> StoreParts:
     """Connect to the cluster `url` names. Explicit arguments win over URL options;
     `common_args` are the scripts' ARGV[1..3] (the channel prefix is added here)."""
     target = parse_cluster_url(url)
@@ -310,4 +310,4 @@ def open_cluster(
     )
     client = as_command_client(cluster)
     notifier = Notifier(client, space.channel_patterns, NodePubSub(cluster, target))
-    return ClusterParts(client, space, scripts, notifier)
+    return StoreParts(client, space, scripts, notifier)

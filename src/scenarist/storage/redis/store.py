@@ -6,11 +6,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from redis.asyncio import Redis
-from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
 
 from scenarist.core.errors import (
-    ParamError,
     ScenarioNotFoundError,
     TaskNotFoundError,
 )
@@ -25,7 +22,6 @@ from scenarist.core.model import (
     TaskStatus,
 )
 from scenarist.storage.redis import reads
-from scenarist.storage.redis.cluster import is_cluster_url, open_cluster
 from scenarist.storage.redis.codec import (
     decode_scenario,
     decode_task,
@@ -36,6 +32,7 @@ from scenarist.storage.redis.codec import (
     task_index,
     ts,
 )
+from scenarist.storage.redis.connect import connect
 from scenarist.storage.redis.failures import (
     check_control_outcome,
     check_task_outcome,
@@ -89,52 +86,21 @@ class RedisStore:
         live outside the shard hash tag, so it needs single-node Redis and one shard.
         `redis+cluster://` URLs open Redis Cluster (see cluster.py: `shard_count` defaults
         to 16 there, `wait_replicas` confirms each state change on replicas)."""
-        common = (ts(retention_seconds), "1" if publish_lists else "0", list_prefix)
-        if is_cluster_url(url):
-            if publish_lists:
-                raise ParamError(
-                    "publish_lists pushes onto keys outside the shard hash tag and cannot "
-                    "work on Redis Cluster; use the HTTP lease API instead",
-                    field="publish_lists",
-                )
-            parts = open_cluster(
-                url,
-                common_args=common,
-                key_prefix=key_prefix,
-                shard_count=shard_count,
-                wait_replicas=wait_replicas,
-            )
-            return cls(
-                parts.client,
-                parts.space,
-                parts.scripts,
-                parts.notifier,
-                retention_seconds=retention_seconds,
-            )
-        if wait_replicas:
-            raise ParamError("wait_replicas needs a redis+cluster:// store", field="wait_replicas")
-        shard_count = 1 if shard_count is None else shard_count
-        if shard_count < 1:
-            raise ParamError(f"shard_count must be >= 1, got {shard_count}", field="shard_count")
-        if publish_lists and shard_count > 1:
-            raise ParamError(
-                "publish_lists pushes onto keys outside the shard hash tag and works only "
-                "on single-node Redis with shard_count=1",
-                field="publish_lists",
-            )
-        client = Redis.from_url(
+        parts = connect(
             url,
-            decode_responses=True,
-            socket_connect_timeout=2.0,
-            socket_timeout=10.0,
-            # One quick retry hides a pooled connection broken by a server restart; a
-            # script repeated after a lost reply is refused by its own preconditions.
-            retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
+            common_args=(ts(retention_seconds), "1" if publish_lists else "0", list_prefix),
+            publish_lists=publish_lists,
+            key_prefix=key_prefix,
+            shard_count=shard_count,
+            wait_replicas=wait_replicas,
         )
-        space = KeySpace(key_prefix=key_prefix, shard_count=shard_count)
-        scripts = Scripts(client, (*common, space.channel_prefix))
-        notifier = Notifier(client, space.channel_patterns)
-        return cls(client, space, scripts, notifier, retention_seconds=retention_seconds)
+        return cls(
+            parts.client,
+            parts.space,
+            parts.scripts,
+            parts.notifier,
+            retention_seconds=retention_seconds,
+        )
 
     @property
     def key_space(self) -> KeySpace:
