@@ -79,7 +79,7 @@ class BodyLimitMiddleware:
             response = problem_response(
                 400,
                 "malformed-json",
-                "body is not valid JSON text: a \\uXXXX escape is an unpaired UTF-16 "
+                "body is not valid JSON text: a \\u escape names an unpaired UTF-16 "
                 "surrogate, which is not a Unicode character",
             )
             await response(scope, receive, send)
