@@ -9,10 +9,14 @@ recorded or the deadline), `stop`. Task bodies must call
 from __future__ import annotations
 
 import abc
+import json
+import subprocess
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.harness.processes import ManagedProcess
 from benchmarks.harness.records import count_ready_workers, count_records
 from benchmarks.harness.workload import Workload
 
@@ -87,3 +91,22 @@ def wait_for_ready_workers(records_dir: Path, expected: int, deadline: float) ->
             ready = count_ready_workers(records_dir)
             raise RunTimeoutError(f"only {ready} of {expected} workers ready before the deadline")
         time.sleep(_POLL_S)
+
+
+def run_submitter(
+    name: str, ctx: RunContext, args: Sequence[str], env: Mapping[str, str], out: Path
+) -> dict[str, int]:
+    """Run a system's submitter, which writes `{"submitted": {scenario: submit time}}`
+    to `out`, and return that mapping."""
+    submitter = ManagedProcess.spawn(
+        f"{name}-submit", args, ctx.workdir / "submit.log", env, ctx.repo_root
+    )
+    try:
+        returncode = submitter.process.wait(timeout=ctx.timeout_s)
+    except subprocess.TimeoutExpired as error:
+        submitter.stop()
+        raise RunTimeoutError(f"{name}: submit took over {ctx.timeout_s}s") from error
+    if returncode != 0:
+        raise RuntimeError(f"{name}: submit failed ({returncode}):\n{submitter.log_tail()}")
+    submitted: dict[str, int] = json.loads(out.read_text())["submitted"]
+    return submitted

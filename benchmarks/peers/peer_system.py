@@ -6,9 +6,7 @@ Every peer is driven the same way: `workers` processes of `<runner> worker`, one
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +18,7 @@ from benchmarks.harness.system import (
     RunTimeoutError,
     System,
     SystemUnavailableError,
+    run_submitter,
 )
 from benchmarks.peers.runner_cli import CONCURRENCY_ENV, REDIS_URL_ENV
 
@@ -93,20 +92,7 @@ class PeerSystem(System):
             "--slides", str(ctx.workload.slides),
             "--out", str(out),
         ]  # fmt: skip
-        submitter = ManagedProcess.spawn(
-            f"{self.name}-submit", args, ctx.workdir / "submit.log", self._env(ctx), ctx.repo_root
-        )
-        try:
-            returncode = submitter.process.wait(timeout=ctx.timeout_s)
-        except subprocess.TimeoutExpired as error:
-            submitter.stop()
-            raise RunTimeoutError(f"{self.name}: submit took over {ctx.timeout_s}s") from error
-        if returncode != 0:
-            raise RuntimeError(
-                f"{self.name}: submit failed ({returncode}):\n{submitter.log_tail()}"
-            )
-        submitted: dict[str, int] = json.loads(out.read_text())["submitted"]
-        return submitted
+        return run_submitter(self.name, ctx, args, self._env(ctx), out)
 
     def monitored_pids(self) -> list[int]:
         return [worker.pid for worker in self.workers]

@@ -10,9 +10,7 @@ Workers and submitter live in `scenarist_runner.py` and run in the project's own
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -21,7 +19,13 @@ import httpx
 from benchmarks.harness.processes import ManagedProcess
 from benchmarks.harness.records import RECORDS_DIR_ENV, count_ready_workers
 from benchmarks.harness.redis_proc import free_port
-from benchmarks.harness.system import RunContext, RunTimeoutError, System, SystemUnavailableError
+from benchmarks.harness.system import (
+    RunContext,
+    RunTimeoutError,
+    System,
+    SystemUnavailableError,
+    run_submitter,
+)
 from benchmarks.peers.runner_cli import REDIS_URL_ENV
 from benchmarks.systems.scenarist_runner import API_URL_ENV, BATCH_ENV, DEFAULT_BATCH
 
@@ -114,20 +118,7 @@ class ScenaristSystem(System):
             "--slides", str(ctx.workload.slides),
             "--out", str(out),
         ]  # fmt: skip
-        submitter = ManagedProcess.spawn(
-            f"{self.name}-submit", args, ctx.workdir / "submit.log", self._env(ctx), ctx.repo_root
-        )
-        try:
-            returncode = submitter.process.wait(timeout=ctx.timeout_s)
-        except subprocess.TimeoutExpired as error:
-            submitter.stop()
-            raise RunTimeoutError(f"{self.name}: submit took over {ctx.timeout_s}s") from error
-        if returncode != 0:
-            raise RuntimeError(
-                f"{self.name}: submit failed ({returncode}):\n{submitter.log_tail()}"
-            )
-        submitted: dict[str, int] = json.loads(out.read_text())["submitted"]
-        return submitted
+        return run_submitter(self.name, ctx, args, self._env(ctx), out)
 
     def monitored_pids(self) -> list[int]:
         pids = [worker.pid for worker in self.workers]
