@@ -4,39 +4,17 @@ in-process through httpx's ASGI transport with its lifespan running."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from scenarist.api.app import create_app
-from scenarist.settings import Settings
+from tests.support.app import make_settings, serve
 from tests.support.redis_server import RedisServer
 
 SEED_VIDEO = {"scenario": "CreateVideo", "description": "A video about cats", "slides_count": 3}
 BACKENDS = ["sqlite", pytest.param("redis", marks=pytest.mark.redis)]
-
-
-def make_settings(store: str, **overrides: Any) -> Settings:
-    defaults: dict[str, Any] = {
-        "store": store,
-        "reaper_interval": 0.05,
-        "callback_interval": 0.05,
-        "sse_heartbeat_seconds": 0.2,
-    }
-    return Settings(**{**defaults, **overrides})
-
-
-@asynccontextmanager
-async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The app with its lifespan (store open, background loops running) and a client."""
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://scenarist.test") as c:
-            yield c
 
 
 @pytest.fixture

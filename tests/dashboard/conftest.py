@@ -10,8 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from scenarist.api.app import create_app
 from scenarist.settings import Settings
+from tests.support.app import make_settings as make_app_settings
+from tests.support.app import serve as serve_app
 
 VIDEO = {"scenario": "CreateVideo", "description": "A video about <b>cats</b>", "slides_count": 3}
 SERVICES = ("text-service", "audio-service", "image-service", "video-service")
@@ -26,22 +27,13 @@ TOKENS = [
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
-    defaults: dict[str, Any] = {
-        "store": f"sqlite:///{tmp_path / 'dashboard.db'}",
-        "reaper_interval": 0.05,
-        "callback_interval": 0.05,
-        "sse_heartbeat_seconds": 0.2,
-    }
-    return Settings(**{**defaults, **overrides})
+    return make_app_settings(f"sqlite:///{tmp_path / 'dashboard.db'}", **overrides)
 
 
 @asynccontextmanager
 async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://dash.test") as c:
-            yield c
+    async with serve_app(settings, base_url="http://dash.test") as client:
+        yield client
 
 
 @pytest.fixture
