@@ -30,7 +30,7 @@ if str(REPO_ROOT) not in sys.path:  # run as a script: make `benchmarks.*` impor
 from benchmarks.harness.metrics import timing_metrics  # noqa: E402
 from benchmarks.harness.records import read_records  # noqa: E402
 from benchmarks.harness.redis_proc import RedisProcess, redis_server_binary  # noqa: E402
-from benchmarks.harness.rss import PeakRssSampler  # noqa: E402
+from benchmarks.harness.rss import PeakRssSampler, tree_cpu_seconds  # noqa: E402
 from benchmarks.harness.schema import RunResult, megabytes, summarise  # noqa: E402
 from benchmarks.harness.system import RunContext, System, SystemUnavailableError  # noqa: E402
 from benchmarks.harness.table import failure_notes, markdown_table  # noqa: E402
@@ -100,10 +100,16 @@ def parse_options(argv: Sequence[str] | None) -> Options:
 
 def _measure(system: System, ctx: RunContext, repetition: int, redis: RedisProcess) -> RunResult:
     system.start_workers(ctx)
+
+    def busy_pids() -> list[int]:
+        return [*system.monitored_pids(), redis.pid]
+
     with PeakRssSampler(system.monitored_pids) as rss:
         deadline = time.monotonic() + ctx.timeout_s
+        cpu_before = tree_cpu_seconds(busy_pids())
         submitted = system.submit_all(ctx)
         system.wait(ctx, deadline)
+        cpu_seconds = tree_cpu_seconds(busy_pids()) - cpu_before
         time.sleep(_SETTLE_S)
     records = read_records(ctx.records_dir)
     verification = verify_run(ctx.workload, submitted, records)
@@ -116,6 +122,7 @@ def _measure(system: System, ctx: RunContext, repetition: int, redis: RedisProce
         redis_mb=megabytes(redis.used_memory_bytes()),
         problems=verification.problems,
         problem_count=verification.problem_count,
+        cpu_ms_per_scenario=1000 * cpu_seconds / ctx.workload.scenarios,
     )
 
 

@@ -23,6 +23,8 @@ class RunResult:
     problems: tuple[str, ...] = ()
     problem_count: int = 0
     error: str | None = None
+    # CPU of the workers, any server and Redis from first submit to last task, per scenario.
+    cpu_ms_per_scenario: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -46,6 +48,7 @@ class SystemSummary:
     dispatch_p99_ms: float | None = None
     peak_rss_mb: float | None = None
     redis_mb: float | None = None
+    cpu_ms_per_scenario: float | None = None
     failures: tuple[str, ...] = field(default=())
 
     @property
@@ -68,8 +71,9 @@ def summarise(system: str, runs: Sequence[RunResult]) -> SystemSummary:
         failures = tuple(_failure_reason(run) for run in runs if not run.verified)
         return SystemSummary(system, len(runs), len(verified), failures=failures)
 
-    def median_of(values: Sequence[float | None]) -> float:
-        return statistics.median(value for value in values if value is not None)
+    def median_of(values: Sequence[float | None]) -> float | None:
+        present = [value for value in values if value is not None]
+        return statistics.median(present) if present else None
 
     timings = [run.timing for run in verified if run.timing is not None]
     return SystemSummary(
@@ -83,4 +87,5 @@ def summarise(system: str, runs: Sequence[RunResult]) -> SystemSummary:
         dispatch_p99_ms=median_of([timing.dispatch_p99_ms for timing in timings]),
         peak_rss_mb=median_of([run.peak_rss_mb for run in verified]),
         redis_mb=median_of([run.redis_mb for run in verified]),
+        cpu_ms_per_scenario=median_of([run.cpu_ms_per_scenario for run in verified]),
     )

@@ -16,6 +16,7 @@ HEADERS = (
     "dispatch p99 ms",
     "peak RSS MB",
     "Redis MB",
+    "CPU ms/scenario",
     "verified",
 )
 
@@ -46,6 +47,7 @@ def summary_row(summary: SystemSummary) -> list[str]:
         _number(summary.dispatch_p99_ms, 2),
         _number(summary.peak_rss_mb, 1),
         _number(summary.redis_mb, 1),
+        _number(summary.cpu_ms_per_scenario, 2),
         _verified_cell(summary),
     ]
 

@@ -18,7 +18,7 @@ from benchmarks.harness.records import (
     run_noop_task,
 )
 from benchmarks.harness.redis_proc import RedisProcess, parse_info
-from benchmarks.harness.rss import tree_rss_bytes
+from benchmarks.harness.rss import tree_cpu_seconds, tree_rss_bytes
 from benchmarks.harness.schema import RunResult, summarise
 from benchmarks.harness.system import RunContext, System
 from benchmarks.harness.table import failure_notes, markdown_table
@@ -148,7 +148,8 @@ def _run(system: str, repetition: int, tasks_per_s: float | None) -> RunResult:
     timing = timing_metrics(workload, submitted, records)
     if tasks_per_s is None:
         return RunResult(system, repetition, False, None, None, None, ("s1/video: x",), 1)
-    return RunResult(system, repetition, True, replace(timing, tasks_per_s=tasks_per_s), 50, 2)
+    timing = replace(timing, tasks_per_s=tasks_per_s)
+    return RunResult(system, repetition, True, timing, 50, 2, cpu_ms_per_scenario=tasks_per_s / 100)
 
 
 def test_table_shows_medians_for_verified_systems_and_no_numbers_for_failed_ones() -> None:
@@ -159,8 +160,8 @@ def test_table_shows_medians_for_verified_systems_and_no_numbers_for_failed_ones
 
     assert table[0].startswith("| system | tasks/s | makespan p50 ms")
     assert table[2].startswith("| celery | 1,000 | ")
-    assert table[2].endswith("| 50.0 | 2.0 | yes (2/2) |")
-    assert table[3] == "| rq | — | — | — | — | — | — | — | FAILED (1/2 ok) |"
+    assert table[2].endswith("| 50.0 | 2.0 | 10.00 | yes (2/2) |")
+    assert table[3] == "| rq | — | — | — | — | — | — | — | — | FAILED (1/2 ok) |"
     assert failure_notes([good, broken]) == "- rq: run 2: s1/video: x"
 
 
@@ -196,6 +197,15 @@ def test_redis_process_reports_memory_and_stops(tmp_path: Path) -> None:
 
 def test_tree_rss_counts_this_process() -> None:
     assert tree_rss_bytes([os.getpid()]) > 1024 * 1024
+
+
+def test_tree_cpu_grows_with_work_done_in_the_tree() -> None:
+    before = tree_cpu_seconds([os.getpid()])
+    deadline = time.process_time() + 0.05
+    while time.process_time() < deadline:
+        pass
+    assert tree_cpu_seconds([os.getpid()]) - before >= 0.03
+    assert tree_cpu_seconds([2**22 + 12345]) == 0.0  # no such process: counts nothing
 
 
 class InProcessSystem(System):
@@ -253,6 +263,8 @@ def test_run_once_measures_a_correct_system(tmp_path: Path) -> None:
     assert result.peak_rss_mb > 1
     assert result.redis_mb is not None
     assert result.redis_mb > 0
+    assert result.cpu_ms_per_scenario is not None
+    assert result.cpu_ms_per_scenario >= 0
 
 
 @pytest.mark.redis
