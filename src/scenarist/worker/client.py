@@ -24,6 +24,7 @@ from scenarist.worker.protocol import (
     LeasedTask,
     batch_outcomes,
     default_headers,
+    parse_lease_round,
     parse_leased,
     parse_timestamp,
     raise_for_status,
@@ -110,6 +111,28 @@ class ScenaristClient:
         call = Calls.lease(service, max_tasks, lease_seconds, wait_seconds, worker_id)
         return [parse_leased(raw) for raw in self._call(call)["tasks"]]
 
+    def lease_services(
+        self,
+        services: Sequence[str],
+        *,
+        max_tasks: int = 1,
+        lease_seconds: float | None = None,
+        wait_seconds: float = 0.0,
+        worker_id: str | None = None,
+        complete: Sequence[CompletionItem] = (),
+    ) -> tuple[list[LeasedTask], list[Any]]:
+        """Report `complete` done, then lease across `services`: a worker's round in one
+        request. Returns the leased tasks and one outcome per completion item, in order."""
+        call = Calls.lease_services(
+            services,
+            max_tasks=max_tasks,
+            lease_seconds=lease_seconds,
+            wait=wait_seconds,
+            worker_id=worker_id,
+            complete=complete,
+        )
+        return parse_lease_round(self._call(call))
+
     def heartbeat(
         self, task_id: str, lease_token: str, *, lease_seconds: float | None = None
     ) -> float | None:
@@ -191,6 +214,11 @@ class AsyncScenaristClient:
     async def get(self, path: str) -> Any:
         return await self._call(Call("GET", path))
 
+    async def submit(
+        self, scenario: str, params: Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> Any:
+        return await self._call(Calls.submit(scenario, params, idempotency_key))
+
     async def lease(
         self,
         service: str,
@@ -202,6 +230,28 @@ class AsyncScenaristClient:
     ) -> list[LeasedTask]:
         call = Calls.lease(service, max_tasks, lease_seconds, wait_seconds, worker_id)
         return [parse_leased(raw) for raw in (await self._call(call))["tasks"]]
+
+    async def lease_services(
+        self,
+        services: Sequence[str],
+        *,
+        max_tasks: int = 1,
+        lease_seconds: float | None = None,
+        wait_seconds: float = 0.0,
+        worker_id: str | None = None,
+        complete: Sequence[CompletionItem] = (),
+    ) -> tuple[list[LeasedTask], list[Any]]:
+        """Report `complete` done, then lease across `services`: a worker's round in one
+        request. Returns the leased tasks and one outcome per completion item, in order."""
+        call = Calls.lease_services(
+            services,
+            max_tasks=max_tasks,
+            lease_seconds=lease_seconds,
+            wait=wait_seconds,
+            worker_id=worker_id,
+            complete=complete,
+        )
+        return parse_lease_round(await self._call(call))
 
     async def heartbeat(
         self, task_id: str, lease_token: str, *, lease_seconds: float | None = None

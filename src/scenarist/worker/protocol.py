@@ -121,6 +121,12 @@ def response_json(call: Call, response: httpx.Response) -> Any:
     return response.json() if response.content else None
 
 
+def parse_lease_round(answer: Any) -> tuple[list[LeasedTask], list[Any]]:
+    """A `POST /queues/lease` answer: the leased tasks and one outcome per completion."""
+    tasks = [parse_leased(raw) for raw in answer["tasks"]]
+    return tasks, list(batch_outcomes(answer))
+
+
 def batch_outcomes(answer: Any) -> Sequence[Any]:
     if isinstance(answer, dict):
         for key in ("items", "results", "outcomes"):
@@ -156,6 +162,26 @@ class Calls:
         return Call("POST", path, body, timeout=wait + LONG_POLL_MARGIN_SECONDS)
 
     @staticmethod
+    def lease_services(
+        services: Sequence[str],
+        *,
+        max_tasks: int,
+        lease_seconds: float | None,
+        wait: float,
+        worker_id: str | None,
+        complete: Sequence[CompletionItem],
+    ) -> Call:
+        """One worker round: report `complete` done, then lease across `services`."""
+        body: dict[str, Any] = {"services": list(services), "max_tasks": max_tasks}
+        if lease_seconds is not None:
+            body["lease_seconds"] = lease_seconds
+        body["wait_seconds"] = wait
+        if worker_id:
+            body["worker_id"] = worker_id
+        body["complete"] = completion_bodies(complete)
+        return Call("POST", "/queues/lease", body, timeout=wait + LONG_POLL_MARGIN_SECONDS)
+
+    @staticmethod
     def heartbeat(task_id: str, lease_token: str, lease_seconds: float | None) -> Call:
         body: dict[str, Any] = {"lease_token": lease_token}
         if lease_seconds is not None:
@@ -183,12 +209,16 @@ class Calls:
 
     @staticmethod
     def complete_many(items: Sequence[CompletionItem]) -> Call:
-        body = [
-            {"id": i.task_id, "lease_token": i.lease_token, "result_ref": i.result_ref}
-            | ({"result": dict(i.result)} if i.result is not None else {})
-            for i in items
-        ]
-        return Call("POST", "/tasks/complete", {"items": body})
+        return Call("POST", "/tasks/complete", {"items": completion_bodies(items)})
+
+
+def completion_bodies(items: Sequence[CompletionItem]) -> list[dict[str, Any]]:
+    """Batch items as `POST /tasks/complete` and the lease's `complete` field take them."""
+    return [
+        {"id": i.task_id, "lease_token": i.lease_token, "result_ref": i.result_ref}
+        | ({"result": dict(i.result)} if i.result is not None else {})
+        for i in items
+    ]
 
 
 def send_kwargs(call: Call) -> dict[str, Any]:
