@@ -11,7 +11,6 @@ check runs before the big thing is built and raises RenderError.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -38,6 +37,15 @@ from scenarist.core.render_guards import (
     check_percent_format,
     check_str_method,
     guard_filter,
+)
+from scenarist.core.render_simple import (
+    SimpleParts,
+    Variable,
+    check_output,
+    join_checked,
+    render_simple,
+    simple_parts,
+    typed_result,
 )
 
 __all__ = ["CompiledLeaf", "RenderLimits", "RenderSession", "Renderer", "TemplateCompileError"]
@@ -110,8 +118,9 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
             return False
         return super().is_safe_attribute(obj, attr, value)
 
-    def compile_leaf_template(self, source: str) -> tuple[Template, bool]:
-        """Compile a leaf; the bool says whether it is a single expression (typed)."""
+    def compile_leaf_template(self, source: str) -> tuple[Template, bool, SimpleParts | None]:
+        """Compile a leaf: the template, whether it is a single expression (typed), and
+        its parts when it is only text and variable names (see render_simple)."""
         try:
             tree = self.parse(source)
         except TemplateSyntaxError as exc:
@@ -121,6 +130,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
                 raise TemplateCompileError(f"the name {name.name!r} is reserved", name.lineno)
         body = tree.body
         single = bool(_SINGLE_EXPRESSION.match(source)) and _single_output(body)
+        parts = simple_parts(body)
         if single:
             output = body[0]
             assert isinstance(output, nodes.Output)
@@ -130,7 +140,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         assert isinstance(bounded, nodes.Template)
         bounded.set_environment(self)
         try:
-            return self.from_string(bounded), single
+            return self.from_string(bounded), single, parts
         except TemplateSyntaxError as exc:
             raise TemplateCompileError(exc.message or str(exc), exc.lineno) from None
 
@@ -220,10 +230,7 @@ def _concat(parts: list[Any]) -> str:
 
 
 def _finalize(value: Any) -> Any:
-    budget = active_budget()
-    if not isinstance(value, str):
-        budget.check_chars(estimate_chars(value, budget.limits.max_leaf_chars), "an output")
-    return value
+    return check_output(active_budget(), value)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -233,6 +240,8 @@ class CompiledLeaf:
     source: str
     template: Template | None  # None: plain text, no template syntax
     typed: bool  # a single `{{ expression }}`: the value keeps its JSON type
+    parts: SimpleParts | None = None  # only text and variable names: rendered without Jinja
+    names: frozenset[str] = frozenset()  # the variable names in `parts`
 
 
 class Renderer:
@@ -245,8 +254,9 @@ class Renderer:
     def compile(self, source: str) -> CompiledLeaf:
         if not _TEMPLATE_SYNTAX.search(source):
             return CompiledLeaf(source, None, typed=False)
-        template, typed = self._env.compile_leaf_template(source)
-        return CompiledLeaf(source, template, typed)
+        template, typed, parts = self._env.compile_leaf_template(source)
+        names = frozenset(p.name for p in parts or () if isinstance(p, Variable))
+        return CompiledLeaf(source, template, typed, parts, names)
 
     def session(self) -> RenderSession:
         return RenderSession(RenderBudget(self.limits))
@@ -261,11 +271,17 @@ class RenderSession:
 
     def render(self, leaf: CompiledLeaf, variables: Mapping[str, JSON], where: str) -> JSON:
         """Render one leaf; errors are RenderError naming `where` (scenario, task, path)."""
-        if leaf.template is None:
+        template = leaf.template
+        if template is None:
             return leaf.source
-        token = activate(self.budget)
+        # Text and variable names the request provides need neither Jinja nor the active
+        # budget (no template code runs): see render_simple.
+        simple = leaf.parts is not None and leaf.names <= variables.keys()
+        token = None if simple else activate(self.budget)
         try:
-            value = _evaluate(leaf, leaf.template, variables, self.budget)
+            if leaf.parts is not None and simple:
+                return render_simple(leaf.parts, leaf.typed, variables, self.budget)
+            return _evaluate(leaf, template, variables, self.budget)
         except RenderError as exc:
             raise RenderError(f"{where}: {exc.message}") from None
         except RecursionError:
@@ -277,8 +293,8 @@ class RenderSession:
         except (TemplateError, ArithmeticError, LookupError, TypeError, ValueError) as exc:
             raise RenderError(f"{where}: {type(exc).__name__}: {exc}") from None
         finally:
-            deactivate(token)
-        return value
+            if token is not None:
+                deactivate(token)
 
 
 def _evaluate(
@@ -286,33 +302,10 @@ def _evaluate(
 ) -> JSON:
     context = template.new_context(dict(variables))
     if not leaf.typed:
-        chunks: list[str] = []
-        size = 0
-        for chunk in template.root_render_func(context):
-            size += len(chunk)
-            budget.check_chars(size, "the rendered text")
-            chunks.append(chunk)
-        budget.add_rendered(size)
-        return "".join(chunks)
+        return join_checked(template.root_render_func(context), budget)
     for _ in template.root_render_func(context):
         pass
     value = context.vars[_RESULT]
     if isinstance(value, Undefined):
         str(value)  # StrictUndefined raises UndefinedError naming the variable
-    budget.check_chars(estimate_chars(value, budget.limits.max_leaf_chars), "the value")
-    result = to_json(value)
-    budget.add_rendered(estimate_chars(result, budget.limits.max_plan_chars))
-    return result
-
-
-def to_json(value: Any) -> JSON:
-    """A rendered value as plain JSON data (tuples become lists, other objects text)."""
-    if value is None or isinstance(value, bool | int | str):
-        return str(value) if type(value) not in (bool, int, str, type(None)) else value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, Mapping):
-        return {str(k): to_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_json(v) for v in value]
-    return str(value)
+    return typed_result(value, budget)
