@@ -1,9 +1,12 @@
 """A thin typed HTTP client for a scenarist server, in a sync and an asyncio flavour.
 
 Both flavours share request building and response parsing (`protocol.py`); each only
-moves bytes with its own httpx client. Responses the worker loop depends on are typed
-(`LeasedTask`); scenario documents are returned as parsed JSON because clients mostly
-render or forward them.
+moves bytes. The sync one uses httpx; the asyncio one, which workers run, sends its JSON
+calls on a lean keep-alive transport (`transport.py`, a fraction of httpx's CPU per
+request) unless a caller injects an httpx transport (tests script the server with
+`httpx.MockTransport`), and streams server-sent events with httpx. Responses the worker
+loop depends on are typed (`LeasedTask`); scenario documents are returned as parsed JSON
+because clients mostly render or forward them.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ from scenarist.worker.protocol import (
     Calls,
     CompletionItem,
     LeasedTask,
+    as_reply,
     batch_outcomes,
     default_headers,
+    encode_body,
     parse_lease_round,
     parse_leased,
     parse_timestamp,
@@ -34,6 +39,11 @@ from scenarist.worker.protocol import (
     task_path,
 )
 from scenarist.worker.sse import ServerEvent, SseParser
+from scenarist.worker.transport import (
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    HttpTransport,
+)
 
 __all__ = [
     "DEFAULT_URL",
@@ -77,7 +87,7 @@ class ScenaristClient:
             response = self._http.request(call.method, call.path, **send_kwargs(call))
         except httpx.TransportError as exc:
             raise ServerUnreachableError(f"{call.method} {self.url}{call.path}: {exc}") from exc
-        return response_json(call, response)
+        return response_json(call, as_reply(response))
 
     def health(self) -> Any:
         return self._call(Call("GET", "/health", timeout=5.0))
@@ -168,7 +178,7 @@ class ScenaristClient:
             with self._http.stream("GET", call.path, headers=headers, timeout=timeout) as response:
                 if response.status_code >= 400:
                     response.read()
-                    raise_for_status(call, response)
+                    raise_for_status(call, as_reply(response))
                 parser = SseParser()
                 for line in response.iter_lines():
                     event = parser.feed(line)
@@ -179,7 +189,11 @@ class ScenaristClient:
 
 
 class AsyncScenaristClient:
-    """Asyncio client with the worker-protocol subset of `ScenaristClient` plus reads."""
+    """Asyncio client with the worker-protocol subset of `ScenaristClient` plus reads.
+
+    `max_connections` bounds the keep-alive connections of the JSON calls (a worker's lease
+    loop, heartbeats and completions) and `max_response_bytes` the answers they accept;
+    `transport` swaps in an httpx transport for them."""
 
     def __init__(
         self,
@@ -187,11 +201,20 @@ class AsyncScenaristClient:
         token: str | None = None,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self.url = url.rstrip("/")
-        self._http = httpx.AsyncClient(
-            base_url=self.url, headers=default_headers(token), transport=transport
-        )
+        headers = default_headers(token)
+        self._http = httpx.AsyncClient(base_url=self.url, headers=headers, transport=transport)
+        self._fast: HttpTransport | None = None
+        if transport is None:
+            self._fast = HttpTransport(
+                self.url,
+                headers=headers,
+                max_connections=max_connections,
+                max_response_bytes=max_response_bytes,
+            )
 
     async def __aenter__(self) -> Self:
         return self
@@ -202,14 +225,28 @@ class AsyncScenaristClient:
         await self.aclose()
 
     async def aclose(self) -> None:
+        if self._fast is not None:
+            await self._fast.aclose()
         await self._http.aclose()
 
     async def _call(self, call: Call) -> Any:
+        if self._fast is None:
+            return await self._call_httpx(call)
+        reply = await self._fast.request(
+            call.method,
+            call.path,
+            encode_body(call),
+            headers=call.headers,
+            timeout=call.timeout,
+        )
+        return response_json(call, reply)
+
+    async def _call_httpx(self, call: Call) -> Any:
         try:
             response = await self._http.request(call.method, call.path, **send_kwargs(call))
         except httpx.TransportError as exc:
             raise ServerUnreachableError(f"{call.method} {self.url}{call.path}: {exc}") from exc
-        return response_json(call, response)
+        return response_json(call, as_reply(response))
 
     async def get(self, path: str) -> Any:
         return await self._call(Call("GET", path))
@@ -286,7 +323,7 @@ class AsyncScenaristClient:
             ) as response:
                 if response.status_code >= 400:
                     await response.aread()
-                    raise_for_status(call, response)
+                    raise_for_status(call, as_reply(response))
                 parser = SseParser()
                 async for line in response.aiter_lines():
                     event = parser.feed(line)

@@ -19,6 +19,12 @@ class ServerUnreachableError(ClientError):
     """The server could not be reached or answered 5xx; the call may be retried later."""
 
 
+class ResponseTooLargeError(ServerUnreachableError):
+    """The answer exceeded the client's response size cap and was dropped unread. Treated
+    like a 5xx: the call may be retried later (leased tasks it carried return to their
+    queue when their lease expires)."""
+
+
 class ApiError(ClientError):
     """The server refused the request; `problem` is the parsed problem+json body."""
 

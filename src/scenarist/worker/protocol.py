@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import orjson
 
 from scenarist.worker.errors import (
     ApiError,
@@ -18,6 +19,7 @@ from scenarist.worker.errors import (
     NotFoundError,
     ServerUnreachableError,
 )
+from scenarist.worker.transport import Reply
 
 DEFAULT_URL = "http://127.0.0.1:8001"
 REQUEST_TIMEOUT_SECONDS = 30.0
@@ -93,32 +95,37 @@ def parse_leased(raw: Mapping[str, Any]) -> LeasedTask:
     )
 
 
-def raise_for_status(call: Call, response: httpx.Response) -> None:
-    if response.status_code < 400:
+def raise_for_status(call: Call, reply: Reply) -> None:
+    if reply.status < 400:
         return
-    if response.status_code >= 500:
+    if reply.status >= 500:
         raise ServerUnreachableError(
-            f"{call.method} {call.path} -> {response.status_code}: {response.text[:500]}"
+            f"{call.method} {call.path} -> {reply.status}: {reply.text[:500]}"
         )
     try:
-        problem = response.json()
+        problem = orjson.loads(reply.body)
     except ValueError:
-        problem = {"detail": response.text[:500]}
+        problem = {"detail": reply.text[:500]}
     if not isinstance(problem, dict):
         problem = {"detail": str(problem)}
     error_class: type[ApiError] = ApiError
-    if response.status_code in (401, 403):
+    if reply.status in (401, 403):
         error_class = AuthError
-    elif response.status_code == 404:
+    elif reply.status == 404:
         error_class = NotFoundError
-    elif response.status_code == 409 and call.path.startswith("/tasks/"):
+    elif reply.status == 409 and call.path.startswith("/tasks/"):
         error_class = LeaseLostError
-    raise error_class(response.status_code, problem, method=call.method, path=call.path)
+    raise error_class(reply.status, problem, method=call.method, path=call.path)
 
 
-def response_json(call: Call, response: httpx.Response) -> Any:
-    raise_for_status(call, response)
-    return response.json() if response.content else None
+def response_json(call: Call, reply: Reply) -> Any:
+    raise_for_status(call, reply)
+    return orjson.loads(reply.body) if reply.body else None
+
+
+def as_reply(response: httpx.Response) -> Reply:
+    """An httpx response as the shared parsing functions take it (body read already)."""
+    return Reply(response.status_code, response.headers, response.content)
 
 
 def parse_lease_round(answer: Any) -> tuple[list[LeasedTask], list[Any]]:
@@ -219,6 +226,10 @@ def completion_bodies(items: Sequence[CompletionItem]) -> list[dict[str, Any]]:
         | ({"result": dict(i.result)} if i.result is not None else {})
         for i in items
     ]
+
+
+def encode_body(call: Call) -> bytes | None:
+    return None if call.body is None else orjson.dumps(call.body, option=orjson.OPT_NON_STR_KEYS)
 
 
 def send_kwargs(call: Call) -> dict[str, Any]:
