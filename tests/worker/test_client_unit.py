@@ -131,16 +131,21 @@ class FlakyServer:
         if self.refusals:
             self.refusals -= 1
             raise httpx.ConnectError("connection refused", request=request)
-        if path.endswith("/lease"):
+        if path == "/queues/lease":
+            outcomes = self.complete(json.loads(request.content)["complete"])
             tasks = [] if self.leased else [self.leased_task()]
             self.leased = True
-            return httpx.Response(200, json={"tasks": tasks})
-        if path.endswith("/complete"):
-            self.completed.append(json.loads(request.content))
-            return httpx.Response(200, json={"status": "success"})
+            return httpx.Response(200, json={"tasks": tasks, "outcomes": outcomes})
+        if path == "/tasks/complete":
+            outcomes = self.complete(json.loads(request.content)["items"])
+            return httpx.Response(200, json={"outcomes": outcomes})
         if path == "/queues":
             return httpx.Response(200, json={"queues": []})
         return problem(404, f"no route {path}")
+
+    def complete(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        self.completed.extend(items)
+        return [{"id": item["id"], "ok": True} for item in items]
 
     @staticmethod
     def leased_task() -> dict[str, Any]:
@@ -168,7 +173,9 @@ def test_worker_reconnects_after_connection_errors(monkeypatch: pytest.MonkeyPat
 
     stats = worker.run(burst=True, install_signal_handlers=False)
     assert stats.completed == 1
-    assert server.completed == [{"lease_token": "tok.1", "result_ref": "out/job_1"}]
+    assert server.completed == [
+        {"id": "sc:job_1", "lease_token": "tok.1", "result_ref": "out/job_1"}
+    ]
 
 
 def test_worker_stops_with_the_auth_error_when_the_token_is_refused() -> None:

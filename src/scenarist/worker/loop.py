@@ -1,36 +1,43 @@
-"""One run of a worker: lease loops per service, task execution, heartbeats, shutdown.
+"""One run of a worker: one lease loop per lease length, task execution, heartbeats,
+shutdown.
 
 `WorkerRun` lives exactly as long as `Worker.run_async`; everything mutable about a run
-is here so a `Worker` (configuration and handlers) can be run again.
+is here so a `Worker` (configuration and handlers) can be run again. Services that share
+a lease length are leased together (`POST /queues/lease`: one long poll for all of them),
+and each lease call carries the results finished since the last one (see `reporting`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from scenarist.worker.client import AsyncScenaristClient, LeasedTask
-from scenarist.worker.errors import (
-    ApiError,
-    Fatal,
-    LeaseLostError,
-    NotFoundError,
-    ServerUnreachableError,
+from scenarist.worker.errors import ApiError, LeaseLostError, NotFoundError, ServerUnreachableError
+from scenarist.worker.reporting import (
+    REJECTED_RESULT_STATUSES,
+    PendingResult,
+    Reporter,
+    WorkerStats,
+    task_context,
 )
 from scenarist.worker.support import Backoff, Slots, run_in_daemon_thread
-from scenarist.worker.task import Handler, TaskResult, WorkerTask, as_task_result
+from scenarist.worker.task import Handler, WorkerTask
+
+__all__ = ["HandlerSpec", "LeaseGroup", "RunOptions", "WorkerRun", "WorkerStats"]
 
 log = logging.getLogger("scenarist.worker")
 
-MAX_ERROR_CHARS = 4000
 BURST_RECHECK_SECONDS = 0.2
-SHARED_SLOTS_MAX_WAIT = 2.0  # long-poll cap when services outnumber slots (see below)
+SHARED_SLOTS_MAX_WAIT = 2.0  # long-poll cap when lease loops outnumber slots (see below)
 RELEASE_TIMEOUT_SECONDS = 5.0
+GATHER_SECONDS = 0.02  # how long a lease call waits for running tasks to finish first
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +45,26 @@ class HandlerSpec:
     service: str
     function: Handler
     lease_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseGroup:
+    """Services leased together: a lease call asks for one lease length."""
+
+    services: tuple[str, ...]
+    lease_seconds: float
+
+    @property
+    def label(self) -> str:
+        return ", ".join(self.services)
+
+
+def lease_groups(specs: Iterable[HandlerSpec]) -> list[LeaseGroup]:
+    """One group per lease length, in registration order."""
+    by_length: dict[float, list[str]] = {}
+    for spec in specs:
+        by_length.setdefault(spec.lease_seconds, []).append(spec.service)
+    return [LeaseGroup(tuple(services), length) for length, services in by_length.items()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,15 +77,6 @@ class RunOptions:
     burst: bool
 
 
-@dataclass(slots=True)
-class WorkerStats:
-    """Counts of one run: tasks completed, failed (reported), and dropped (lease lost)."""
-
-    completed: int = 0
-    failed: int = 0
-    dropped: int = 0
-
-
 class WorkerRun:
     def __init__(
         self,
@@ -69,18 +87,22 @@ class WorkerRun:
         self.client = client
         self.handlers = dict(handlers)
         self.options = options
-        self.stats = WorkerStats()
+        lease_seconds = {s: spec.lease_seconds for s, spec in self.handlers.items()}
+        self.reporter = Reporter(client, lease_seconds, options.worker_id)
+        self.stats = self.reporter.stats
         self.slots = Slots(options.concurrency)
         self.stopping = asyncio.Event()
         self.aborting = asyncio.Event()
         self.in_flight: set[asyncio.Task[None]] = set()
+        self.all_finished = asyncio.Event()
         self.drained: set[str] = set()
         self.fatal_error: BaseException | None = None
-        # With fewer slots than services, a loop blocked on a slot must not wait behind
-        # another service's long-poll of an empty queue, so polls are kept short.
-        services = max(len(self.handlers), 1)
-        self.per_poll = max(1, min(options.max_tasks, options.concurrency // services))
-        shared = options.concurrency < services
+        self.groups = lease_groups(self.handlers.values())
+        # With fewer slots than lease loops, a loop blocked on a slot must not wait behind
+        # another loop's long-poll of empty queues, so polls are kept short.
+        loops = max(len(self.groups), 1)
+        self.per_poll = max(1, min(options.max_tasks, options.concurrency // loops))
+        shared = options.concurrency < loops
         self.poll_wait = 0.0 if options.burst else options.wait_seconds
         if shared:
             self.poll_wait = min(self.poll_wait, SHARED_SLOTS_MAX_WAIT)
@@ -101,12 +123,17 @@ class WorkerRun:
         self.stopping.set()
 
     async def run(self) -> WorkerStats:
-        loops = [asyncio.create_task(self._lease_loop(s)) for s in self.handlers]
+        loops = [asyncio.create_task(self._lease_loop(group)) for group in self.groups]
         await self.stopping.wait()
         for loop in loops:
             loop.cancel()
         await asyncio.gather(*loops, return_exceptions=True)
+        self.reporter.stop_piggybacking()
+        started = time.monotonic()
         await self._drain_in_flight()
+        # Results of tasks that finished late still get a few seconds to reach the server.
+        left = self.options.grace_seconds - (time.monotonic() - started)
+        await self.reporter.close(timeout=max(left, RELEASE_TIMEOUT_SECONDS))
         if self.fatal_error is not None:
             raise self.fatal_error
         return self.stats
@@ -130,28 +157,22 @@ class WorkerRun:
 
     # --- leasing ------------------------------------------------------------------------
 
-    async def _lease_loop(self, service: str) -> None:
+    async def _lease_loop(self, group: LeaseGroup) -> None:
         backoff = Backoff()
-        spec = self.handlers[service]
         while not self.stopping.is_set():
             taken = await self.slots.take(self.per_poll)
+            taken, results = await self._gather_round(taken)
             try:
-                leased = await self.client.lease(
-                    service,
-                    max_tasks=taken,
-                    lease_seconds=spec.lease_seconds,
-                    wait_seconds=self.poll_wait,
-                    worker_id=self.options.worker_id,
-                )
+                leased = await self._lease_round(group, taken, results)
             except ServerUnreachableError as exc:
                 self.slots.give_back(taken)
                 delay = backoff.next_delay()
-                log.warning("lease on %s failed (%s); retrying in %.1fs", service, exc, delay)
+                log.warning("lease on %s failed (%s); retrying in %.1fs", group.label, exc, delay)
                 await self._pause(delay)
                 continue
             except ApiError as exc:
                 self.slots.give_back(taken)
-                log.error("server refused to lease %s: %s", service, exc)
+                log.error("server refused to lease %s: %s", group.label, exc)
                 self.fatal_error = exc
                 self.stopping.set()
                 return
@@ -160,9 +181,63 @@ class WorkerRun:
             for task in leased:
                 self._start(task)
             if self.options.burst and not leased:
-                await self._note_drained(service)
+                await self._note_drained(group)
             elif leased:
-                self.drained.discard(service)
+                self.drained.difference_update(group.services)
+
+    async def _gather_round(self, taken: int) -> tuple[int, list[PendingResult]]:
+        """What the next lease call carries: the results finished by then, and the slots
+        it asks tasks for (those freed while gathering join the `taken` ones)."""
+        self.reporter.leases_coming += 1
+        try:
+            await self._gather_finished()
+            taken += self.slots.take_free(self.per_poll - taken)
+            return taken, self.reporter.take_for_lease()
+        finally:
+            self.reporter.lease_sent()
+
+    async def _lease_round(
+        self, group: LeaseGroup, max_tasks: int, results: list[PendingResult]
+    ) -> list[LeasedTask]:
+        try:
+            return await self._lease(group, max_tasks, results)
+        except ApiError as exc:
+            if not results or exc.status_code not in REJECTED_RESULT_STATUSES:
+                self.reporter.put_back(results)  # sent at stop, each then gets its verdict
+                raise
+            # A refused result must not cost the lease: each gets its own verdict instead.
+            self.reporter.send_one_by_one(results, exc)
+            return await self._lease(group, max_tasks, [])
+
+    async def _gather_finished(self) -> None:
+        """Give tasks that are about to finish a moment, so their results and slots join
+        this lease call instead of costing requests of their own."""
+        if not self.in_flight:
+            return
+        self.all_finished.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.all_finished.wait(), GATHER_SECONDS)
+
+    async def _lease(
+        self, group: LeaseGroup, max_tasks: int, results: Sequence[PendingResult]
+    ) -> list[LeasedTask]:
+        try:
+            leased, outcomes = await self.client.lease_services(
+                group.services,
+                max_tasks=max_tasks,
+                lease_seconds=group.lease_seconds,
+                wait_seconds=self.poll_wait,
+                worker_id=self.options.worker_id,
+                complete=[r.item for r in results],
+            )
+        except ServerUnreachableError as exc:
+            self.reporter.put_back(results, exc)
+            raise
+        except asyncio.CancelledError:
+            self.reporter.put_back(results)  # the answer is lost: send them again
+            raise
+        self.reporter.settle(results, outcomes)
+        return leased
 
     async def _pause(self, seconds: float) -> None:
         """Sleep, but wake up at once when the run is stopping."""
@@ -171,12 +246,14 @@ class WorkerRun:
         except TimeoutError:
             return
 
-    async def _note_drained(self, service: str) -> None:
+    async def _note_drained(self, group: LeaseGroup) -> None:
         """Burst mode ends when every service saw an empty queue after the last task
-        finished (a finished task may release work for another service) and the server
-        has no retry waiting out its backoff for us."""
-        self.drained.add(service)
-        everything_drained = self.drained >= set(self.handlers) and not self.in_flight
+        finished and its result reached the server (a finished task may release work
+        for another service) and the server has no retry waiting out its backoff for us."""
+        self.drained.update(group.services)
+        everything_drained = (
+            self.drained >= set(self.handlers) and not self.in_flight and self.reporter.idle
+        )
         if everything_drained and await self._nothing_waiting():
             log.info("burst: every queue is drained; exiting")
             self.stopping.set()
@@ -204,11 +281,13 @@ class WorkerRun:
 
     def _finished(self, runner: asyncio.Task[None]) -> None:
         self.in_flight.discard(runner)
+        if not self.in_flight:
+            self.all_finished.set()
         self.drained.clear()
         self.slots.give_back(1)
 
     async def _execute(self, leased: LeasedTask) -> None:
-        context = _context(leased, self.options.worker_id)
+        context = task_context(leased, self.options.worker_id)
         task = WorkerTask.from_lease(leased)
         spec = self.handlers[leased.service]
         log.info("started %s (attempt %d)", leased.id, leased.attempt, extra=context)
@@ -220,11 +299,11 @@ class WorkerRun:
             await self._handle_cancel(leased, task, context)
             return
         except Exception as exc:
-            await self._report_failure(leased, exc, context)
+            await self.reporter.report_failure(leased, exc)
             return
         finally:
             keeper.cancel()
-        await self._report_success(leased, outcome, context)
+        await self.reporter.report_success(leased, outcome)
 
     async def _handle_cancel(
         self, leased: LeasedTask, task: WorkerTask, context: dict[str, Any]
@@ -238,16 +317,8 @@ class WorkerRun:
             return
         # Shutdown ran out of grace: hand the task back now instead of letting it wait
         # for the reaper. The send runs in its own task so this cancellation cannot cut it.
-        release = self._send(
-            lambda: self.client.fail(
-                leased.id, leased.lease_token, "worker stopped before the task finished"
-            ),
-            leased,
-            "release",
-            context,
-            give_up_after=RELEASE_TIMEOUT_SECONDS,
-        )
-        await asyncio.shield(asyncio.ensure_future(release))
+        release = asyncio.ensure_future(self.reporter.release(leased, RELEASE_TIMEOUT_SECONDS))
+        await asyncio.shield(release)
 
     async def _keep_alive(
         self,
@@ -261,7 +332,7 @@ class WorkerRun:
         expires = time.monotonic() + lease_seconds
         backoff = Backoff(base=0.25, cap=interval)
         delay = interval
-        context = _context(leased, self.options.worker_id)
+        context = task_context(leased, self.options.worker_id)
         while True:
             await asyncio.sleep(delay)
             try:
@@ -282,91 +353,6 @@ class WorkerRun:
             backoff.reset()
             delay = interval
 
-    # --- reporting ----------------------------------------------------------------------
-
-    async def _report_success(
-        self, leased: LeasedTask, outcome: object, context: dict[str, Any]
-    ) -> None:
-        try:
-            result = as_task_result(outcome, task_id=leased.id)
-        except TypeError as exc:
-            await self._report_failure(leased, Fatal(str(exc)), context)
-            return
-        sent = await self._send(
-            lambda: self.client.complete(
-                leased.id, leased.lease_token, result.result_ref, result.result
-            ),
-            leased,
-            "complete",
-            context,
-            on_rejected=lambda exc: self._reject_result(leased, result, exc, context),
-        )
-        if sent:
-            self.stats.completed += 1
-            log.info("completed %s -> %s", leased.id, result.result_ref, extra=context)
-
-    async def _reject_result(
-        self, leased: LeasedTask, result: TaskResult, exc: ApiError, context: dict[str, Any]
-    ) -> None:
-        """The server refused the result itself (too large, malformed): fail the task for
-        good with the reason, rather than leaving it processing until its lease lapses."""
-        log.error("server rejected the result of %s: %s", leased.id, exc, extra=context)
-        await self._report_failure(
-            leased, Fatal(f"server rejected result {result.result_ref!r}: {exc.detail}"), context
-        )
-
-    async def _report_failure(
-        self, leased: LeasedTask, exc: BaseException, context: dict[str, Any]
-    ) -> None:
-        retryable = not isinstance(exc, Fatal)
-        error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
-        log.warning(
-            "failed %s (%s): %s", leased.id, "retryable" if retryable else "fatal", error,
-            extra=context, exc_info=not isinstance(exc, Fatal),
-        )  # fmt: skip
-        sent = await self._send(
-            lambda: self.client.fail(leased.id, leased.lease_token, error, retryable=retryable),
-            leased,
-            "fail",
-            context,
-        )
-        if sent:
-            self.stats.failed += 1
-
-    async def _send(
-        self,
-        request: Callable[[], Awaitable[Any]],
-        leased: LeasedTask,
-        what: str,
-        context: dict[str, Any],
-        *,
-        give_up_after: float | None = None,
-        on_rejected: Callable[[ApiError], Awaitable[None]] | None = None,
-    ) -> bool:
-        """Send a completion or failure, retrying while the server is unreachable. Past
-        the lease there is no point: the server will have requeued the task."""
-        deadline = time.monotonic() + (give_up_after or self.handlers[leased.service].lease_seconds)
-        backoff = Backoff()
-        while True:
-            try:
-                await request()
-                return True
-            except LeaseLostError as exc:
-                self.stats.dropped += 1
-                log.warning("%s of %s ignored: %s", what, leased.id, exc.detail, extra=context)
-                return False
-            except ServerUnreachableError as exc:
-                if time.monotonic() >= deadline:
-                    log.error("gave up sending %s of %s: %s", what, leased.id, exc, extra=context)
-                    return False
-                await asyncio.sleep(backoff.next_delay())
-            except ApiError as exc:
-                if on_rejected is not None and exc.status_code in (400, 413, 422):
-                    await on_rejected(exc)
-                else:
-                    log.error("%s of %s refused: %s", what, leased.id, exc, extra=context)
-                return False
-
 
 async def _call_handler(function: Handler, task: WorkerTask) -> object:
     """Async handlers run on the loop; sync handlers on a daemon thread each."""
@@ -376,13 +362,3 @@ async def _call_handler(function: Handler, task: WorkerTask) -> object:
     if inspect.isawaitable(value):  # a sync callable that returned a coroutine
         return await value
     return value
-
-
-def _context(leased: LeasedTask, worker_id: str) -> dict[str, Any]:
-    return {
-        "task_id": leased.id,
-        "scenario_id": leased.scenario_id,
-        "service": leased.service,
-        "attempt": leased.attempt,
-        "worker_id": worker_id,
-    }

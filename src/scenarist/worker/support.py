@@ -50,6 +50,12 @@ class Slots:
         self.free -= taken
         return taken
 
+    def take_free(self, at_most: int) -> int:
+        """Take up to `at_most` slots that are free now, without waiting."""
+        taken = max(0, min(self.free, at_most))
+        self.free -= taken
+        return taken
+
     def give_back(self, count: int) -> None:
         if count > 0:
             self.free += count
