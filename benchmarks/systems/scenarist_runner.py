@@ -16,9 +16,10 @@ synchronous and the process has one thread), then reports the whole batch with t
 lease: one request per round. Two ways to reach the orchestrator, same loop:
 
 - `http`: POST /queues/lease (its `complete` field carries the previous batch) on a
-  `scenarist serve` process, with a plain httpx client (the worker SDK runs each handler
-  on its own thread and completes tasks one request at a time, which measures the SDK,
-  not the server);
+  `scenarist serve` process, through the SDK's asyncio client (`AsyncScenaristClient`,
+  `lease_services` and `submit`), so the figures include the client a worker ships with.
+  The loop itself stays here rather than in the SDK's `Worker`: a benchmark task body is
+  a synchronous no-op run in turn, with no per-task threads, heartbeats or retries;
 - `inproc`: the embedded path, an `Orchestrator` over a `RedisStore` inside the worker.
 
 Settings come from the environment the harness sets (see `scenarist_system.py`).
@@ -36,11 +37,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-import httpx
-import orjson
 from benchmarks.harness.records import mark_worker_ready, run_noop_task
 from benchmarks.harness.workload import Workload
 from benchmarks.peers.runner_cli import REDIS_URL_ENV, redis_url, write_submitted
+
+from scenarist.worker.client import AsyncScenaristClient, CompletionItem
 
 TEMPLATE = "CreateVideo"
 SERVICES = ("text-service", "audio-service", "image-service", "video-service")
@@ -49,7 +50,6 @@ BATCH_ENV = "BENCH_SCENARIST_BATCH"
 DEFAULT_BATCH = 32
 WAIT_SECONDS = 5.0  # long poll: returns as soon as a task is ready
 LEASE_SECONDS = 60.0
-_JSON = {"content-type": "application/json"}
 
 __all__ = ["REDIS_URL_ENV", "main"]
 
@@ -76,46 +76,34 @@ class Backend(Protocol):
 
 
 class HttpBackend:
-    """The HTTP worker protocol, lean: orjson bodies, one keep-alive connection per loop."""
+    """The HTTP worker protocol through the SDK client: one keep-alive connection per loop."""
 
     def __init__(self, url: str) -> None:
-        limits = httpx.Limits(max_connections=2)
-        self._http = httpx.AsyncClient(base_url=url, limits=limits, timeout=WAIT_SECONDS + 30)
-
-    async def _post(self, path: str, body: dict[str, Any]) -> Any:
-        response = await self._http.post(path, content=orjson.dumps(body), headers=_JSON)
-        if response.status_code >= 300:
-            raise RuntimeError(f"POST {path}: {response.status_code} {response.text[:500]}")
-        return orjson.loads(response.content)
+        self._client = AsyncScenaristClient(url, max_connections=2)
 
     async def lease(
         self, services: Sequence[str], max_tasks: int, done: Sequence[Leased]
     ) -> list[Leased]:
-        body = {
-            "services": list(services),
-            "max_tasks": max_tasks,
-            "wait_seconds": WAIT_SECONDS,
-            "lease_seconds": LEASE_SECONDS,
-            "complete": [{"id": t.id, "lease_token": t.lease_token} for t in done],
-        }
-        answer = await self._post("/queues/lease", body)
-        _check_outcomes(answer["outcomes"])
-        return [
-            Leased(t["id"], t["name"], t["payload"]["topic"], t["lease_token"])
-            for t in answer["tasks"]
-        ]
+        tasks, outcomes = await self._client.lease_services(
+            services,
+            max_tasks=max_tasks,
+            lease_seconds=LEASE_SECONDS,
+            wait_seconds=WAIT_SECONDS,
+            complete=[CompletionItem(t.id, t.lease_token, None) for t in done],
+        )
+        _check_outcomes(outcomes)
+        return [Leased(t.id, t.name, t.payload["topic"], t.lease_token) for t in tasks]
 
     async def complete(self, tasks: Sequence[Leased]) -> None:
-        items = [{"id": t.id, "lease_token": t.lease_token} for t in tasks]
-        answer = await self._post("/tasks/complete", {"items": items})
-        _check_outcomes(answer["outcomes"])
+        items = [CompletionItem(t.id, t.lease_token, None) for t in tasks]
+        _check_outcomes(await self._client.complete_many(items))
 
     async def submit(self, benchmark_id: str, slides: int) -> None:
-        body = {"scenario": TEMPLATE, "description": benchmark_id, "slides_count": slides}
-        await self._post("/generate", body)
+        params = {"description": benchmark_id, "slides_count": slides}
+        await self._client.submit(TEMPLATE, params)
 
     async def close(self) -> None:
-        await self._http.aclose()
+        await self._client.aclose()
 
 
 class InProcessBackend:
