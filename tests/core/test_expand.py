@@ -233,3 +233,62 @@ def test_render_errors_name_scenario_task_and_path(catalog_from: CatalogFactory)
     )
     with pytest.raises(RenderError, match=r"scenario 'S', task 'a_1', payload.x\[1\]: Zero"):
         catalog.plan("S", {})
+
+
+LEAVES = """
+S:
+  params: {n: {type: integer, default: 2}}
+  tasks:
+    - id: a
+      service: s
+      count: "{{ n }}"
+      payload:
+        plain: text
+        braces: "{ n } }}"
+        typed: "{{ n }}"
+        mixed: "n={{ n }}, i={{ index }}"
+        computed: "{{ n * index }}"
+        nested: [{k: "{{ count }}", c: [1, x]}]
+"""
+
+
+def test_constant_simple_and_jinja_leaves_render_side_by_side(
+    catalog_from: CatalogFactory,
+) -> None:
+    plan = catalog_from(LEAVES).plan("S", {"n": 3})
+    assert dict(plan.tasks[1].payload) == {
+        "plain": "text",
+        "braces": "{ n } }}",
+        "typed": 3,
+        "mixed": "n=3, i=2",
+        "computed": 6,
+        "nested": [{"k": 3, "c": [1, "x"]}],
+    }
+
+
+def test_every_plan_gets_its_own_payload_containers(catalog_from: CatalogFactory) -> None:
+    catalog = catalog_from(LEAVES)
+    first = catalog.plan("S", {})
+    first.tasks[0].payload["nested"][0]["c"].append("changed")
+    assert catalog.plan("S", {}).tasks[0].payload["nested"] == [{"k": 2, "c": [1, "x"]}]
+
+
+@pytest.mark.parametrize(
+    ("leaf", "place", "message"),
+    [
+        ("payload: {x: {y: [\"{{ 'a' * 10**9 }}\"]}}", "task 'a', payload.x.y[0]", "a string"),
+        ("payload: {x: '{{ range(10**9) | list }}'}", "task 'a', payload.x", "range()"),
+        ("count: '{{ 9 ** 9999999 }}'", "task 'a', count", "an integer would need"),
+        ("payload: {x: '{{ v }}'}", "task 'a', payload.x", "the value would be 70002"),
+    ],
+)
+def test_bombs_in_catalog_leaves_are_refused_naming_the_leaf(
+    catalog_from: CatalogFactory, leaf: str, place: str, message: str
+) -> None:
+    catalog = catalog_from(
+        f"S:\n  params: {{v: {{type: string}}}}\n  tasks:\n    - {{id: a, service: s, {leaf}}}\n"
+    )
+    with pytest.raises(RenderError) as caught:
+        catalog.plan("S", {"v": "x" * 70_000})
+    assert caught.value.message.startswith(f"scenario 'S', {place}: ")
+    assert message in caught.value.message

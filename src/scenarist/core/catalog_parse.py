@@ -223,7 +223,9 @@ class ScenarioParser:
 
     def _compile_tree(self, where: Where, value: object, path: str) -> PayloadTemplate:
         if isinstance(value, str):
-            return self._compile(where, value, path)
+            leaf = self._compile(where, value, path)
+            # Plain text stays a str: expansion copies it as it is, with no render call.
+            return leaf if leaf.template is not None else value
         if isinstance(value, Mapping):
             compiled = {}
             for key, item in value.items():
@@ -241,7 +243,7 @@ class ScenarioParser:
 
     def _compile(self, where: Where, source: str, path: str) -> CompiledLeaf:
         try:
-            return self.renderer.compile(source)
+            return self.renderer.compile(source, path)
         except TemplateCompileError as exc:
             where.fail(
                 f"{path}: template syntax error: {exc.message}",

@@ -9,7 +9,7 @@ unless the template says `mode: zip|all`.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from scenarist.core.errors import RenderError
@@ -42,6 +42,7 @@ def expand_plan(
     """Expand a template whose `params` were validated (see ScenarioTemplate.validate)."""
     session = renderer.session()
     counts = _counts(template, params, session)
+    position = {task.id: i for i, task in enumerate(template.tasks)}
     copies: dict[str, _Copies] = {}
     levels: dict[str, int] = {}
     specs: list[TaskSpec] = []
@@ -51,21 +52,21 @@ def expand_plan(
             (task.id,) if count is None else tuple(f"{task.id}_{i}" for i in range(1, count + 1))
         )
         expanded = _Copies(task, count, names)
-        for position, name in enumerate(names):
-            parents = _parents_of_copy(template.name, expanded, position, copies)
+        # Parents in template order, then by index (see _parents_of_copy): one sort per task.
+        deps = sorted(task.depends_on, key=lambda d: position[d.task])
+        for copy, name in enumerate(names):
+            parents = _parents_of_copy(template.name, expanded, deps, copy, copies)
             level = 1 + max((levels[p] for p in parents), default=-1)
             levels[name] = level
-            variables = dict(params)
-            if count is not None:
-                variables.update(index=position + 1, count=count)
+            # Rendering never mutates its variables, so an unmultiplied task reads `params`.
+            variables = params if count is None else {**params, "index": copy + 1, "count": count}
             where = f"scenario {template.name!r}, task {name!r}"
-            payload = _render_tree(session, task.payload, variables, f"{where}, payload")
             specs.append(
                 _spec(
                     task,
                     name=name,
-                    position=position if count is not None else None,
-                    payload=payload,
+                    position=copy if count is not None else None,
+                    payload=_render_tree(session, task.payload, variables, where),
                     parents=parents,
                     level=level,
                 )
@@ -104,8 +105,8 @@ def _counts(
     for task in template.tasks:
         count = task.count
         if isinstance(count, CompiledLeaf):
-            where = f"scenario {template.name!r}, task {task.id!r}, count"
-            count = _count_value(session.render(count, params, where), where)
+            where = f"scenario {template.name!r}, task {task.id!r}"
+            count = _count_value(session.render(count, params, where), f"{where}, {count.path}")
         counts[task.id] = count
         total += 1 if count is None else count
         if total > MAX_PLAN_TASKS:
@@ -127,12 +128,15 @@ def _count_value(value: JSON, where: str) -> int:
 
 
 def _parents_of_copy(
-    scenario: str, child: _Copies, position: int, copies: Mapping[str, _Copies]
+    scenario: str,
+    child: _Copies,
+    deps: Sequence[Dependency],
+    position: int,
+    copies: Mapping[str, _Copies],
 ) -> tuple[str, ...]:
-    """Parent names of one copy: ordered by the parents' template order, then index."""
+    """Parent names of one copy: `deps` sorted by the parents' template order, then index."""
     parents: list[str] = []
-    position_of = {task_id: i for i, task_id in enumerate(copies)}
-    for dep in sorted(child.template.depends_on, key=lambda d: position_of[d.task]):
+    for dep in deps:
         parent = copies[dep.task]
         if _zips(scenario, child, dep, parent):
             parents.append(parent.names[position])
@@ -158,15 +162,11 @@ def _zips(scenario: str, child: _Copies, dep: Dependency, parent: _Copies) -> bo
 def _render_tree(
     session: RenderSession, value: PayloadTemplate, variables: Mapping[str, JSON], where: str
 ) -> JSON:
+    """Render every leaf of a payload; each leaf knows its own path for error messages."""
     if isinstance(value, CompiledLeaf):
         return session.render(value, variables, where)
     if isinstance(value, dict):
-        return {
-            key: _render_tree(session, item, variables, f"{where}.{key}")
-            for key, item in value.items()
-        }
+        return {key: _render_tree(session, item, variables, where) for key, item in value.items()}
     if isinstance(value, list):
-        return [
-            _render_tree(session, item, variables, f"{where}[{i}]") for i, item in enumerate(value)
-        ]
+        return [_render_tree(session, item, variables, where) for item in value]
     return value

@@ -242,6 +242,7 @@ class CompiledLeaf:
     typed: bool  # a single `{{ expression }}`: the value keeps its JSON type
     parts: SimpleParts | None = None  # only text and variable names: rendered without Jinja
     names: frozenset[str] = frozenset()  # the variable names in `parts`
+    path: str = ""  # where it sits in its task (`payload.x[1]`, `count`), for error messages
 
 
 class Renderer:
@@ -251,12 +252,13 @@ class Renderer:
         self.limits = limits or RenderLimits()
         self._env = BoundedEnvironment()
 
-    def compile(self, source: str) -> CompiledLeaf:
+    def compile(self, source: str, path: str = "") -> CompiledLeaf:
+        """Compile one leaf; `path` is its place in a task, named by its render errors."""
         if not _TEMPLATE_SYNTAX.search(source):
-            return CompiledLeaf(source, None, typed=False)
+            return CompiledLeaf(source, None, typed=False, path=path)
         template, typed, parts = self._env.compile_leaf_template(source)
         names = frozenset(p.name for p in parts or () if isinstance(p, Variable))
-        return CompiledLeaf(source, template, typed, parts, names)
+        return CompiledLeaf(source, template, typed, parts, names, path)
 
     def session(self) -> RenderSession:
         return RenderSession(RenderBudget(self.limits))
@@ -270,7 +272,8 @@ class RenderSession:
     _token: Any = field(default=None, repr=False)
 
     def render(self, leaf: CompiledLeaf, variables: Mapping[str, JSON], where: str) -> JSON:
-        """Render one leaf; errors are RenderError naming `where` (scenario, task, path)."""
+        """Render one leaf; errors are RenderError naming `where` (scenario, task) and the
+        leaf's path."""
         template = leaf.template
         if template is None:
             return leaf.source
@@ -283,18 +286,24 @@ class RenderSession:
                 return render_simple(leaf.parts, leaf.typed, variables, self.budget)
             return _evaluate(leaf, template, variables, self.budget)
         except RenderError as exc:
-            raise RenderError(f"{where}: {exc.message}") from None
+            raise RenderError(f"{_place(where, leaf)}: {exc.message}") from None
         except RecursionError:
-            raise RenderError(f"{where}: templates recursed too deeply") from None
+            raise RenderError(f"{_place(where, leaf)}: templates recursed too deeply") from None
         except UndefinedError as exc:
-            raise RenderError(f"{where}: undefined variable: {exc.message}") from None
+            message = f"undefined variable: {exc.message}"
+            raise RenderError(f"{_place(where, leaf)}: {message}") from None
         except SecurityError as exc:
-            raise RenderError(f"{where}: not allowed in templates: {exc}") from None
+            raise RenderError(f"{_place(where, leaf)}: not allowed in templates: {exc}") from None
         except (TemplateError, ArithmeticError, LookupError, TypeError, ValueError) as exc:
-            raise RenderError(f"{where}: {type(exc).__name__}: {exc}") from None
+            raise RenderError(f"{_place(where, leaf)}: {type(exc).__name__}: {exc}") from None
         finally:
             if token is not None:
                 deactivate(token)
+
+
+def _place(where: str, leaf: CompiledLeaf) -> str:
+    # Built only for an error: the success path formats no location strings.
+    return f"{where}, {leaf.path}" if leaf.path else where
 
 
 def _evaluate(

@@ -107,6 +107,14 @@ def join_checked(chunks: Iterable[str], budget: RenderBudget) -> str:
 
 def typed_result(value: Any, budget: RenderBudget) -> JSON:
     """A single-expression leaf's value, size-checked, as JSON data."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool:
+        # The common case, shortened: to_json is the identity and estimate_chars is
+        # len + 2 (quotes) for a str, 24 for an int or a bool.
+        size = len(value) + 2 if kind is str else 24
+        budget.check_chars(size, "the value")
+        budget.add_rendered(size)
+        return value
     budget.check_chars(estimate_chars(value, budget.limits.max_leaf_chars), "the value")
     result = to_json(value)
     budget.add_rendered(estimate_chars(result, budget.limits.max_plan_chars))

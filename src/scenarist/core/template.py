@@ -35,7 +35,8 @@ class Dependency:
         return {"task": self.task, "mode": self.mode.value}
 
 
-# A payload template: the YAML value with each string leaf replaced by its CompiledLeaf.
+# A payload template: the YAML value with each string leaf that holds template syntax
+# replaced by its CompiledLeaf (plain text stays a str).
 PayloadTemplate = Any
 
 
