@@ -228,14 +228,17 @@ class HttpTransport:
         """Raises `ServerUnreachableError` when the server cannot be reached, closes the
         connection early or does not answer within `timeout` seconds."""
         request = self._encode(method, path, body, headers, content_type)
-        where = f"{method} {self.origin.scheme}://{self.origin.host_header}{path}"
         try:
             async with asyncio.timeout(timeout):
                 return await self._send(request)
         except TimeoutError:
+            where = self._where(method, path)
             raise ServerUnreachableError(f"{where}: no response within {timeout}s") from None
         except ServerUnreachableError as exc:
-            raise type(exc)(f"{where}: {exc}") from exc
+            raise type(exc)(f"{self._where(method, path)}: {exc}") from exc
+
+    def _where(self, method: str, path: str) -> str:
+        return f"{method} {self.origin.scheme}://{self.origin.host_header}{path}"
 
     async def aclose(self) -> None:
         """Close every connection; requests still waiting fail as unreachable."""
