@@ -55,7 +55,7 @@ def expand_plan(
         # Parents in template order, then by index (see _parents_of_copy): one sort per task.
         deps = sorted(task.depends_on, key=lambda d: position[d.task])
         for copy, name in enumerate(names):
-            parents = _parents_of_copy(template.name, expanded, deps, copy, copies)
+            parents = _parents_of_copy(template.name, expanded, deps, copy, copies) if deps else ()
             level = 1 + max((levels[p] for p in parents), default=-1)
             levels[name] = level
             # Rendering never mutates its variables, so an unmultiplied task reads `params`.

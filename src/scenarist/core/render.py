@@ -6,7 +6,8 @@ payload's structure. A leaf that is one `{{ expression }}` keeps the expression'
 
 Every way a template can burn time or memory is bounded (see `RenderLimits`): operators,
 `range`, loops, filters, str methods, macro recursion, captured blocks and output; each
-check runs before the big thing is built and raises RenderError.
+check runs before the big thing is built and raises RenderError. Leaves made only of text
+and variable names the request provides skip Jinja, under the same checks (render_simple.py).
 """
 
 from __future__ import annotations
