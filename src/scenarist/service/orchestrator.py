@@ -16,9 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from scenarist.core.errors import (
-    ConflictError,
     IllegalTransitionError,
-    NotFoundError,
     ParamError,
     ScenaristError,
     StaleLeaseError,
@@ -38,9 +36,11 @@ from scenarist.core.model import (
 from scenarist.service.observer import NullObserver, Observer
 from scenarist.service.policy import Limits, RetryPolicy
 from scenarist.service.records import build_records, new_scenario_id
+from scenarist.storage import base
 from scenarist.storage.base import Store
 
 LEASE_EXPIRED_ERROR = "lease expired"
+CompletionItem = base.CompletionItem  # what the edges build for complete_many
 log = logging.getLogger(__name__)
 
 
@@ -55,14 +55,6 @@ class Submission:
     scenario: Scenario
     tasks: list[Task]
     created: bool  # False when an Idempotency-Key matched an earlier submission
-
-
-@dataclass(frozen=True, slots=True)
-class CompletionItem:
-    task_id: str
-    lease_token: str
-    result_ref: str | None
-    result: Mapping[str, JSON] | None = None
 
 
 class Orchestrator:
@@ -193,21 +185,17 @@ class Orchestrator:
         return done
 
     async def complete_many(
-        self, items: Sequence[CompletionItem]
+        self, items: Sequence[base.CompletionItem]
     ) -> list[Completion | ScenaristError]:
-        """Each item on its own: one stale item does not fail the others. The items are
-        sent together (a store may batch them into one round trip, as the Redis store's
-        pipeline does), and applied in order, so a repeated item reads as a duplicate."""
+        """Each item on its own: one stale item does not fail the others. The store
+        applies them in order (the Redis store in one call per shard), so a repeated item
+        reads as a duplicate."""
         self._check_batch(len(items), "items")
-        return list(await asyncio.gather(*(self._complete_item(item) for item in items)))
-
-    async def _complete_item(self, item: CompletionItem) -> Completion | ScenaristError:
-        try:
-            return await self.complete(
-                item.task_id, item.lease_token, result_ref=item.result_ref, result=item.result
-            )
-        except (ConflictError, NotFoundError) as exc:
-            return exc
+        outcomes = await self.store.complete_many(items, now=self.clock())
+        for outcome in outcomes:
+            if isinstance(outcome, Completion) and not outcome.duplicate:
+                self.observer.task_completed(outcome.task)
+        return outcomes
 
     async def fail(
         self, task_id: str, lease_token: str | None, *, error: str, retryable: bool = True

@@ -28,8 +28,10 @@ Conventions every backend follows (the conformance suite in tests/storage checks
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
+from scenarist.core.errors import ScenaristError
 from scenarist.core.model import (
     JSON,
     Completion,
@@ -40,6 +42,16 @@ from scenarist.core.model import (
     Task,
 )
 from scenarist.storage.watch import Watch
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionItem:
+    """One completion of a batch (`Store.complete_many`); fields as in `Store.complete`."""
+
+    task_id: str
+    lease_token: str | None
+    result_ref: str | None
+    result: Mapping[str, JSON] | None = None
 
 
 class Store(Protocol):
@@ -155,6 +167,15 @@ class Store(Protocol):
         A repeat with the token that already completed the task changes nothing and
         returns (task, released=(), duplicate=True). Otherwise a wrong token or a task
         not processing raises StaleLeaseError (IllegalTransitionError when token is None)."""
+
+    async def complete_many(
+        self, items: Sequence[CompletionItem], *, now: float
+    ) -> list[Completion | ScenaristError]:
+        """`complete` of every item, in order, each atomic on its own and with the
+        outcome `complete` would give at its turn (a repeat of an earlier item is a
+        duplicate). An item's TaskNotFoundError, StaleLeaseError or IllegalTransitionError
+        is returned in its place and the other items go on; StoreUnavailableError fails
+        the whole call (repeating it is safe: done items then read as duplicates)."""
 
     async def fail(
         self,

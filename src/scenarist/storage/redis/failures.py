@@ -66,15 +66,25 @@ def locate(task_id: str) -> tuple[str, str]:
     return scenario_id, name
 
 
-def check_task_outcome(outcome: list[Any], task_id: str, requested: TaskStatus) -> None:
-    """Raise the error a task script reported as its first reply element."""
+def task_outcome_error(
+    outcome: list[Any], task_id: str, requested: TaskStatus
+) -> TaskNotFoundError | ConflictError | None:
+    """The error a task script reported as its first reply element, if any."""
     code = outcome[0]
     if code == "notfound":
-        raise TaskNotFoundError(task_id)
+        return TaskNotFoundError(task_id)
     if code == "stale":
-        raise StaleLeaseError(task_id, outcome[1])
+        return StaleLeaseError(task_id, outcome[1])
     if code == "illegal":
-        raise IllegalTransitionError(task_id, outcome[1], requested)
+        return IllegalTransitionError(task_id, outcome[1], requested)
+    return None
+
+
+def check_task_outcome(outcome: list[Any], task_id: str, requested: TaskStatus) -> None:
+    """Raise the error a task script reported as its first reply element."""
+    error = task_outcome_error(outcome, task_id, requested)
+    if error is not None:
+        raise error
 
 
 def check_control_outcome(outcome: list[Any], scenario_id: str, action: str) -> None:

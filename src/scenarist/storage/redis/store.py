@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 
 from scenarist.core.errors import (
     ScenarioNotFoundError,
+    ScenaristError,
     TaskNotFoundError,
 )
 from scenarist.core.model import (
@@ -21,7 +22,8 @@ from scenarist.core.model import (
     Task,
     TaskStatus,
 )
-from scenarist.storage.redis import reads
+from scenarist.storage.base import CompletionItem
+from scenarist.storage.redis import completions, reads
 from scenarist.storage.redis.codec import (
     decode_scenario,
     decode_task,
@@ -305,16 +307,18 @@ class RedisStore:
         result: Mapping[str, JSON] | None,
         now: float,
     ) -> Completion:
-        sid, name = locate(task_id)
-        encoded = None if result is None else dump_json(result)
-        outcome = await self._run_task_script(
-            "complete", sid, [name, opt(lease_token), opt(result_ref), opt(encoded), ts(now)]
-        )
-        check_task_outcome(outcome, task_id, TaskStatus.SUCCESS)
-        task = decode_task(sid, name, outcome[1])
-        if outcome[0] == "dup":
-            return Completion(task=task, released=(), duplicate=True)
-        return Completion(task=task, released=tuple(outcome[2:]))
+        item = CompletionItem(task_id, lease_token, result_ref, result)
+        [done] = await self.complete_many([item], now=now)
+        if isinstance(done, ScenaristError):
+            raise done
+        return done
+
+    @translate_errors
+    async def complete_many(
+        self, items: Sequence[CompletionItem], *, now: float
+    ) -> list[Completion | ScenaristError]:
+        """One complete.lua call per shard (see completions.py)."""
+        return await completions.complete_many(self._scripts, self._space, items, now=now)
 
     @translate_errors
     async def fail(

@@ -17,7 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from scenarist.core.errors import ConflictError, StoreUnavailableError
+from scenarist.core.errors import (
+    ConflictError,
+    NotFoundError,
+    ScenaristError,
+    StoreUnavailableError,
+)
 from scenarist.core.model import (
     JSON,
     Completion,
@@ -27,6 +32,7 @@ from scenarist.core.model import (
     ScenarioStatus,
     Task,
 )
+from scenarist.storage.base import CompletionItem
 from scenarist.storage.sqlite import reads, scenario_ops, task_ops
 from scenarist.storage.sqlite.notify import events_key, ready_key
 from scenarist.storage.sqlite.schema import connect
@@ -270,6 +276,26 @@ class SqliteStore:
                 conn, changes, task_id, lease_token, result_ref=result_ref, result=result, now=now
             )
         )
+
+    async def complete_many(
+        self, items: Sequence[CompletionItem], *, now: float
+    ) -> list[Completion | ScenaristError]:
+        """One transaction per item: writes are serialised on the store's thread anyway."""
+        outcomes: list[Completion | ScenaristError] = []
+        for item in items:
+            try:
+                outcomes.append(
+                    await self.complete(
+                        item.task_id,
+                        item.lease_token,
+                        result_ref=item.result_ref,
+                        result=item.result,
+                        now=now,
+                    )
+                )
+            except (ConflictError, NotFoundError) as exc:
+                outcomes.append(exc)
+        return outcomes
 
     async def fail(
         self,

@@ -1,53 +1,79 @@
--- complete.lua: processing -> success, and release every dependent whose parents have
--- now all succeeded, in the same step (a fan-in is released exactly once).
+-- complete.lua: processing -> success for a batch of tasks of one shard, each releasing
+-- every dependent whose parents have now all succeeded in the same step (a fan-in is
+-- released exactly once: each record keeps "n", its count of parents not yet succeeded).
+-- Items are applied in order, each as if alone (a repeat of an earlier item reads as a
+-- duplicate, a stale token fails only its own item); the changes are settled once.
 --
 -- KEYS[1]  string  shard prefix (see _lib.lua)
--- KEYS[2]  hash    scenario hash   P.."s:"..sid
--- KEYS[3]  hash    tasks hash      P.."t:"..sid
--- KEYS[4]  stream  events stream   P.."e:"..sid
+-- KEYS[2..] three keys per scenario, in ARGV order: its scenario hash P.."s:"..sid,
+--          tasks hash P.."t:"..sid and events stream P.."e:"..sid
 -- ARGV[1..4]       common configuration (see _lib.lua)
--- ARGV[5]  string  scenario id
--- ARGV[6]  string  task name
--- ARGV[7]  string  lease token, optional ("" = the seed's PATCH: any current lease)
--- ARGV[8]  string  result_ref, optional
--- ARGV[9]  json    result, optional (stored verbatim, never decoded here)
--- ARGV[10] number  now
+-- ARGV[5]  number  now
+-- ARGV[6]  integer S: how many scenarios the items belong to
+-- ARGV[7..] string the S scenario ids, then five per item: scenario number (1..S), task
+--          name, lease token (optional, "" = the seed's PATCH: any current lease),
+--          result_ref (optional), result (json, optional, stored verbatim)
 -- Derived: ready queues of released dependents, P.."lx", P.."fl", P.."ix:"..status, P.."ob".
--- Each task record keeps "n", its count of parents not yet succeeded; a dependent is
--- released when its count reaches 0 while it is pending.
--- Returns {"ok", record, released_id...} | {"dup", record} | {"notfound"}
---       | {"stale", current_status} | {"illegal", current_status}.
-local sid, name, token = ARGV[5], ARGV[6], opt(ARGV[7])
-local now_s = ARGV[10]
-local now = tonumber(now_s)
-check_scenario_keys(sid)
-local t = load_task(sid, name)
-if not t then return {'notfound'} end
-if token and t.s == 'success' and t.k == token then return {'dup', cjson.encode(t)} end
-if t.s ~= 'processing' then return {token and 'stale' or 'illegal', t.s} end
-if token and t.k ~= token then return {'stale', t.s} end
+-- Returns one reply per item, in order: {"ok", record, released_id...} | {"dup", record}
+--       | {"notfound"} | {"stale", current_status} | {"illegal", current_status}.
+-- Records are read after the whole batch; a later item never changes an earlier item's
+-- task (it can only queue pending dependents), so each is the state its item left.
 
-drop_lease(sid, name, t)
-t.r = opt(ARGV[8])
-t.R = opt(ARGV[9])
-t.f = now_s
-set_status(sid, name, t, 'success', now_s)
-save_task(sid, name, t)
-
-local out = {'ok', false}
-for _, child in ipairs(t.D) do
-  local c = load_task(sid, child)
-  if c then
-    c.n = c.n - 1
-    if c.n <= 0 and c.s == 'pending' then
-      c.q = now_s
-      set_status(sid, child, c, 'queued', now_s)
-      out[#out + 1] = sid .. ':' .. child
-      enqueue(sid, child, c, now_s, now)
+-- One item: 'ok' and the released task ids, 'dup' (a repeat with the token that completed
+-- the task), or 'notfound' | 'stale' | 'illegal' and the task's current status.
+local function complete_task(sid, name, token, ref, result, now_s, now)
+  local t = load_task(sid, name)
+  if not t then return 'notfound' end
+  if token and t.s == 'success' and t.k == token then return 'dup' end
+  if t.s ~= 'processing' then return token and 'stale' or 'illegal', t.s end
+  if token and t.k ~= token then return 'stale', t.s end
+  drop_lease(sid, name, t)
+  t.r, t.R, t.f = ref, result, now_s
+  set_status(sid, name, t, 'success', now_s)
+  save_task(sid, name, t)
+  local released = {}
+  for _, child in ipairs(t.D) do
+    local c = load_task(sid, child)
+    if c then
+      c.n = c.n - 1
+      if c.n <= 0 and c.s == 'pending' then
+        c.q = now_s
+        set_status(sid, child, c, 'queued', now_s)
+        released[#released + 1] = sid .. ':' .. child
+        enqueue(sid, child, c, now_s, now)
+      end
+      save_task(sid, child, c)
     end
-    save_task(sid, child, c)
   end
+  return 'ok', released
+end
+
+local now_s = ARGV[5]
+local now = tonumber(now_s)
+local scenario_count = tonumber(ARGV[6])
+local sids = {}
+for s = 1, scenario_count do
+  local sid = ARGV[6 + s]
+  local base = 2 + (s - 1) * 3
+  check_key(KEYS[base], scenario_key(sid))
+  check_key(KEYS[base + 1], tasks_key(sid))
+  check_key(KEYS[base + 2], events_key(sid))
+  sids[s] = sid
+end
+
+local replies, finished = {}, {}
+for a = 7 + scenario_count, #ARGV, 5 do
+  local sid, name = sids[tonumber(ARGV[a])], ARGV[a + 1]
+  local code, detail = complete_task(
+    sid, name, opt(ARGV[a + 2]), opt(ARGV[a + 3]), opt(ARGV[a + 4]), now_s, now)
+  local reply = {code, detail}
+  if code == 'ok' then
+    reply = {code, false}
+    for _, id in ipairs(detail) do reply[#reply + 1] = id end
+  end
+  if code == 'ok' or code == 'dup' then finished[#finished + 1] = {reply, sid, name} end
+  replies[#replies + 1] = reply
 end
 settle_all(now_s)
-out[2] = encoded_task(sid, name)
-return out
+for _, f in ipairs(finished) do f[1][2] = encoded_task(f[2], f[3]) end
+return replies
