@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 from fastapi import Depends, FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 from scenarist import __version__
 from scenarist.api.auth import Authenticator
@@ -35,6 +36,11 @@ from scenarist.settings import Settings
 from scenarist.storage import open_store
 
 STOP_TIMEOUT = 5.0
+# FastAPI's built-in OpenTelemetry hook is on by default and, even with no provider
+# configured, asks the global providers on every request whether one appeared since.
+# scenarist exports Prometheus metrics and logs instead; switching every signal off here
+# makes the hook a constant check.
+TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
@@ -89,6 +95,7 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
         dependencies=[Depends(reject_unknown_query)],
+        telemetry=TELEMETRY_OFF,
     )
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
