@@ -18,7 +18,7 @@ from scenarist.api.schemas import (
     ShortText,
     TaskPublic,
 )
-from scenarist.core.model import QueueStats, Task, TaskStatus
+from scenarist.core.model import QueueStats, TaskStatus
 
 
 class LeaseCreate(BaseModel):
@@ -85,24 +85,6 @@ class LeasedTask(BaseModel):
     max_attempts: int
     lease_token: str
     lease_expires_at: float
-
-    @classmethod
-    def of(cls, task: Task) -> LeasedTask:
-        assert task.lease_token is not None
-        assert task.lease_expires_at is not None
-        return cls(
-            id=task.id,
-            scenario_id=task.scenario_id,
-            name=task.name,
-            service=task.service,
-            level=task.level,
-            payload=dict(task.payload),
-            inputs=[dict(i) for i in task.inputs],
-            attempt=task.attempt,
-            max_attempts=task.max_attempts,
-            lease_token=task.lease_token,
-            lease_expires_at=task.lease_expires_at,
-        )
 
 
 class LeasePublic(BaseModel):

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Response
 
 from scenarist.api.auth import require_role, require_service
 from scenarist.api.deps import Caller, Services
 from scenarist.api.problems import problem_responses
 from scenarist.api.routers.tasks import complete_items
+from scenarist.api.worker_bodies import lease_body, services_lease_body
 from scenarist.api.worker_schemas import (
     LeaseCreate,
-    LeasedTask,
     LeasePublic,
     QueueList,
     QueuePublic,
@@ -32,11 +32,10 @@ ServiceName = Annotated[
     "/lease",
     summary="Report a finished batch (optional), then lease up to max_tasks ready tasks of "
     "any of several services (one long poll)",
+    response_model=ServicesLeasePublic,
     responses=problem_responses(400, 401, 403, 413, 415, 422, 503),
 )
-async def lease_services(
-    body: ServicesLeaseCreate, services: Services, caller: Caller
-) -> ServicesLeasePublic:
+async def lease_services(body: ServicesLeaseCreate, services: Services, caller: Caller) -> Response:
     worker = require_role(caller, Role.WORKER)
     for service in body.services:
         require_service(worker, service)
@@ -48,17 +47,18 @@ async def lease_services(
         wait_seconds=body.wait_seconds,
         worker_id=body.worker_id,
     )
-    return ServicesLeasePublic(tasks=[LeasedTask.of(t) for t in tasks], outcomes=outcomes)
+    return Response(services_lease_body(tasks, outcomes), media_type="application/json")
 
 
 @router.post(
     "/{service}/lease",
     summary="Lease up to max_tasks ready tasks of a service (long-poll with wait_seconds)",
+    response_model=LeasePublic,
     responses=problem_responses(400, 401, 403, 413, 415, 422, 503),
 )
 async def lease(
     service: ServiceName, body: LeaseCreate, services: Services, caller: Caller
-) -> LeasePublic:
+) -> Response:
     require_service(require_role(caller, Role.WORKER), service)
     tasks = await services.orchestrator.lease(
         service,
@@ -67,7 +67,7 @@ async def lease(
         wait_seconds=body.wait_seconds,
         worker_id=body.worker_id,
     )
-    return LeasePublic(tasks=[LeasedTask.of(t) for t in tasks])
+    return Response(lease_body(tasks), media_type="application/json")
 
 
 @router.get(

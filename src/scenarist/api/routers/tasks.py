@@ -5,24 +5,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Response
 
 from scenarist.api.auth import Principal, require_role, require_service
 from scenarist.api.deps import AppServices, Caller, Services
-from scenarist.api.problems import problem_of, problem_responses
+from scenarist.api.problems import problem_responses
 from scenarist.api.schemas import TaskPublic, TaskStatusUpdate
+from scenarist.api.worker_bodies import Outcome, batch_complete_body
 from scenarist.api.worker_schemas import (
     BatchCompleteCreate,
     BatchCompletePublic,
     BatchItem,
-    BatchOutcome,
     CompleteCreate,
     FailCreate,
     HeartbeatCreate,
     HeartbeatPublic,
 )
-from scenarist.core.errors import NotFoundError, ScenaristError
-from scenarist.core.model import Completion
+from scenarist.core.errors import NotFoundError
 from scenarist.service.orchestrator import CompletionItem
 from scenarist.settings import Role
 
@@ -51,18 +50,19 @@ async def authorize_task_write(services: AppServices, caller: Principal, task_id
 @router.post(
     "/complete",
     summary="Complete many leased tasks; each item gets its own outcome",
+    response_model=BatchCompletePublic,
     responses=WORKER_ERRORS,
 )
-async def complete_batch(
-    body: BatchCompleteCreate, services: Services, caller: Caller
-) -> BatchCompletePublic:
-    return BatchCompletePublic(outcomes=await complete_items(body.items, services, caller))
+async def complete_batch(body: BatchCompleteCreate, services: Services, caller: Caller) -> Response:
+    outcomes = await complete_items(body.items, services, caller)
+    return Response(batch_complete_body(outcomes), media_type="application/json")
 
 
 async def complete_items(
     items: Sequence[BatchItem], services: AppServices, caller: Principal
-) -> list[BatchOutcome]:
-    """A batch completion (also run by a lease that reports the previous batch)."""
+) -> list[Outcome]:
+    """A batch completion (also run by a lease that reports the previous batch): each
+    item's id with its completion or its error, in order."""
     for item in items:
         try:
             await authorize_task_write(services, caller, item.id)
@@ -76,15 +76,7 @@ async def complete_items(
             for i in items
         ]
     )
-    return [batch_outcome(i.id, r) for i, r in zip(items, results, strict=True)]
-
-
-def batch_outcome(task_id: str, result: Completion | ScenaristError) -> BatchOutcome:
-    if isinstance(result, ScenaristError):
-        return BatchOutcome(id=task_id, ok=False, problem=problem_of(result))
-    return BatchOutcome(
-        id=task_id, ok=True, duplicate=result.duplicate, task=TaskPublic.of(result.task)
-    )
+    return [(i.id, r) for i, r in zip(items, results, strict=True)]
 
 
 @router.get(
