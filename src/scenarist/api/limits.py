@@ -40,6 +40,19 @@ def is_login_form(scope: Scope, content_type: str) -> bool:
     return scope["path"] == LOGIN_PATH and media_type_of(content_type) == FORM_MEDIA_TYPE
 
 
+def body_headers(scope: Scope) -> tuple[str, str]:
+    """The `Content-Type` and `Content-Length` values ("" when absent; the last one when
+    repeated), without decoding every other header of every request."""
+    content_type = content_length = b""
+    for name, value in scope["headers"]:
+        lowered = name.lower()
+        if lowered == b"content-type":
+            content_type = value
+        elif lowered == b"content-length":
+            content_length = value
+    return content_type.decode("latin-1"), content_length.decode("latin-1")
+
+
 class BodyLimitMiddleware:
     def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
         self.app = app
@@ -49,13 +62,11 @@ class BodyLimitMiddleware:
         if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        content_type = headers.get("content-type", "")
+        content_type, declared = body_headers(scope)
         login_form = is_login_form(scope, content_type)
         limit = (
             min(LOGIN_FORM_MAX_BYTES, self.max_body_bytes) if login_form else self.max_body_bytes
         )
-        declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             await self._too_large(scope, receive, send, limit)
             return
@@ -121,6 +132,8 @@ HIGH_SURROGATE_DIGITS = frozenset(b"89abAB")
 def has_lone_surrogate_escape(body: bytes) -> bool:
     """True when a high surrogate escape is not immediately followed by a low one, or a
     low one is not immediately preceded by a high one. Pairs (emoji) are fine."""
+    if b"\\ud" not in body and b"\\uD" not in body:
+        return False  # no surrogate escape at all: the common case, skip the scan
     expect_low_at = -1
     for match in SURROGATE_ESCAPE.finditer(body):
         escape_start = match.end() - 6
@@ -161,6 +174,8 @@ def declared_query_names(dependant: Dependant) -> set[str]:
 async def reject_unknown_query(request: Request) -> None:
     """An unknown query parameter is an error, not silently ignored: a typo such as
     `?dryrun=true` must not turn a dry run into a real submission."""
+    if not request.scope.get("query_string"):
+        return
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
