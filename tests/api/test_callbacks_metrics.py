@@ -107,6 +107,7 @@ async def test_metrics_exposition(client: httpx.AsyncClient) -> None:
     text = response.text
     assert 'scenarist_scenarios_submitted_total{template="CreateVideo"} 1.0' in text
     assert 'scenarist_tasks_completed_total{service="image-service"} 3.0' in text
+    assert 'scenarist_tasks_leased_total{service="image-service"} 3.0' in text
     assert 'scenarist_tasks_failed_total{final="false",service="text-service"} 1.0' in text
     assert 'scenarist_dispatch_latency_seconds_count{service="video-service"} 1.0' in text
     assert 'scenarist_queue_ready{service="text-service"} 0.0' in text

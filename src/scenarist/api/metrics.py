@@ -53,6 +53,9 @@ class PrometheusObserver:
             ["service"],
             registry=r,
         )
+        # Label children of the counters (never cleared, unlike the queue gauges).
+        self._leased_series: dict[str, tuple[Counter, Histogram]] = {}
+        self._completed_series: dict[str, Counter] = {}
 
     # --- Observer -----------------------------------------------------------------------
 
@@ -61,13 +64,26 @@ class PrometheusObserver:
 
     def tasks_leased(self, tasks: Sequence[Task], now: float) -> None:
         for task in tasks:
-            self.leased.labels(task.service).inc()
+            leased, latency = self._lease_series(task.service)
+            leased.inc()
             ready_since = task.available_at or task.queued_at
             if ready_since is not None:
-                self.dispatch_latency.labels(task.service).observe(max(0.0, now - ready_since))
+                latency.observe(max(0.0, now - ready_since))
 
     def task_completed(self, task: Task) -> None:
-        self.completed.labels(task.service).inc()
+        completed = self._completed_series.get(task.service)
+        if completed is None:
+            completed = self._completed_series[task.service] = self.completed.labels(task.service)
+        completed.inc()
+
+    def _lease_series(self, service: str) -> tuple[Counter, Histogram]:
+        # `labels()` takes a lock and validates the label values on every call; the
+        # per-task hooks run once per leased or completed task, so keep the children.
+        series = self._leased_series.get(service)
+        if series is None:
+            series = (self.leased.labels(service), self.dispatch_latency.labels(service))
+            self._leased_series[service] = series
+        return series
 
     def task_failed(self, task: Task, *, final: bool) -> None:
         self.failed.labels(task.service, "true" if final else "false").inc()
