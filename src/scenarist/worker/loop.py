@@ -27,7 +27,7 @@ from scenarist.worker.reporting import (
     WorkerStats,
     task_context,
 )
-from scenarist.worker.support import Backoff, Slots, run_in_daemon_thread
+from scenarist.worker.support import Backoff, DaemonThreads, Slots
 from scenarist.worker.task import Handler, WorkerTask
 
 __all__ = ["HandlerSpec", "LeaseGroup", "RunOptions", "WorkerRun", "WorkerStats"]
@@ -91,6 +91,7 @@ class WorkerRun:
         self.reporter = Reporter(client, lease_seconds, options.worker_id)
         self.stats = self.reporter.stats
         self.slots = Slots(options.concurrency)
+        self.threads = DaemonThreads()
         self.stopping = asyncio.Event()
         self.aborting = asyncio.Event()
         self.in_flight: set[asyncio.Task[None]] = set()
@@ -291,7 +292,7 @@ class WorkerRun:
         task = WorkerTask.from_lease(leased)
         spec = self.handlers[leased.service]
         log.info("started %s (attempt %d)", leased.id, leased.attempt, extra=context)
-        work = asyncio.ensure_future(_call_handler(spec.function, task))
+        work = asyncio.ensure_future(_call_handler(spec.function, task, self.threads))
         keeper = asyncio.create_task(self._keep_alive(leased, spec.lease_seconds, task, work))
         try:
             outcome = await work
@@ -354,11 +355,11 @@ class WorkerRun:
             delay = interval
 
 
-async def _call_handler(function: Handler, task: WorkerTask) -> object:
+async def _call_handler(function: Handler, task: WorkerTask, threads: DaemonThreads) -> object:
     """Async handlers run on the loop; sync handlers on a daemon thread each."""
     if inspect.iscoroutinefunction(function):
         return await function(task)
-    value = await run_in_daemon_thread(function, task)
+    value = await threads.run(function, task)
     if inspect.isawaitable(value):  # a sync callable that returned a coroutine
         return await value
     return value

@@ -1,16 +1,19 @@
-"""Small pieces the worker loop is built from: backoff, slots, daemon-thread calls."""
+"""Small pieces the worker loop is built from: backoff, slots, daemon handler threads."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import contextvars
+import queue
 import random
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+IDLE_THREAD_SECONDS = 10.0  # an idle handler thread waits this long for work, then exits
 
 
 class Backoff:
@@ -66,34 +69,66 @@ class Slots:
         return self.size - self.free
 
 
-def run_in_daemon_thread(function: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-    """Like `asyncio.to_thread`, but on a daemon thread: a sync handler that never returns
-    cannot keep the process alive after the shutdown grace period has run out."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[T] = loop.create_future()
-    context = contextvars.copy_context()
+class DaemonThreads:
+    """Runs calls on daemon threads, like `asyncio.to_thread`, but a sync handler that
+    never returns cannot keep the process alive after the shutdown grace period has run
+    out. Idle threads are reused (starting one costs more than a short handler); a call
+    that blocks keeps its thread and the next call starts another."""
 
-    def set_exception(exc: BaseException) -> None:
-        if not future.done():
-            future.set_exception(exc)
+    def __init__(self, idle_seconds: float = IDLE_THREAD_SECONDS) -> None:
+        self.idle_seconds = idle_seconds
+        self._calls: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._unclaimed = 0  # idle threads no queued call is promised to
 
-    def set_result(value: T) -> None:
-        if not future.done():
+    def run(self, function: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        context = contextvars.copy_context()
+
+        def call() -> None:
+            try:
+                value = context.run(function, *args)
+            except BaseException as exc:
+                _settle(loop, future, exc, failed=True)
+            else:
+                _settle(loop, future, value, failed=False)
+
+        with self._lock:
+            start = self._unclaimed == 0
+            if not start:
+                self._unclaimed -= 1
+        self._calls.put(call)
+        if start:
+            threading.Thread(target=self._serve, name="scenarist-handler", daemon=True).start()
+        return future
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                call = self._calls.get(timeout=self.idle_seconds)
+            except queue.Empty:
+                with self._lock:
+                    if self._unclaimed > 0:  # nobody counts on this thread: retire it
+                        self._unclaimed -= 1
+                        return
+                continue  # a call was promised to this thread and is on its way
+            call()
+            with self._lock:
+                self._unclaimed += 1
+
+
+def _settle(
+    loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], value: Any, *, failed: bool
+) -> None:
+    def settle() -> None:
+        if future.done():
+            return
+        if failed:
+            future.set_exception(value)
+        else:
             future.set_result(value)
 
-    def target() -> None:
-        try:
-            value = context.run(function, *args)
-        except BaseException as exc:
-            settle(set_exception, exc)
-        else:
-            settle(set_result, value)
-
-    def settle(callback: Callable[[Any], None], argument: Any) -> None:
-        # the loop is closed when the worker gave up on this handler: nobody is waiting
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(callback, argument)
-
-    name = f"scenarist-handler-{getattr(function, '__name__', 'call')}"
-    threading.Thread(target=target, name=name, daemon=True).start()
-    return future
+    # the loop is closed when the worker gave up on this handler: nobody is waiting
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(settle)
