@@ -356,7 +356,7 @@ class WorkerRun:
 
 
 async def _call_handler(function: Handler, task: WorkerTask, threads: DaemonThreads) -> object:
-    """Async handlers run on the loop; sync handlers on a daemon thread each."""
+    """Async handlers run on the loop; sync handlers on a daemon thread (reused when idle)."""
     if inspect.iscoroutinefunction(function):
         return await function(task)
     value = await threads.run(function, task)
