@@ -8,7 +8,7 @@ once instead of sleeping until its timeout (the classic check-then-sleep race).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 
 class Watch:
@@ -51,10 +51,15 @@ class Watch:
 
 
 class WatchHub:
-    """The watches of one process, by key."""
+    """The watches of one process, by key. `on_unwatched` hears of keys whose last watch
+    closed (a notifier can stop listening for them)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_unwatched: Callable[[list[str]], None] | None = None) -> None:
         self._watches: dict[str, set[Watch]] = {}
+        self._on_unwatched = on_unwatched
+
+    def watched(self, key: str) -> bool:
+        return key in self._watches
 
     def watch(self, keys: Iterable[str]) -> Watch:
         watch = Watch(self, tuple(keys))
@@ -68,9 +73,13 @@ class WatchHub:
                 watch.fire()
 
     def forget(self, watch: Watch) -> None:
+        unwatched = []
         for key in watch.keys:
             watches = self._watches.get(key)
             if watches is not None:
                 watches.discard(watch)
                 if not watches:
                     del self._watches[key]
+                    unwatched.append(key)
+        if unwatched and self._on_unwatched is not None:
+            self._on_unwatched(unwatched)

@@ -309,5 +309,5 @@ def open_cluster(
         else ClusterScripts(cluster, common)
     )
     client = as_command_client(cluster)
-    notifier = Notifier(client, space.channel_patterns, NodePubSub(cluster, target))
+    notifier = Notifier(NodePubSub(cluster, target))
     return StoreParts(client, space, scripts, notifier)

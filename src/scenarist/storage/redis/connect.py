@@ -9,7 +9,7 @@ from redis.retry import Retry
 from scenarist.core.errors import ParamError
 from scenarist.storage.redis.cluster import StoreParts, is_cluster_url, open_cluster
 from scenarist.storage.redis.keys import KeySpace
-from scenarist.storage.redis.notifier import Notifier
+from scenarist.storage.redis.notifier import ClientPubSub, Notifier
 from scenarist.storage.redis.scripts import Scripts
 
 OUTSIDE_TAG = "publish_lists pushes onto keys outside the shard hash tag and "
@@ -60,4 +60,4 @@ def connect(
     )
     space = KeySpace(key_prefix=key_prefix, shard_count=shard_count)
     scripts = Scripts(client, (*common_args, space.channel_prefix))
-    return StoreParts(client, space, scripts, Notifier(client, space.channel_patterns))
+    return StoreParts(client, space, scripts, Notifier(ClientPubSub(client)))

@@ -117,10 +117,6 @@ class KeySpace:
     def events_channel(self, scenario_id: str) -> str:
         return f"{self.channel_prefix}events:{scenario_id}"
 
-    @property
-    def channel_patterns(self) -> tuple[str, str]:
-        return (f"{self.channel_prefix}ready:*", f"{self.channel_prefix}events:*")
-
 
 def publish_list(list_prefix: str, service: str) -> str:
     """The seed-compatible list a service's ready tasks are pushed onto (publish_lists)."""
