@@ -98,30 +98,40 @@ def _names(value: Any) -> tuple[str, ...]:
     return tuple(value) if isinstance(value, list) else ()
 
 
+_STATUSES = {str(status): status for status in TaskStatus}  # faster than TaskStatus(raw)
+
+
 def decode_task(scenario_id: str, name: str, raw: str, inputs: str | None = None) -> Task:
+    # Every leased and completed task passes here: plain lookups and keyword arguments
+    # spelled out (no per-call dict of optional times) keep it cheap.
     r = load_json(raw)
-    result = r.get("R")
+    get = r.get
+    result, av, q, sa, f, e = get("R"), get("av"), get("q"), get("sa"), get("f"), get("e")
     return Task(
         id=f"{scenario_id}:{name}",
         scenario_id=scenario_id,
         name=name,
         service=r["v"],
         payload=load_json(r["p"]),
-        depends_on=_names(r.get("d")),
-        dependents=_names(r.get("D")),
+        depends_on=_names(get("d")),
+        dependents=_names(get("D")),
         level=int(r["l"]),
-        status=TaskStatus(r["s"]),
+        status=_STATUSES[r["s"]],
         attempt=int(r["a"]),
         max_attempts=int(r["m"]),
         timeout_seconds=float(r["o"]),
         created_at=float(r["c"]),
-        lease_token=r.get("k"),
-        worker_id=r.get("w"),
-        result_ref=r.get("r"),
+        available_at=None if av is None else float(av),
+        queued_at=None if q is None else float(q),
+        started_at=None if sa is None else float(sa),
+        finished_at=None if f is None else float(f),
+        lease_expires_at=None if e is None else float(e),
+        lease_token=get("k"),
+        worker_id=get("w"),
+        result_ref=get("r"),
         result=None if result is None else load_json(result),
-        error=r.get("E"),
+        error=get("E"),
         inputs=tuple(load_json(inputs)) if inputs else (),
-        **{attr: _time(r.get(short)) for attr, short in _OPTIONAL_TIMES.items()},
     )
 
 
