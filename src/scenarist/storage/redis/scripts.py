@@ -10,8 +10,8 @@ library is loaded and the call repeated, as EVALSHA callers do on NOSCRIPT.
 The same files also build one EVAL script per operation (library, `begin`, operation),
 run by EVALSHA with NOSCRIPT fallback; the cluster scripts (cluster.py) use those.
 
-Script calls made concurrently (in the same event-loop turn, e.g. a batch completion)
-are corked into one pipeline: one round trip and one socket write for the batch, each
+Script calls made concurrently (in the same event-loop turn, e.g. the shards of a batch
+completion, or calls of several requests) are corked into one pipeline: one round trip and one socket write for the batch, each
 call still its own atomic function with its own outcome.
 """
 
