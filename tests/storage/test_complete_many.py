@@ -138,3 +138,19 @@ async def test_a_batch_leaves_the_same_history_as_one_completion_at_a_time(store
 async def scenario_events(store: Store, scenario_id: str) -> list[str]:
     events = await store.read_events(scenario_id, after=None, limit=100)
     return [e.status for e in events if e.task is None]
+
+
+async def test_results_and_refs_are_stored_verbatim(store: Store) -> None:
+    scenario, _ = await submit(store, plan(spec("a"), spec("b")))
+    a = await lease_named(store, scenario.id, "a", now=T0 + 1)
+    b = await lease_named(store, scenario.id, "b", now=T0 + 1)
+    result = {"text": 'ünïcødé "quoted" \\ \n', "exact": 2**53 + 1, "ratio": 0.1, "none": None}
+    ref = 's3://bucket/"odd" key\n'
+    done_a, done_b = await store.complete_many(
+        [CompletionItem(a.id, a.lease_token, ref, result), CompletionItem(b.id, b.lease_token, "")],
+        now=T0 + 2,
+    )
+    assert (completed(done_a).task.result, completed(done_a).task.result_ref) == (result, ref)
+    stored = await store.get_task(a.id)
+    assert (stored.result, stored.result_ref) == (result, ref)
+    assert (completed(done_b).task.result, completed(done_b).task.result_ref) == (None, "")

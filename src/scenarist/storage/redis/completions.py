@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scenarist.core.errors import ScenaristError, TaskNotFoundError
-from scenarist.core.model import Completion, TaskStatus
+from scenarist.core.model import JSON, Completion, TaskStatus
 from scenarist.storage.base import CompletionItem
 from scenarist.storage.redis.codec import decode_task, dump_json, opt, ts
 from scenarist.storage.redis.failures import locate, task_outcome_error
@@ -40,14 +40,14 @@ class _ShardBatch:
     positions: list[int] = field(default_factory=list)  # index of each item in the batch
     task_ids: list[str] = field(default_factory=list)
     scenarios: dict[str, int] = field(default_factory=dict)  # scenario id -> its number
-    item_args: list[str | int] = field(default_factory=list)
+    items: list[JSON] = field(default_factory=list)
 
     def add(self, position: int, item: CompletionItem, sid: str, name: str) -> None:
         number = self.scenarios.setdefault(sid, len(self.scenarios) + 1)
         result = None if item.result is None else dump_json(item.result)
         self.positions.append(position)
         self.task_ids.append(item.task_id)
-        self.item_args += [number, name, opt(item.lease_token), opt(item.result_ref), opt(result)]
+        self.items.append([number, name, opt(item.lease_token), opt(item.result_ref), opt(result)])
 
     def keys(self) -> list[str]:
         keys = [self.shard.prefix]
@@ -56,7 +56,7 @@ class _ShardBatch:
         return keys
 
     def args(self, now: float) -> list[str | int]:
-        return [ts(now), len(self.scenarios), *self.scenarios, *self.item_args]
+        return [ts(now), len(self.scenarios), *self.scenarios, dump_json(self.items)]
 
 
 async def complete_many(

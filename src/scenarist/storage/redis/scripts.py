@@ -11,8 +11,9 @@ The same files also build one EVAL script per operation (library, `begin`, opera
 run by EVALSHA with NOSCRIPT fallback; the cluster scripts (cluster.py) use those.
 
 Script calls made concurrently (in the same event-loop turn, e.g. the shards of a batch
-completion, or calls of several requests) are corked into one pipeline: one round trip and one socket write for the batch, each
-call still its own atomic function with its own outcome.
+completion, or calls of several requests) are corked into one pipeline: one round trip
+and one socket write for the batch, each call still its own atomic function with its own
+outcome.
 """
 
 from __future__ import annotations

@@ -10,9 +10,11 @@
 -- ARGV[1..4]       common configuration (see _lib.lua)
 -- ARGV[5]  number  now
 -- ARGV[6]  integer S: how many scenarios the items belong to
--- ARGV[7..] string the S scenario ids, then five per item: scenario number (1..S), task
---          name, lease token (optional, "" = the seed's PATCH: any current lease),
---          result_ref (optional), result (json, optional, stored verbatim)
+-- ARGV[7..] string the S scenario ids, then the items as ONE json array (one argument
+--          instead of five per item: Redis clients pay per argument), each item
+--          [scenario number (1..S), task name, lease token (optional, "" = the seed's
+--          PATCH: any current lease), result_ref (optional), result (optional: json text
+--          in a string, stored verbatim, never decoded here)]
 -- Derived: ready queues of released dependents, P.."lx", P.."fl", P.."ix:"..status, P.."ob".
 -- Returns one reply per item, in order: {"ok", record, released_id...} | {"dup", record}
 --       | {"notfound"} | {"stale", current_status} | {"illegal", current_status}.
@@ -62,10 +64,10 @@ for s = 1, scenario_count do
 end
 
 local replies, finished = {}, {}
-for a = 7 + scenario_count, #ARGV, 5 do
-  local sid, name = sids[tonumber(ARGV[a])], ARGV[a + 1]
+for _, item in ipairs(cjson.decode(ARGV[7 + scenario_count])) do
+  local sid, name = sids[item[1]], item[2]
   local code, detail = complete_task(
-    sid, name, opt(ARGV[a + 2]), opt(ARGV[a + 3]), opt(ARGV[a + 4]), now_s, now)
+    sid, name, opt(item[3]), opt(item[4]), opt(item[5]), now_s, now)
   local reply = {code, detail}
   if code == 'ok' then
     reply = {code, false}
