@@ -10,6 +10,7 @@ from scenarist.core.errors import ParamError
 from scenarist.storage.redis.cluster import StoreParts, is_cluster_url, open_cluster
 from scenarist.storage.redis.keys import KeySpace
 from scenarist.storage.redis.notifier import ClientPubSub, Notifier
+from scenarist.storage.redis.packing import use_hiredis_packing
 from scenarist.storage.redis.scripts import Scripts
 
 OUTSIDE_TAG = "publish_lists pushes onto keys outside the shard hash tag and "
@@ -58,6 +59,7 @@ def connect(
         # script repeated after a lost reply is refused by its own preconditions.
         retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
     )
+    use_hiredis_packing(client.connection_pool)
     space = KeySpace(key_prefix=key_prefix, shard_count=shard_count)
     scripts = Scripts(client, (*common_args, space.channel_prefix))
     return StoreParts(client, space, scripts, Notifier(ClientPubSub(client)))
