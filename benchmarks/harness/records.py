@@ -83,11 +83,34 @@ def read_records(directory: Path) -> list[ExecutionRecord]:
 
 
 def count_records(directory: Path) -> int:
-    """Complete lines written so far; cheap enough to poll every few milliseconds."""
+    """Complete lines written so far (reads every file whole; see RecordCounter to poll)."""
     total = 0
     for path in directory.glob(f"{_RECORD_PREFIX}*.log"):
         total += path.read_bytes().count(b"\n")
     return total
+
+
+class RecordCounter:
+    """Complete lines written so far, reading only the bytes added since the last call.
+
+    The harness polls every few milliseconds while the system under test runs on the same
+    cores; re-reading every file whole would cost it CPU that grows with the run.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+        self._offsets: dict[Path, int] = {}
+        self._total = 0
+
+    def count(self) -> int:
+        for path in self._directory.glob(f"{_RECORD_PREFIX}*.log"):
+            offset = self._offsets.get(path, 0)
+            with path.open("rb") as file:
+                file.seek(offset)
+                added = file.read()
+            self._offsets[path] = offset + len(added)
+            self._total += added.count(b"\n")
+        return self._total
 
 
 def mark_worker_ready(directory: Path | None = None) -> None:

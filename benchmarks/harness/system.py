@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.harness.processes import ManagedProcess
-from benchmarks.harness.records import count_ready_workers, count_records
+from benchmarks.harness.records import RecordCounter, count_ready_workers
 from benchmarks.harness.workload import Workload
 
 _POLL_S = 0.02
@@ -76,8 +76,9 @@ class System(abc.ABC):
 
 
 def wait_for_records(records_dir: Path, expected: int, deadline: float) -> None:
+    counter = RecordCounter(records_dir)
     while True:
-        done = count_records(records_dir)
+        done = counter.count()
         if done >= expected:
             return
         if time.monotonic() > deadline:

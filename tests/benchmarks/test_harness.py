@@ -11,6 +11,7 @@ import pytest
 from benchmarks.harness.metrics import percentile, timing_metrics
 from benchmarks.harness.records import (
     ExecutionRecord,
+    RecordCounter,
     count_ready_workers,
     count_records,
     mark_worker_ready,
@@ -140,6 +141,19 @@ def test_records_round_trip_through_per_process_files(tmp_path: Path) -> None:
     assert all(r.start_ns <= r.end_ns for r in records)
     assert count_records(tmp_path) == 2
     assert count_ready_workers(tmp_path) == 1
+
+
+def test_record_counter_reads_only_what_was_added(tmp_path: Path) -> None:
+    counter = RecordCounter(tmp_path)
+    assert counter.count() == 0
+    run_noop_task("script", "s1", tmp_path)
+    assert counter.count() == 1
+    (tmp_path / "exec-1.log").write_bytes(b"voice\ts1\t1\t2\nvideo\ts1")  # a line half written
+    assert counter.count() == 2
+    with (tmp_path / "exec-1.log").open("ab") as file:
+        file.write(b"\t3\t4\n")
+    assert counter.count() == 3
+    assert counter.count() == count_records(tmp_path) == 3
 
 
 def _run(system: str, repetition: int, tasks_per_s: float | None) -> RunResult:
