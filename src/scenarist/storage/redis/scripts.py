@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -44,6 +45,9 @@ OPERATIONS = (
     "promote",
     "stats",
 )
+
+
+ScriptCall = tuple[str, list[str], list[str | int]]  # operation, KEYS, ARGV after the common
 
 
 def lua_source(name: str) -> str:
@@ -170,3 +174,14 @@ class Scripts:
     async def run(self, operation: str, keys: list[str], args: list[str | int]) -> Any:
         function = self._functions[operation]
         return await self._corker.submit(function, keys, [*self.common_args, *args])
+
+    async def run_in_order(self, calls: Sequence[ScriptCall]) -> list[Any]:
+        """Run `calls` one after the other, each its own atomic function, and return
+        their replies. Submitted in the same turn, they share one pipeline: one round
+        trip, and Redis runs them in this order (a later call sees what an earlier one
+        changed). A failed call raises; the calls after it have run all the same."""
+        outcomes = [
+            self._corker.submit(self._functions[op], keys, [*self.common_args, *args])
+            for op, keys, args in calls
+        ]
+        return list(await asyncio.gather(*outcomes))
