@@ -41,6 +41,8 @@ if str(REPO_ROOT) not in sys.path:  # run as a script: make `benchmarks.*` impor
 from benchmarks.harness.processes import ManagedProcess  # noqa: E402
 from benchmarks.harness.redis_proc import RedisProcess, free_port  # noqa: E402
 
+from scenarist.worker.transport import HttpTransport  # noqa: E402
+
 SERVICE = "bench-service"
 WIDE_SIZE = 1000
 CATALOG = f"""
@@ -55,7 +57,6 @@ Wide:
       count: "{{{{ n }}}}"
       payload: {{part: "{{{{ index }}}}"}}
 """
-_JSON = {"content-type": "application/json"}
 _START_TIMEOUT_S = 30.0
 
 
@@ -69,17 +70,20 @@ def with_video_template(catalog: str) -> str:
 
 
 class Api:
-    """A lean client: orjson bodies, keep-alive connections."""
+    """The load generator's client: orjson bodies on the SDK's keep-alive transport.
+
+    It shares the two cores with the server it measures; httpx's client spent more CPU per
+    request than the server did, so it capped the figures below the server's capacity.
+    """
 
     def __init__(self, url: str, connections: int) -> None:
-        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-        self.http = httpx.AsyncClient(base_url=url, limits=limits, timeout=60.0)
+        self.http = HttpTransport(url, max_connections=connections)
 
     async def call(self, method: str, path: str, body: dict[str, Any]) -> Any:
-        response = await self.http.request(method, path, content=orjson.dumps(body), headers=_JSON)
-        if response.status_code >= 300:
-            raise RuntimeError(f"{method} {path}: {response.status_code} {response.text[:300]}")
-        return orjson.loads(response.content)
+        reply = await self.http.request(method, path, orjson.dumps(body), timeout=60.0)
+        if reply.status >= 300:
+            raise RuntimeError(f"{method} {path}: {reply.status} {reply.text[:300]}")
+        return orjson.loads(reply.body)
 
     async def submit_wide(self, n: int) -> list[str]:
         answer = await self.call("POST", "/generate", {"scenario": "Wide", "n": n})
