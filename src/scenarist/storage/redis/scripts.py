@@ -102,18 +102,23 @@ class _Corker:
     client: Redis
     library: str
     pending: list[_Call] = field(default_factory=list)
+    last: list[_Call] = field(default_factory=list)  # sent after `pending` (see submit)
     flushing: set[asyncio.Task[None]] = field(default_factory=set)
 
-    def submit(self, function: str, keys: list[str], args: list[str | int]) -> Any:
+    def submit(
+        self, function: str, keys: list[str], args: list[str | int], *, last: bool = False
+    ) -> Any:
+        """`last` calls go after every other call of the turn: a lease corked with several
+        rounds' completions then sees what all of them released."""
         loop = asyncio.get_running_loop()
         call = _Call(function, keys, args, loop.create_future())
-        if not self.pending:
+        if not self.pending and not self.last:
             loop.call_soon(self._flush)
-        self.pending.append(call)
+        (self.last if last else self.pending).append(call)
         return call.outcome
 
     def _flush(self) -> None:
-        batch, self.pending = self.pending, []
+        batch, self.pending, self.last = self.pending + self.last, [], []
         task = asyncio.create_task(self._send(batch))
         self.flushing.add(task)
         task.add_done_callback(self.flushing.discard)
@@ -180,8 +185,13 @@ class Scripts:
         their replies. Submitted in the same turn, they share one pipeline: one round
         trip, and Redis runs them in this order (a later call sees what an earlier one
         changed). A failed call raises; the calls after it have run all the same."""
+        corker = self._corker
         outcomes = [
-            self._corker.submit(self._functions[op], keys, [*self.common_args, *args])
-            for op, keys, args in calls
+            corker.submit(self._functions[op], keys, [*self.common_args, *args])
+            for op, keys, args in calls[:-1]
         ]
+        op, keys, args = calls[-1]
+        outcomes.append(
+            corker.submit(self._functions[op], keys, [*self.common_args, *args], last=True)
+        )
         return list(await asyncio.gather(*outcomes))
