@@ -121,69 +121,14 @@ class Orchestrator:
         """Take up to `max_tasks` ready tasks of `service` (or of any of several services,
         best first across them: see Store.lease_services); with `wait_seconds`, wait
         (without polling the store in a loop) until one is ready or the time is up."""
-        services = self._check_services(service)
+        services = [service] if isinstance(service, str) else list(dict.fromkeys(service))
+        if not services:
+            raise ParamError("services must name at least one service", field="services")
         self._check_batch(max_tasks, "max_tasks")
         lease_seconds = self._check_lease_seconds(lease_seconds)
-        deadline = self._deadline(wait_seconds)
+        wait = min(max(wait_seconds, 0.0), self.limits.max_wait_seconds)
+        deadline = time.monotonic() + wait
         tasks = await self._lease_now(services, max_tasks, lease_seconds, worker_id)
-        if tasks:
-            return tasks
-        return await self._wait_and_lease(services, max_tasks, lease_seconds, worker_id, deadline)
-
-    async def complete_then_lease(
-        self,
-        items: Sequence[base.CompletionItem],
-        service: str | Sequence[str],
-        *,
-        max_tasks: int = 1,
-        lease_seconds: float | None = None,
-        wait_seconds: float = 0.0,
-        worker_id: str | None = None,
-    ) -> tuple[list[Completion | ScenaristError], list[Task]]:
-        """A worker's round: `complete_many(items)`, then `lease` (which can take the
-        dependents those completions released). The completions and the first lease
-        attempt are one store call (one round trip on a single Redis node); only when
-        that attempt finds nothing does the lease wait. No items: a plain `lease`."""
-        if not items:
-            return [], await self.lease(
-                service,
-                max_tasks=max_tasks,
-                lease_seconds=lease_seconds,
-                wait_seconds=wait_seconds,
-                worker_id=worker_id,
-            )
-        services = self._check_services(service)
-        self._check_batch(len(items), "items")
-        self._check_batch(max_tasks, "max_tasks")
-        lease_seconds = self._check_lease_seconds(lease_seconds)
-        deadline = self._deadline(wait_seconds)
-        now = self.clock()
-        outcomes, tasks = await self.store.complete_then_lease(
-            items,
-            services,
-            max_tasks=max_tasks,
-            lease_seconds=lease_seconds,
-            worker_id=worker_id,
-            now=now,
-            nonce=secrets.token_hex(8),
-        )
-        self._observe_completions(outcomes)
-        if tasks:
-            self.observer.tasks_leased(tasks, now)
-            return outcomes, tasks
-        tasks = await self._wait_and_lease(services, max_tasks, lease_seconds, worker_id, deadline)
-        return outcomes, tasks
-
-    async def _wait_and_lease(
-        self,
-        services: list[str],
-        max_tasks: int,
-        lease_seconds: float | None,
-        worker_id: str | None,
-        deadline: float,
-    ) -> list[Task]:
-        """After a lease attempt found nothing: wait for a ready task until `deadline`."""
-        tasks: list[Task] = []
         while not tasks and (remaining := deadline - time.monotonic()) > 0:
             # Watch before re-checking: a task queued between the check and the wait
             # fires the watch, so the wait cannot sleep through it.
@@ -247,13 +192,10 @@ class Orchestrator:
         reads as a duplicate."""
         self._check_batch(len(items), "items")
         outcomes = await self.store.complete_many(items, now=self.clock())
-        self._observe_completions(outcomes)
-        return outcomes
-
-    def _observe_completions(self, outcomes: Sequence[Completion | ScenaristError]) -> None:
         for outcome in outcomes:
             if isinstance(outcome, Completion) and not outcome.duplicate:
                 self.observer.task_completed(outcome.task)
+        return outcomes
 
     async def fail(
         self, task_id: str, lease_token: str | None, *, error: str, retryable: bool = True
@@ -381,15 +323,6 @@ class Orchestrator:
         if task.attempt >= task.max_attempts:
             return None
         return now + self.retry_policy.delay(task.attempt, self.rng)
-
-    def _check_services(self, service: str | Sequence[str]) -> list[str]:
-        services = [service] if isinstance(service, str) else list(dict.fromkeys(service))
-        if not services:
-            raise ParamError("services must name at least one service", field="services")
-        return services
-
-    def _deadline(self, wait_seconds: float) -> float:
-        return time.monotonic() + min(max(wait_seconds, 0.0), self.limits.max_wait_seconds)
 
     def _check_batch(self, n: int, field: str) -> None:
         if not 1 <= n <= self.limits.max_batch:

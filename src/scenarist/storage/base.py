@@ -177,24 +177,6 @@ class Store(Protocol):
         is returned in its place and the other items go on; StoreUnavailableError fails
         the whole call (repeating it is safe: done items then read as duplicates)."""
 
-    async def complete_then_lease(
-        self,
-        items: Sequence[CompletionItem],
-        services: Sequence[str],
-        *,
-        max_tasks: int,
-        lease_seconds: float | None,
-        worker_id: str | None,
-        now: float,
-        nonce: str,
-    ) -> tuple[list[Completion | ScenaristError], list[Task]]:
-        """A worker's round: `complete_many(items)`, then `lease_services(services)`, with
-        their outcomes. The lease runs after every completion, so it can take the
-        dependents they released. The two steps stay separate atomic steps (a backend
-        may send them together to save a round trip). When the completions fail as a
-        whole (StoreUnavailableError) the lease may have happened anyway: its tasks come
-        back when their lease expires, as after any lost lease reply."""
-
     async def fail(
         self,
         task_id: str,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Response
 from scenarist.api.auth import require_role, require_service
 from scenarist.api.deps import Caller, Services
 from scenarist.api.problems import problem_responses
-from scenarist.api.routers.tasks import authorized_items
+from scenarist.api.routers.tasks import complete_items
 from scenarist.api.worker_bodies import lease_body, services_lease_body
 from scenarist.api.worker_schemas import (
     LeaseCreate,
@@ -39,16 +39,14 @@ async def lease_services(body: ServicesLeaseCreate, services: Services, caller: 
     worker = require_role(caller, Role.WORKER)
     for service in body.services:
         require_service(worker, service)
-    # The report and the first lease attempt are one store call (one Redis round trip).
-    results, tasks = await services.orchestrator.complete_then_lease(
-        await authorized_items(body.complete, services, worker),
+    outcomes = await complete_items(body.complete, services, worker) if body.complete else []
+    tasks = await services.orchestrator.lease(
         body.services,
         max_tasks=body.max_tasks,
         lease_seconds=body.lease_seconds,
         wait_seconds=body.wait_seconds,
         worker_id=body.worker_id,
     )
-    outcomes = [(i.id, r) for i, r in zip(body.complete, results, strict=True)]
     return Response(services_lease_body(tasks, outcomes), media_type="application/json")
 
 

@@ -61,28 +61,22 @@ async def complete_batch(body: BatchCompleteCreate, services: Services, caller: 
 async def complete_items(
     items: Sequence[BatchItem], services: AppServices, caller: Principal
 ) -> list[Outcome]:
-    """A batch completion: each item's id with its completion or its error, in order."""
-    batch = await authorized_items(items, services, caller)
-    results = await services.orchestrator.complete_many(batch)
-    return [(i.id, r) for i, r in zip(items, results, strict=True)]
-
-
-async def authorized_items(
-    items: Sequence[BatchItem], services: AppServices, caller: Principal
-) -> list[CompletionItem]:
-    """The items of a batch completion (also carried by a lease that reports the previous
-    batch), once the caller may write each of them."""
+    """A batch completion (also run by a lease that reports the previous batch): each
+    item's id with its completion or its error, in order."""
     for item in items:
         try:
             await authorize_task_write(services, caller, item.id)
         except NotFoundError:
             continue  # reported in that item's outcome
-    return [
-        CompletionItem(
-            task_id=i.id, lease_token=i.lease_token, result_ref=i.result_ref, result=i.result
-        )
-        for i in items
-    ]
+    results = await services.orchestrator.complete_many(
+        [
+            CompletionItem(
+                task_id=i.id, lease_token=i.lease_token, result_ref=i.result_ref, result=i.result
+            )
+            for i in items
+        ]
+    )
+    return [(i.id, r) for i, r in zip(items, results, strict=True)]
 
 
 @router.get(

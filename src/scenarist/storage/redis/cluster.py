@@ -47,7 +47,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from scenarist.core.errors import ParamError, StoreUnavailableError
 from scenarist.storage.redis.keys import KeySpace
 from scenarist.storage.redis.notifier import Notifier
-from scenarist.storage.redis.scripts import ScriptCall, Scripts
+from scenarist.storage.redis.scripts import Scripts
 
 CLUSTER_SCHEMES = frozenset({"redis+cluster", "rediss+cluster"})
 DEFAULT_CLUSTER_SHARDS = 16
@@ -200,11 +200,6 @@ class ClusterScripts(Scripts):
     async def run(self, operation: str, keys: list[str], args: list[str | int]) -> Any:
         async with self._in_flight:
             return await self._call(operation, keys, args)
-
-    async def run_in_order(self, calls: Sequence[ScriptCall]) -> list[Any]:
-        """Concurrent calls may take different pooled connections, so the order holds
-        only if each call waits for the one before."""
-        return [await self.run(op, keys, args) for op, keys, args in calls]
 
     async def _call(self, operation: str, keys: list[str], args: list[str | int]) -> Any:
         return await self.by_name[operation](keys=keys, args=[*self.common_args, *args])

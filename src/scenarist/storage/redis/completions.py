@@ -15,7 +15,7 @@ from scenarist.storage.base import CompletionItem
 from scenarist.storage.redis.codec import decode_task, dump_json, opt, ts
 from scenarist.storage.redis.failures import locate, task_outcome_error
 from scenarist.storage.redis.keys import KeySpace, ShardKeys
-from scenarist.storage.redis.scripts import ScriptCall, Scripts
+from scenarist.storage.redis.scripts import Scripts
 
 Outcome = Completion | ScenaristError
 
@@ -59,46 +59,30 @@ class _ShardBatch:
         return [ts(now), len(self.scenarios), *self.scenarios, dump_json(self.items)]
 
 
-class CompletionBatch:
-    """A batch completion split by shard: the complete.lua calls to run (one per shard,
-    in any order: a task lives on one shard, so a repeated item is applied after its
-    first occurrence inside the same call), then every item's outcome from their replies."""
-
-    def __init__(self, space: KeySpace, items: Sequence[CompletionItem]) -> None:
-        self._outcomes: list[Outcome | None] = [None] * len(items)
-        self._shards: dict[int, _ShardBatch] = {}
-        for position, item in enumerate(items):
-            try:
-                sid, name = locate(item.task_id)
-            except TaskNotFoundError as exc:
-                self._outcomes[position] = exc
-                continue
-            index = space.shard_of(sid)
-            if index not in self._shards:
-                self._shards[index] = _ShardBatch(space.shard(index))
-            self._shards[index].add(position, item, sid, name)
-
-    def calls(self, now: float) -> list[ScriptCall]:
-        return [("complete", b.keys(), b.args(now)) for b in self._shards.values()]
-
-    def outcomes(self, replies: Sequence[list[Any]]) -> list[Outcome]:
-        """Every item's outcome, in batch order; `replies` in the order of `calls`."""
-        outcomes = self._outcomes
-        for batch, shard_replies in zip(self._shards.values(), replies, strict=True):
-            for position, task_id, reply in zip(
-                batch.positions, batch.task_ids, shard_replies, strict=True
-            ):
-                outcomes[position] = completion_of(reply, task_id)
-        return [outcome for outcome in outcomes if outcome is not None]
-
-
 async def complete_many(
     scripts: Scripts, space: KeySpace, items: Sequence[CompletionItem], *, now: float
 ) -> list[Outcome]:
-    """Every item's outcome, in order; shards run side by side (one pipeline on a
-    single node)."""
-    batch = CompletionBatch(space, items)
-    calls = [scripts.run(op, keys, args) for op, keys, args in batch.calls(now)]
+    """Every item's outcome, in order. A task lives on one shard, so a repeated item is
+    applied after its first occurrence inside the same call; shards run side by side
+    (one pipeline on a single node)."""
+    outcomes: list[Outcome | None] = [None] * len(items)
+    batches: dict[int, _ShardBatch] = {}
+    for position, item in enumerate(items):
+        try:
+            sid, name = locate(item.task_id)
+        except TaskNotFoundError as exc:
+            outcomes[position] = exc
+            continue
+        index = space.shard_of(sid)
+        if index not in batches:
+            batches[index] = _ShardBatch(space.shard(index))
+        batches[index].add(position, item, sid, name)
+    calls = [scripts.run("complete", b.keys(), b.args(now)) for b in batches.values()]
     # One shard (always so on a single node): no task to schedule for the one call.
     replies = [await calls[0]] if len(calls) == 1 else await asyncio.gather(*calls)
-    return batch.outcomes(replies)
+    for batch, shard_replies in zip(batches.values(), replies, strict=True):
+        for position, task_id, reply in zip(
+            batch.positions, batch.task_ids, shard_replies, strict=True
+        ):
+            outcomes[position] = completion_of(reply, task_id)
+    return [outcome for outcome in outcomes if outcome is not None]

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -45,9 +44,6 @@ OPERATIONS = (
     "promote",
     "stats",
 )
-
-
-ScriptCall = tuple[str, list[str], list[str | int]]  # operation, KEYS, ARGV after the common
 
 
 def lua_source(name: str) -> str:
@@ -102,23 +98,18 @@ class _Corker:
     client: Redis
     library: str
     pending: list[_Call] = field(default_factory=list)
-    last: list[_Call] = field(default_factory=list)  # sent after `pending` (see submit)
     flushing: set[asyncio.Task[None]] = field(default_factory=set)
 
-    def submit(
-        self, function: str, keys: list[str], args: list[str | int], *, last: bool = False
-    ) -> Any:
-        """`last` calls go after every other call of the turn: a lease corked with several
-        rounds' completions then sees what all of them released."""
+    def submit(self, function: str, keys: list[str], args: list[str | int]) -> Any:
         loop = asyncio.get_running_loop()
         call = _Call(function, keys, args, loop.create_future())
-        if not self.pending and not self.last:
+        if not self.pending:
             loop.call_soon(self._flush)
-        (self.last if last else self.pending).append(call)
+        self.pending.append(call)
         return call.outcome
 
     def _flush(self) -> None:
-        batch, self.pending, self.last = self.pending + self.last, [], []
+        batch, self.pending = self.pending, []
         task = asyncio.create_task(self._send(batch))
         self.flushing.add(task)
         task.add_done_callback(self.flushing.discard)
@@ -179,19 +170,3 @@ class Scripts:
     async def run(self, operation: str, keys: list[str], args: list[str | int]) -> Any:
         function = self._functions[operation]
         return await self._corker.submit(function, keys, [*self.common_args, *args])
-
-    async def run_in_order(self, calls: Sequence[ScriptCall]) -> list[Any]:
-        """Run `calls` one after the other, each its own atomic function, and return
-        their replies. Submitted in the same turn, they share one pipeline: one round
-        trip, and Redis runs them in this order (a later call sees what an earlier one
-        changed). A failed call raises; the calls after it have run all the same."""
-        corker = self._corker
-        outcomes = [
-            corker.submit(self._functions[op], keys, [*self.common_args, *args])
-            for op, keys, args in calls[:-1]
-        ]
-        op, keys, args = calls[-1]
-        outcomes.append(
-            corker.submit(self._functions[op], keys, [*self.common_args, *args], last=True)
-        )
-        return list(await asyncio.gather(*outcomes))

@@ -27,7 +27,7 @@ from scenarist.core.model import MAX_PRIORITY, Task
 from scenarist.storage.redis.codec import decode_task, ts
 from scenarist.storage.redis.failures import locate
 from scenarist.storage.redis.keys import KeySpace, ShardKeys
-from scenarist.storage.redis.scripts import ScriptCall, Scripts
+from scenarist.storage.redis.scripts import Scripts
 
 PROMOTE_BATCH = 1000
 
@@ -63,26 +63,6 @@ class Leaser:
             leased += await self._lease_rotating(services, max_tasks - len(leased), args)
         return leased
 
-    async def lease_after(
-        self,
-        calls: Sequence[ScriptCall],
-        services: Sequence[str],
-        max_tasks: int,
-        args: LeaseArgs,
-        *,
-        now: float,
-    ) -> tuple[list[Any], list[Task]]:
-        """Run `calls` (side by side), then `lease`, which sees what they changed; returns
-        their replies and the leased tasks. On one shard it is one round trip: the calls
-        and the lease script share a pipeline, which Redis runs in order."""
-        space = self._space
-        if space.shard_count == 1:
-            lease = lease_call(space.shard(0), services, max_tasks, args)
-            replies = await self._scripts.run_in_order([*calls, lease])
-            return replies[:-1], decode_leased(replies[-1])
-        replies = list(await asyncio.gather(*(self._scripts.run(*call) for call in calls)))
-        return replies, await self.lease(services, max_tasks, args, now=now)
-
     async def promote(self, shards: Sequence[ShardKeys], now: float) -> None:
         """Move due delayed tasks of `shards` to their ready queues."""
         for shard in shards:
@@ -107,29 +87,19 @@ class Leaser:
     async def _lease_shard(
         self, shard: ShardKeys, services: Sequence[str], wanted: int, args: LeaseArgs
     ) -> list[Task]:
-        return decode_leased(await self._scripts.run(*lease_call(shard, services, wanted, args)))
-
-
-def lease_call(
-    shard: ShardKeys, services: Sequence[str], wanted: int, args: LeaseArgs
-) -> ScriptCall:
-    """The script leasing up to `wanted` tasks of `services` on `shard`."""
-    if len(services) == 1:
-        keys = [shard.prefix, *shard.ready_queues(services[0]), shard.delayed(services[0])]
-        return "lease", keys, [services[0], wanted, *args]
-    keys = [shard.prefix]
-    for service in services:
-        keys += [*shard.ready_queues(service), shard.delayed(service)]
-    return "lease_many", keys, [wanted, *args, *services]
-
-
-def decode_leased(flat: list[str]) -> list[Task]:
-    """The tasks of a lease script's flat reply (task id, record, inputs, ...)."""
-    leased = []
-    for j in range(0, len(flat), 3):
-        sid, name = locate(flat[j])
-        leased.append(decode_task(sid, name, flat[j + 1], flat[j + 2]))
-    return leased
+        if len(services) == 1:
+            keys = [shard.prefix, *shard.ready_queues(services[0]), shard.delayed(services[0])]
+            flat = await self._scripts.run("lease", keys, [services[0], wanted, *args])
+        else:
+            keys = [shard.prefix]
+            for service in services:
+                keys += [*shard.ready_queues(service), shard.delayed(service)]
+            flat = await self._scripts.run("lease_many", keys, [wanted, *args, *services])
+        leased = []
+        for j in range(0, len(flat), 3):
+            sid, name = locate(flat[j])
+            leased.append(decode_task(sid, name, flat[j + 1], flat[j + 2]))
+        return leased
 
 
 @dataclass(frozen=True, slots=True)

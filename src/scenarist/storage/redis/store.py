@@ -321,28 +321,6 @@ class RedisStore:
         return await completions.complete_many(self._scripts, self._space, items, now=now)
 
     @translate_errors
-    async def complete_then_lease(
-        self,
-        items: Sequence[CompletionItem],
-        services: Sequence[str],
-        *,
-        max_tasks: int,
-        lease_seconds: float | None,
-        worker_id: str | None,
-        now: float,
-        nonce: str,
-    ) -> tuple[list[Completion | ScenaristError], list[Task]]:
-        """On a single node one round trip: complete.lua and the lease script go out in
-        one pipeline (see Leaser.lease_after)."""
-        batch = completions.CompletionBatch(self._space, items)
-        args = (opt(lease_seconds), opt(worker_id), ts(now), nonce)
-        services = list(dict.fromkeys(services))
-        replies, leased = await self._leaser.lease_after(
-            batch.calls(now), services, max_tasks, args, now=now
-        )
-        return batch.outcomes(replies), leased
-
-    @translate_errors
     async def fail(
         self,
         task_id: str,

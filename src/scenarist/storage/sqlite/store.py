@@ -297,29 +297,6 @@ class SqliteStore:
                 outcomes.append(exc)
         return outcomes
 
-    async def complete_then_lease(
-        self,
-        items: Sequence[CompletionItem],
-        services: Sequence[str],
-        *,
-        max_tasks: int,
-        lease_seconds: float | None,
-        worker_id: str | None,
-        now: float,
-        nonce: str,
-    ) -> tuple[list[Completion | ScenaristError], list[Task]]:
-        """The two calls in turn: both run on the store's thread, with no network between."""
-        outcomes = await self.complete_many(items, now=now)
-        leased = await self.lease_services(
-            services,
-            max_tasks=max_tasks,
-            lease_seconds=lease_seconds,
-            worker_id=worker_id,
-            now=now,
-            nonce=nonce,
-        )
-        return outcomes, leased
-
     async def fail(
         self,
         task_id: str,
