@@ -202,3 +202,20 @@ async def test_a_refused_token_raises_auth_error(tmp_path: Path) -> None:
             assert await client.lease("test-service") == []
     finally:
         server.stop()
+
+
+async def test_reuse_check_works_for_descriptors_above_select_limit(
+    live_server: LiveServer,
+) -> None:
+    # Fill the low descriptor numbers so the transport's socket lands above 1024, where
+    # select() refuses to look; the pre-reuse check must still work there.
+    fillers = [open("/dev/null", "rb") for _ in range(1100)]  # noqa: SIM115
+    transport = HttpTransport(live_server.url)
+    try:
+        for _ in range(3):
+            assert (await transport.request("GET", "/health", timeout=5)).status == 200
+        assert transport.connections_opened == 1
+    finally:
+        await transport.aclose()
+        for filler in fillers:
+            filler.close()

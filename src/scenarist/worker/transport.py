@@ -166,8 +166,12 @@ class _Connection(asyncio.Protocol):
         sock = self._transport.get_extra_info("socket")
         if sock is None:
             return True
-        readable, _, _ = select.select([sock.fileno()], [], [], 0)
-        return not readable
+        # poll, not select: select refuses descriptors above FD_SETSIZE (1024), which a
+        # busy process embedding the client can reach. Any event (data, FIN, error) means
+        # the connection is not idle and intact.
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN)
+        return not poller.poll(0)
 
     def close(self) -> None:
         self.reusable = False
