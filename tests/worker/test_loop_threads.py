@@ -20,7 +20,7 @@ def thread_of_call() -> threading.Thread:
 def test_an_idle_thread_takes_the_next_call() -> None:
     async def scenario() -> list[threading.Thread]:
         threads = DaemonThreads()
-        return [await threads.run(thread_of_call) for _ in range(5)]
+        return [await threads.run(thread_of_call) for _ in range(300)]
 
     used = asyncio.run(scenario())
     assert len(set(used)) == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import queue
 import random
 import threading
@@ -77,7 +78,8 @@ class DaemonThreads:
 
     def __init__(self, idle_seconds: float = IDLE_THREAD_SECONDS) -> None:
         self.idle_seconds = idle_seconds
-        self._calls: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        # A queued call runs the function and returns what delivers its outcome.
+        self._calls: queue.SimpleQueue[Callable[[], Callable[[], None]]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._unclaimed = 0  # idle threads no queued call is promised to
 
@@ -86,13 +88,12 @@ class DaemonThreads:
         future: asyncio.Future[T] = loop.create_future()
         context = contextvars.copy_context()
 
-        def call() -> None:
+        def call() -> Callable[[], None]:
             try:
                 value = context.run(function, *args)
-            except BaseException as exc:
-                _settle(loop, future, exc, failed=True)
-            else:
-                _settle(loop, future, value, failed=False)
+            except BaseException as exc:  # bound now: `exc` is unset after the block
+                return functools.partial(_settle, loop, future, exc, failed=True)
+            return functools.partial(_settle, loop, future, value, failed=False)
 
         with self._lock:
             start = self._unclaimed == 0
@@ -113,9 +114,12 @@ class DaemonThreads:
                         self._unclaimed -= 1
                         return
                 continue  # a call was promised to this thread and is on its way
-            call()
+            deliver = call()
+            # Idle before the caller hears back: a caller that runs its next call as soon
+            # as this one returns must find this thread, not start another.
             with self._lock:
                 self._unclaimed += 1
+            deliver()
 
 
 def _settle(
