@@ -137,10 +137,22 @@ async def test_heartbeat_extends_the_lease(store: Store) -> None:
     assert (beat.status, beat.lease_expires_at, beat.lease_token) == (
         TaskStatus.PROCESSING, T0 + 25, a.lease_token,
     )  # fmt: skip
+    # Without lease_seconds a heartbeat renews the length last asked for, not the timeout.
     beat = await store.heartbeat(a.id, a.lease_token, lease_seconds=None, now=T0 + 6)
-    assert beat.lease_expires_at == T0 + 36
-    assert (await store.get_task(a.id)).lease_expires_at == T0 + 36
-    assert await store.find_expired(now=T0 + 30, limit=10) == []
+    assert (beat.lease_expires_at, beat.lease_seconds) == (T0 + 26, 20.0)
+    assert (await store.get_task(a.id)).lease_expires_at == T0 + 26
+    assert await store.find_expired(now=T0 + 25, limit=10) == []
+
+
+async def test_a_heartbeat_without_a_length_renews_the_leased_length(store: Store) -> None:
+    await submit(store, plan(spec("a", timeout=300.0)))
+    [a] = await lease(store, now=T0, lease_seconds=10.0)
+    assert a.lease_token is not None
+    assert a.lease_seconds == 10.0
+    beat = await store.heartbeat(a.id, a.lease_token, lease_seconds=None, now=T0 + 8)
+    assert beat.lease_expires_at == T0 + 18
+    [expired] = await store.find_expired(now=T0 + 18, limit=10)
+    assert expired.id == a.id
 
 
 async def test_heartbeat_with_a_stale_token_is_rejected(store: Store) -> None:

@@ -86,14 +86,6 @@ def task_id(scenario_id: str, name: str) -> str:
     return f"{scenario_id}:{name}"
 
 
-def split_task_id(value: str) -> tuple[str, str]:
-    """Inverse of `task_id`; raises ValueError when `value` is not a task id."""
-    scenario_id, sep, name = value.partition(":")
-    if not sep or not scenario_id or not name:
-        raise ValueError(f"not a task id: {value!r}")
-    return scenario_id, name
-
-
 @dataclass(frozen=True, slots=True)
 class Task:
     """A persisted task. `attempt` counts leases so far (0 before the first lease)."""
@@ -117,6 +109,7 @@ class Task:
     finished_at: float | None = None
     lease_token: str | None = None
     lease_expires_at: float | None = None
+    lease_seconds: float | None = None  # the lease length asked for; heartbeats renew it
     worker_id: str | None = None
     result_ref: str | None = None
     result: Mapping[str, JSON] | None = None

@@ -8,7 +8,8 @@ JSON *strings* so the scripts store them verbatim and never re-encode user data:
     i plan index  v service  p payload(json)  d depends_on  D dependents  l level
     s status  a attempt  m max_attempts  o timeout  n parents not yet succeeded
     c created_at  av available_at  q queued_at  sa started_at  f finished_at
-    k lease token  e lease_expires_at  w worker id  r result_ref  R result(json)  E error
+    k lease token  e lease_expires_at  ls lease_seconds  w worker id  r result_ref
+    R result(json)  E error
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ _OPTIONAL_TIMES = {
     "started_at": "sa",
     "finished_at": "f",
     "lease_expires_at": "e",
+    "lease_seconds": "ls",
 }
 
 
@@ -67,7 +69,7 @@ def _time(raw: str | None) -> float | None:
 
 
 def encode_task(task: Task, index: int, statuses: Mapping[str, TaskStatus]) -> str:
-    waiting = sum(1 for p in task.depends_on if statuses.get(p) is not TaskStatus.SUCCESS)
+    waiting = sum(1 for p in set(task.depends_on) if statuses.get(p) is not TaskStatus.SUCCESS)
     record: dict[str, JSON] = {
         "i": index,
         "v": task.service,
@@ -107,6 +109,7 @@ def decode_task(scenario_id: str, name: str, raw: str, inputs: str | None = None
     r = load_json(raw)
     get = r.get
     result, av, q, sa, f, e = get("R"), get("av"), get("q"), get("sa"), get("f"), get("e")
+    ls = get("ls")
     return Task(
         id=f"{scenario_id}:{name}",
         scenario_id=scenario_id,
@@ -126,6 +129,7 @@ def decode_task(scenario_id: str, name: str, raw: str, inputs: str | None = None
         started_at=None if sa is None else float(sa),
         finished_at=None if f is None else float(f),
         lease_expires_at=None if e is None else float(e),
+        lease_seconds=None if ls is None else float(ls),
         lease_token=get("k"),
         worker_id=get("w"),
         result_ref=get("r"),

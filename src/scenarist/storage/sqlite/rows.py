@@ -77,6 +77,7 @@ def row_to_task(row: sqlite3.Row, inputs: tuple[Mapping[str, JSON], ...] = ()) -
         finished_at=row["finished_at"],
         lease_token=row["lease_token"],
         lease_expires_at=row["lease_expires_at"],
+        lease_seconds=row["lease_seconds"],
         worker_id=row["worker_id"],
         result_ref=row["result_ref"],
         result=None if result is None else loads(result),

@@ -5,21 +5,20 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from scenarist.core.errors import ConflictError
+from scenarist.core import transitions as tr
 from scenarist.core.model import Scenario, ScenarioStatus, Task, TaskStatus
 from scenarist.storage.sqlite.reads import get_scenario
-from scenarist.storage.sqlite.rows import INSERT_TASK, dumps, loads, task_to_row
+from scenarist.storage.sqlite.rows import INSERT_TASK, dumps, task_to_row
 from scenarist.storage.sqlite.transitions import (
     Changes,
+    ScenarioTasks,
     append_event,
+    apply_changes,
     bump_count,
     fetch_scenario,
-    move_task,
     refresh_scenario,
     refresh_scenarios,
 )
-
-RETRYABLE = (TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.CANCELLED)
 
 
 def create_scenario(
@@ -63,29 +62,11 @@ def cancel_scenario(
     conn: sqlite3.Connection, changes: Changes, scenario_id: str, *, now: float
 ) -> Scenario:
     row = fetch_scenario(conn, scenario_id)
-    if row["cancelled"]:
+    if not tr.check_cancel(scenario_id, row["status"], bool(row["cancelled"])):
         return get_scenario(conn, scenario_id)
-    if ScenarioStatus(row["status"]).is_final:
-        raise ConflictError(
-            f"scenario {scenario_id!r} is {row['status']}; only an unfinished scenario "
-            "can be cancelled",
-            current_status=row["status"],
-            field="status",
-        )
-    unfinished = conn.execute(
-        "SELECT * FROM tasks WHERE scenario_id = ? AND status IN (?, ?, ?) ORDER BY seq",
-        (scenario_id, TaskStatus.PENDING, TaskStatus.QUEUED, TaskStatus.PROCESSING),
-    ).fetchall()
-    for task in unfinished:
-        move_task(
-            conn,
-            changes,
-            task,
-            TaskStatus.CANCELLED,
-            now=now,
-            finished_at=now,
-            lease_expires_at=None,
-        )
+    tasks = ScenarioTasks(conn, scenario_id)
+    moves = tr.cancel_changes(tasks.all_in_plan_order(), now=now)
+    apply_changes(conn, changes, tasks, moves, now=now)
     conn.execute("UPDATE scenarios SET cancelled = 1 WHERE id = ?", (scenario_id,))
     changes.scenarios.add(scenario_id)
     refresh_scenarios(conn, changes, now)
@@ -96,41 +77,12 @@ def retry_scenario(
     conn: sqlite3.Connection, changes: Changes, scenario_id: str, *, now: float
 ) -> Scenario:
     row = fetch_scenario(conn, scenario_id)
-    tasks = conn.execute(
-        "SELECT * FROM tasks WHERE scenario_id = ? ORDER BY seq", (scenario_id,)
-    ).fetchall()
-    # Decided on the statuses before the retry: a retried parent is not a success.
-    succeeded = {t["name"] for t in tasks if t["status"] == TaskStatus.SUCCESS}
-    retried = [t for t in tasks if t["status"] in RETRYABLE]
-    if not retried:
-        raise ConflictError(
-            f"scenario {scenario_id!r} has no failed, skipped or cancelled task to retry",
-            current_status=row["status"],
-            field="status",
-        )
-    for task in retried:
-        waiting = len(set(loads(task["depends_on"])) - succeeded)
-        ready = waiting == 0
-        move_task(
-            conn,
-            changes,
-            task,
-            TaskStatus.QUEUED if ready else TaskStatus.PENDING,
-            now=now,
-            waiting=waiting,
-            attempt=0,
-            queued_at=now if ready else None,
-            available_at=None,
-            started_at=None,
-            finished_at=None,
-            lease_token=None,
-            lease_expires_at=None,
-            worker_id=None,
-            result_ref=None,
-            result=None,
-            error=None,
-        )
+    tasks = ScenarioTasks(conn, scenario_id)
+    every = tasks.all_in_plan_order()
+    tr.check_retry(scenario_id, row["status"], every)
+    apply_changes(conn, changes, tasks, tr.retry_changes(every, now=now), now=now)
     conn.execute("UPDATE scenarios SET cancelled = 0 WHERE id = ?", (scenario_id,))
+    changes.scenarios.add(scenario_id)
     refresh_scenarios(conn, changes, now)
     return get_scenario(conn, scenario_id)
 

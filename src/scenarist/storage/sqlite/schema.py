@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 10_000  # other processes writing the same file wait this long at most
 SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 
@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     finished_at REAL,
     lease_token TEXT,
     lease_expires_at REAL,
+    lease_seconds REAL,
     worker_id TEXT,
     result_ref TEXT,
     result TEXT,
@@ -111,6 +112,10 @@ MIGRATE_V1_TO_V2 = (
     """,
 )
 
+# Version 2 -> 3: the lease length a worker asked for, so heartbeats renew that length.
+MIGRATE_V2_TO_V3 = ("ALTER TABLE tasks ADD COLUMN lease_seconds REAL",)
+MIGRATIONS = {1: MIGRATE_V1_TO_V2, 2: MIGRATE_V2_TO_V3}
+
 
 def connect(path: str, *, synchronous: str) -> sqlite3.Connection:
     """Open a connection in autocommit mode: every store method opens its own transaction
@@ -142,9 +147,10 @@ def apply_schema(conn: sqlite3.Connection) -> None:
             for statement in DDL.split(";"):
                 if statement.strip():
                     conn.execute(statement)
-        elif version == 1:
-            for statement in MIGRATE_V1_TO_V2:
-                conn.execute(statement)
+        else:
+            for step in range(version, SCHEMA_VERSION):
+                for statement in MIGRATIONS[step]:
+                    conn.execute(statement)
         if version < SCHEMA_VERSION:
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")

@@ -257,8 +257,8 @@ class SqliteStore:
         self, task_id: str, lease_token: str, *, lease_seconds: float | None, now: float
     ) -> Task:
         return await self._write(
-            lambda conn, _: task_ops.heartbeat(
-                conn, task_id, lease_token, lease_seconds=lease_seconds, now=now
+            lambda conn, changes: task_ops.heartbeat(
+                conn, changes, task_id, lease_token, lease_seconds=lease_seconds, now=now
             )
         )
 

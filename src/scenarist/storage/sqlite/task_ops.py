@@ -9,22 +9,19 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Mapping, Sequence
 
-from scenarist.core.errors import IllegalTransitionError, StaleLeaseError
+from scenarist.core import transitions as tr
 from scenarist.core.model import JSON, Completion, Task, TaskStatus
 from scenarist.storage.sqlite.rows import row_to_task
 from scenarist.storage.sqlite.transitions import (
     Changes,
-    check_lease,
+    ScenarioTasks,
+    apply_changes,
     fetch_task,
-    move_task,
+    lease_inputs,
+    mark_started,
     refresh_scenarios,
-    release_dependents,
-    skip_dependents,
-    start_lease,
-    store_result,
+    released_ids,
 )
-
-LEASE_EXPIRED_ERROR = "lease expired"
 
 # Walks the partial index tasks_ready in ready order and stops after `limit` rows.
 READY_TASKS = """
@@ -67,6 +64,7 @@ def lease(
             conn,
             changes,
             row,
+            rule="lease",
             lease_seconds=lease_seconds,
             worker_id=worker_id,
             now=now,
@@ -76,6 +74,29 @@ def lease(
     ]
     refresh_scenarios(conn, changes, now)
     return leased
+
+
+def start_lease(
+    conn: sqlite3.Connection,
+    changes: Changes,
+    row: sqlite3.Row,
+    *,
+    rule: str,
+    lease_seconds: float | None,
+    worker_id: str | None,
+    now: float,
+    nonce: str,
+) -> Task:
+    """queued -> processing under a fresh token (rules lease and claim); returns the task
+    with its inputs."""
+    tasks = ScenarioTasks(conn, row["scenario_id"])
+    fields = tasks.add(row)
+    move = tr.lease_change(
+        fields, rule=rule, lease_seconds=lease_seconds, worker_id=worker_id, now=now, nonce=nonce
+    )
+    apply_changes(conn, changes, tasks, [move], now=now)
+    mark_started(conn, row["scenario_id"], now)
+    return row_to_task(fetch_task(conn, row["id"]), inputs=lease_inputs(tasks, fields))
 
 
 def claim(
@@ -89,10 +110,16 @@ def claim(
     nonce: str,
 ) -> Task:
     row = fetch_task(conn, task_id)
-    if row["status"] != TaskStatus.QUEUED:
-        raise IllegalTransitionError(task_id, row["status"], TaskStatus.PROCESSING)
+    tr.check_claim(row)
     task = start_lease(
-        conn, changes, row, lease_seconds=lease_seconds, worker_id=worker_id, now=now, nonce=nonce
+        conn,
+        changes,
+        row,
+        rule="claim",
+        lease_seconds=lease_seconds,
+        worker_id=worker_id,
+        now=now,
+        nonce=nonce,
     )
     refresh_scenarios(conn, changes, now)
     return task
@@ -100,6 +127,7 @@ def claim(
 
 def heartbeat(
     conn: sqlite3.Connection,
+    changes: Changes,
     task_id: str,
     lease_token: str,
     *,
@@ -107,10 +135,10 @@ def heartbeat(
     now: float,
 ) -> Task:
     row = fetch_task(conn, task_id)
-    if row["status"] != TaskStatus.PROCESSING or row["lease_token"] != lease_token:
-        raise StaleLeaseError(task_id, row["status"])
-    seconds = lease_seconds if lease_seconds is not None else row["timeout_seconds"]
-    conn.execute("UPDATE tasks SET lease_expires_at = ? WHERE id = ?", (now + seconds, task_id))
+    tr.check_heartbeat(row, lease_token)
+    tasks = ScenarioTasks(conn, row["scenario_id"])
+    move = tr.heartbeat_change(tasks.add(row), lease_seconds=lease_seconds, now=now)
+    apply_changes(conn, changes, tasks, [move], now=now)
     return row_to_task(fetch_task(conn, task_id))
 
 
@@ -125,27 +153,19 @@ def complete(
     now: float,
 ) -> Completion:
     row = fetch_task(conn, task_id)
-    if (
-        lease_token is not None
-        and row["status"] == TaskStatus.SUCCESS
-        and row["lease_token"] == lease_token
-    ):
+    if tr.is_duplicate_completion(row, lease_token):
         return Completion(task=row_to_task(row), duplicate=True)
-    check_lease(row, lease_token, TaskStatus.SUCCESS)
-    move_task(
-        conn,
-        changes,
-        row,
-        TaskStatus.SUCCESS,
-        now=now,
-        finished_at=now,
-        lease_expires_at=None,
-        result_ref=result_ref,
-        result=store_result(result),
+    tr.check_lease(row, lease_token, TaskStatus.SUCCESS)
+    tasks = ScenarioTasks(conn, row["scenario_id"])
+    moves = tr.complete_changes(
+        tasks.add(row), tasks.get, result_ref=result_ref, result=result, now=now
     )
-    released = release_dependents(conn, changes, row, now)
+    apply_changes(conn, changes, tasks, moves, now=now)
     refresh_scenarios(conn, changes, now)
-    return Completion(task=row_to_task(fetch_task(conn, task_id)), released=tuple(released))
+    return Completion(
+        task=row_to_task(fetch_task(conn, task_id)),
+        released=released_ids(row["scenario_id"], moves),
+    )
 
 
 def fail(
@@ -160,9 +180,7 @@ def fail(
     now: float,
 ) -> Task:
     row = fetch_task(conn, task_id)
-    check_lease(row, lease_token, TaskStatus.FAILED)
-    if row["attempt"] != attempt:
-        raise StaleLeaseError(task_id, row["status"])
+    tr.check_fail(row, lease_token, attempt)
     end_attempt(conn, changes, row, error=error, retry_at=retry_at, now=now)
     return row_to_task(fetch_task(conn, task_id))
 
@@ -187,14 +205,9 @@ def expire_lease(
 ) -> Task | None:
     """None when the task is gone, re-leased, finished, or its lease was extended."""
     row = conn.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
-    if (
-        row is None
-        or row["status"] != TaskStatus.PROCESSING
-        or row["lease_token"] != lease_token
-        or row["lease_expires_at"] > now
-    ):
+    if row is None or not tr.can_expire(row, lease_token, now):
         return None
-    end_attempt(conn, changes, row, error=LEASE_EXPIRED_ERROR, retry_at=retry_at, now=now)
+    end_attempt(conn, changes, row, error=tr.LEASE_EXPIRED_ERROR, retry_at=retry_at, now=now)
     return row_to_task(fetch_task(conn, task_id))
 
 
@@ -208,31 +221,8 @@ def end_attempt(
     now: float,
 ) -> None:
     """A failed attempt: back to the queue after the backoff, or failed for good with
-    everything downstream skipped."""
-    if retry_at is not None:
-        move_task(
-            conn,
-            changes,
-            row,
-            TaskStatus.QUEUED,
-            now=now,
-            available_at=retry_at,
-            queued_at=now,
-            lease_token=None,
-            lease_expires_at=None,
-            worker_id=None,
-            error=error,
-        )
-    else:
-        move_task(
-            conn,
-            changes,
-            row,
-            TaskStatus.FAILED,
-            now=now,
-            finished_at=now,
-            lease_expires_at=None,
-            error=error,
-        )
-        skip_dependents(conn, changes, row, now)
+    everything downstream skipped (rules requeue, fail, skip)."""
+    tasks = ScenarioTasks(conn, row["scenario_id"])
+    moves = tr.fail_changes(tasks.add(row), tasks.get, error=error, retry_at=retry_at, now=now)
+    apply_changes(conn, changes, tasks, moves, now=now)
     refresh_scenarios(conn, changes, now)

@@ -1,27 +1,24 @@
-"""The building blocks of every write: one task status change (with its counter and event),
-the dependency rule (release / skip dependents) and the scenario status derivation.
+"""How SQLite applies the lifecycle table of `core.transitions`: the rows a transaction
+reads (as the fields core expects), one write per change with its counters and event,
+and the scenario status derivation.
 
 Every function runs inside the caller's open transaction on the store's single DB thread.
-`move_task` is the only place that changes a task's status, so counters and events can
-never disagree with the tasks table.
+`apply_changes` is the only place that changes a task, so counters and events can never
+disagree with the tasks table, and no rule exists here that core does not define.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from scenarist.core.errors import (
-    IllegalTransitionError,
-    ScenarioNotFoundError,
-    StaleLeaseError,
-    TaskNotFoundError,
-)
+from scenarist.core import transitions as tr
+from scenarist.core.errors import ScenarioNotFoundError, TaskNotFoundError
 from scenarist.core.lifecycle import derive_scenario_status
-from scenarist.core.model import JSON, ScenarioStatus, Task, TaskStatus, task_id
-from scenarist.storage.sqlite.rows import dumps, loads, progress_from_counts, row_to_task
+from scenarist.core.model import JSON, ScenarioStatus, TaskStatus, task_id
+from scenarist.storage.sqlite.rows import dumps, loads, progress_from_counts
 
 
 @dataclass
@@ -50,15 +47,40 @@ def fetch_scenario(conn: sqlite3.Connection, scenario_id: str) -> sqlite3.Row:
     return row
 
 
-def check_lease(row: sqlite3.Row, lease_token: str | None, requested: TaskStatus) -> None:
-    """The task must be processing under `lease_token` (any lease when None, the seed's
-    PATCH); a stale token is StaleLeaseError, a token-less misuse IllegalTransitionError."""
-    status = row["status"]
-    if status == TaskStatus.PROCESSING and lease_token in (None, row["lease_token"]):
-        return
-    if lease_token is None:
-        raise IllegalTransitionError(row["id"], status, requested)
-    raise StaleLeaseError(row["id"], status)
+def task_fields(row: sqlite3.Row) -> dict[str, Any]:
+    """A row as the fields `core.transitions` reads (names decoded; result stays text)."""
+    fields = dict(zip(row.keys(), row, strict=True))
+    fields["depends_on"] = loads(row["depends_on"])
+    fields["dependents"] = loads(row["dependents"])
+    return fields
+
+
+class ScenarioTasks:
+    """The task rows of one scenario this transaction has read, each read once, so every
+    change computed in the transaction sees the same, current fields."""
+
+    def __init__(self, conn: sqlite3.Connection, scenario_id: str) -> None:
+        self.conn = conn
+        self.scenario_id = scenario_id
+        self.fields: dict[str, dict[str, Any]] = {}
+
+    def add(self, row: sqlite3.Row) -> dict[str, Any]:
+        return self.fields.setdefault(row["name"], task_fields(row))
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        found = self.fields.get(name)
+        if found is None:
+            row = self.conn.execute(
+                "SELECT * FROM tasks WHERE id = ?", (task_id(self.scenario_id, name),)
+            ).fetchone()
+            found = None if row is None else self.add(row)
+        return found
+
+    def all_in_plan_order(self) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT * FROM tasks WHERE scenario_id = ? ORDER BY seq", (self.scenario_id,)
+        ).fetchall()
+        return [self.add(row) for row in rows]
 
 
 def append_event(
@@ -86,133 +108,71 @@ def bump_count(
     )
 
 
-def move_task(
+def _column_value(name: str, value: Any) -> Any:
+    if name == "result":
+        return store_result(value)
+    return value
+
+
+def apply_changes(
     conn: sqlite3.Connection,
     changes: Changes,
-    row: sqlite3.Row,
-    status: TaskStatus,
+    tasks: ScenarioTasks,
+    moves: Sequence[tr.Change],
     *,
     now: float,
-    **columns: object,
 ) -> None:
-    """Set the task's status (and the given columns), move it between counters and append
-    its event. Column names come from this package's code, never from callers' input."""
-    values: dict[str, object] = {"status": status.value, **columns}
-    assignments = ", ".join(f"{name} = ?" for name in values)
-    conn.execute(f"UPDATE tasks SET {assignments} WHERE id = ?", (*values.values(), row["id"]))
-    scenario_id, service = row["scenario_id"], row["service"]
-    bump_count(conn, scenario_id, service, row["status"], -1)
-    bump_count(conn, scenario_id, service, status.value, +1)
-    attempt = columns.get("attempt", row["attempt"])
-    assert isinstance(attempt, int)
-    append_event(conn, scenario_id, at=now, task=row["name"], status=status.value, attempt=attempt)
-    changes.scenarios.add(scenario_id)
-    if status is TaskStatus.QUEUED:
-        changes.ready_services.add(service)
+    """Write each change in order; a status move also moves the counters and appends
+    its event. Column names come from the rule table, never from callers' input."""
+    scenario_id = tasks.scenario_id
+    for change in moves:
+        fields = tasks.get(change.name)
+        assert fields is not None, change.name
+        attempt = change.event_attempt(fields)
+        values = {name: _column_value(name, v) for name, v in change.fields.items()}
+        if change.moves:
+            values["status"] = change.after.value
+        assignments = ", ".join(f"{name} = ?" for name in values)
+        conn.execute(
+            f"UPDATE tasks SET {assignments} WHERE id = ?", (*values.values(), fields["id"])
+        )
+        fields.update(values)
+        if not change.moves:
+            continue
+        service = fields["service"]
+        bump_count(conn, scenario_id, service, change.before.value, -1)
+        bump_count(conn, scenario_id, service, change.after.value, +1)
+        append_event(
+            conn, scenario_id, at=now, task=change.name, status=change.after.value, attempt=attempt
+        )
+        changes.scenarios.add(scenario_id)
+        if change.after is TaskStatus.QUEUED:
+            changes.ready_services.add(service)
 
 
-def fetch_named(
-    conn: sqlite3.Connection, scenario_id: str, names: Iterable[str]
-) -> list[sqlite3.Row]:
-    ids = [task_id(scenario_id, name) for name in names]
-    if not ids:
-        return []
-    marks = ", ".join("?" * len(ids))
-    rows = conn.execute(f"SELECT * FROM tasks WHERE id IN ({marks})", ids).fetchall()
-    by_id = {row["id"]: row for row in rows}
-    return [by_id[i] for i in ids if i in by_id]
-
-
-def release_dependents(
-    conn: sqlite3.Connection, changes: Changes, parent: sqlite3.Row, now: float
-) -> list[str]:
-    """Count `parent`'s success off each dependent's `waiting` and queue every pending one
-    that reaches 0. Runs in the completing transaction, so of several parents finishing at
-    once exactly the last one brings the count to 0: a fan-in is released once, and the
-    cost of a completion does not grow with the number of the dependent's parents."""
-    scenario_id = parent["scenario_id"]
-    names = list(dict.fromkeys(loads(parent["dependents"])))
-    conn.executemany(
-        "UPDATE tasks SET waiting = waiting - 1 WHERE id = ?",
-        [(task_id(scenario_id, name),) for name in names],
-    )
-    released = []
-    for child in fetch_named(conn, scenario_id, names):
-        if child["status"] == TaskStatus.PENDING and child["waiting"] <= 0:
-            move_task(conn, changes, child, TaskStatus.QUEUED, now=now, queued_at=now)
-            released.append(child["id"])
-    return released
-
-
-def skip_dependents(
-    conn: sqlite3.Connection, changes: Changes, parent: sqlite3.Row, now: float
-) -> None:
-    """Breadth-first over dependents: every transitive non-final dependent -> skipped."""
-    scenario_id = parent["scenario_id"]
-    frontier = deque(loads(parent["dependents"]))
-    seen: set[str] = set()
-    while frontier:
-        names = [name for name in dict.fromkeys(frontier) if name not in seen]
-        frontier.clear()
-        seen.update(names)
-        for child in fetch_named(conn, scenario_id, names):
-            if not TaskStatus(child["status"]).is_final:
-                move_task(
-                    conn,
-                    changes,
-                    child,
-                    TaskStatus.SKIPPED,
-                    now=now,
-                    finished_at=now,
-                    lease_expires_at=None,
-                )
-            frontier.extend(loads(child["dependents"]))
-
-
-def start_lease(
-    conn: sqlite3.Connection,
-    changes: Changes,
-    row: sqlite3.Row,
-    *,
-    lease_seconds: float | None,
-    worker_id: str | None,
-    now: float,
-    nonce: str,
-) -> Task:
-    """queued -> processing under a fresh token; returns the task with its inputs."""
-    attempt = row["attempt"] + 1
-    expires_at = now + (lease_seconds if lease_seconds is not None else row["timeout_seconds"])
-    move_task(
-        conn,
-        changes,
-        row,
-        TaskStatus.PROCESSING,
-        now=now,
-        attempt=attempt,
-        lease_token=f"{nonce}.{attempt}",
-        started_at=now,
-        lease_expires_at=expires_at,
-        worker_id=worker_id,
-        available_at=None,
-    )
+def mark_started(conn: sqlite3.Connection, scenario_id: str, now: float) -> None:
     conn.execute(
         "UPDATE scenarios SET started_at = ? WHERE id = ? AND started_at IS NULL",
-        (now, row["scenario_id"]),
+        (now, scenario_id),
     )
-    return row_to_task(fetch_task(conn, row["id"]), inputs=lease_inputs(conn, row))
 
 
-def lease_inputs(conn: sqlite3.Connection, row: sqlite3.Row) -> tuple[Mapping[str, JSON], ...]:
+def lease_inputs(tasks: ScenarioTasks, fields: Mapping[str, Any]) -> tuple[Mapping[str, JSON], ...]:
     """One mapping per parent, in depends_on order."""
-    parents = fetch_named(conn, row["scenario_id"], loads(row["depends_on"]))
-    return tuple(
-        {
-            "task": parent["name"],
-            "result_ref": parent["result_ref"],
-            "result": None if parent["result"] is None else loads(parent["result"]),
-        }
-        for parent in parents
-    )
+    inputs = []
+    for name in fields["depends_on"]:
+        parent = tasks.get(name)
+        if parent is None:
+            continue
+        result = parent["result"]
+        inputs.append(
+            {
+                "task": name,
+                "result_ref": parent["result_ref"],
+                "result": None if result is None else loads(result),
+            }
+        )
+    return tuple(inputs)
 
 
 def refresh_scenarios(conn: sqlite3.Connection, changes: Changes, now: float) -> None:
@@ -258,3 +218,7 @@ def refresh_scenario(
 
 def store_result(result: Mapping[str, JSON] | None) -> str | None:
     return None if result is None else dumps(dict(result))
+
+
+def released_ids(scenario_id: str, moves: Iterable[tr.Change]) -> tuple[str, ...]:
+    return tuple(task_id(scenario_id, c.name) for c in moves if c.rule == "release")

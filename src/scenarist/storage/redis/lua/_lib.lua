@@ -245,13 +245,16 @@ end
 
 local expiry_adds
 
--- queued -> processing under a new lease token (lease and claim).
+-- Rows lease / claim: queued -> processing under a new lease token.
 local function take(sid, name, t, nonce, lease_seconds, worker, now_s, now)
+  local seconds = lease_seconds or tonumber(t.o)
   t.a = t.a + 1
   t.k = nonce .. '.' .. t.a
   t.sa = now_s
-  t.e = fmt(now + (lease_seconds or tonumber(t.o)))
+  t.e = fmt(now + seconds)
+  t.ls = fmt(seconds)
   t.w = worker
+  t.av = nil
   set_status(sid, name, t, 'processing', now_s)
   expiry_adds[#expiry_adds + 1] = t.e
   expiry_adds[#expiry_adds + 1] = sid .. ':' .. name
@@ -260,32 +263,39 @@ local function take(sid, name, t, nonce, lease_seconds, worker, now_s, now)
   save_task(sid, name, t)
 end
 
--- Every transitive non-final dependent of `t` -> skipped.
+-- Row skip: every transitive non-final dependent of `t` -> skipped, in plan order.
 local function skip_dependents(sid, t, now_s)
-  local stack, seen = {}, {}
+  local stack, seen, doomed = {}, {}, {}
   for _, d in ipairs(t.D) do stack[#stack + 1] = d end
   while #stack > 0 do
     local name = table.remove(stack)
     local c = not seen[name] and load_task(sid, name)
     seen[name] = true
-    if c and not FINAL[c.s] then
-      if c.s == 'queued' then dequeue(sid, name, c) end
-      if c.s == 'processing' then drop_lease(sid, name, c) end
-      c.f = now_s
-      set_status(sid, name, c, 'skipped', now_s)
-      save_task(sid, name, c)
+    if c then
+      if not FINAL[c.s] then doomed[#doomed + 1] = {name, c} end
       for _, d in ipairs(c.D) do stack[#stack + 1] = d end
     end
   end
+  table.sort(doomed, function(x, y) return x[2].i < y[2].i end)
+  for _, entry in ipairs(doomed) do
+    local name, c = entry[1], entry[2]
+    if c.s == 'queued' then dequeue(sid, name, c) end
+    if c.s == 'processing' then drop_lease(sid, name, c) end
+    c.f, c.k, c.e, c.ls, c.av = now_s, nil, nil, nil, nil
+    set_status(sid, name, c, 'skipped', now_s)
+    save_task(sid, name, c)
+  end
 end
 
--- processing -> queued (retry_s given: backoff until then) or -> failed (+ skip dependents).
+-- Rows requeue / fail: processing -> queued (retry_s given: backoff until then) or ->
+-- failed for good (+ skip dependents). A failed task keeps the worker of its last attempt.
 local function fail_attempt(sid, name, t, err, retry_s, now_s, now)
   drop_lease(sid, name, t)
   t.E = err
   t.k = nil
-  t.w = nil
+  t.ls = nil
   if retry_s then
+    t.w = nil
     t.av = retry_s
     t.q = now_s
     set_status(sid, name, t, 'queued', now_s)

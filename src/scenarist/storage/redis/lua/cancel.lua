@@ -1,4 +1,5 @@
--- cancel.lua: every non-final task of a scenario -> cancelled (cancel_scenario).
+-- cancel.lua: row cancel (core/transitions.py): every non-final task of a scenario ->
+-- cancelled, in plan order (cancel_scenario).
 --
 -- KEYS[1]  string  shard prefix (see _lib.lua)
 -- KEYS[2]  hash    scenario hash   P.."s:"..sid
@@ -23,7 +24,7 @@ for _, entry in ipairs(all_tasks(sid)) do
   if not FINAL[t.s] then
     if t.s == 'queued' then dequeue(sid, name, t) end
     if t.s == 'processing' then drop_lease(sid, name, t) end
-    t.f = now_s
+    t.f, t.k, t.ls, t.av = now_s, nil, nil, nil
     set_status(sid, name, t, 'cancelled', now_s)
     save_task(sid, name, t)
   end

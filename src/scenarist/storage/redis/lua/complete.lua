@@ -1,4 +1,5 @@
--- complete.lua: processing -> success for a batch of tasks of one shard, each releasing
+-- complete.lua: rows complete, parent_succeeded, release (core/transitions.py).
+-- processing -> success for a batch of tasks of one shard, each releasing
 -- every dependent whose parents have now all succeeded in the same step (a fan-in is
 -- released exactly once: each record keeps "n", its count of parents not yet succeeded).
 -- Items are applied in order, each as if alone (a repeat of an earlier item reads as a
@@ -30,12 +31,13 @@ local function complete_task(sid, name, token, ref, result, now_s, now)
   if t.s ~= 'processing' then return token and 'stale' or 'illegal', t.s end
   if token and t.k ~= token then return 'stale', t.s end
   drop_lease(sid, name, t)
-  t.r, t.R, t.f = ref, result, now_s
+  t.r, t.R, t.f, t.E, t.ls = ref, result, now_s, nil, nil
   set_status(sid, name, t, 'success', now_s)
   save_task(sid, name, t)
-  local released = {}
+  local released, counted = {}, {}
   for _, child in ipairs(t.D) do
-    local c = load_task(sid, child)
+    local c = not counted[child] and load_task(sid, child)
+    counted[child] = true
     if c then
       c.n = c.n - 1
       if c.n <= 0 and c.s == 'pending' then

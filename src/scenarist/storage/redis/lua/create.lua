@@ -1,4 +1,5 @@
--- create.lua: persist a new scenario and every task in one step (create_scenario).
+-- create.lua: rows submit_root / submit_child (core/transitions.py): persist a new
+-- scenario and every task in one step (create_scenario).
 --
 -- KEYS[1]  string  shard prefix (see _lib.lua)
 -- KEYS[2]  hash    scenario hash        P.."s:"..sid
@@ -38,8 +39,14 @@ if opt(ARGV[6]) then
   flat[#flat + 1] = 'ikk'
   flat[#flat + 1] = KEYS[5]
 end
+-- Every scenario starts pending with its first event; settle_all() moves it on from
+-- there (an empty scenario is final at once), as every other operation does.
+flat[#flat + 1] = 'st'
+flat[#flat + 1] = 'pending'
 redis.call('HSET', KEYS[2], unpack(flat))
 redis.call('ZADD', index_key('all'), 0, fields.ixm)
+redis.call('ZADD', index_key('pending'), 0, fields.ixm)
+add_event(sid, '', 'pending', 0, now_s)
 
 -- HSET in chunks: unpack() of 10k arguments would overflow the Lua C stack.
 local chunk = {}

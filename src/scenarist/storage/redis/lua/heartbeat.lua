@@ -1,4 +1,5 @@
--- heartbeat.lua: extend the lease of a processing task held under the given token.
+-- heartbeat.lua: row heartbeat (core/transitions.py). Extend the lease of a processing
+-- task held under the given token; without lease seconds, by the length last asked for.
 --
 -- KEYS[1]  string  shard prefix (see _lib.lua)
 -- KEYS[2]  hash    scenario hash   P.."s:"..sid (declared for routing; not written)
@@ -8,7 +9,7 @@
 -- ARGV[5]  string  scenario id
 -- ARGV[6]  string  task name
 -- ARGV[7]  string  lease token
--- ARGV[8]  number  lease seconds, optional ("" = the task's timeout)
+-- ARGV[8]  number  lease seconds, optional ("" = the length last asked for)
 -- ARGV[9]  number  now
 -- Derived: P.."lx" (new expiry score).
 -- Returns {"ok", record} | {"notfound"} | {"stale", current_status}.
@@ -19,7 +20,9 @@ check_scenario_keys(sid)
 local t = load_task(sid, name)
 if not t then return {'notfound'} end
 if t.s ~= 'processing' or t.k ~= token then return {'stale', t.s} end
-t.e = fmt(now + (lease_seconds or tonumber(t.o)))
+local seconds = lease_seconds or tonumber(t.ls or t.o)
+t.e = fmt(now + seconds)
+t.ls = fmt(seconds)
 redis.call('ZADD', K_EXPIRY, t.e, sid .. ':' .. name)
 save_task(sid, name, t)
 flush_tasks()

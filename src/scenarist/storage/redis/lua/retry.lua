@@ -1,5 +1,7 @@
--- retry.lua: failed/skipped/cancelled tasks go back (retry_scenario): queued when every
--- parent succeeded, else pending; attempt reset, error/lease/result cleared; successes kept.
+-- retry.lua: rows retry_ready / retry_waiting (core/transitions.py). Failed, skipped and
+-- cancelled tasks go back (retry_scenario): queued when every parent succeeded, else
+-- pending with its count of parents recounted; attempt reset, the run's fields cleared;
+-- successes kept.
 --
 -- KEYS[1]  string  shard prefix (see _lib.lua)
 -- KEYS[2]  hash    scenario hash   P.."s:"..sid
@@ -24,13 +26,24 @@ for _, entry in ipairs(tasks) do
 end
 if not any then return {'conflict', status} end
 
+-- Parents' statuses are read before any change: a retried parent is not a success.
+local succeeded = {}
+for _, entry in ipairs(tasks) do
+  if entry[2].s == 'success' then succeeded[entry[1]] = true end
+end
 redis.call('HDEL', KEYS[2], 'cx')
 for _, entry in ipairs(tasks) do
   local name, t = entry[1], entry[2]
   if again[t.s] then
-    t.a = 0
-    t.E, t.k, t.e, t.w, t.r, t.R, t.f, t.sa, t.av, t.q = nil, nil, nil, nil, nil, nil, nil, nil, nil, nil
-    if t.n <= 0 then
+    local waiting, seen = 0, {}
+    for _, parent in ipairs(t.d) do
+      if not seen[parent] and not succeeded[parent] then waiting = waiting + 1 end
+      seen[parent] = true
+    end
+    t.a, t.n = 0, waiting
+    t.E, t.k, t.e, t.ls, t.w, t.r, t.R = nil, nil, nil, nil, nil, nil, nil
+    t.f, t.sa, t.av, t.q = nil, nil, nil, nil
+    if waiting == 0 then
       t.q = now_s
       set_status(sid, name, t, 'queued', now_s)
       save_task(sid, name, t)

@@ -1,0 +1,367 @@
+"""The reference model for the lockstep test: the lifecycle table of `core.transitions`
+applied to plain dicts in memory, with the scenario rules of storage/base.py. It is the
+oracle every store is compared with, so it is written for clarity, not speed: each
+operation reads, asks core for the changes, and applies them one by one."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from scenarist.core import transitions as tr
+from scenarist.core.errors import (
+    ScenarioNotFoundError,
+    ScenaristError,
+    TaskNotFoundError,
+)
+from scenarist.core.lifecycle import count_progress, derive_scenario_status
+from scenarist.core.model import (
+    JSON,
+    Completion,
+    Event,
+    QueueStats,
+    Scenario,
+    ScenarioStatus,
+    Task,
+    TaskStatus,
+)
+from scenarist.storage.base import CompletionItem
+
+_TASK_ATTRS = {f.name for f in dataclasses.fields(Task)}
+
+
+class ModelStore:
+    """The parts of the Store protocol the lockstep test drives."""
+
+    def __init__(self) -> None:
+        self.scenarios: dict[str, dict[str, Any]] = {}
+        self.tasks: dict[str, dict[str, dict[str, Any]]] = {}  # scenario -> name -> fields
+        self.events: dict[str, list[Event]] = {}
+        self.services: set[str] = set()
+        self.touched: list[str] = []
+
+    async def close(self) -> None:
+        return None
+
+    # --- records ------------------------------------------------------------------------
+
+    def _task(self, task_id: str) -> dict[str, Any]:
+        scenario_id, _, name = task_id.partition(":")
+        found = self.tasks.get(scenario_id, {}).get(name)
+        if found is None:
+            raise TaskNotFoundError(task_id)
+        return found
+
+    def _public(self, fields: Mapping[str, Any], inputs: tuple[Any, ...] = ()) -> Task:
+        values = {k: v for k, v in fields.items() if k in _TASK_ATTRS}
+        values["status"] = TaskStatus(values["status"])
+        return Task(**{**values, "inputs": inputs})
+
+    def _scenario(self, scenario_id: str) -> Scenario:
+        row = self.scenarios.get(scenario_id)
+        if row is None:
+            raise ScenarioNotFoundError(scenario_id)
+        tasks = self.tasks[scenario_id].values()
+        progress = count_progress((t["service"], TaskStatus(t["status"])) for t in tasks)
+        return Scenario(progress=progress, **row)
+
+    def _inputs(self, fields: Mapping[str, Any]) -> tuple[Mapping[str, JSON], ...]:
+        siblings = self.tasks[fields["scenario_id"]]
+        return tuple(
+            {
+                "task": name,
+                "result_ref": siblings[name]["result_ref"],
+                "result": siblings[name]["result"],
+            }
+            for name in fields["depends_on"]
+        )
+
+    # --- applying changes ---------------------------------------------------------------
+
+    def _apply(self, scenario_id: str, changes: Sequence[tr.Change], now: float) -> None:
+        tasks = self.tasks[scenario_id]
+        for change in changes:
+            fields = tasks[change.name]
+            attempt = change.event_attempt(fields)
+            fields.update(change.fields)
+            fields["status"] = change.after
+            if change.moves:
+                self._event(scenario_id, now, change.name, change.after.value, attempt)
+        if scenario_id not in self.touched:
+            self.touched.append(scenario_id)
+
+    def _event(self, scenario_id: str, at: float, task: str | None, status: str, n: int) -> None:
+        events = self.events[scenario_id]
+        events.append(Event(str(len(events) + 1), scenario_id, at, task, status, n))
+
+    def _settle(self, now: float) -> None:
+        for scenario_id in self.touched:
+            row = self.scenarios[scenario_id]
+            current = self._scenario(scenario_id)
+            derived = derive_scenario_status(
+                current.progress, started=row["started_at"] is not None, cancelled=row["cancelled"]
+            )
+            if derived is not current.status:
+                if derived.is_final and not current.status.is_final:
+                    row["finished_at"] = now
+                elif current.status.is_final and not derived.is_final:
+                    row["finished_at"] = None
+                row["status"] = derived
+                self._event(scenario_id, now, None, derived.value, 0)
+        self.touched = []
+
+    def _lookup(self, scenario_id: str) -> tr.Lookup:
+        return self.tasks[scenario_id].get
+
+    # --- submit and read ----------------------------------------------------------------
+
+    async def create_scenario(
+        self, scenario: Scenario, tasks: Sequence[Task]
+    ) -> tuple[Scenario, bool]:
+        if scenario.id in self.scenarios:
+            return self._scenario(scenario.id), False
+        self.scenarios[scenario.id] = {
+            "id": scenario.id,
+            "template": scenario.template,
+            "params": scenario.params,
+            "status": ScenarioStatus.PENDING,
+            "created_at": scenario.created_at,
+            "started_at": None,
+            "finished_at": None,
+            "cancelled": False,
+            "idempotency_key": scenario.idempotency_key,
+            "callback_url": scenario.callback_url,
+        }
+        self.tasks[scenario.id] = {}
+        for seq, task in enumerate(tasks):
+            fields = {f.name: getattr(task, f.name) for f in dataclasses.fields(Task)}
+            fields.update(seq=seq, waiting=len(set(task.depends_on)), lease_seconds=None)
+            self.tasks[scenario.id][task.name] = fields
+            self.services.add(task.service)
+        self.events[scenario.id] = []
+        self._event(scenario.id, scenario.created_at, None, "pending", 0)
+        self.touched.append(scenario.id)
+        self._settle(scenario.created_at)
+        return self._scenario(scenario.id), True
+
+    async def get_scenario(self, scenario_id: str) -> Scenario:
+        return self._scenario(scenario_id)
+
+    async def list_tasks(self, scenario_id: str) -> list[Task]:
+        self._scenario(scenario_id)
+        ordered = sorted(self.tasks[scenario_id].values(), key=lambda t: t["seq"])
+        return [self._public(t) for t in ordered]
+
+    async def get_task(self, task_id: str) -> Task:
+        return self._public(self._task(task_id))
+
+    async def read_events(self, scenario_id: str, *, after: str | None, limit: int) -> list[Event]:
+        self._scenario(scenario_id)
+        start = 0 if after is None else int(after)
+        return self.events[scenario_id][start : start + limit]
+
+    async def queue_stats(self, *, now: float) -> list[QueueStats]:
+        stats = []
+        every = [t for tasks in self.tasks.values() for t in tasks.values()]
+        for service in sorted(self.services):
+            mine = [t for t in every if t["service"] == service]
+            ready = [t for t in mine if tr.is_ready(t, now)]
+            oldest = min((tr.ready_at(t) for t in ready), default=None)
+            stats.append(
+                QueueStats(
+                    service=service,
+                    ready=len(ready),
+                    delayed=sum(t["status"] == TaskStatus.QUEUED for t in mine) - len(ready),
+                    in_flight=sum(t["status"] == TaskStatus.PROCESSING for t in mine),
+                    oldest_ready_age=None if oldest is None else max(0.0, now - oldest),
+                )
+            )
+        return stats
+
+    # --- worker protocol ----------------------------------------------------------------
+
+    async def lease(self, service: str, **options: Any) -> list[Task]:
+        return await self.lease_services([service], **options)
+
+    async def lease_services(
+        self,
+        services: Sequence[str],
+        *,
+        max_tasks: int,
+        lease_seconds: float | None,
+        worker_id: str | None,
+        now: float,
+        nonce: str,
+    ) -> list[Task]:
+        ready = sorted(
+            (
+                t
+                for tasks in self.tasks.values()
+                for t in tasks.values()
+                if t["service"] in services and tr.is_ready(t, now)
+            ),
+            key=tr.ready_key,
+        )[:max_tasks]
+        leased = [
+            self._take(t, "lease", lease_seconds=lease_seconds, worker_id=worker_id, now=now,
+                       nonce=nonce)
+            for t in ready
+        ]  # fmt: skip
+        self._settle(now)
+        return leased
+
+    def _take(self, fields: dict[str, Any], rule: str, **options: Any) -> Task:
+        scenario_id = fields["scenario_id"]
+        change = tr.lease_change(fields, rule=rule, **options)
+        self._apply(scenario_id, [change], options["now"])
+        row = self.scenarios[scenario_id]
+        if row["started_at"] is None:
+            row["started_at"] = options["now"]
+        return self._public(fields, self._inputs(fields))
+
+    async def claim(
+        self,
+        task_id: str,
+        *,
+        lease_seconds: float | None,
+        worker_id: str | None,
+        now: float,
+        nonce: str,
+    ) -> Task:
+        fields = self._task(task_id)
+        tr.check_claim(fields)
+        task = self._take(
+            fields, "claim", lease_seconds=lease_seconds, worker_id=worker_id, now=now, nonce=nonce
+        )
+        self._settle(now)
+        return task
+
+    async def heartbeat(
+        self, task_id: str, lease_token: str, *, lease_seconds: float | None, now: float
+    ) -> Task:
+        fields = self._task(task_id)
+        tr.check_heartbeat(fields, lease_token)
+        change = tr.heartbeat_change(fields, lease_seconds=lease_seconds, now=now)
+        fields.update(change.fields)
+        return self._public(fields)
+
+    async def complete(
+        self,
+        task_id: str,
+        lease_token: str | None,
+        *,
+        result_ref: str | None,
+        result: Mapping[str, JSON] | None,
+        now: float,
+    ) -> Completion:
+        fields = self._task(task_id)
+        if tr.is_duplicate_completion(fields, lease_token):
+            return Completion(task=self._public(fields), duplicate=True)
+        tr.check_lease(fields, lease_token, TaskStatus.SUCCESS)
+        scenario_id = fields["scenario_id"]
+        changes = tr.complete_changes(
+            fields, self._lookup(scenario_id), result_ref=result_ref, result=result, now=now
+        )
+        self._apply(scenario_id, changes, now)
+        self._settle(now)
+        released = tuple(f"{scenario_id}:{c.name}" for c in changes if c.rule == "release")
+        return Completion(task=self._public(fields), released=released)
+
+    async def complete_many(
+        self, items: Sequence[CompletionItem], *, now: float
+    ) -> list[Completion | ScenaristError]:
+        outcomes: list[Completion | ScenaristError] = []
+        for item in items:
+            try:
+                outcomes.append(
+                    await self.complete(
+                        item.task_id,
+                        item.lease_token,
+                        result_ref=item.result_ref,
+                        result=item.result,
+                        now=now,
+                    )
+                )
+            except ScenaristError as exc:
+                outcomes.append(exc)
+        # A batch answers each task as the whole batch left it.
+        return [
+            dataclasses.replace(o, task=self._public(self._task(o.task.id)))
+            if isinstance(o, Completion)
+            else o
+            for o in outcomes
+        ]
+
+    async def fail(
+        self,
+        task_id: str,
+        lease_token: str | None,
+        *,
+        attempt: int,
+        error: str,
+        retry_at: float | None,
+        now: float,
+    ) -> Task:
+        fields = self._task(task_id)
+        tr.check_fail(fields, lease_token, attempt)
+        self._end_attempt(fields, error=error, retry_at=retry_at, now=now)
+        return self._public(fields)
+
+    def _end_attempt(
+        self, fields: dict[str, Any], *, error: str, retry_at: float | None, now: float
+    ) -> None:
+        scenario_id = fields["scenario_id"]
+        changes = tr.fail_changes(
+            fields, self._lookup(scenario_id), error=error, retry_at=retry_at, now=now
+        )
+        self._apply(scenario_id, changes, now)
+        self._settle(now)
+
+    async def find_expired(self, *, now: float, limit: int) -> list[Task]:
+        expired = sorted(
+            (
+                t
+                for tasks in self.tasks.values()
+                for t in tasks.values()
+                if t["status"] == TaskStatus.PROCESSING and t["lease_expires_at"] <= now
+            ),
+            key=lambda t: (t["lease_expires_at"], t["id"]),
+        )
+        return [self._public(t) for t in expired[:limit]]
+
+    async def expire_lease(
+        self, task_id: str, lease_token: str, *, retry_at: float | None, now: float
+    ) -> Task | None:
+        try:
+            fields = self._task(task_id)
+        except TaskNotFoundError:
+            return None
+        if not tr.can_expire(fields, lease_token, now):
+            return None
+        self._end_attempt(fields, error=tr.LEASE_EXPIRED_ERROR, retry_at=retry_at, now=now)
+        return self._public(fields)
+
+    # --- scenario control ---------------------------------------------------------------
+
+    def _plan_order(self, scenario_id: str) -> list[dict[str, Any]]:
+        return sorted(self.tasks[scenario_id].values(), key=lambda t: t["seq"])
+
+    async def cancel_scenario(self, scenario_id: str, *, now: float) -> Scenario:
+        current = self._scenario(scenario_id)
+        if not tr.check_cancel(scenario_id, current.status.value, current.cancelled):
+            return current
+        changes = tr.cancel_changes(self._plan_order(scenario_id), now=now)
+        self._apply(scenario_id, changes, now)
+        self.scenarios[scenario_id]["cancelled"] = True
+        self._settle(now)
+        return self._scenario(scenario_id)
+
+    async def retry_scenario(self, scenario_id: str, *, now: float) -> Scenario:
+        current = self._scenario(scenario_id)
+        tasks = self._plan_order(scenario_id)
+        tr.check_retry(scenario_id, current.status.value, tasks)
+        self._apply(scenario_id, tr.retry_changes(tasks, now=now), now)
+        self.scenarios[scenario_id]["cancelled"] = False
+        self._settle(now)
+        return self._scenario(scenario_id)

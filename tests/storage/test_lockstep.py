@@ -1,0 +1,318 @@
+"""The lockstep test: the same generated operations applied to the reference model (the
+lifecycle table in `core.transitions`, applied to plain dicts), SQLite, single-node Redis
+and a real Redis Cluster at once. After every step everything they store and emit must be
+equal: every public field of every task, the scenario records and their counters, the
+event sequences, the queue statistics, the expired-lease lists, and each operation's
+answer (returned records, or the error's type and current status).
+
+Ids and nonces are chosen by the test, so no normalisation is needed beyond dropping
+event ids (integers in SQLite, stream ids in Redis). Every new transition extends this
+test first (docs/architecture.md, "Adding a transition")."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from scenarist.core.errors import ScenaristError
+from scenarist.core.model import Completion, ScenarioPlan, Task
+from scenarist.service.records import build_records
+from scenarist.storage.base import CompletionItem, Store
+from tests.storage.lockstep_model import ModelStore
+from tests.storage.plans import T0, plan, spec
+from tests.support.redis_cluster import RedisCluster
+from tests.support.redis_server import RedisServer
+
+T = TypeVar("T")
+SERVICES = ("img", "tts")
+_prefixes = itertools.count()
+
+
+@st.composite
+def dags(draw: st.DrawFn) -> ScenarioPlan:
+    """Random DAGs of up to 6 tasks over two services; some with several parents, some
+    parents with several children (fan-out, fan-in, diamonds, independent branches)."""
+    specs = []
+    for i in range(draw(st.integers(0, 6))):
+        earlier = [f"t{j}" for j in range(i)]
+        deps = draw(st.lists(st.sampled_from(earlier), unique=True, max_size=3)) if earlier else []
+        specs.append(
+            spec(
+                f"t{i}",
+                *deps,
+                service=draw(st.sampled_from(SERVICES)),
+                max_attempts=draw(st.integers(1, 3)),
+                timeout=draw(st.sampled_from([4.0, 8.0])),
+            )
+        )
+    return plan(*specs)
+
+
+def normalise(value: Any) -> Any:
+    """A comparable form of an answer: records as dicts, errors as (type, status)."""
+    if isinstance(value, ScenaristError):
+        return ("error", type(value).__name__, getattr(value, "current_status", None))
+    if isinstance(value, Completion):
+        return ("completion", normalise(value.task), value.released, value.duplicate)
+    if isinstance(value, Task):
+        return dataclasses.asdict(value)
+    if isinstance(value, list | tuple):
+        return [normalise(v) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return value
+
+
+class Lockstep(RuleBasedStateMachine):
+    """Opens one store per backend; each rule runs the same call on all of them."""
+
+    openers: ClassVar[dict[str, Callable[[], Awaitable[Store]]]] = {}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loop = asyncio.new_event_loop()
+        self.stores = {name: self.run(open_()) for name, open_ in self.openers.items()}
+        self.now = T0
+        self.scenarios: list[str] = []
+        self.task_ids: list[str] = []
+        self.tokens: list[tuple[str, str]] = []  # every (task id, token) handed out
+        self.numbers = itertools.count()
+
+    def run(self, coro: Awaitable[T]) -> T:
+        async def wrapped() -> T:
+            return await coro
+
+        return self.loop.run_until_complete(wrapped())
+
+    def teardown(self) -> None:
+        for store in self.stores.values():
+            self.run(store.close())
+        self.loop.close()
+
+    def tick(self) -> float:
+        self.now += 0.25
+        return self.now
+
+    def nonce(self) -> str:
+        return f"n{next(self.numbers):05d}"
+
+    def each(self, call: Callable[[Store], Awaitable[Any]]) -> Any:
+        """Run `call` on every store; the answers (or errors) must be equal."""
+        answers: dict[str, Any] = {}
+        for name, store in self.stores.items():
+            try:
+                answers[name] = normalise(self.run(call(store)))
+            except ScenaristError as exc:
+                answers[name] = normalise(exc)
+        reference_name, reference = next(iter(answers.items()))
+        for name, answer in answers.items():
+            assert answer == reference, (
+                f"{name} answered differently from {reference_name}:\n"
+                f"{name}: {answer!r}\n{reference_name}: {reference!r}"
+            )
+        return reference
+
+    def record_tokens(self, answer: Any) -> None:
+        tasks = answer if isinstance(answer, list) else [answer]
+        for task in tasks:
+            if isinstance(task, dict) and task.get("lease_token"):
+                self.tokens.append((task["id"], task["lease_token"]))
+
+    # --- rules --------------------------------------------------------------------------
+
+    @initialize(the_plan=dags())
+    def first_submit(self, the_plan: ScenarioPlan) -> None:
+        self.submit(the_plan)
+
+    @rule(the_plan=dags())
+    def submit(self, the_plan: ScenarioPlan) -> None:
+        scenario_id = f"sc{len(self.scenarios):03d}"
+        scenario, tasks = build_records(
+            the_plan, scenario_id=scenario_id, now=self.tick(), idempotency_key=None
+        )
+        self.each(lambda s: s.create_scenario(scenario, tasks))
+        self.scenarios.append(scenario_id)
+        self.task_ids.extend(t.id for t in tasks)
+
+    @rule(
+        services=st.sampled_from([("img",), ("tts",), ("img", "tts"), ("tts", "img", "tts")]),
+        max_tasks=st.integers(1, 3),
+        lease_seconds=st.sampled_from([None, 3.0, 6.0]),
+        worker=st.sampled_from([None, "w1", "w2"]),
+    )
+    def lease(
+        self, services: tuple[str, ...], max_tasks: int, lease_seconds: float | None, worker: Any
+    ) -> None:
+        now, nonce = self.tick(), self.nonce()
+        options = {
+            "max_tasks": max_tasks,
+            "lease_seconds": lease_seconds,
+            "worker_id": worker,
+            "now": now,
+            "nonce": nonce,
+        }
+        if len(services) == 1:
+            answer = self.each(lambda s: s.lease(services[0], **options))
+        else:
+            answer = self.each(lambda s: s.lease_services(services, **options))
+        self.record_tokens(answer)
+
+    @precondition(lambda self: self.task_ids)
+    @rule(data=st.data())
+    def seed_claim(self, data: st.DataObject) -> None:
+        task_id = data.draw(st.sampled_from(self.task_ids))
+        now, nonce = self.tick(), self.nonce()
+        answer = self.each(
+            lambda s: s.claim(task_id, lease_seconds=None, worker_id="seed", now=now, nonce=nonce)
+        )
+        self.record_tokens(answer)
+
+    @precondition(lambda self: self.tokens)
+    @rule(data=st.data(), lease_seconds=st.sampled_from([None, 2.0, 9.0]))
+    def heartbeat(self, data: st.DataObject, lease_seconds: float | None) -> None:
+        task_id, token = data.draw(st.sampled_from(self.tokens))
+        now = self.tick()
+        self.each(lambda s: s.heartbeat(task_id, token, lease_seconds=lease_seconds, now=now))
+
+    @precondition(lambda self: self.tokens)
+    @rule(data=st.data(), seed=st.booleans(), with_result=st.booleans())
+    def complete(self, data: st.DataObject, seed: bool, with_result: bool) -> None:
+        task_id, held = data.draw(st.sampled_from(self.tokens))
+        token = None if seed else held
+        now = self.tick()
+        result = {"n": 1, "from": task_id} if with_result else None
+        self.each(lambda s: s.complete(task_id, token, result_ref="ref", result=result, now=now))
+
+    @precondition(lambda self: self.tokens)
+    @rule(data=st.data())
+    def complete_many(self, data: st.DataObject) -> None:
+        picked = data.draw(st.lists(st.sampled_from(self.tokens), min_size=1, max_size=4))
+        items = [CompletionItem(i, t, f"ref:{i}", {"k": i}) for i, t in picked]
+        if data.draw(st.booleans()):
+            items.append(CompletionItem("sc999:nope", "x.1", None))
+        now = self.tick()
+        self.each(lambda s: s.complete_many(items, now=now))
+
+    @precondition(lambda self: self.tokens)
+    @rule(data=st.data(), retry=st.booleans(), wrong_attempt=st.booleans(), seed=st.booleans())
+    def fail(self, data: st.DataObject, retry: bool, wrong_attempt: bool, seed: bool) -> None:
+        task_id, held = data.draw(st.sampled_from(self.tokens))
+        token = None if seed else held
+        now = self.tick()
+        # The service reads the attempt before deciding; every store must agree on it.
+        attempt = self.each(lambda s: s.get_task(task_id))["attempt"] + int(wrong_attempt)
+        retry_at = now + data.draw(st.sampled_from([0.0, 1.0, 3.0])) if retry else None
+        self.each(
+            lambda s: s.fail(
+                task_id, token, attempt=attempt, error="boom", retry_at=retry_at, now=now
+            )
+        )
+
+    @rule(seconds=st.sampled_from([0.5, 2.0, 5.0]))
+    def advance_clock_and_reap(self, seconds: float) -> None:
+        self.now += seconds
+        expired = self.each(lambda s: s.find_expired(now=self.now, limit=100))
+        for task in expired:
+            retry_at = self.now + 1.0 if task["attempt"] < task["max_attempts"] else None
+            self.each(
+                lambda s, task=task, retry_at=retry_at: s.expire_lease(
+                    task["id"], task["lease_token"], retry_at=retry_at, now=self.now
+                )
+            )
+
+    @precondition(lambda self: self.tokens)
+    @rule(data=st.data())
+    def expire_too_early(self, data: st.DataObject) -> None:
+        """The reaper's compare-and-set loses to a lease that has not run out."""
+        task_id, token = data.draw(st.sampled_from(self.tokens))
+        now = self.tick()
+        self.each(lambda s: s.expire_lease(task_id, token, retry_at=None, now=now))
+
+    @rule(data=st.data())
+    def cancel(self, data: st.DataObject) -> None:
+        scenario_id = data.draw(st.sampled_from([*self.scenarios, "sc-missing"]))
+        now = self.tick()
+        self.each(lambda s: s.cancel_scenario(scenario_id, now=now))
+
+    @rule(data=st.data())
+    def retry(self, data: st.DataObject) -> None:
+        scenario_id = data.draw(st.sampled_from([*self.scenarios, "sc-missing"]))
+        now = self.tick()
+        self.each(lambda s: s.retry_scenario(scenario_id, now=now))
+
+    # --- what every store must agree on after every step --------------------------------
+
+    @invariant()
+    def stores_agree(self) -> None:
+        for scenario_id in self.scenarios:
+            self.each(lambda s, i=scenario_id: s.get_scenario(i))
+            self.each(lambda s, i=scenario_id: s.list_tasks(i))
+            self.each(lambda s, i=scenario_id: events_of(s, i))
+        self.each(lambda s: s.queue_stats(now=self.now))
+        self.each(lambda s: s.find_expired(now=self.now + 10.0, limit=1000))
+
+
+async def events_of(store: Store, scenario_id: str) -> list[tuple[float, Any, str, int]]:
+    events = await store.read_events(scenario_id, after=None, limit=100_000)
+    return [(e.at, e.task, e.status, e.attempt) for e in events]
+
+
+async def open_sqlite(directory: Path) -> Store:
+    from scenarist.storage.sqlite.store import SqliteStore
+
+    return await SqliteStore.open(Path(tempfile.mkdtemp(dir=directory)) / "s.db")
+
+
+async def open_redis(url: str) -> Store:
+    from scenarist.storage.redis.store import RedisStore
+
+    # A fresh key prefix per example: earlier examples' keys cannot leak in.
+    return await RedisStore.open(url, key_prefix=f"lockstep{next(_prefixes)}")
+
+
+LOCKSTEP_SETTINGS = settings(
+    max_examples=25,
+    stateful_step_count=35,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+
+
+def run_lockstep(openers: dict[str, Callable[[], Awaitable[Store]]]) -> None:
+    machine = type("LockstepMachine", (Lockstep,), {"openers": openers})
+    run_state_machine_as_test(machine, settings=LOCKSTEP_SETTINGS)
+
+
+@pytest.mark.redis
+@pytest.mark.redis_cluster
+def test_every_store_in_lockstep(
+    tmp_path: Path, redis_server: RedisServer, conformance_cluster: RedisCluster
+) -> None:
+    async def model() -> Store:
+        return ModelStore()
+
+    run_lockstep(
+        {
+            "model": model,
+            "sqlite": lambda: open_sqlite(tmp_path),
+            "redis": lambda: open_redis(redis_server.url),
+            "redis-cluster": lambda: open_redis(conformance_cluster.url),
+        }
+    )
