@@ -25,6 +25,7 @@ from hypothesis.stateful import (
 from scenarist.core.errors import ConflictError, IllegalTransitionError, StaleLeaseError
 from scenarist.core.lifecycle import count_progress, derive_scenario_status
 from scenarist.core.model import ScenarioPlan, Task, TaskStatus
+from scenarist.core.transitions import RULES
 from scenarist.storage.base import Store
 from tests.storage.plans import T0, plan, spec, submit
 from tests.support.redis_server import RedisServer
@@ -33,15 +34,15 @@ T = TypeVar("T")
 SERVICES = ("img", "tts")
 LEASE_SECONDS = 5.0
 RETRYABLE = {"failed", "skipped", "cancelled"}
-# Every legal task transition; a task's event history must be a walk over these edges.
+# Every legal task transition, from the lifecycle table; a task's event history must be
+# a walk over these edges.
 LEGAL_MOVES = {
-    "pending": {"queued", "skipped", "cancelled"},
-    "queued": {"processing", "cancelled"},
-    "processing": {"success", "queued", "failed", "cancelled"},
-    "success": set(),
-    "failed": {"queued", "pending"},
-    "skipped": {"queued", "pending"},
-    "cancelled": {"queued", "pending"},
+    status.value: {
+        rule.target.value
+        for rule in RULES.values()
+        if status in rule.sources and rule.target is not None
+    }
+    for status in TaskStatus
 }
 
 

@@ -39,7 +39,6 @@ from scenarist.service.records import build_records, new_scenario_id
 from scenarist.storage import base
 from scenarist.storage.base import Store
 
-LEASE_EXPIRED_ERROR = "lease expired"
 CompletionItem = base.CompletionItem  # what the edges build for complete_many
 log = logging.getLogger(__name__)
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
-from scenarist.storage.redis.scripts import library_version
+from scenarist.storage.redis.scripts import LIBRARY_REGISTRY, library_version
 from scenarist.storage.redis.store import RedisStore
 from tests.storage.plans import T0, diamond, lease, submit
 
@@ -55,3 +56,30 @@ async def test_corked_pipeline_repeats_each_call_once_after_function_flush(
     assert [o.duplicate for o in outcomes] == [False, False]
     released = [r for o in outcomes for r in o.released]
     assert released == [f"{scenario.id}:d"], "the fan-in is released exactly once"
+
+
+def _other_library(version: str) -> str:
+    return (
+        f"#!lua name=scenarist_{version}\n"
+        f"redis.register_function('scenarist_{version}_noop', function() return 1 end)"
+    )
+
+
+async def test_loading_deletes_libraries_of_versions_nobody_loaded_for_an_hour(
+    rstore: RedisStore,
+) -> None:
+    """Every change of the Lua source loads a new library; old ones must not pile up, but a
+    version loaded recently (another process mid-upgrade) keeps its library."""
+    now = time.time()
+    await rstore.client.function_load(_other_library("0000000stale"))  # before the registry
+    await rstore.client.function_load(_other_library("0000000older"))
+    await rstore.client.function_load(_other_library("0000000fresh"))
+    await rstore.client.hset(LIBRARY_REGISTRY, "0000000older", repr(now - 2 * 3600))
+    await rstore.client.hset(LIBRARY_REGISTRY, "0000000fresh", repr(now - 60))
+    await submit(rstore, diamond())  # the first call loads this version's library
+    assert sorted(await _library_names(rstore)) == [
+        "scenarist_0000000fresh",
+        f"scenarist_{library_version()}",
+    ]
+    registry = await rstore.client.hgetall(LIBRARY_REGISTRY)
+    assert set(registry) == {"0000000fresh", library_version()}

@@ -116,8 +116,3 @@ class KeySpace:
 
     def events_channel(self, scenario_id: str) -> str:
         return f"{self.channel_prefix}events:{scenario_id}"
-
-
-def publish_list(list_prefix: str, service: str) -> str:
-    """The seed-compatible list a service's ready tasks are pushed onto (publish_lists)."""
-    return f"{list_prefix}{service}"

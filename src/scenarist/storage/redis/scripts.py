@@ -19,7 +19,9 @@ outcome.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import time
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -28,6 +30,13 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 LIBRARY = "_lib.lua"
+LIBRARY_PREFIX = "scenarist_"
+# Server-wide (functions are not keys): library version -> when a process last loaded it.
+LIBRARY_REGISTRY = "scenarist:function-libraries"
+# A library nobody loaded for this long is deleted by the next load of another version. A
+# process still using it loads it again on "Function not found" (one FUNCTION LOAD), so
+# two versions running side by side during an upgrade never delete each other's in a loop.
+STALE_LIBRARY_SECONDS = 3600.0
 OPERATIONS = (
     "create",
     "lease",
@@ -70,7 +79,7 @@ def function_name(operation: str, version: str) -> str:
 def library_source(version: str) -> str:
     """One library: the helpers once, then each operation as a function whose parameters
     shadow KEYS and ARGV, so the operation's text runs unchanged."""
-    parts = [f"#!lua name=scenarist_{version}", lua_source(LIBRARY)]
+    parts = [f"#!lua name={LIBRARY_PREFIX}{version}", lua_source(LIBRARY)]
     for op in OPERATIONS:
         parts.append(
             f"redis.register_function('{function_name(op, version)}', function(KEYS, ARGV)\n"
@@ -97,6 +106,7 @@ class _Corker:
 
     client: Redis
     library: str
+    version: str
     pending: list[_Call] = field(default_factory=list)
     flushing: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -154,6 +164,27 @@ class _Corker:
         except ResponseError as exc:
             if "already exists" not in str(exc):  # loaded meanwhile by another client
                 raise
+        await delete_stale_libraries(self.client, self.version, now=time.time())
+
+
+async def delete_stale_libraries(client: Redis, version: str, *, now: float) -> list[str]:
+    """Record that `version` was loaded now and delete every other scenarist library not
+    loaded for STALE_LIBRARY_SECONDS (or loaded before the registry existed): each change
+    of the Lua source loads a new library, and without this the old ones stay forever."""
+    await client.hset(LIBRARY_REGISTRY, version, repr(now))
+    loaded = {str(k): str(v) for k, v in (await client.hgetall(LIBRARY_REGISTRY)).items()}
+    deleted = []
+    for library in await client.function_list(library=f"{LIBRARY_PREFIX}*"):
+        name = str(dict(zip(library[::2], library[1::2], strict=True))["library_name"])
+        other = name.removeprefix(LIBRARY_PREFIX)
+        last = loaded.get(other)
+        if other == version or (last is not None and now - float(last) < STALE_LIBRARY_SECONDS):
+            continue
+        with contextlib.suppress(ResponseError):  # deleted meanwhile by another process
+            await client.function_delete(name)
+        await client.hdel(LIBRARY_REGISTRY, other)
+        deleted.append(name)
+    return deleted
 
 
 class Scripts:
@@ -165,7 +196,7 @@ class Scripts:
         self.common_args = common_args  # ARGV[1..4]: retention, publish_lists, lists, channels
         version = library_version()
         self._functions = {op: function_name(op, version) for op in OPERATIONS}
-        self._corker = _Corker(client, library_source(version))
+        self._corker = _Corker(client, library_source(version), version)
 
     async def run(self, operation: str, keys: list[str], args: list[str | int]) -> Any:
         function = self._functions[operation]

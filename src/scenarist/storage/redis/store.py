@@ -22,6 +22,7 @@ from scenarist.core.model import (
     Task,
     TaskStatus,
 )
+from scenarist.core.transitions import LEASE_EXPIRED_ERROR
 from scenarist.storage.base import CompletionItem
 from scenarist.storage.redis import completions, reads
 from scenarist.storage.redis.codec import (
@@ -48,7 +49,6 @@ from scenarist.storage.redis.shard_lease import Leaser
 from scenarist.storage.watch import Watch
 
 DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600.0
-LEASE_EXPIRED_ERROR = "lease expired"
 
 
 class RedisStore:

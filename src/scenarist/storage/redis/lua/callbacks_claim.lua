@@ -1,6 +1,7 @@
 -- callbacks_claim.lua: take the due entries of the callback outbox of one shard and make
 -- them due again only after a lease (claim_due_callbacks), so one API process of several
 -- delivers each.
+-- Rows of the lifecycle table (core/transitions.py RULES): none (callback outbox).
 --
 -- KEYS[1]  string  shard prefix (see _lib.lua)
 -- KEYS[2]  zset    callback outbox   P.."ob" (scenario id -> due time)

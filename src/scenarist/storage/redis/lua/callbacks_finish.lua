@@ -1,5 +1,6 @@
 -- callbacks_finish.lua: a callback was delivered (drop it from the outbox) or must be
 -- tried again at retry_at (finish_callback).
+-- Rows of the lifecycle table (core/transitions.py RULES): none (callback outbox).
 --
 -- KEYS[1]  string  shard prefix (see _lib.lua)
 -- KEYS[2]  zset    callback outbox   P.."ob"

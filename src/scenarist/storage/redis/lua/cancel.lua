@@ -1,5 +1,6 @@
--- cancel.lua: row cancel (core/transitions.py): every non-final task of a scenario ->
--- cancelled, in plan order (cancel_scenario).
+-- cancel.lua: every non-final task of a scenario -> cancelled, in plan order
+-- (cancel_scenario).
+-- Rows of the lifecycle table (core/transitions.py RULES): cancel.
 --
 -- KEYS[1]  string  shard prefix (see _lib.lua)
 -- KEYS[2]  hash    scenario hash   P.."s:"..sid

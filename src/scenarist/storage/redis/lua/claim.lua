@@ -1,4 +1,5 @@
 -- claim.lua: seed-compatible claim of one specific queued task (PATCH status=processing).
+-- Rows of the lifecycle table (core/transitions.py RULES): claim.
 --
 -- KEYS[1]  string  shard prefix (see _lib.lua)
 -- KEYS[2]  hash    scenario hash   P.."s:"..sid

@@ -1,9 +1,9 @@
--- complete.lua: rows complete, parent_succeeded, release (core/transitions.py).
--- processing -> success for a batch of tasks of one shard, each releasing
+-- complete.lua: processing -> success for a batch of tasks of one shard, each releasing
 -- every dependent whose parents have now all succeeded in the same step (a fan-in is
 -- released exactly once: each record keeps "n", its count of parents not yet succeeded).
 -- Items are applied in order, each as if alone (a repeat of an earlier item reads as a
 -- duplicate, a stale token fails only its own item); the changes are settled once.
+-- Rows of the lifecycle table (core/transitions.py RULES): complete, parent_succeeded, release.
 --
 -- KEYS[1]  string  shard prefix (see _lib.lua)
 -- KEYS[2..] three keys per scenario, in ARGV order: its scenario hash P.."s:"..sid,

@@ -1,5 +1,5 @@
--- create.lua: rows submit_root / submit_child (core/transitions.py): persist a new
--- scenario and every task in one step (create_scenario).
+-- create.lua: persist a new scenario and every task in one step (create_scenario).
+-- Rows of the lifecycle table (core/transitions.py RULES): submit_root, submit_child.
 --
 -- KEYS[1]  string  shard prefix (see _lib.lua)
 -- KEYS[2]  hash    scenario hash        P.."s:"..sid

@@ -1,5 +1,6 @@
 -- fail.lua: processing -> queued after a backoff (retry) or -> failed for good, skipping
 -- every transitive non-final dependent in the same step.
+-- Rows of the lifecycle table (core/transitions.py RULES): requeue, fail, skip.
 --
 -- KEYS[1]  string  shard prefix (see _lib.lua)
 -- KEYS[2]  hash    scenario hash   P.."s:"..sid

@@ -1,5 +1,6 @@
--- heartbeat.lua: row heartbeat (core/transitions.py). Extend the lease of a processing
--- task held under the given token; without lease seconds, by the length last asked for.
+-- heartbeat.lua: extend the lease of a processing task held under the given token;
+-- without lease seconds, by the length last asked for.
+-- Rows of the lifecycle table (core/transitions.py RULES): heartbeat.
 --
 -- KEYS[1]  string  shard prefix (see _lib.lua)
 -- KEYS[2]  hash    scenario hash   P.."s:"..sid (declared for routing; not written)

@@ -1,4 +1,5 @@
 -- lease.lua: take up to N ready tasks of one service in ready order (lease).
+-- Rows of the lifecycle table (core/transitions.py RULES): lease.
 --
 -- KEYS[1]    string  shard prefix (see _lib.lua)
 -- KEYS[2..6] zset    ready queues of the service, priority 4 down to 0 (P.."q:"..svc..":"..prio)

@@ -1,5 +1,6 @@
 -- lease_many.lua: take up to N ready tasks of several services, best first across them
 -- (lease for a worker serving several services with one long poll).
+-- Rows of the lifecycle table (core/transitions.py RULES): lease.
 --
 -- KEYS[1]  string  shard prefix (see _lib.lua)
 -- KEYS[2..] six keys per service, in ARGV order: its ready queues, priority 4 down to 0

@@ -1,6 +1,7 @@
 -- promote.lua: maintenance tick of one shard: every delayed task whose backoff is over
 -- moves to its ready queue (pushed onto its list with publish_lists, waiters woken), so
 -- tasks become ready even when no worker calls lease for that service.
+-- Rows of the lifecycle table (core/transitions.py RULES): none (the task stays queued).
 --
 -- KEYS[1]  string  shard prefix (see _lib.lua)
 -- KEYS[2]  set     services of the shard   P.."sv"

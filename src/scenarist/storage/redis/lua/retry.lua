@@ -1,7 +1,7 @@
--- retry.lua: rows retry_ready / retry_waiting (core/transitions.py). Failed, skipped and
--- cancelled tasks go back (retry_scenario): queued when every parent succeeded, else
--- pending with its count of parents recounted; attempt reset, the run's fields cleared;
--- successes kept.
+-- retry.lua: failed, skipped and cancelled tasks go back (retry_scenario): queued when
+-- every parent succeeded, else pending with its count of parents recounted; attempt
+-- reset, the run's fields cleared; successes kept.
+-- Rows of the lifecycle table (core/transitions.py RULES): retry_ready, retry_waiting.
 --
 -- KEYS[1]  string  shard prefix (see _lib.lua)
 -- KEYS[2]  hash    scenario hash   P.."s:"..sid

@@ -1,4 +1,5 @@
 -- stats.lua: queue depth of every service of one shard, read in one consistent step.
+-- Rows of the lifecycle table (core/transitions.py RULES): none (read only).
 --
 -- KEYS[1]  string  shard prefix (see _lib.lua)
 -- KEYS[2]  set     services of the shard   P.."sv"

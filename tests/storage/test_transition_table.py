@@ -1,0 +1,89 @@
+"""The lifecycle table itself: every Lua script names the rows it implements, every row is
+implemented by some script, and the table's own consistency rules hold."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from scenarist.core import transitions as tr
+from scenarist.core.errors import IllegalTransitionError
+from scenarist.core.model import TaskStatus
+
+LUA = Path(tr.__file__).parents[1] / "storage" / "redis" / "lua"
+ROWS_LINE = re.compile(
+    r"^-- Rows of the lifecycle table \(core/transitions.py RULES\):\s*(?:\n--\s+)?(.+?)\.$",
+    re.M,
+)
+
+
+def named_rows() -> dict[str, set[str]]:
+    rows: dict[str, set[str]] = {}
+    for path in sorted(LUA.glob("*.lua")):
+        if path.name == "_lib.lua":
+            continue
+        match = ROWS_LINE.search(path.read_text())
+        assert match, f"{path.name} does not name the rows it implements"
+        text = match.group(1)
+        rows[path.name] = set() if text.startswith("none") else set(text.split(", "))
+    return rows
+
+
+def test_every_lua_script_names_existing_rows_and_every_row_has_a_script() -> None:
+    rows = named_rows()
+    for script, names in rows.items():
+        assert names <= set(tr.RULES), f"{script} names unknown rows {names - set(tr.RULES)}"
+    implemented = set().union(*rows.values())
+    assert implemented == set(tr.RULES)
+
+
+def test_every_status_change_of_the_table_starts_from_a_listed_status() -> None:
+    for rule in tr.RULES.values():
+        assert not (rule.sets & rule.clears)
+        assert (rule.sets | rule.clears) <= tr.TASK_FIELDS
+        if rule.target is not None and rule.sources:
+            assert rule.target not in rule.sources or rule.name == "cancel"
+
+
+def fields(status: TaskStatus, **extra: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "id": "s:a", "name": "a", "status": status, "attempt": 1, "lease_token": "n.1",
+        "timeout_seconds": 30.0, "lease_seconds": None, "available_at": None,
+        "queued_at": 1.0, "level": 0, "dependents": [], "depends_on": [], "seq": 0,
+    }  # fmt: skip
+    base.update(extra)
+    return base
+
+
+def test_a_rule_refuses_a_status_outside_its_row() -> None:
+    with pytest.raises(IllegalTransitionError):
+        tr.apply_rule("complete", fields(TaskStatus.QUEUED), result_ref=None, result=None,
+                      finished_at=1.0)  # fmt: skip
+
+
+def test_a_rule_refuses_fields_outside_its_row() -> None:
+    with pytest.raises(AssertionError, match="complete sets"):
+        tr.apply_rule("complete", fields(TaskStatus.PROCESSING), error="no")
+
+
+def test_a_change_clears_exactly_the_rows_cleared_fields() -> None:
+    change = tr.apply_rule(
+        "complete", fields(TaskStatus.PROCESSING), result_ref="r", result=None, finished_at=2.0
+    )
+    assert change.after is TaskStatus.SUCCESS
+    assert {k for k, v in change.fields.items() if v is None} >= tr.RULES["complete"].clears
+
+
+def test_ready_order_is_priority_then_age_then_id() -> None:
+    tasks = [
+        fields(TaskStatus.QUEUED, id="s:b", level=1, queued_at=5.0),
+        fields(TaskStatus.QUEUED, id="s:a", level=0, queued_at=1.0),
+        fields(TaskStatus.QUEUED, id="s:c", level=7, queued_at=9.0),
+        fields(TaskStatus.QUEUED, id="s:d", level=4, queued_at=9.0),
+        fields(TaskStatus.QUEUED, id="s:e", level=1, queued_at=2.0, available_at=6.0),
+    ]
+    ordered = [t["id"] for t in sorted(tasks, key=tr.ready_key)]
+    # levels 7 and 4 share the capped priority 4: same age, so the id decides
+    assert ordered == ["s:c", "s:d", "s:b", "s:e", "s:a"]
