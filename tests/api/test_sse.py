@@ -36,7 +36,7 @@ async def test_stream_sends_every_change_and_ends_when_final(
     sid = created["scenario_id"]
     # The ASGI test transport hands over the body when the stream ends, so run it aside.
     stream = asyncio.create_task(any_client.get(f"/scenarios/{sid}/events"))
-    await asyncio.sleep(0.3)  # long enough for a heartbeat while nothing happens
+    await asyncio.sleep(1.0)  # 5 heartbeat periods of silence, also on a loaded machine
     await drive_to_end(any_client, sid)
     response = await asyncio.wait_for(stream, timeout=10)
     assert response.status_code == 200

@@ -354,12 +354,20 @@ def ready_at(task: TaskFields) -> float:
     return float(available if available is not None else task["queued_at"])
 
 
-def ready_key(task: TaskFields) -> tuple[int, float, str]:
+ReadyRank = tuple[int, float, str]
+
+
+def ready_rank(task_priority: int, task_ready_at: float, task_id: str) -> ReadyRank:
     """Ready order, smallest first: higher priority, then older, then task id (bytewise).
     SQLite's `ORDER BY priority DESC, ready_at, id`, Redis's per-priority sorted sets
-    (score = ready_at, ties by member) and the cluster's merge of shard heads all
-    implement this key; the lockstep test holds them to it."""
-    return (-priority(task["level"]), ready_at(task), task["id"])
+    (score = ready_at, ties by member, merged by lease_many.lua) and the cluster's merge
+    of shard heads (shard_lease.py, with this function) implement it; the lockstep test
+    holds them to it."""
+    return (-task_priority, task_ready_at, task_id)
+
+
+def ready_key(task: TaskFields) -> ReadyRank:
+    return ready_rank(priority(task["level"]), ready_at(task), task["id"])
 
 
 def is_ready(task: TaskFields, now: float) -> bool:

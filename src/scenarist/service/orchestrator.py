@@ -19,7 +19,6 @@ from scenarist.core.errors import (
     IllegalTransitionError,
     ParamError,
     ScenaristError,
-    StaleLeaseError,
     StoreUnavailableError,
 )
 from scenarist.core.model import (
@@ -201,13 +200,9 @@ class Orchestrator:
     ) -> Task:
         """Retry with backoff while attempts remain (and the error is retryable), else
         fail for good and skip everything downstream."""
+        # The store re-checks the lease (core.transitions.check_fail) in its atomic step,
+        # including that the attempt read here is still current.
         task = await self.store.get_task(task_id)
-        if task.status is not TaskStatus.PROCESSING or (
-            lease_token is not None and task.lease_token != lease_token
-        ):
-            if lease_token is None:
-                raise IllegalTransitionError(task_id, task.status, TaskStatus.FAILED)
-            raise StaleLeaseError(task_id, task.status)
         now = self.clock()
         retry_at = self._retry_at(task, now) if retryable else None
         failed = await self.store.fail(

@@ -24,6 +24,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from scenarist.core.model import MAX_PRIORITY, Task
+from scenarist.core.transitions import ReadyRank, ready_rank
 from scenarist.storage.redis.codec import decode_task, ts
 from scenarist.storage.redis.failures import locate
 from scenarist.storage.redis.keys import KeySpace, ShardKeys
@@ -31,7 +32,6 @@ from scenarist.storage.redis.scripts import Scripts
 
 PROMOTE_BATCH = 1000
 
-Rank = tuple[int, float, str]  # (-priority, score, task id): smaller is leased first
 LeaseArgs = tuple[str, str, str, str]  # lease.lua ARGV: lease seconds, worker id, now, nonce
 
 
@@ -126,7 +126,7 @@ async def plan_lease(
         replies: list[Any] = await pipe.execute()
     per_service = MAX_PRIORITY + 2  # five queues and the delayed count
     per_shard = per_service * len(services)
-    ranked: list[tuple[Rank, int]] = []
+    ranked: list[tuple[ReadyRank, int]] = []
     due: set[int] = set()
     for index in range(len(shards)):
         for first in range(index * per_shard, (index + 1) * per_shard, per_service):
@@ -135,7 +135,9 @@ async def plan_lease(
                 due.add(index)
             for offset, heads in enumerate(block[:-1]):
                 priority = MAX_PRIORITY - offset
-                ranked += [((-priority, float(score), member), index) for member, score in heads]
+                ranked += [
+                    (ready_rank(priority, float(score), member), index) for member, score in heads
+                ]
     chosen = sorted(ranked)[:wanted]
     return LeasePlan(
         shares=dict(Counter(index for _, index in chosen)),
