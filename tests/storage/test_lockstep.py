@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -295,9 +295,17 @@ LOCKSTEP_SETTINGS = settings(
 )
 
 
-def run_lockstep(openers: dict[str, Callable[[], Awaitable[Store]]]) -> None:
+def run_lockstep(
+    openers: dict[str, Callable[[], Awaitable[Store]]], *, chosen: settings = LOCKSTEP_SETTINGS
+) -> None:
     machine = type("LockstepMachine", (Lockstep,), {"openers": openers})
-    run_state_machine_as_test(machine, settings=LOCKSTEP_SETTINGS)
+    run_state_machine_as_test(machine, settings=chosen)
+
+
+# Finding the planted bug is the point, not a minimal example: no shrinking, first bug only.
+MUTANT_SETTINGS = settings(
+    LOCKSTEP_SETTINGS, max_examples=300, phases=[Phase.generate], report_multiple_bugs=False
+)
 
 
 @pytest.mark.redis
@@ -316,3 +324,37 @@ def test_every_store_in_lockstep(
             "redis-cluster": lambda: open_redis(conformance_cluster.url),
         }
     )
+
+
+class CancelKeepsLeaseToken(ModelStore):
+    """A deliberately broken store: its cancel leaves a processing task's token behind."""
+
+    def _apply(self, scenario_id: str, changes: Any, now: float) -> None:
+        kept = [
+            dataclasses.replace(c, fields={k: v for k, v in c.fields.items() if k != "lease_token"})
+            if c.rule == "cancel"
+            else c
+            for c in changes
+        ]
+        super()._apply(scenario_id, kept, now)
+
+
+class SkipsInReverse(ModelStore):
+    """A deliberately broken store: it skips dependents in reverse plan order."""
+
+    def _apply(self, scenario_id: str, changes: Any, now: float) -> None:
+        skips = [c for c in changes if c.rule == "skip"]
+        others = [c for c in changes if c.rule != "skip"]
+        super()._apply(scenario_id, others + skips[::-1], now)
+
+
+@pytest.mark.parametrize("broken", [CancelKeepsLeaseToken, SkipsInReverse])
+def test_the_lockstep_catches_a_store_that_breaks_a_rule(broken: type[ModelStore]) -> None:
+    async def model() -> Store:
+        return ModelStore()
+
+    async def mutant() -> Store:
+        return broken()
+
+    with pytest.raises(AssertionError, match="mutant answered differently"):
+        run_lockstep({"model": model, "mutant": mutant}, chosen=MUTANT_SETTINGS)
