@@ -28,6 +28,7 @@ from scenarist.api.limits import BodyLimitMiddleware, reject_unknown_query
 from scenarist.api.metrics import PrometheusObserver
 from scenarist.api.openapi import install_openapi
 from scenarist.api.problems import install_problem_handlers
+from scenarist.api.request_metrics import RequestMetricsMiddleware
 from scenarist.api.routers import generate, metrics, queues, root, scenarios, tasks
 from scenarist.core.catalog import Catalog, load_catalog
 from scenarist.dashboard import create_dashboard_router
@@ -103,6 +104,7 @@ def create_app(
     )
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetricsMiddleware, metrics=observer.http)
     for module in (root, generate, scenarios, tasks, queues, metrics):
         app.include_router(module.router)
     install_openapi(app, auth_enabled=bool(settings.tokens))

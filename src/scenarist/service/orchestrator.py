@@ -33,7 +33,7 @@ from scenarist.core.model import (
     Task,
     TaskStatus,
 )
-from scenarist.service.observer import NullObserver, Observer
+from scenarist.service.observer import FinishedScenarios, NullObserver, Observer
 from scenarist.service.policy import Limits, RetryPolicy
 from scenarist.service.records import build_records, new_scenario_id
 from scenarist.storage import base
@@ -78,6 +78,7 @@ class Orchestrator:
         self.limits = limits or Limits()
         self.observer: Observer = observer or NullObserver()
         self.new_id = new_id
+        self.finished = FinishedScenarios()
 
     # --- submit -------------------------------------------------------------------------
 
@@ -105,6 +106,7 @@ class Orchestrator:
         if not created:
             return Submission(stored, await self.store.list_tasks(stored.id), created=False)
         self.observer.scenario_submitted(stored)
+        self.finished.report(stored, self.observer)  # a scenario without tasks ends at once
         return Submission(stored, tasks, created=True)
 
     # --- worker protocol ----------------------------------------------------------------
@@ -182,6 +184,8 @@ class Orchestrator:
         )
         if not done.duplicate:
             self.observer.task_completed(done.task)
+            if not done.released:
+                await self._report_if_ended([done.task.scenario_id])
         return done
 
     async def complete_many(
@@ -192,9 +196,13 @@ class Orchestrator:
         reads as a duplicate."""
         self._check_batch(len(items), "items")
         outcomes = await self.store.complete_many(items, now=self.clock())
+        may_have_ended = []
         for outcome in outcomes:
             if isinstance(outcome, Completion) and not outcome.duplicate:
                 self.observer.task_completed(outcome.task)
+                if not outcome.released:
+                    may_have_ended.append(outcome.task.scenario_id)
+        await self._report_if_ended(may_have_ended)
         return outcomes
 
     async def fail(
@@ -215,6 +223,8 @@ class Orchestrator:
             task_id, lease_token, attempt=task.attempt, error=error, retry_at=retry_at, now=now
         )
         self.observer.task_failed(failed, final=retry_at is None)
+        if retry_at is None:
+            await self._report_if_ended([failed.scenario_id])
         return failed
 
     async def set_status(
@@ -274,6 +284,7 @@ class Orchestrator:
                 reaped += 1
                 if changed.status is TaskStatus.FAILED:
                     self.observer.task_failed(changed, final=True)
+                    await self._report_if_ended([changed.scenario_id])
         if reaped:
             self.observer.leases_expired(reaped)
         return reaped
@@ -281,7 +292,9 @@ class Orchestrator:
     # --- scenario control and reads -----------------------------------------------------
 
     async def cancel(self, scenario_id: str) -> Scenario:
-        return await self.store.cancel_scenario(scenario_id, now=self.clock())
+        scenario = await self.store.cancel_scenario(scenario_id, now=self.clock())
+        self.finished.report(scenario, self.observer)
+        return scenario
 
     async def retry(self, scenario_id: str) -> Scenario:
         return await self.store.retry_scenario(scenario_id, now=self.clock())
@@ -318,6 +331,20 @@ class Orchestrator:
         return await self.store.queue_stats(now=self.clock())
 
     # --- helpers ------------------------------------------------------------------------
+
+    async def _report_if_ended(self, scenario_ids: Sequence[str]) -> None:
+        """Tell the observer about each of these scenarios that is now final. Only a
+        change that released no dependent can have ended one, so callers pass only those.
+        The change itself is done: a failing read is logged, never raised."""
+        for scenario_id in dict.fromkeys(scenario_ids):
+            try:
+                scenario = await self.store.get_scenario(scenario_id)
+            except ScenaristError as exc:
+                log.warning(
+                    "scenario end not observed: %s", exc, extra={"scenario_id": scenario_id}
+                )
+                continue
+            self.finished.report(scenario, self.observer)
 
     def _retry_at(self, task: Task, now: float) -> float | None:
         if task.attempt >= task.max_attempts:
