@@ -14,7 +14,7 @@ import asyncio
 import functools
 import ipaddress
 import socket
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from scenarist.core.callback_addresses import CallbackAddressPolicy, IPAddress
@@ -69,7 +69,8 @@ async def checked_addresses(
 
 
 @functools.lru_cache(maxsize=8)
-def policy_for(allow: Sequence[str]) -> CallbackAddressPolicy:
+def policy_for(allow: tuple[str, ...]) -> CallbackAddressPolicy:
+    """The policy of an allow-list, built once per distinct list (hashable: a tuple)."""
     return CallbackAddressPolicy.from_entries(allow)
 
 
@@ -82,7 +83,7 @@ async def check_callback_url(
     parts = urlsplit(url)
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    policy = policy_for(tuple(settings.callback_allow))
+    policy = policy_for(settings.callback_allow)
     try:
         async with asyncio.timeout(SUBMIT_RESOLVE_SECONDS):
             await checked_addresses(host, port, policy, resolve)

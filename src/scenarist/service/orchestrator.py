@@ -184,8 +184,8 @@ class Orchestrator:
         )
         if not done.duplicate:
             self.observer.task_completed(done.task)
-            if not done.released:
-                await self._report_if_ended([done.task.scenario_id])
+            if not done.released:  # releasing a dependent means it goes on
+                self.finished.suspect(done.task.scenario_id)
         return done
 
     async def complete_many(
@@ -196,13 +196,11 @@ class Orchestrator:
         reads as a duplicate."""
         self._check_batch(len(items), "items")
         outcomes = await self.store.complete_many(items, now=self.clock())
-        may_have_ended = []
         for outcome in outcomes:
             if isinstance(outcome, Completion) and not outcome.duplicate:
                 self.observer.task_completed(outcome.task)
                 if not outcome.released:
-                    may_have_ended.append(outcome.task.scenario_id)
-        await self._report_if_ended(may_have_ended)
+                    self.finished.suspect(outcome.task.scenario_id)
         return outcomes
 
     async def fail(
@@ -224,7 +222,7 @@ class Orchestrator:
         )
         self.observer.task_failed(failed, final=retry_at is None)
         if retry_at is None:
-            await self._report_if_ended([failed.scenario_id])
+            self.finished.suspect(failed.scenario_id)
         return failed
 
     async def set_status(
@@ -284,7 +282,7 @@ class Orchestrator:
                 reaped += 1
                 if changed.status is TaskStatus.FAILED:
                     self.observer.task_failed(changed, final=True)
-                    await self._report_if_ended([changed.scenario_id])
+                    self.finished.suspect(changed.scenario_id)
         if reaped:
             self.observer.leases_expired(reaped)
         return reaped
@@ -327,24 +325,15 @@ class Orchestrator:
     ) -> list[Event]:
         return await self.store.read_events(scenario_id, after=after, limit=limit)
 
+    async def report_ended(self) -> int:
+        """Tell the observer about scenarios that ended since the last call (see
+        FinishedScenarios); the maintenance loop calls it every round."""
+        return await self.finished.flush(self.store.get_scenario, self.observer)
+
     async def queue_stats(self) -> list[QueueStats]:
         return await self.store.queue_stats(now=self.clock())
 
     # --- helpers ------------------------------------------------------------------------
-
-    async def _report_if_ended(self, scenario_ids: Sequence[str]) -> None:
-        """Tell the observer about each of these scenarios that is now final. Only a
-        change that released no dependent can have ended one, so callers pass only those.
-        The change itself is done: a failing read is logged, never raised."""
-        for scenario_id in dict.fromkeys(scenario_ids):
-            try:
-                scenario = await self.store.get_scenario(scenario_id)
-            except ScenaristError as exc:
-                log.warning(
-                    "scenario end not observed: %s", exc, extra={"scenario_id": scenario_id}
-                )
-                continue
-            self.finished.report(scenario, self.observer)
 
     def _retry_at(self, task: Task, now: float) -> float | None:
         if task.attempt >= task.max_attempts:
@@ -375,6 +364,7 @@ async def run_maintenance(
     while not stop.is_set():
         try:
             await orchestrator.reap_expired()
+            await orchestrator.report_ended()
             await orchestrator.store.purge_finished(now=orchestrator.clock(), limit=1000)
         except StoreUnavailableError as exc:
             # The store is down; the next round retries. Requests see 503 meanwhile.
