@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Callback fairness: how long 20 scenarios' callbacks take while one receiver drips its
 answer (one byte every 2 s, for up to --hold seconds), against the app in-process on a
-temporary SQLite store.
+temporary SQLite store; then what one receiver answering with a 400 MiB body costs in
+peak memory (--huge).
 
     python benchmarks/callback_fairness.py [--hold 60] [--callbacks 20]
+    python benchmarks/callback_fairness.py --huge
 
 The slow scenario ends first; once its receiver has been called, the other scenarios end
 and the script times how long until all of them ended and every callback arrived, and how
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import resource
 import sys
 import tempfile
 import time
@@ -24,7 +27,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # run as a script: make `tests.*` importable
     sys.path.insert(0, str(REPO_ROOT))
 
-from tests.api.callback_receivers import DripReceiver, Receiver  # noqa: E402
+from tests.api.callback_receivers import DripReceiver, HugeBodyReceiver, Receiver  # noqa: E402
 from tests.api.conftest import drive_to_end, submit  # noqa: E402
 from tests.support.app import make_settings, serve  # noqa: E402
 
@@ -58,6 +61,33 @@ async def measure(hold: float, callbacks: int) -> None:
     print(f"the slow delivery hung up after {gone}")
 
 
+async def measure_huge() -> None:
+    huge = HugeBodyReceiver().start()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = make_settings(
+                f"sqlite:///{Path(tmp) / 'bench.db'}", callback_allow=("127.0.0.1",)
+            )
+            async with serve(settings) as client:
+                before = peak_rss_mib()
+                await finish(client, huge.url)
+                await asyncio.to_thread(huge.done.wait, 120)
+                while huge.requests < 1:
+                    await asyncio.sleep(0.01)
+                await asyncio.sleep(0.5)  # the delivery's reading, if any, ends here
+                after = peak_rss_mib()
+    finally:
+        huge.stop()
+    sent = huge.body_bytes_sent / 2**20
+    print(
+        f"400 MiB answer: receiver wrote {sent:.1f} MiB; peak RSS {before:.0f} -> {after:.0f} MiB"
+    )
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
 async def finish(client: object, url: str) -> None:
     body = {"scenario": "CreateVoice", "description": "hi", "callback_url": url}
     created = await submit(client, body)  # type: ignore[arg-type]
@@ -68,8 +98,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hold", type=float, default=60.0, help="seconds the slow one drips")
     parser.add_argument("--callbacks", type=int, default=20)
+    parser.add_argument("--huge", action="store_true", help="measure a 400 MiB answer instead")
     args = parser.parse_args()
-    asyncio.run(measure(args.hold, args.callbacks))
+    asyncio.run(measure_huge() if args.huge else measure(args.hold, args.callbacks))
 
 
 if __name__ == "__main__":
