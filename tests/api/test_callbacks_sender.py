@@ -28,12 +28,13 @@ class Outbox:
     def __init__(self, scenarios: list[Scenario]) -> None:
         self.due = list(scenarios)
         self.finished: list[tuple[str, float | None]] = []
-        self.all_settled = asyncio.Event()
+        self.claimed_for: list[float] = []
 
     async def claim_due_callbacks(
         self, *, now: float, limit: int, lease_seconds: float
     ) -> list[Scenario]:
         claimed, self.due = self.due[:limit], self.due[limit:]
+        self.claimed_for.append(lease_seconds)
         return claimed
 
     async def finish_callback(self, scenario_id: str, *, retry_at: float | None) -> None:
@@ -175,3 +176,10 @@ async def test_a_refused_address_is_given_up_at_once(receiver: Receiver) -> None
         await sender(outbox, pool).deliver_due()
     assert outbox.finished == [("s1", None)]
     assert receiver.received == []
+
+
+async def test_an_entry_stays_claimed_well_past_the_deadline(receiver: Receiver) -> None:
+    outbox = Outbox([ended("s1", receiver.url)])
+    async with callback_pool(LOOPBACK, max_connections=1) as pool:
+        await sender(outbox, pool, deadline=100.0, claim_seconds=60.0).deliver_due()
+    assert outbox.claimed_for == [200.0]  # no other process may start it meanwhile

@@ -112,7 +112,11 @@ class CallbackSender:
             return 0
         try:
             due = await self.store.claim_due_callbacks(
-                now=self.clock(), limit=min(free, CLAIM_BATCH), lease_seconds=self.claim_seconds
+                now=self.clock(),
+                limit=min(free, CLAIM_BATCH),
+                # hidden until well after the deadline, so no other process starts the
+                # same delivery while this one may still be going on
+                lease_seconds=max(self.claim_seconds, 2 * self.deadline),
             )
         except StoreUnavailableError as exc:
             log.warning("callback delivery skipped: %s", exc)
