@@ -6,12 +6,16 @@ handed to `create_app`; nothing reads the environment anywhere else.
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated, Any
 
 import platformdirs
 from pydantic import BaseModel, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from scenarist.core.callback_addresses import parse_allow_entry
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
@@ -59,8 +63,13 @@ class Settings(BaseSettings):
     reaper_interval: float = Field(default=1.0, gt=0)
     callback_secret: SecretStr | None = None
     callback_interval: float = Field(default=1.0, gt=0)  # outbox poll period
-    callback_timeout: float = Field(default=10.0, gt=0)
+    callback_timeout: float = Field(default=10.0, gt=0)  # total per delivery, DNS to body
     callback_max_attempts: int = Field(default=8, ge=1)
+    callback_concurrency: int = Field(default=16, ge=1, le=1024)  # deliveries at once
+    # Receivers exempt from the callback address policy (which refuses loopback, private
+    # and link-local addresses): CIDRs, addresses or exact host names; comma-separated
+    # or a JSON list.
+    callback_allow: Annotated[tuple[str, ...], NoDecode] = ()
     sse_heartbeat_seconds: float = Field(default=15.0, gt=0)
     lease_wait_max_seconds: float = Field(default=60.0, ge=0, le=60.0)  # long-poll cap
 
@@ -71,6 +80,19 @@ class Settings(BaseSettings):
         if len(set(secrets)) != len(secrets):
             raise ValueError("each token may appear only once")
         return tokens
+
+    @field_validator("callback_allow", mode="before")
+    @classmethod
+    def _callback_allow_entries(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else text.split(",")
+        if isinstance(value, list | tuple):
+            entries = [str(v).strip() for v in value if str(v).strip()]
+            for entry in entries:
+                parse_allow_entry(entry)  # a ValueError names the entry
+            return tuple(entries)
+        return value
 
     @property
     def binds_loopback(self) -> bool:

@@ -183,16 +183,26 @@ def test_keyboard_opens_task_details_and_back_closes_them(
     expect(page.locator("#task-panel")).to_contain_text("No task selected.")
 
 
-def test_cancel_button_cancels_the_scenario(page: Page, api: httpx.Client, base_url: str) -> None:
+def test_cancel_asks_for_confirmation_then_offers_resume(
+    page: Page, api: httpx.Client, base_url: str
+) -> None:
     scenario_id = submit(api, {"scenario": "CreateVoice", "description": "Hi", "count": 2})
     page.goto(f"{base_url}/ui/scenarios/{scenario_id}")
     page.locator("#cancel-button").click()
+    page.wait_for_url(re.compile(rf"/ui/scenarios/{scenario_id}/cancel$"))
+    expect(page.locator("h1")).to_contain_text("Cancel this scenario?")
+    page.locator("#keep-running").click()  # changing one's mind changes nothing
+    page.wait_for_url(re.compile(rf"/ui/scenarios/{scenario_id}$"))
+    assert api.get(f"/scenarios/{scenario_id}").json()["status"] == "pending"
+    page.locator("#cancel-button").click()
+    page.locator("#confirm-cancel").click()
     page.wait_for_url(re.compile(r"notice=cancelled$"))
     expect(page.locator(".notice")).to_contain_text("Scenario cancelled")
     expect(page.locator("#scenario-status .badge")).to_have_text(re.compile("cancelled"))
     expect(page.locator('g.node[data-status="cancelled"]')).to_have_count(2)
     expect(page.locator("#cancel-button")).to_have_count(0)
-    expect(page.locator("#retry-button")).to_be_visible()
+    expect(page.locator("#retry-button")).to_have_count(0)
+    expect(page.locator("#resume-button")).to_have_text("Resume cancelled tasks")
     assert api.get(f"/scenarios/{scenario_id}").json()["status"] == "cancelled"
 
 

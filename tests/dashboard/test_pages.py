@@ -140,19 +140,19 @@ async def test_live_feed_streams_task_changes_then_ends(client: httpx.AsyncClien
     assert "event: end" in resumed.text
 
 
-async def test_cancel_and_retry_buttons_redirect_back(client: httpx.AsyncClient) -> None:
+async def test_cancel_and_resume_buttons_redirect_back(client: httpx.AsyncClient) -> None:
     scenario_id = await submit(client, VOICE)
-    cancelled = await client.post(f"/ui/scenarios/{scenario_id}/cancel")
+    cancelled = await client.post(f"/ui/scenarios/{scenario_id}/cancel?confirmed=true")
     assert cancelled.status_code == 303
     assert cancelled.headers["location"] == f"/ui/scenarios/{scenario_id}?notice=cancelled"
     page = (await client.get(cancelled.headers["location"])).text
     assert "Scenario cancelled" in page
-    assert 'id="retry-button"' in page
+    assert 'id="resume-button"' in page
     assert 'id="cancel-button"' not in page
-    again = await client.post(f"/ui/scenarios/{scenario_id}/cancel")
+    again = await client.post(f"/ui/scenarios/{scenario_id}/cancel?confirmed=true")
     assert again.headers["location"].endswith("notice=not-cancellable")
-    retried = await client.post(f"/ui/scenarios/{scenario_id}/retry")
-    assert retried.headers["location"].endswith("notice=retried")
+    resumed = await client.post(f"/ui/scenarios/{scenario_id}/retry")
+    assert resumed.headers["location"].endswith("notice=resumed")
     assert (await client.get(f"/scenarios/{scenario_id}")).json()["status"] == "pending"
 
 
@@ -168,9 +168,10 @@ async def test_cross_site_form_posts_are_refused(client: httpx.AsyncClient) -> N
     assert cross.status_code == 403
     assert (await client.get(f"/scenarios/{scenario_id}")).json()["status"] == "pending"
     same = await client.post(
-        f"/ui/scenarios/{scenario_id}/cancel", headers={"Origin": "http://dash.test"}
+        f"/ui/scenarios/{scenario_id}/cancel?confirmed=true", headers={"Origin": "http://dash.test"}
     )
     assert same.status_code == 303
+    assert same.headers["location"].endswith("notice=cancelled")
 
 
 async def test_queues_page_counts_ready_and_in_flight(client: httpx.AsyncClient) -> None:
@@ -240,10 +241,13 @@ async def test_client_reads_only_and_admin_acts(secured: httpx.AsyncClient) -> N
     assert 'id="cancel-button"' not in as_client.text
     refused = await secured.post(f"/ui/scenarios/{scenario_id}/cancel", headers=client)
     assert refused.status_code == 403
+    no_page = await secured.get(f"/ui/scenarios/{scenario_id}/cancel", headers=client)
+    assert no_page.status_code == 403
     as_admin = await secured.get(f"/ui/scenarios/{scenario_id}", headers=admin)
     assert 'id="cancel-button"' in as_admin.text
-    done = await secured.post(f"/ui/scenarios/{scenario_id}/cancel", headers=admin)
+    done = await secured.post(f"/ui/scenarios/{scenario_id}/cancel?confirmed=true", headers=admin)
     assert done.status_code == 303
+    assert done.headers["location"].endswith("notice=cancelled")
 
 
 async def test_sign_in_form_sets_the_cookie(secured: httpx.AsyncClient) -> None:

@@ -61,6 +61,9 @@ class RecordingObserver:
     def leases_expired(self, count: int) -> None:
         self.calls.append(("expired", count))
 
+    def scenario_finished(self, scenario: Any) -> None:
+        self.calls.append(("finished", (scenario.id, scenario.status.value)))
+
 
 @pytest.fixture
 def clock() -> FakeClock:

@@ -14,18 +14,21 @@ from collections.abc import AsyncIterator, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
-import httpx
+import httpcore
 from fastapi import Depends, FastAPI
 from fastapi.telemetry import TelemetryConfig
 
 from scenarist import __version__
 from scenarist.api.auth import Authenticator
+from scenarist.api.callback_policy import policy_for
+from scenarist.api.callback_transport import callback_pool
 from scenarist.api.callbacks import CallbackSender
 from scenarist.api.deps import AppServices
 from scenarist.api.limits import BodyLimitMiddleware, reject_unknown_query
 from scenarist.api.metrics import PrometheusObserver
 from scenarist.api.openapi import install_openapi
 from scenarist.api.problems import install_problem_handlers
+from scenarist.api.request_metrics import RequestMetricsMiddleware
 from scenarist.api.routers import generate, metrics, queues, root, scenarios, tasks
 from scenarist.core.catalog import Catalog, load_catalog
 from scenarist.dashboard import create_dashboard_router
@@ -76,12 +79,14 @@ def create_app(
                 authenticator=Authenticator(settings.tokens),
                 metrics=observer,
             )
-            client = httpx.AsyncClient(timeout=settings.callback_timeout)
-            stack.push_async_callback(client.aclose)
+            pool = callback_pool(
+                policy_for(settings.callback_allow), max_connections=settings.callback_concurrency
+            )
+            stack.push_async_callback(pool.aclose)
             stop = asyncio.Event()
             loops = [
                 run_maintenance(orch, stop, interval=settings.reaper_interval),
-                callback_sender(settings, orch, client).run(stop),
+                callback_sender(settings, orch, pool).run(stop),
             ]
             stack.push_async_callback(stop_loops, stop, [start_loop(c) for c in loops])
             try:
@@ -99,6 +104,7 @@ def create_app(
     )
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetricsMiddleware, metrics=observer.http)
     for module in (root, generate, scenarios, tasks, queues, metrics):
         app.include_router(module.router)
     install_openapi(app, auth_enabled=bool(settings.tokens))
@@ -120,14 +126,16 @@ async def build_orchestrator(
 
 
 def callback_sender(
-    settings: Settings, orchestrator: Orchestrator, client: httpx.AsyncClient
+    settings: Settings, orchestrator: Orchestrator, pool: httpcore.AsyncConnectionPool
 ) -> CallbackSender:
     secret = settings.callback_secret
     return CallbackSender(
         store=orchestrator.store,
-        client=client,
+        pool=pool,
         secret=secret.get_secret_value().encode() if secret else None,
         clock=orchestrator.clock,
+        deadline=settings.callback_timeout,
+        concurrency=settings.callback_concurrency,
         max_attempts=settings.callback_max_attempts,
         interval=settings.callback_interval,
     )

@@ -6,6 +6,12 @@ while), POSTs a JSON summary signed with HMAC-SHA256 over the exact body bytes
 (`X-Scenarist-Signature: sha256=<hex>`), and either drops the entry (2xx) or schedules
 another try with exponential backoff. Delivery is at-least-once and never runs on a
 request path. Attempt counts live in this process; after a restart counting starts over.
+
+The receivers are chosen by clients, so none of them may hold the loop up or weigh on
+the server: deliveries run side by side (up to `concurrency`; a slow receiver holds one
+slot, never the loop), each has one deadline for everything from DNS to the status line,
+and a response body is never read beyond a short excerpt for the log. Addresses go
+through the policy of callback_policy.py; a refused address is given up at once.
 """
 
 from __future__ import annotations
@@ -18,10 +24,12 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
-import httpx
+import httpcore
 
+from scenarist.api.callback_transport import PolicyConnectError
 from scenarist.api.schemas import ProgressPublic
 from scenarist.core.errors import StoreUnavailableError
 from scenarist.core.model import Scenario
@@ -30,6 +38,14 @@ from scenarist.storage.base import Store
 
 SIGNATURE_HEADER = "X-Scenarist-Signature"
 CLAIM_BATCH = 20
+RESPONSE_EXCERPT_BYTES = 1024  # of a failed delivery's body, for the log; never more
+TRANSPORT_ERRORS = (
+    httpcore.NetworkError,
+    httpcore.TimeoutException,
+    httpcore.ProtocolError,
+    httpcore.UnsupportedProtocol,
+    OSError,
+)
 log = logging.getLogger(__name__)
 
 
@@ -50,76 +66,159 @@ def callback_body(scenario: Scenario) -> bytes:
     return json.dumps(summary, separators=(",", ":"), sort_keys=True).encode()
 
 
+class Outcome(Enum):
+    DELIVERED = "delivered"
+    FAILED = "failed"  # worth another try later
+    REFUSED = "refused"  # the address policy refused the host: another try cannot help
+
+
 @dataclass
 class CallbackSender:
     store: Store
-    client: httpx.AsyncClient
+    pool: httpcore.AsyncConnectionPool
     secret: bytes | None
     clock: Callable[[], float]
+    deadline: float = 10.0  # seconds per delivery, DNS to status line
+    concurrency: int = 16
     max_attempts: int = 8
     interval: float = 1.0
     claim_seconds: float = 60.0  # hidden from other processes while one delivers
     retry_policy: RetryPolicy = field(default_factory=lambda: RetryPolicy(base_seconds=1.0))
     rng: random.Random = field(default_factory=random.Random)
     attempts: dict[str, int] = field(default_factory=dict)
+    in_flight: set[asyncio.Task[None]] = field(default_factory=set)
+    slot_freed: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                delivered_any = await self.deliver_due()
-            except StoreUnavailableError as exc:
-                log.warning("callback delivery skipped: %s", exc)
-                delivered_any = False
-            if delivered_any:
-                continue  # more may be due right away
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=self.interval)
-            except TimeoutError:
-                continue
+        """Claim and start deliveries until `stop`; then let the running ones finish (a
+        cancellation cancels them: their entries stay claimed and come due again)."""
+        try:
+            while not stop.is_set():
+                started = await self.start_due()
+                if started and len(self.in_flight) < self.concurrency:
+                    continue  # more may be due right away
+                await self.pause(stop)
+            if self.in_flight:
+                await asyncio.wait(self.in_flight)
+        finally:
+            for delivery in self.in_flight:
+                delivery.cancel()
+            await asyncio.gather(*self.in_flight, return_exceptions=True)
+
+    async def start_due(self) -> int:
+        """Claim as many due entries as there are free slots and start delivering them."""
+        free = self.concurrency - len(self.in_flight)
+        if free <= 0:
+            return 0
+        try:
+            due = await self.store.claim_due_callbacks(
+                now=self.clock(),
+                limit=min(free, CLAIM_BATCH),
+                # hidden until well after the deadline, so no other process starts the
+                # same delivery while this one may still be going on
+                lease_seconds=max(self.claim_seconds, 2 * self.deadline),
+            )
+        except StoreUnavailableError as exc:
+            log.warning("callback delivery skipped: %s", exc)
+            return 0
+        for scenario in due:
+            delivery = asyncio.create_task(self.deliver(scenario))
+            self.in_flight.add(delivery)
+            delivery.add_done_callback(self.delivery_done)
+        return len(due)
+
+    def delivery_done(self, delivery: asyncio.Task[None]) -> None:
+        self.in_flight.discard(delivery)
+        self.slot_freed.set()
+        if not delivery.cancelled() and delivery.exception() is not None:
+            log.error("callback delivery crashed", exc_info=delivery.exception())
+
+    async def pause(self, stop: asyncio.Event) -> None:
+        """Until the next poll, `stop`, or (when every slot is busy) a slot coming free."""
+        self.slot_freed.clear()
+        waits = [asyncio.ensure_future(stop.wait())]
+        if len(self.in_flight) >= self.concurrency:
+            waits.append(asyncio.ensure_future(self.slot_freed.wait()))
+        try:
+            await asyncio.wait(waits, timeout=self.interval, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
 
     async def deliver_due(self) -> bool:
-        due = await self.store.claim_due_callbacks(
-            now=self.clock(), limit=CLAIM_BATCH, lease_seconds=self.claim_seconds
-        )
-        if due:
-            await asyncio.gather(*(self.deliver(scenario) for scenario in due))
-        return bool(due)
+        """One round, start to finish: claim what is due and deliver it (tests, tools)."""
+        started = await self.start_due()
+        if self.in_flight:
+            await asyncio.wait(self.in_flight)
+        return bool(started)
 
     async def deliver(self, scenario: Scenario) -> None:
         assert scenario.callback_url is not None
         attempt = self.attempts.get(scenario.id, 0) + 1
-        ok = await self.post(scenario.callback_url, callback_body(scenario), scenario.id)
-        if ok or attempt >= self.max_attempts:
-            if not ok:
-                log.error(
-                    "giving up on callback after %d attempts",
-                    attempt,
-                    extra={"scenario_id": scenario.id},
-                )
-            self.attempts.pop(scenario.id, None)
-            await self.store.finish_callback(scenario.id, retry_at=None)
-            return
-        self.attempts[scenario.id] = attempt
-        retry_at = self.clock() + self.retry_policy.delay(attempt, self.rng)
-        await self.store.finish_callback(scenario.id, retry_at=retry_at)
-
-    async def post(self, url: str, body: bytes, scenario_id: str) -> bool:
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": "scenarist-callback",
-            "X-Scenarist-Event": "scenario.finished",
-            "X-Scenarist-Delivery": scenario_id,
-        }
-        if self.secret is not None:
-            headers[SIGNATURE_HEADER] = sign(self.secret, body)
+        outcome = await self.post(scenario.callback_url, callback_body(scenario), scenario.id)
         try:
-            response = await self.client.post(url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            log.warning("callback failed: %s", exc, extra={"scenario_id": scenario_id})
-            return False
-        if response.is_success:
-            return True
+            await self.settle(scenario.id, attempt, outcome)
+        except StoreUnavailableError as exc:
+            # The entry stays claimed; it comes due again when the claim runs out.
+            log.warning("callback outcome not recorded: %s", exc)
+
+    async def settle(self, scenario_id: str, attempt: int, outcome: Outcome) -> None:
+        if outcome is Outcome.FAILED and attempt < self.max_attempts:
+            self.attempts[scenario_id] = attempt
+            retry_at = self.clock() + self.retry_policy.delay(attempt, self.rng)
+            await self.store.finish_callback(scenario_id, retry_at=retry_at)
+            return
+        if outcome is Outcome.FAILED:
+            log.error(
+                "giving up on callback after %d attempts",
+                attempt,
+                extra={"scenario_id": scenario_id},
+            )
+        self.attempts.pop(scenario_id, None)
+        await self.store.finish_callback(scenario_id, retry_at=None)
+
+    async def post(self, url: str, body: bytes, scenario_id: str) -> Outcome:
+        headers: list[tuple[bytes | str, bytes | str]] = [
+            ("Content-Type", "application/json"),
+            ("User-Agent", "scenarist-callback"),
+            ("X-Scenarist-Event", "scenario.finished"),
+            ("X-Scenarist-Delivery", scenario_id),
+        ]
+        if self.secret is not None:
+            headers.append((SIGNATURE_HEADER, sign(self.secret, body)))
+        context = {"scenario_id": scenario_id}
+        try:
+            async with (
+                asyncio.timeout(self.deadline),
+                self.pool.stream("POST", url, headers=headers, content=body) as response,
+            ):
+                if 200 <= response.status < 300:
+                    return Outcome.DELIVERED
+                excerpt = await read_at_most(response, RESPONSE_EXCERPT_BYTES)
+        except PolicyConnectError as exc:
+            log.error("callback refused, not retried: %s", exc, extra=context)
+            return Outcome.REFUSED
+        except TimeoutError:
+            log.warning("callback got no answer within %gs", self.deadline, extra=context)
+            return Outcome.FAILED
+        except TRANSPORT_ERRORS as exc:
+            log.warning("callback failed: %r", exc, extra=context)
+            return Outcome.FAILED
         log.warning(
-            "callback answered %d", response.status_code, extra={"scenario_id": scenario_id}
+            "callback answered %d: %s",
+            response.status,
+            excerpt.decode("utf-8", "replace"),
+            extra=context,
         )
-        return False
+        return Outcome.FAILED
+
+
+async def read_at_most(response: httpcore.Response, limit: int) -> bytes:
+    """Up to `limit` bytes of the body; the rest is never read (closing the response
+    closes the connection instead of draining it)."""
+    excerpt = b""
+    async for chunk in response.aiter_stream():
+        excerpt += chunk[: limit - len(excerpt)]
+        if len(excerpt) >= limit:
+            break
+    return excerpt

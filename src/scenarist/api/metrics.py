@@ -1,13 +1,22 @@
-"""Prometheus metrics: an `Observer` the service calls after state changes, plus queue
-gauges refreshed from the store on every scrape. Each app owns its registry (no globals),
-so several apps in one process (tests) never share counters."""
+"""Prometheus metrics: an `Observer` the service calls after state changes, queue gauges
+refreshed from the store on every scrape, and HTTP request metrics (request_metrics.py).
+Each app owns its registry (no globals), so several apps in one process (tests) never
+share counters.
+
+prometheus_client adds a `<name>_created` series (the time a series was first seen) to
+every counter and histogram. Nothing here reads them and they double the families a
+scrape parses; the library can switch them off only process-wide (an environment
+variable or a module global), so the exposition filters them out of this app's view.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import Metric
 
+from scenarist.api.request_metrics import HttpMetrics
 from scenarist.core.model import QueueStats, Scenario, Task
 
 DISPATCH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
@@ -33,6 +42,12 @@ class PrometheusObserver:
         self.expired = Counter(
             "scenarist_leases_expired", "Leases reaped after expiring", registry=r
         )
+        self.finished = Counter(
+            "scenarist_scenarios_finished",
+            "Scenarios that became final, by outcome (again after a retry)",
+            ["status"],
+            registry=r,
+        )
         self.dispatch_latency = Histogram(
             "scenarist_dispatch_latency_seconds",
             "Time from a task becoming ready to its lease",
@@ -53,6 +68,8 @@ class PrometheusObserver:
             ["service"],
             registry=r,
         )
+        self.http = HttpMetrics(r)
+        self._exposed = WithoutCreatedSeries(r)
         # Label children of the counters (never cleared, unlike the queue gauges).
         self._leased_series: dict[str, tuple[Counter, Histogram]] = {}
         self._completed_series: dict[str, Counter] = {}
@@ -91,6 +108,9 @@ class PrometheusObserver:
     def leases_expired(self, count: int) -> None:
         self.expired.inc(count)
 
+    def scenario_finished(self, scenario: Scenario) -> None:
+        self.finished.labels(scenario.status.value).inc()
+
     # --- scrape -------------------------------------------------------------------------
 
     def exposition(self, queues: Sequence[QueueStats]) -> bytes:
@@ -103,4 +123,17 @@ class PrometheusObserver:
             self.in_flight.labels(q.service).set(q.in_flight)
             if q.oldest_ready_age is not None:
                 self.oldest_age.labels(q.service).set(q.oldest_ready_age)
-        return generate_latest(self.registry)
+        return generate_latest(self._exposed)
+
+
+class WithoutCreatedSeries:
+    """A view of a registry without the `_created` series (see the module docstring)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterable[Metric]:
+        for family in self.registry.collect():
+            kept = Metric(family.name, family.documentation, family.type, family.unit)
+            kept.samples = [s for s in family.samples if not s.name.endswith("_created")]
+            yield kept

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from scenarist.dashboard.access import Viewer, identify
 from scenarist.service.orchestrator import Orchestrator
 from scenarist.settings import Settings
 
@@ -48,3 +49,10 @@ def catalog_names(catalog: Any) -> tuple[str, ...]:
 
 
 Ctx = Annotated[DashboardContext, Depends(get_context)]
+
+
+def get_viewer(request: Request, ctx: Ctx) -> Viewer:
+    return identify(request, ctx.settings)
+
+
+Seen = Annotated[Viewer, Depends(get_viewer)]

@@ -1,5 +1,5 @@
 """The dashboard's routes under `/ui`: pages, the fragments their scripts refresh, the
-live feed, the two actions, sign-in, and the packaged static files.
+live feed, the two actions (actions.py), sign-in, and the packaged static files.
 
 `create_dashboard_router()` is included by the app factory; the routes read the
 orchestrator and settings from `app.state` (see context.py).
@@ -21,21 +21,19 @@ from scenarist.core.errors import (
     ScenaristError,
     StoreUnavailableError,
 )
-from scenarist.core.model import Scenario, ScenarioStatus
+from scenarist.core.model import Scenario
 from scenarist.dashboard.access import (
     LOGIN_PATH,
     AccessDeniedError,
     LoginRequiredError,
-    Viewer,
     forget_token,
-    identify,
     match_token,
     parse_login_form,
     remember_token,
-    require_action,
     require_same_origin,
 )
-from scenarist.dashboard.context import Ctx, DashboardContext, DashboardUnavailableError
+from scenarist.dashboard.actions import add_action_routes
+from scenarist.dashboard.context import Ctx, DashboardContext, DashboardUnavailableError, Seen
 from scenarist.dashboard.live import scenario_feed
 from scenarist.dashboard.rendering import Renderer
 from scenarist.dashboard.views import (
@@ -48,15 +46,7 @@ from scenarist.dashboard.views import (
 )
 from scenarist.service.streams import newest_event_id
 
-RETRYABLE = frozenset({ScenarioStatus.FAILED, ScenarioStatus.CANCELLED})
 OptionalText = Annotated[str | None, Query(max_length=500)]
-
-
-def get_viewer(request: Request, ctx: Ctx) -> Viewer:
-    return identify(request, ctx.settings)
-
-
-Seen = Annotated[Viewer, Depends(get_viewer)]
 
 
 def create_dashboard_router() -> APIRouter:
@@ -228,38 +218,7 @@ def add_scenario_routes(router: APIRouter, renderer: Renderer) -> None:
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
-    add_action_routes(router)
-
-
-def add_action_routes(router: APIRouter) -> None:
-    @router.post("/scenarios/{scenario_id}/cancel")
-    async def cancel(request: Request, scenario_id: str, ctx: Ctx, viewer: Seen) -> Response:
-        require_same_origin(request)
-        require_action(viewer)
-        if (await ctx.orchestrator.get_scenario(scenario_id)).status.is_final:
-            return back_to(scenario_id, "not-cancellable")
-        try:
-            await ctx.orchestrator.cancel(scenario_id)
-        except ConflictError:
-            return back_to(scenario_id, "not-cancellable")
-        return back_to(scenario_id, "cancelled")
-
-    @router.post("/scenarios/{scenario_id}/retry")
-    async def retry(request: Request, scenario_id: str, ctx: Ctx, viewer: Seen) -> Response:
-        require_same_origin(request)
-        require_action(viewer)
-        if (await ctx.orchestrator.get_scenario(scenario_id)).status not in RETRYABLE:
-            return back_to(scenario_id, "not-retryable")
-        try:
-            await ctx.orchestrator.retry(scenario_id)
-        except ConflictError:
-            return back_to(scenario_id, "not-retryable")
-        return back_to(scenario_id, "retried")
-
-
-def back_to(scenario_id: str, notice: str) -> Response:
-    # 303: the browser follows with a GET, so reloading the page does not post again.
-    return RedirectResponse(f"/ui/scenarios/{scenario_id}?notice={notice}", status_code=303)
+    add_action_routes(router, renderer)
 
 
 def add_queue_routes(router: APIRouter, renderer: Renderer) -> None:

@@ -20,6 +20,7 @@ MAX_FILTER_LENGTH = 200
 NOTICES: Mapping[str, str] = {
     "cancelled": "Scenario cancelled: unfinished tasks will not run.",
     "retried": "Retry requested: failed, skipped and cancelled tasks are queued again.",
+    "resumed": "Scenario resumed: its cancelled tasks are queued again.",
     "not-cancellable": "Nothing to cancel: the scenario has already ended.",
     "not-retryable": "Nothing to retry: no task failed or was cancelled.",
 }

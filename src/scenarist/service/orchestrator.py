@@ -32,7 +32,7 @@ from scenarist.core.model import (
     Task,
     TaskStatus,
 )
-from scenarist.service.observer import NullObserver, Observer
+from scenarist.service.observer import FinishedScenarios, NullObserver, Observer
 from scenarist.service.policy import Limits, RetryPolicy
 from scenarist.service.records import build_records, new_scenario_id
 from scenarist.storage import base
@@ -76,6 +76,7 @@ class Orchestrator:
         self.limits = limits or Limits()
         self.observer: Observer = observer or NullObserver()
         self.new_id = new_id
+        self.finished = FinishedScenarios()
 
     # --- submit -------------------------------------------------------------------------
 
@@ -103,6 +104,7 @@ class Orchestrator:
         if not created:
             return Submission(stored, await self.store.list_tasks(stored.id), created=False)
         self.observer.scenario_submitted(stored)
+        self.finished.report(stored, self.observer)  # a scenario without tasks ends at once
         return Submission(stored, tasks, created=True)
 
     # --- worker protocol ----------------------------------------------------------------
@@ -180,6 +182,8 @@ class Orchestrator:
         )
         if not done.duplicate:
             self.observer.task_completed(done.task)
+            if not done.released:  # releasing a dependent means it goes on
+                self.finished.suspect(done.task.scenario_id)
         return done
 
     async def complete_many(
@@ -193,6 +197,8 @@ class Orchestrator:
         for outcome in outcomes:
             if isinstance(outcome, Completion) and not outcome.duplicate:
                 self.observer.task_completed(outcome.task)
+                if not outcome.released:
+                    self.finished.suspect(outcome.task.scenario_id)
         return outcomes
 
     async def fail(
@@ -209,6 +215,8 @@ class Orchestrator:
             task_id, lease_token, attempt=task.attempt, error=error, retry_at=retry_at, now=now
         )
         self.observer.task_failed(failed, final=retry_at is None)
+        if retry_at is None:
+            self.finished.suspect(failed.scenario_id)
         return failed
 
     async def set_status(
@@ -268,6 +276,7 @@ class Orchestrator:
                 reaped += 1
                 if changed.status is TaskStatus.FAILED:
                     self.observer.task_failed(changed, final=True)
+                    self.finished.suspect(changed.scenario_id)
         if reaped:
             self.observer.leases_expired(reaped)
         return reaped
@@ -275,7 +284,9 @@ class Orchestrator:
     # --- scenario control and reads -----------------------------------------------------
 
     async def cancel(self, scenario_id: str) -> Scenario:
-        return await self.store.cancel_scenario(scenario_id, now=self.clock())
+        scenario = await self.store.cancel_scenario(scenario_id, now=self.clock())
+        self.finished.report(scenario, self.observer)
+        return scenario
 
     async def retry(self, scenario_id: str) -> Scenario:
         return await self.store.retry_scenario(scenario_id, now=self.clock())
@@ -307,6 +318,11 @@ class Orchestrator:
         self, scenario_id: str, *, after: str | None = None, limit: int = 500
     ) -> list[Event]:
         return await self.store.read_events(scenario_id, after=after, limit=limit)
+
+    async def report_ended(self) -> int:
+        """Tell the observer about scenarios that ended since the last call (see
+        FinishedScenarios); the maintenance loop calls it every round."""
+        return await self.finished.flush(self.store.get_scenario, self.observer)
 
     async def queue_stats(self) -> list[QueueStats]:
         return await self.store.queue_stats(now=self.clock())
@@ -342,6 +358,7 @@ async def run_maintenance(
     while not stop.is_set():
         try:
             await orchestrator.reap_expired()
+            await orchestrator.report_ended()
             await orchestrator.store.purge_finished(now=orchestrator.clock(), limit=1000)
         except StoreUnavailableError as exc:
             # The store is down; the next round retries. Requests see 503 meanwhile.

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Body, Header, Query, Response
 
+from scenarist.api.callback_policy import check_callback_url
 from scenarist.api.deps import Client, Services
 from scenarist.api.problems import problem_responses
 from scenarist.api.schemas import (
@@ -57,6 +58,8 @@ async def generate(
     dry_run: Annotated[bool, Query(description="expand only; store nothing")] = False,
 ) -> Response | DryRunPublic:
     params = body.merged_params()
+    if body.callback_url is not None:
+        await check_callback_url(str(body.callback_url), services.settings)
     orchestrator = services.orchestrator
     if dry_run:
         response.status_code = 200
