@@ -218,10 +218,7 @@ class FailurePublic(BaseModel):
         )
 
 
-SKIPPED_BECAUSE = Field(
-    default_factory=list,
-    description="on a skipped task: the failed or cancelled upstream tasks that caused it",
-)
+SKIPPED_BECAUSE_TEXT = "on a skipped task: the failed or cancelled upstream tasks that caused it"
 
 
 class ScenarioTaskPublic(TaskSummary):
@@ -230,7 +227,7 @@ class ScenarioTaskPublic(TaskSummary):
     attempt: int
     max_attempts: int
     error: str | None
-    skipped_because: list[str] = SKIPPED_BECAUSE
+    skipped_because: list[str] = Field(default_factory=list, description=SKIPPED_BECAUSE_TEXT)
 
 
 class ScenarioPublic(ScenarioSummary):
@@ -323,7 +320,7 @@ class TaskDetailPublic(TaskPublic):
     """`GET /tasks/{id}`: the task plus why it ended as it did, derived from its
     scenario's tasks at read time (the answers of worker calls stay plain `TaskPublic`)."""
 
-    skipped_because: list[str] = SKIPPED_BECAUSE
+    skipped_because: list[str] = Field(default_factory=list, description=SKIPPED_BECAUSE_TEXT)
     failure: FailurePublic | None = Field(
         default=None, description="on a failed task: its reason and the skips it caused"
     )
