@@ -155,3 +155,14 @@ def test_retry_wait_json_reports_the_outcome(
     document = json.loads(retried.stdout)
     assert document["scenario"]["status"] == "failed"
     assert [f["task"] for f in document["failures"]] == ["first"]
+
+
+def test_quiet_submit_prints_only_the_scenario_id(server: LiveServer) -> None:
+    result = invoke("submit", "Jobs", "--quiet", "--url", server.url)
+    assert result.exit_code == 0, result.output
+    scenario_id = result.stdout.strip()
+    status = invoke("status", scenario_id, "--json", "--url", server.url)
+    assert json.loads(status.stdout)["id"] == scenario_id
+    refused = runner.invoke(app, ["submit", "Jobs", "-q", "--wait", "--url", server.url])
+    assert refused.exit_code == 2
+    assert "--quiet" in refused.output

@@ -185,11 +185,16 @@ def submit(
     wait: WaitFlag = False,
     timeout: TimeoutOption = None,
     idempotency_key: Annotated[str | None, typer.Option("--idempotency-key")] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="print only the scenario id (for $(...))")
+    ] = False,
     as_json: JsonFlag = False,
     url: UrlOption = DEFAULT_URL,
     token: TokenOption = None,
 ) -> None:
     """Submit a scenario; with --wait, show progress and exit 1 if it fails."""
+    if quiet and (wait or as_json):
+        raise typer.BadParameter("--quiet prints only the id: not with --wait or --json")
     console = Console(stderr=as_json)
     params = parse_params(param or [])
     with reported_errors(console), ScenaristClient(url, token) as client:
@@ -198,6 +203,8 @@ def submit(
         if not wait:
             if as_json:
                 print_json(created)
+            elif quiet:
+                typer.echo(scenario_id)
             else:
                 console.print(f"submitted {scenario} as {scenario_id}", highlight=False)
             return
