@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from scenarist.cli import watch
+from scenarist.cli.client_commands import tasks_table
 from scenarist.cli.main import app
 from scenarist.worker import Fatal, Worker, WorkerTask
 from tests.worker.server import LiveServer
@@ -166,3 +168,26 @@ def test_quiet_submit_prints_only_the_scenario_id(server: LiveServer) -> None:
     refused = runner.invoke(app, ["submit", "Jobs", "-q", "--wait", "--url", server.url])
     assert refused.exit_code == 2
     assert "--quiet" in refused.output
+
+
+def test_the_status_table_shows_errors_and_causes_verbatim() -> None:
+    scenario = {
+        "scenario": "Chain",
+        "id": "s1",
+        "status": "failed",
+        "tasks": [
+            {"name": "first", "service": "a", "level": 0, "status": "failed", "error": "[no] x"},
+            {
+                "name": "second",
+                "service": "b",
+                "level": 1,
+                "status": "skipped",
+                "skipped_because": ["first"],
+            },
+        ],
+    }
+    console = Console(record=True, width=200)
+    console.print(tasks_table(scenario))
+    text = console.export_text()
+    assert "[no] x" in text, "an error is text, not rich markup"
+    assert "caused by first" in text

@@ -161,11 +161,12 @@ def tasks_table(scenario: Mapping[str, Any]) -> Table:
 
 
 def task_reason(task: Mapping[str, Any]) -> str:
-    """The table's short `why` column: a failure's error, a skip's cause."""
+    """The table's short `why` column: a failure's error, a skip's cause (escaped: a
+    cell is rich markup, an error message is plain text)."""
     if task.get("skipped_because"):
-        return "after " + ", ".join(task["skipped_because"])
+        return escape("caused by " + ", ".join(task["skipped_because"]))
     if task["status"] == "failed":
-        return str(task.get("error") or "")
+        return escape(str(task.get("error") or ""))
     return ""
 
 
