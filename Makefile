@@ -33,4 +33,5 @@ format: install
 	$(BIN)/ruff check --fix src tests benchmarks
 
 demo: install
+	bash scripts/ensure-system-deps.sh --demo
 	$(BIN)/scenarist demo

@@ -4,6 +4,7 @@ minute and leave no process behind, also when interrupted."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -16,6 +17,7 @@ import pytest
 
 from scenarist.demo.media import probe_media
 from scenarist.demo.runner import CLI_BOOTSTRAP
+from scenarist.demo.speech import ESPEAK, TONE, narration_notice
 
 pytestmark = [
     pytest.mark.slow,
@@ -23,6 +25,9 @@ pytestmark = [
 ]
 
 MARKER_VARIABLE = "SCENARIST_TEST_DEMO_MARKER"
+# Looked up at import, before the demo tests' autouse fixture hides espeak-ng in this
+# process (the demo's children see the real PATH).
+EXPECTED_ENGINE = ESPEAK if shutil.which("espeak-ng") else TONE
 
 
 def marked_processes(marker: str) -> list[int]:
@@ -80,6 +85,7 @@ def test_demo_makes_a_720p_video_with_sound_and_cleans_up(tmp_path: Path) -> Non
     assert (info.width, info.height) == (1280, 720)
     for service in ("text-service", "audio-service", "image-service", "video-service"):
         assert service in stderr  # a progress bar per service
+    assert narration_notice(EXPECTED_ENGINE) in stderr
     assert_no_process_left(marker)
 
 

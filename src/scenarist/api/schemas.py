@@ -11,6 +11,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
 from scenarist.core.errors import ParamError
+from scenarist.core.explain import Failure, FailureReason, progress_summary
+from scenarist.core.explain import failures as explain_failures
+from scenarist.core.explain import skipped_because as explain_skips
 from scenarist.core.model import Progress, Scenario, ScenarioStatus, Task, TaskStatus
 from scenarist.service.policy import Limits
 
@@ -142,6 +145,10 @@ class ProgressPublic(BaseModel):
     percent: float
     by_status: dict[str, int]
     by_service: dict[str, dict[str, int]]
+    summary: str = Field(
+        description="finished tasks by outcome, e.g. `9/9 finished: 6 succeeded, 1 failed, "
+        "2 skipped` (percent counts every finished task, failed ones included)"
+    )
 
     @classmethod
     def of(cls, progress: Progress) -> ProgressPublic:
@@ -149,6 +156,7 @@ class ProgressPublic(BaseModel):
             total=progress.total,
             finished=progress.finished,
             percent=progress.percent,
+            summary=progress_summary(progress),
             by_status={str(s): n for s, n in progress.by_status.items()},
             by_service={
                 service: {str(s): n for s, n in counts.items()}
@@ -183,18 +191,71 @@ def summary_fields(scenario: Scenario) -> dict[str, Any]:
     }
 
 
+class FailurePublic(BaseModel):
+    """A task that failed for good: its error, why it was not retried, what it skipped."""
+
+    task: str = Field(description="task name")
+    error: str | None
+    attempt: int
+    max_attempts: int
+    reason: FailureReason = Field(
+        description="`not_retryable`: failed for good before its attempts ran out; "
+        "`attempts_exhausted`: its last allowed attempt failed"
+    )
+    description: str = Field(examples=["failed for good after attempt 1 of 3 (not retryable)"])
+    skipped: list[str] = Field(description="tasks skipped because of this failure")
+
+    @classmethod
+    def of(cls, failure: Failure) -> FailurePublic:
+        return cls(
+            task=failure.task,
+            error=failure.error,
+            attempt=failure.attempt,
+            max_attempts=failure.max_attempts,
+            reason=failure.reason,
+            description=failure.description,
+            skipped=list(failure.skipped),
+        )
+
+
+SKIPPED_BECAUSE_TEXT = "on a skipped task: the failed or cancelled upstream tasks that caused it"
+
+
+class ScenarioTaskPublic(TaskSummary):
+    """A task in a scenario's body: the summary plus what explains its outcome."""
+
+    attempt: int
+    max_attempts: int
+    error: str | None
+    skipped_because: list[str] = Field(default_factory=list, description=SKIPPED_BECAUSE_TEXT)
+
+
 class ScenarioPublic(ScenarioSummary):
     params: dict[str, Any]
     callback_url: str | None
-    tasks: list[TaskSummary]
+    tasks: list[ScenarioTaskPublic]
+    failures: list[FailurePublic] = Field(
+        description="failed tasks (plan order) with their errors and the skips they caused"
+    )
 
     @classmethod
     def with_tasks(cls, scenario: Scenario, tasks: list[Task]) -> ScenarioPublic:
+        skips = explain_skips(tasks)
         return cls(
             **summary_fields(scenario),
             params=dict(scenario.params),
             callback_url=scenario.callback_url,
-            tasks=[TaskSummary.of(t) for t in tasks],
+            tasks=[
+                ScenarioTaskPublic(
+                    **TaskSummary.of(t).model_dump(),
+                    attempt=t.attempt,
+                    max_attempts=t.max_attempts,
+                    error=t.error,
+                    skipped_because=list(skips.get(t.name, ())),
+                )
+                for t in tasks
+            ],
+            failures=[FailurePublic.of(f) for f in explain_failures(tasks, skips)],
         )
 
 
@@ -252,6 +313,29 @@ class TaskPublic(BaseModel):
             result_ref=task.result_ref,
             result=dict(task.result) if task.result is not None else None,
             error=task.error,
+        )
+
+
+class TaskDetailPublic(TaskPublic):
+    """`GET /tasks/{id}`: the task plus why it ended as it did, derived from its
+    scenario's tasks at read time (the answers of worker calls stay plain `TaskPublic`)."""
+
+    skipped_because: list[str] = Field(default_factory=list, description=SKIPPED_BECAUSE_TEXT)
+    failure: FailurePublic | None = Field(
+        default=None, description="on a failed task: its reason and the skips it caused"
+    )
+
+    @classmethod
+    def explained(cls, task: Task, scenario_tasks: list[Task]) -> TaskDetailPublic:
+        """`scenario_tasks` is needed only for a failed or skipped task (else pass [])."""
+        skips = explain_skips(scenario_tasks)
+        failure = next(
+            (f for f in explain_failures(scenario_tasks, skips) if f.task == task.name), None
+        )
+        return cls(
+            **TaskPublic.of(task).model_dump(),
+            skipped_because=list(skips.get(task.name, ())),
+            failure=FailurePublic.of(failure) if failure is not None else None,
         )
 
 

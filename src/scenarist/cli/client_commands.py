@@ -1,7 +1,8 @@
 """Client commands: submit, status, cancel, retry, and `worker` to run a user's handlers.
 
-Exit codes: 0 success; 1 the scenario failed or was cancelled (`submit --wait`);
-2 the request itself failed (server unreachable, refused, bad arguments).
+Exit codes: 0 success; 1 the scenario failed or was cancelled (`--wait`); 2 the request
+itself failed (server unreachable, refused, bad arguments); 3 `--timeout` ran out while
+waiting (the scenario goes on).
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from scenarist.cli.watch import ScenarioOutcome, wait_for_scenario
+from scenarist.cli.watch import ScenarioOutcome, WaitOptions, WaitTimedOutError, wait_for_scenario
 from scenarist.worker.client import DEFAULT_URL, ScenaristClient
 from scenarist.worker.errors import ApiError, ClientError
 from scenarist.worker.logs import configure_logging
@@ -27,6 +29,7 @@ from scenarist.worker.worker import Worker
 
 EXIT_FAILED = 1
 EXIT_REQUEST_ERROR = 2
+EXIT_TIMED_OUT = 3
 
 UrlOption = Annotated[
     str, typer.Option("--url", envvar="SCENARIST_URL", help="server URL", show_default=True)
@@ -36,6 +39,15 @@ TokenOption = Annotated[
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="print JSON for scripts")]
 ScenarioIdArg = Annotated[str, typer.Argument(help="scenario id")]
+WaitFlag = Annotated[bool, typer.Option("--wait", help="follow progress until the end")]
+TimeoutOption = Annotated[
+    float | None,
+    typer.Option(
+        "--timeout",
+        min=0.0,
+        help="with --wait: give up after SECONDS (exit 3; the scenario keeps running)",
+    ),
+]
 
 
 def parse_param_value(text: str) -> Any:
@@ -95,10 +107,7 @@ def outcome_json(outcome: ScenarioOutcome) -> dict[str, Any]:
             {"task": r["name"], "result_ref": r.get("result_ref"), "result": r.get("result")}
             for r in outcome.results
         ],
-        "failures": [
-            {"task": f["name"], "error": f.get("error"), "attempt": f.get("attempt")}
-            for f in outcome.failures
-        ],
+        "failures": list(outcome.scenario.get("failures", [])),
     }
 
 
@@ -109,21 +118,63 @@ def print_outcome(console: Console, outcome: ScenarioOutcome) -> None:
     for result in outcome.results:
         if result.get("result_ref"):
             console.print(f"  {result['name']}: {result['result_ref']}", highlight=False)
-    for failure in outcome.failures:
+    print_failures(console, outcome.scenario)
+
+
+def print_failures(console: Console, scenario: Mapping[str, Any]) -> None:
+    """Each failed task: why it was not retried, its error, and what it caused to be
+    skipped; then any skip whose cause is not a failure (a cancelled upstream task)."""
+    explained: set[str] = set()
+    for failure in scenario.get("failures", []):
         console.print(
-            f"  [red]{failure['name']} failed[/red] after {failure.get('attempt')} attempt(s): "
-            f"{failure.get('error')}",
+            f"  [red]{escape(failure['task'])}[/red] {failure['description']}: "
+            f"{escape(str(failure['error']))}",
             highlight=False,
+            soft_wrap=True,  # an error message stays one line that grep can find
         )
+        if failure["skipped"]:
+            console.print(
+                f"    skipped because of it: {', '.join(failure['skipped'])}",
+                soft_wrap=True,
+                markup=False,
+            )
+        explained.update(failure["skipped"])
+    for task in scenario.get("tasks", []):
+        causes = task.get("skipped_because") or []
+        if causes and task["name"] not in explained:
+            console.print(
+                f"  {task['name']} skipped because {', '.join(causes)} did not succeed",
+                soft_wrap=True,
+                markup=False,
+            )
 
 
 def tasks_table(scenario: Mapping[str, Any]) -> Table:
     table = Table(title=f"{scenario['scenario']} {scenario['id']}: {scenario['status']}")
-    for column in ("task", "service", "level", "status"):
+    for column in ("task", "service", "level", "status", "why"):
         table.add_column(column)
     for task in scenario.get("tasks", []):
-        table.add_row(task["name"], task["service"], str(task["level"]), task["status"])
+        table.add_row(
+            task["name"], task["service"], str(task["level"]), task["status"], task_reason(task)
+        )
     return table
+
+
+def task_reason(task: Mapping[str, Any]) -> str:
+    """The table's short `why` column: a failure's error, a skip's cause (escaped: a
+    cell is rich markup, an error message is plain text)."""
+    if task.get("skipped_because"):
+        return escape("caused by " + ", ".join(task["skipped_because"]))
+    if task["status"] == "failed":
+        return escape(str(task.get("error") or ""))
+    return ""
+
+
+def progress_line(scenario: Mapping[str, Any]) -> str:
+    progress = scenario["progress"]
+    if scenario["status"] == "success" or "summary" not in progress:
+        return f"progress: {progress['finished']}/{progress['total']} ({progress['percent']}%)"
+    return f"progress: {progress['summary']}"
 
 
 def submit(
@@ -132,13 +183,19 @@ def submit(
     param: Annotated[
         list[str] | None, typer.Option("--param", "-p", help="KEY=VALUE, repeatable")
     ] = None,
-    wait: Annotated[bool, typer.Option("--wait", help="follow progress until the end")] = False,
+    wait: WaitFlag = False,
+    timeout: TimeoutOption = None,
     idempotency_key: Annotated[str | None, typer.Option("--idempotency-key")] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="print only the scenario id (for $(...))")
+    ] = False,
     as_json: JsonFlag = False,
     url: UrlOption = DEFAULT_URL,
     token: TokenOption = None,
 ) -> None:
     """Submit a scenario; with --wait, show progress and exit 1 if it fails."""
+    if quiet and (wait or as_json):
+        raise typer.BadParameter("--quiet prints only the id: not with --wait or --json")
     console = Console(stderr=as_json)
     params = parse_params(param or [])
     with reported_errors(console), ScenaristClient(url, token) as client:
@@ -147,11 +204,38 @@ def submit(
         if not wait:
             if as_json:
                 print_json(created)
+            elif quiet:
+                typer.echo(scenario_id)
             else:
                 console.print(f"submitted {scenario} as {scenario_id}", highlight=False)
             return
         console.print(f"submitted {scenario} as {scenario_id}", highlight=False)
-        outcome = wait_for_scenario(client, scenario_id, console=None if as_json else console)
+        wait_and_report(client, scenario_id, console, as_json=as_json, timeout=timeout)
+
+
+def wait_and_report(
+    client: ScenaristClient,
+    scenario_id: str,
+    console: Console,
+    *,
+    as_json: bool,
+    timeout: float | None,
+) -> None:
+    """`--wait`: live progress, a notice for a service no worker serves, the outcome;
+    exit 1 when the scenario did not succeed, 3 when `timeout` ran out first."""
+    notices = Console(stderr=True) if as_json else console
+
+    def notice(line: str) -> None:
+        notices.print(f"[yellow]{escape(line)}[/yellow]", highlight=False, soft_wrap=True)
+
+    options = WaitOptions(timeout=timeout, notice=notice)
+    try:
+        outcome = wait_for_scenario(
+            client, scenario_id, console=None if as_json else console, options=options
+        )
+    except WaitTimedOutError as exc:
+        notices.print(f"[red]{escape(str(exc))}[/red]", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_TIMED_OUT) from exc
     if as_json:
         print_json(outcome_json(outcome))
     else:
@@ -174,8 +258,8 @@ def status(
         print_json(scenario)
         return
     console.print(tasks_table(scenario))
-    progress = scenario["progress"]
-    console.print(f"progress: {progress['finished']}/{progress['total']} ({progress['percent']}%)")
+    console.print(progress_line(scenario), highlight=False)
+    print_failures(console, scenario)
 
 
 def cancel(
@@ -190,12 +274,23 @@ def cancel(
 
 def retry(
     scenario_id: ScenarioIdArg,
+    *,
+    wait: WaitFlag = False,
+    timeout: TimeoutOption = None,
     as_json: JsonFlag = False,
     url: UrlOption = DEFAULT_URL,
     token: TokenOption = None,
 ) -> None:
-    """Requeue a scenario's failed, skipped and cancelled tasks."""
-    control_scenario(ScenaristClient.retry, scenario_id, as_json=as_json, url=url, token=token)
+    """Requeue a scenario's failed, skipped and cancelled tasks; with --wait, follow it
+    to the end as `submit --wait` does."""
+    if not wait:
+        control_scenario(ScenaristClient.retry, scenario_id, as_json=as_json, url=url, token=token)
+        return
+    console = Console(stderr=as_json)
+    with reported_errors(console), ScenaristClient(url, token) as client:
+        retried = client.retry(scenario_id)
+        console.print(f"scenario {retried['id']}: {retried['status']}", highlight=False)
+        wait_and_report(client, scenario_id, console, as_json=as_json, timeout=timeout)
 
 
 def control_scenario(

@@ -18,6 +18,7 @@ from rich.console import Console
 
 from scenarist.cli.watch import ScenarioOutcome, wait_for_scenario
 from scenarist.demo.runner import CrashWatch, DemoProcesses, DemoStartError, log_tail
+from scenarist.demo.speech import narration_notice
 from scenarist.demo.workers import DEFAULT_OUT_DIR
 from scenarist.worker.client import ScenaristClient
 from scenarist.worker.errors import ClientError
@@ -35,6 +36,14 @@ def video_path(outcome: ScenarioOutcome) -> str | None:
         if ref and str(ref).endswith(".mp4"):
             return str(ref)
     return None
+
+
+def video_metadata(outcome: ScenarioOutcome, mp4: str | None) -> dict[str, Any]:
+    """The video task's result metadata ({} when there is no video)."""
+    for result in outcome.results:
+        if mp4 is not None and result.get("result_ref") == mp4:
+            return dict(result.get("result") or {})
+    return {}
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -55,12 +64,13 @@ def run_pipeline(
 
 def report(console: Console, outcome: ScenarioOutcome, mp4: str | None) -> None:
     if outcome.succeeded and mp4:
-        video = next(r for r in outcome.results if r.get("result_ref") == mp4)
-        meta: dict[str, Any] = video.get("result") or {}
+        meta = video_metadata(outcome, mp4)
         console.print(
             f"[green]done[/green]: {meta.get('width')}x{meta.get('height')}, "
             f"{meta.get('duration_seconds')} s, {meta.get('slides')} slides"
         )
+        notice = narration_notice(meta.get("narration_engine"))
+        console.print(notice, highlight=False, markup=False, soft_wrap=True)
         typer.echo(mp4)  # the one stdout line, so `$(scenarist demo)` is the path
         return
     console.print(f"[red]scenario {outcome.status}[/red]")
@@ -97,7 +107,12 @@ def demo(
         signal.signal(signal.SIGTERM, previous)
     mp4 = video_path(outcome)
     if as_json:
-        document = {"status": outcome.status, "video": mp4, "scenario": outcome.scenario}
+        document = {
+            "status": outcome.status,
+            "video": mp4,
+            "narration_engine": video_metadata(outcome, mp4).get("narration_engine"),
+            "scenario": outcome.scenario,
+        }
         typer.echo(json.dumps(document))
     else:
         report(console, outcome, mp4)

@@ -1,14 +1,18 @@
 """Follow a scenario to its end over the SSE stream, with a rich progress bar per service.
 
-Used by `scenarist submit --wait` and `scenarist demo`. The stream is the source of
-truth for progress; when it drops, the watcher reconnects (resuming after the last event
-id) and finally reads the scenario document, so a flaky connection cannot hide the end.
+Used by `scenarist submit --wait`, `retry --wait` and `scenarist demo`. The stream is the
+source of truth for progress; when it drops, the watcher reconnects (resuming after the
+last event id) and finally reads the scenario document, so a flaky connection cannot hide
+the end. The stream is read on its own thread so that the waiting thread can give up at a
+timeout and say when a service has ready tasks that no worker takes.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +26,10 @@ FINAL_STATUSES = frozenset({"success", "failed", "cancelled"})
 FINISHED_TASK_STATUSES = ("success", "failed", "skipped", "cancelled")
 RECONNECT_ATTEMPTS = 5
 RECONNECT_DELAY_SECONDS = 1.0
+TICK_SECONDS = 0.2  # how often the waiting thread looks at the clock between events
+IDLE_CHECK_SECONDS = 2.0  # how often GET /queues is asked whether a service is served
+# A ready task this old, with nothing in flight in its service, means no worker leases it.
+IDLE_NOTICE_AFTER_SECONDS = 5.0
 
 ProgressCallback = Callable[[Mapping[str, Any]], None]
 
@@ -114,13 +122,142 @@ class ServiceBars:
             )
 
 
+class WaitTimedOutError(Exception):
+    """`--timeout` ran out; the scenario itself goes on."""
+
+    def __init__(self, scenario_id: str, seconds: float, progress: Mapping[str, Any]) -> None:
+        self.scenario_id = scenario_id
+        self.seconds = seconds
+        self.progress = progress
+        summary = progress.get("summary") or f"{progress.get('finished')}/{progress.get('total')}"
+        super().__init__(
+            f"timed out after {seconds:g} s waiting for scenario {scenario_id} "
+            f"(it keeps running; {summary}); follow it with: scenarist status {scenario_id}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class WaitOptions:
+    """How `wait_for_scenario` watches besides the event stream.
+
+    `timeout`: give up (WaitTimedOutError) after this many seconds; None waits to the end.
+    `notice`: where one-line notices go (a service nobody serves); None checks nothing."""
+
+    timeout: float | None = None
+    notice: Callable[[str], None] | None = None
+
+
+def idle_services(
+    queues: Iterable[Mapping[str, Any]], services: Iterable[str], *, min_age: float
+) -> list[str]:
+    """Services of `services` whose queue has ready tasks, none in flight, and a ready task
+    older than `min_age` seconds: no worker is leasing them (a live worker long-polls, so
+    ready tasks do not age while it has free slots)."""
+    wanted = set(services)
+    return sorted(
+        str(q["service"])
+        for q in queues
+        if q.get("service") in wanted
+        and int(q.get("ready") or 0) > 0
+        and int(q.get("in_flight") or 0) == 0
+        and float(q.get("oldest_ready_age") or 0.0) >= min_age
+    )
+
+
+def no_worker_notice(service: str, url: str) -> str:
+    return (
+        f"no worker is taking {service} tasks; start one with: scenarist worker "
+        f"MODULE:WORKER --url {url} (the demo's: scenarist worker "
+        f"scenarist.demo.workers:from_env --url {url})"
+    )
+
+
+class _Stream:
+    """The event stream read on a daemon thread, so the waiting thread keeps control of
+    time (a timeout, queue checks) while a read blocks. Items: a progress payload, an
+    exception the stream raised, or `_END`."""
+
+    def __init__(self, client: ScenaristClient, scenario_id: str) -> None:
+        self.items: queue.Queue[object] = queue.Queue()
+        self._thread = threading.Thread(
+            target=self._run, args=(client, scenario_id), daemon=True, name="scenario-events"
+        )
+        self._thread.start()
+
+    def _run(self, client: ScenaristClient, scenario_id: str) -> None:
+        try:
+            follow_events(client, scenario_id, self.items.put)
+        except Exception as exc:  # handed to the waiting thread, which raises it
+            self.items.put(exc)
+        self.items.put(_END)
+
+    def next(self, timeout: float) -> object:
+        try:
+            return self.items.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+
+_END = object()
+
+
+def _watch(
+    client: ScenaristClient,
+    scenario_id: str,
+    on_progress: ProgressCallback,
+    options: WaitOptions,
+) -> None:
+    stream = _Stream(client, scenario_id)
+    started = time.monotonic()
+    next_check = started + IDLE_CHECK_SECONDS
+    latest: Mapping[str, Any] = {}
+    warned: set[str] = set()
+    while True:
+        item = stream.next(TICK_SECONDS)
+        if item is _END:
+            return
+        if isinstance(item, Exception):
+            raise item
+        if isinstance(item, Mapping):
+            latest = item.get("progress", latest)
+            on_progress(item)
+        now = time.monotonic()
+        if options.timeout is not None and now - started >= options.timeout:
+            if not latest:
+                latest = client.get_scenario(scenario_id)["progress"]
+            raise WaitTimedOutError(scenario_id, options.timeout, latest)
+        if options.notice is not None and now >= next_check:
+            next_check = now + IDLE_CHECK_SECONDS
+            _notice_idle_services(client, scenario_id, options.notice, warned)
+
+
+def _notice_idle_services(
+    client: ScenaristClient, scenario_id: str, notice: Callable[[str], None], warned: set[str]
+) -> None:
+    by_service = client.get_scenario(scenario_id)["progress"].get("by_service", {})
+    waiting = [s for s, counts in by_service.items() if int(counts.get("queued", 0)) > 0]
+    if not waiting:
+        return
+    found = idle_services(client.queues()["queues"], waiting, min_age=IDLE_NOTICE_AFTER_SECONDS)
+    for service in found:
+        if service not in warned:
+            warned.add(service)
+            notice(no_worker_notice(service, client.url))
+
+
 def wait_for_scenario(
-    client: ScenaristClient, scenario_id: str, *, console: Console | None
+    client: ScenaristClient,
+    scenario_id: str,
+    *,
+    console: Console | None,
+    options: WaitOptions | None = None,
 ) -> ScenarioOutcome:
-    """Follow the scenario to its end (with bars when `console` is given)."""
+    """Follow the scenario to its end (with bars when `console` is given). Raises
+    WaitTimedOutError when `options.timeout` runs out first."""
+    watch_options = options or WaitOptions()
     if console is None:
-        follow_events(client, scenario_id, lambda _payload: None)
+        _watch(client, scenario_id, lambda _payload: None, watch_options)
     else:
         with ServiceBars(console) as bars:
-            follow_events(client, scenario_id, bars.update)
+            _watch(client, scenario_id, bars.update, watch_options)
     return collect_outcome(client, scenario_id)

@@ -198,6 +198,8 @@ def assemble_video(
         slides=len(slides),
         video_codec=info.video_codecs[0] if info.video_codecs else None,
         audio_codec=info.audio_codecs[0] if info.audio_codecs else None,
+        # which speech engine the voice-over came from, so `scenarist demo` can say it
+        narration_engine=voices[0].result.get("engine"),
     )
     return DemoResult(result_ref=str(path), result=metadata)
 

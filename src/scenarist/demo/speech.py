@@ -1,7 +1,10 @@
-"""Speech for the narration: espeak-ng when installed, else a generated tone melody.
+"""Speech for the narration: espeak-ng, or — the declared fallback — a tone melody.
 
-Both engines write a 16-bit PCM WAV; the duration is always read back from the file, so
-what the metadata says is what the video handler will find.
+espeak-ng is what the demo speaks with: `make demo` installs it first
+(`scripts/ensure-system-deps.sh --demo`, Debian's package). Where it cannot be installed
+(no root, no apt) the narration is a generated tone melody instead, and the demo says so
+(`narration_notice`). Both engines write a 16-bit PCM WAV; the duration is always read
+back from the file, so what the metadata says is what the video handler will find.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from scenarist.demo.artefacts import atomic_output
 from scenarist.demo.errors import MediaToolError
 
 ESPEAK = "espeak-ng"
+TONE = "tone"
 ESPEAK_TIMEOUT_SECONDS = 300.0
 TONE_SAMPLE_RATE = 22_050
 TONE_SECONDS_PER_CHAR = 0.06
@@ -37,7 +41,7 @@ _TAKE_VARIATIONS = ((50, 0), (60, 2), (40, -3), (70, 5), (30, -5))
 
 @dataclass(frozen=True, slots=True)
 class SpeechTrack:
-    engine: str  # "espeak-ng" or "tone"
+    engine: str  # ESPEAK or TONE
     duration_seconds: float
     sample_rate: int
 
@@ -51,9 +55,21 @@ def speak(text: str, out_path: Path, *, take: int = 1) -> SpeechTrack:
             engine = ESPEAK
         else:
             write_tone_wav(text, temp_path, take=take)
-            engine = "tone"
+            engine = TONE
         duration, sample_rate = read_wav_timing(temp_path)
     return SpeechTrack(engine=engine, duration_seconds=duration, sample_rate=sample_rate)
+
+
+def narration_notice(engine: str | None) -> str:
+    """One line for the demo's output naming the engine the voice-over came from."""
+    if engine == ESPEAK:
+        return f"narration: spoken by {ESPEAK}"
+    if engine == TONE:
+        return (
+            f"narration: a tone melody (fallback: {ESPEAK} is not installed; "
+            f"`make demo` installs it, or: sudo apt-get install {ESPEAK})"
+        )
+    return f"narration: {engine or 'unknown engine'}"
 
 
 def _speak_with_espeak(executable: str, text: str, wav_path: Path, take: int) -> None:

@@ -106,6 +106,10 @@ class ScenaristClient:
     def cancel(self, scenario_id: str) -> Any:
         return self._call(Call("POST", scenario_path(scenario_id, "cancel")))
 
+    def queues(self) -> Any:
+        """`GET /queues`: per service, ready / delayed / in flight / oldest ready age."""
+        return self._call(Call("GET", "/queues"))
+
     def retry(self, scenario_id: str) -> Any:
         return self._call(Call("POST", scenario_path(scenario_id, "retry")))
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Response
 from scenarist.api.auth import Principal, require_role, require_service
 from scenarist.api.deps import AppServices, Caller, Services
 from scenarist.api.problems import problem_responses
-from scenarist.api.schemas import TaskPublic, TaskStatusUpdate
+from scenarist.api.schemas import TaskDetailPublic, TaskPublic, TaskStatusUpdate
 from scenarist.api.worker_bodies import Outcome, batch_complete_body
 from scenarist.api.worker_schemas import (
     BatchCompleteCreate,
@@ -22,6 +22,7 @@ from scenarist.api.worker_schemas import (
     HeartbeatPublic,
 )
 from scenarist.core.errors import NotFoundError
+from scenarist.core.model import TaskStatus
 from scenarist.service.orchestrator import CompletionItem
 from scenarist.settings import Role
 
@@ -84,11 +85,14 @@ async def complete_items(
     summary="A task's details",
     responses=problem_responses(401, 403, 404, 503),
 )
-async def get_task(task_id: TaskId, services: Services, caller: Caller) -> TaskPublic:
+async def get_task(task_id: TaskId, services: Services, caller: Caller) -> TaskDetailPublic:
     task = await services.orchestrator.get_task(task_id)
     if caller.role is Role.WORKER:
         require_service(caller, task.service)
-    return TaskPublic.of(task)
+    # Only a failed or skipped task is explained by its neighbours: skip the read otherwise.
+    explained = task.status in (TaskStatus.FAILED, TaskStatus.SKIPPED)
+    scenario_tasks = await services.orchestrator.list_tasks(task.scenario_id) if explained else []
+    return TaskDetailPublic.explained(task, scenario_tasks)
 
 
 @router.patch(
