@@ -11,6 +11,7 @@ from scenarist.api.deps import Client, Services
 from scenarist.api.problems import problem_responses
 from scenarist.api.schemas import ScenarioPage, ScenarioPublic, ScenarioSummary
 from scenarist.api.sse import SSE_EVENT_SCHEMA, scenario_stream
+from scenarist.core.errors import ParamError
 from scenarist.core.model import ScenarioStatus
 from scenarist.service.policy import Limits
 
@@ -95,7 +96,12 @@ async def scenario_events(
     orchestrator = services.orchestrator
     resume_after = last_event_id or after
     # Errors (unknown scenario, malformed event id) become a problem before streaming.
-    await orchestrator.read_events(scenario_id, after=resume_after, limit=1)
+    try:
+        await orchestrator.read_events(scenario_id, after=resume_after, limit=1)
+    except ParamError as exc:
+        if last_event_id and exc.field == "after":
+            raise ParamError(exc.message, field="Last-Event-ID") from None
+        raise
     stream = scenario_stream(
         orchestrator,
         scenario_id,
