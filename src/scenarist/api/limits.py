@@ -202,7 +202,8 @@ async def reject_unknown_query(request: Request) -> None:
     if unknown:
         raise ProblemError(
             422,
-            f"unknown query parameter {unknown[0]!r}",
+            f"unknown query parameter(s): {', '.join(map(repr, unknown))}",
             code="validation-failed",
             field=unknown[0],
+            fields=unknown,
         )
