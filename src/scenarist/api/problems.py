@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from scenarist.core.errors import (
     CatalogError,
     ConflictError,
+    IdempotencyKeyReusedError,
     NotFoundError,
     ParamError,
     RenderError,
@@ -42,6 +43,7 @@ ERROR_STATUS: tuple[tuple[type[ScenaristError], int], ...] = (
     (NotFoundError, 404),
     (ConflictError, 409),
     (ParamError, 422),
+    (IdempotencyKeyReusedError, 422),
     (RenderError, 422),
     (StoreUnavailableError, 503),
     (CatalogError, 500),
@@ -75,6 +77,9 @@ class Problem(BaseModel):
     )
     current_status: str | None = Field(
         default=None, description="the task's or scenario's status, on 409"
+    )
+    scenario_id: str | None = Field(
+        default=None, description="the scenario an Idempotency-Key belongs to, on its reuse"
     )
     errors: list[dict[str, Any]] | None = Field(
         default=None, description="every validation error, on 422"
@@ -163,9 +168,12 @@ def status_of(error: ScenaristError) -> int:
 
 def problem_of(error: ScenaristError) -> Problem:
     current = error.current_status if isinstance(error, ConflictError) else None
-    return build_problem(
+    problem = build_problem(
         status_of(error), error.code, error.message, field=error.field, current_status=current
     )
+    if isinstance(error, IdempotencyKeyReusedError):
+        problem.scenario_id = error.scenario_id
+    return problem
 
 
 def scenarist_error_response(error: ScenaristError) -> JSONResponse:

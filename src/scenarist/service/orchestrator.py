@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from scenarist.core.errors import (
+    IdempotencyKeyReusedError,
     IllegalTransitionError,
     ParamError,
     ScenaristError,
@@ -103,6 +104,10 @@ class Orchestrator:
         )
         stored, created = await self.store.create_scenario(scenario, tasks)
         if not created:
+            # A scenario stored before digests were kept has none: it cannot be compared.
+            reused = stored.request_digest not in (None, scenario.request_digest)
+            if idempotency_key is not None and reused:
+                raise IdempotencyKeyReusedError(idempotency_key, stored.id)
             return Submission(stored, await self.store.list_tasks(stored.id), created=False)
         self.observer.scenario_submitted(stored)
         return Submission(stored, tasks, created=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 10_000  # other processes writing the same file wait this long at most
 SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 
@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS scenarios (
     finished_at REAL,
     idempotency_key TEXT UNIQUE,
     callback_url TEXT,
-    callback_due_at REAL
+    callback_due_at REAL,
+    request_digest TEXT
 );
 CREATE INDEX IF NOT EXISTS scenarios_by_created ON scenarios (created_at, id);
 CREATE INDEX IF NOT EXISTS scenarios_by_status ON scenarios (status, created_at, id);
@@ -112,6 +113,14 @@ MIGRATE_V1_TO_V2 = (
 )
 
 
+def add_request_digest(conn: sqlite3.Connection) -> None:
+    """Version 2 -> 3: `scenarios.request_digest` (an idempotency key's request digest;
+    older scenarios have none). Skipped when the column is there already."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(scenarios)")}
+    if "request_digest" not in columns:
+        conn.execute("ALTER TABLE scenarios ADD COLUMN request_digest TEXT")
+
+
 def connect(path: str, *, synchronous: str) -> sqlite3.Connection:
     """Open a connection in autocommit mode: every store method opens its own transaction
     explicitly (BEGIN IMMEDIATE for writes), so nothing is left open between calls."""
@@ -142,9 +151,11 @@ def apply_schema(conn: sqlite3.Connection) -> None:
             for statement in DDL.split(";"):
                 if statement.strip():
                     conn.execute(statement)
-        elif version == 1:
+        if version == 1:
             for statement in MIGRATE_V1_TO_V2:
                 conn.execute(statement)
+        if 1 <= version < 3:
+            add_request_digest(conn)
         if version < SCHEMA_VERSION:
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
