@@ -19,7 +19,7 @@ from scenarist.api.schemas import (
     StrictBody,
     TaskPublic,
 )
-from scenarist.core.model import QueueStats, TaskStatus
+from scenarist.core.model import Completion, QueueStats, TaskStatus
 
 
 class LeaseCreate(StrictBody):
@@ -120,6 +120,18 @@ class CompleteCreate(StrictBody):
     lease_token: LeaseToken
     result_ref: ResultRef | None = None
     result: JsonObject | None = None
+
+
+class CompletionPublic(TaskPublic):
+    """The completed task, and whether this call completed it or repeated a completion
+    already made with the same lease token (answered, not refused: decision 2)."""
+
+    duplicate: bool = Field(description="true when the task was already completed by this token")
+
+    @classmethod
+    def of_completion(cls, completion: Completion) -> CompletionPublic:
+        fields = TaskPublic.of(completion.task).model_dump()
+        return cls(**fields, duplicate=completion.duplicate)
 
 
 class FailCreate(StrictBody):

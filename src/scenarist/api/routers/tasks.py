@@ -17,6 +17,7 @@ from scenarist.api.worker_schemas import (
     BatchCompletePublic,
     BatchItem,
     CompleteCreate,
+    CompletionPublic,
     FailCreate,
     HeartbeatCreate,
     HeartbeatPublic,
@@ -141,12 +142,12 @@ async def heartbeat(
 )
 async def complete(
     task_id: TaskId, body: CompleteCreate, services: Services, caller: Caller
-) -> TaskPublic:
+) -> CompletionPublic:
     await authorize_task_write(services, caller, task_id)
     done = await services.orchestrator.complete(
         task_id, body.lease_token, result_ref=body.result_ref, result=body.result
     )
-    return TaskPublic.of(done.task)
+    return CompletionPublic.of_completion(done)
 
 
 @router.post(
