@@ -1,5 +1,6 @@
-"""Conformance: an idempotency key's request digest is stored with its scenario and read
-back (also when the key finds an existing scenario)."""
+"""Conformance of reads added for the API's edges: an idempotency key's request digest is
+stored with its scenario and read back (also when the key finds an existing scenario),
+and `get_tasks` reads a batch of tasks in one call, leaving out the ones that are absent."""
 
 from __future__ import annotations
 
@@ -27,3 +28,23 @@ async def test_without_a_key_no_digest_is_kept(store: Store) -> None:
     scenario, _ = await submit(store, diamond())
     assert scenario.request_digest is None
     assert (await store.get_scenario(scenario.id)).request_digest is None
+
+
+async def test_get_tasks_reads_many_tasks_at_once(store: Store) -> None:
+    first, _ = await submit(store, diamond())
+    second, _ = await submit(store, diamond(service="other"))
+    wanted = [
+        f"{second.id}:d",
+        f"{first.id}:a",
+        f"{first.id}:nope",
+        "no-colon",
+        f"{second.id}:a",
+        "01UNKNOWN:a",
+        f"{first.id}:a",
+    ]
+    found = await store.get_tasks(wanted)
+    assert sorted(found) == sorted({f"{first.id}:a", f"{second.id}:a", f"{second.id}:d"})
+    for task_id, task in found.items():
+        assert task == await store.get_task(task_id)
+    assert found[f"{second.id}:d"].service == "other"
+    assert await store.get_tasks([]) == {}

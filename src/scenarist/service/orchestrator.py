@@ -300,6 +300,10 @@ class Orchestrator:
     async def get_task(self, task_id: str) -> Task:
         return await self.store.get_task(task_id)
 
+    async def get_tasks(self, task_ids: Sequence[str]) -> dict[str, Task]:
+        """Many tasks in one store read; absent ids are left out."""
+        return await self.store.get_tasks(task_ids)
+
     async def list_scenarios(
         self,
         *,

@@ -7,6 +7,7 @@ and never issue a multi-slot command.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -67,6 +68,27 @@ async def read_events(
         raise ScenarioNotFoundError(scenario_id)
     entries = found[0] if found else []
     return [decode_event(scenario_id, entry_id, fields) for entry_id, fields in entries]
+
+
+async def get_tasks(client: Redis, space: KeySpace, task_ids: Sequence[str]) -> dict[str, Task]:
+    """One pipelined HMGET per scenario (its tasks are one hash), whatever the shards."""
+    by_scenario: dict[str, list[str]] = {}
+    for task_id in dict.fromkeys(task_ids):
+        parts = _split_task_id(task_id)
+        if parts is not None:
+            by_scenario.setdefault(parts[0], []).append(parts[1])
+    if not by_scenario:
+        return {}
+    async with client.pipeline(transaction=False) as pipe:
+        for sid, names in by_scenario.items():
+            pipe.hmget(space.for_scenario(sid).tasks(sid), names)
+        replies: list[list[str | None]] = await pipe.execute()
+    return {
+        f"{sid}:{name}": decode_task(sid, name, raw)
+        for (sid, names), records in zip(by_scenario.items(), replies, strict=True)
+        for name, raw in zip(names, records, strict=True)
+        if raw is not None
+    }
 
 
 async def find_expired(client: Redis, space: KeySpace, *, now: float, limit: int) -> list[Task]:
