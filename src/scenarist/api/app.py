@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.telemetry import TelemetryConfig
 
 from scenarist import __version__
@@ -42,6 +43,11 @@ STOP_TIMEOUT = 5.0
 # makes the hook a constant check.
 TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 log = logging.getLogger(__name__)
+# CORS (opt-in, SCENARIST_CORS_ORIGINS): what a page on a listed origin may send and read.
+# No credentials mode: the API authenticates by bearer header, never by cookie.
+CORS_METHODS = ["GET", "POST", "PATCH"]
+CORS_REQUEST_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"]
+CORS_EXPOSED_HEADERS = ["Idempotent-Replayed", "Retry-After", "WWW-Authenticate"]
 
 DESCRIPTION = """\
 Turns a named scenario (a YAML template such as `CreateVideo`) plus parameters into a graph
@@ -99,6 +105,15 @@ def create_app(
     )
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        # Added last, so it is the outermost layer: refusals (413, 415) carry its headers.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=CORS_METHODS,
+            allow_headers=CORS_REQUEST_HEADERS,
+            expose_headers=CORS_EXPOSED_HEADERS,
+        )
     for module in (root, generate, scenarios, tasks, queues, metrics):
         app.include_router(module.router)
     install_openapi(app, auth_enabled=bool(settings.tokens))
