@@ -25,7 +25,7 @@ from scenarist.api.callbacks import CallbackSender
 from scenarist.api.deps import AppServices
 from scenarist.api.limits import BodyLimitMiddleware, reject_unknown_query
 from scenarist.api.metrics import PrometheusObserver
-from scenarist.api.openapi import install_openapi
+from scenarist.api.openapi import install_openapi, readable_operation_id
 from scenarist.api.problems import install_problem_handlers
 from scenarist.api.routers import generate, metrics, queues, root, scenarios, tasks
 from scenarist.core.catalog import Catalog, load_catalog
@@ -56,9 +56,12 @@ tracks status and progress until the scenario ends.
 
 Errors are RFC 9457 `application/problem+json` with a stable `type`
 (`https://scenarist.dev/problems/<code>`). Malformed JSON is 400 `malformed-json`; a body
-that is JSON but does not fit the schema is 422 `validation-failed`, naming the field.
+that is JSON but does not fit the schema is 422 `validation-failed`, naming the fields.
 Times are POSIX seconds. `POST /generate` answers 201 on a new submission and 200 (with
-`Idempotent-Replayed: true`) when an `Idempotency-Key` matched an earlier one.
+`Idempotent-Replayed: true`) when an `Idempotency-Key` matched an earlier, identical one;
+the key with a different request is 422 `idempotency-key-reused`. Request bodies must be
+UTF-8 JSON and are strict: an unknown field or a value of another JSON type is 422, and
+`fields` lists every offending field. operationIds are lowerCamelCase verb + noun.
 """
 
 
@@ -102,6 +105,7 @@ def create_app(
         lifespan=lifespan,
         dependencies=[Depends(reject_unknown_query)],
         telemetry=TELEMETRY_OFF,
+        generate_unique_id_function=readable_operation_id,
     )
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)

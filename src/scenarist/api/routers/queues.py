@@ -31,6 +31,7 @@ ServiceName = Annotated[
 
 @router.post(
     "/lease",
+    operation_id="leaseTasksAcrossServices",
     summary="Report a finished batch (optional), then lease up to max_tasks ready tasks of "
     "any of several services (one long poll)",
     response_model=ServicesLeasePublic,
@@ -54,6 +55,7 @@ async def lease_services(body: ServicesLeaseCreate, services: Services, caller: 
 
 @router.post(
     "/{service}/lease",
+    operation_id="leaseTasks",
     summary="Lease up to max_tasks ready tasks of a service (long-poll with wait_seconds)",
     response_model=LeasePublic,
     responses=problem_responses(400, 401, 403, 413, 415, 422, 503),
@@ -94,6 +96,7 @@ def check_declared(services: AppServices, names: Sequence[str], *, field: str) -
 
 @router.get(
     "",
+    operation_id="listQueues",
     summary="Per service: ready, delayed, in flight, oldest ready age",
     responses=problem_responses(401, 503),
 )

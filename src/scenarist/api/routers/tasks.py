@@ -64,6 +64,7 @@ async def authorize_batch_write(
 
 @router.post(
     "/complete",
+    operation_id="completeTasks",
     summary="Complete many leased tasks; each item gets its own outcome",
     response_model=BatchCompletePublic,
     responses=WORKER_ERRORS,
@@ -92,6 +93,7 @@ async def complete_items(
 
 @router.get(
     "/{task_id}",
+    operation_id="getTask",
     summary="A task's details",
     responses=problem_responses(401, 403, 404, 503),
 )
@@ -104,6 +106,7 @@ async def get_task(task_id: TaskId, services: Services, caller: Caller) -> TaskP
 
 @router.patch(
     "/{task_id}/status",
+    operation_id="updateTaskStatus",
     summary="Seed-compatible status update: processing claims, success/failed finish",
     responses=WORKER_ERRORS,
 )
@@ -125,6 +128,7 @@ async def update_task_status(
 
 @router.post(
     "/{task_id}/heartbeat",
+    operation_id="heartbeatTask",
     summary="Extend a lease",
     responses=WORKER_ERRORS,
 )
@@ -147,6 +151,7 @@ async def heartbeat(
 
 @router.post(
     "/{task_id}/complete",
+    operation_id="completeTask",
     summary="Finish a leased task successfully; releases its dependents",
     responses=WORKER_ERRORS,
 )
@@ -162,6 +167,7 @@ async def complete(
 
 @router.post(
     "/{task_id}/fail",
+    operation_id="failTask",
     summary="Fail a leased task: retried with backoff while attempts remain",
     responses=WORKER_ERRORS,
 )
