@@ -167,3 +167,10 @@ async def test_leasing_a_service_the_catalog_does_not_declare_is_422(
     assert problem["fields"] == ["services.1", "services.2"]
     assert "'audio'" in problem["detail"]
     assert "'img'" in problem["detail"]
+
+
+async def test_every_unknown_query_parameter_is_listed(client: httpx.AsyncClient) -> None:
+    response = await client.post("/generate?verbose=1&dryrun=true", json=SEED_VIDEO)
+    problem = assert_problem(response, 422, "validation-failed")
+    assert (problem["field"], problem["fields"]) == ("dryrun", ["dryrun", "verbose"])
+    assert (await client.get("/scenarios")).json()["items"] == []
