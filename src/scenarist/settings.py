@@ -10,6 +10,7 @@ import json
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import platformdirs
 from pydantic import BaseModel, Field, SecretStr, field_validator
@@ -72,6 +73,30 @@ class Settings(BaseSettings):
     callback_allow: Annotated[tuple[str, ...], NoDecode] = ()
     sse_heartbeat_seconds: float = Field(default=15.0, gt=0)
     lease_wait_max_seconds: float = Field(default=60.0, ge=0, le=60.0)  # long-poll cap
+    # Browser origins allowed to call the API (CORS); comma-separated in the environment.
+    # Empty: no CORS headers at all, so pages on other origins cannot read the API.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_are_origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.netloc or origin.endswith("/"):
+                raise ValueError(
+                    f"{origin!r} is not an origin: write scheme://host[:port], e.g. "
+                    "https://app.example.com (no path, no trailing slash, no wildcard)"
+                )
+            if parts.path or parts.query or parts.fragment:
+                raise ValueError(f"{origin!r} is not an origin: it has a path or query")
+        return origins
 
     @field_validator("tokens")
     @classmethod

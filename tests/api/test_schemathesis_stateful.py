@@ -29,6 +29,7 @@ from schemathesis.specs.openapi.checks import (
 
 from scenarist.api.app import create_app
 from tests.api.conftest import make_settings
+from tests.api.served_schema import load_served_schema
 
 CHECKS = [
     not_a_server_error,
@@ -77,7 +78,7 @@ def make_app(database: Path) -> FastAPI:
 
 
 def load_schema(tmp_path: Path) -> Any:
-    schema = schemathesis.openapi.from_asgi("/openapi.json", make_app(tmp_path / "schema.db"))
+    schema = load_served_schema(make_app(tmp_path / "schema.db"))
     schema.config.max_stream_events = STREAM_EVENTS
     # Schema-valid requests only: invalid input per operation is test_schemathesis.py's job,
     # and a mutated id taken from a link only ever meets a 404.

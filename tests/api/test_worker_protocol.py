@@ -123,7 +123,8 @@ async def test_long_poll_lease_returns_when_a_task_becomes_ready(
 
 async def test_long_poll_times_out_empty(client: httpx.AsyncClient) -> None:
     started = time.monotonic()
-    response = await client.post("/queues/nobody/lease", json={"wait_seconds": 0.3})
+    # no scenario was submitted, so the queue stays empty
+    response = await client.post("/queues/video-service/lease", json={"wait_seconds": 0.3})
     assert response.json() == {"tasks": []}
     assert 0.25 <= time.monotonic() - started < 2
 

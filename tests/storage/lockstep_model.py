@@ -132,6 +132,7 @@ class ModelStore:
             "cancelled": False,
             "idempotency_key": scenario.idempotency_key,
             "callback_url": scenario.callback_url,
+            "request_digest": scenario.request_digest,
         }
         self.tasks[scenario.id] = {}
         for seq, task in enumerate(tasks):

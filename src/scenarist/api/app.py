@@ -16,6 +16,7 @@ from typing import Any
 
 import httpcore
 from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.telemetry import TelemetryConfig
 
 from scenarist import __version__
@@ -26,7 +27,7 @@ from scenarist.api.callbacks import CallbackSender
 from scenarist.api.deps import AppServices
 from scenarist.api.limits import BodyLimitMiddleware, reject_unknown_query
 from scenarist.api.metrics import PrometheusObserver
-from scenarist.api.openapi import install_openapi
+from scenarist.api.openapi import install_openapi, readable_operation_id
 from scenarist.api.problems import install_problem_handlers
 from scenarist.api.request_metrics import RequestMetricsMiddleware
 from scenarist.api.routers import generate, metrics, queues, root, scenarios, tasks
@@ -45,6 +46,11 @@ STOP_TIMEOUT = 5.0
 # makes the hook a constant check.
 TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 log = logging.getLogger(__name__)
+# CORS (opt-in, SCENARIST_CORS_ORIGINS): what a page on a listed origin may send and read.
+# No credentials mode: the API authenticates by bearer header, never by cookie.
+CORS_METHODS = ["GET", "POST", "PATCH"]
+CORS_REQUEST_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"]
+CORS_EXPOSED_HEADERS = ["Idempotent-Replayed", "Retry-After", "WWW-Authenticate"]
 
 DESCRIPTION = """\
 Turns a named scenario (a YAML template such as `CreateVideo`) plus parameters into a graph
@@ -53,9 +59,12 @@ tracks status and progress until the scenario ends.
 
 Errors are RFC 9457 `application/problem+json` with a stable `type`
 (`https://scenarist.dev/problems/<code>`). Malformed JSON is 400 `malformed-json`; a body
-that is JSON but does not fit the schema is 422 `validation-failed`, naming the field.
+that is JSON but does not fit the schema is 422 `validation-failed`, naming the fields.
 Times are POSIX seconds. `POST /generate` answers 201 on a new submission and 200 (with
-`Idempotent-Replayed: true`) when an `Idempotency-Key` matched an earlier one.
+`Idempotent-Replayed: true`) when an `Idempotency-Key` matched an earlier, identical one;
+the key with a different request is 422 `idempotency-key-reused`. Request bodies must be
+UTF-8 JSON and are strict: an unknown field or a value of another JSON type is 422, and
+`fields` lists every offending field. operationIds are lowerCamelCase verb + noun.
 """
 
 
@@ -101,10 +110,20 @@ def create_app(
         lifespan=lifespan,
         dependencies=[Depends(reject_unknown_query)],
         telemetry=TELEMETRY_OFF,
+        generate_unique_id_function=readable_operation_id,
     )
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware, metrics=observer.http)
+    if settings.cors_origins:
+        # Added last, so it is the outermost layer: refusals (413, 415) carry its headers.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=CORS_METHODS,
+            allow_headers=CORS_REQUEST_HEADERS,
+            expose_headers=CORS_EXPOSED_HEADERS,
+        )
     for module in (root, generate, scenarios, tasks, queues, metrics):
         app.include_router(module.router)
     install_openapi(app, auth_enabled=bool(settings.tokens))

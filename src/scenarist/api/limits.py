@@ -3,8 +3,11 @@
 It answers 413 from the `Content-Length` header before reading anything, and otherwise
 reads a body into memory only up to the cap (chunked uploads are cut off as soon as they
 pass it), then replays it to the app. 415 for a non-empty body that is not JSON. 400 for a
-body with an unpaired surrogate escape (`"\\ud800"`): Python's JSON parser accepts it,
-but it is not Unicode text and no store can encode it (it used to surface as a 500).
+body that is not UTF-8 text (RFC 8259 requires UTF-8 between systems): Python's JSON parser
+would otherwise decode UTF-16 and UTF-32 itself and let raw surrogate bytes through, and
+400 for an unpaired surrogate escape (`"\\ud800"`), which the parser also accepts. Neither
+is Unicode text and no store can encode it (both used to surface as a 500, after a seed
+PATCH had already claimed its task).
 The one exception is the dashboard's sign-in form: a urlencoded body, on that path only,
 under a much smaller cap (a token in the body stays out of access logs; see dashboard).
 """
@@ -86,14 +89,9 @@ class BodyLimitMiddleware:
             )
             await response(scope, receive, send)
             return
-        if has_lone_surrogate_escape(body):
-            response = problem_response(
-                400,
-                "malformed-json",
-                "body is not valid JSON text: a \\u escape names an unpaired UTF-16 "
-                "surrogate, which is not a Unicode character",
-            )
-            await response(scope, receive, send)
+        flaw = text_flaw(body)
+        if flaw is not None:
+            await problem_response(400, "malformed-json", flaw)(scope, receive, send)
             return
         await self.app(scope, replay(body, receive), send)
 
@@ -121,6 +119,27 @@ class BodyLimitMiddleware:
             headers={"Connection": "close"},
         )
         await response(scope, receive, send)
+
+
+def text_flaw(body: bytes) -> str | None:
+    """Why `body` is not UTF-8 JSON text, or None when it is."""
+    if b"\x00" in body:
+        # A raw NUL is never valid JSON: the body is UTF-16 or UTF-32.
+        return "body is not UTF-8: JSON must be sent as UTF-8, not UTF-16 or UTF-32"
+    if not body.isascii():
+        try:
+            body.decode("utf-8")  # strict: refuses encoded surrogates too
+        except UnicodeDecodeError as exc:
+            return (
+                f"body is not UTF-8 text: invalid byte sequence at offset {exc.start} "
+                "(JSON must be sent as UTF-8; surrogates are not characters)"
+            )
+    if has_lone_surrogate_escape(body):
+        return (
+            "body is not valid JSON text: a \\u escape names an unpaired UTF-16 "
+            "surrogate, which is not a Unicode character"
+        )
+    return None
 
 
 # A `\\uD800`-`\\uDFFF` escape preceded by an odd run of backslashes (an even run is an
@@ -183,7 +202,8 @@ async def reject_unknown_query(request: Request) -> None:
     if unknown:
         raise ProblemError(
             422,
-            f"unknown query parameter {unknown[0]!r}",
+            f"unknown query parameter(s): {', '.join(map(repr, unknown))}",
             code="validation-failed",
             field=unknown[0],
+            fields=unknown,
         )

@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 
 from scenarist.api.problems import PROBLEM_MEDIA_TYPE
 
@@ -152,6 +153,15 @@ def operation_at(paths: dict[str, Any], method_and_path: tuple[str, str]) -> dic
         message = f"OpenAPI link names {method.upper()} {path}, which is not an operation"
         raise KeyError(message) from None
     return operation
+
+
+def readable_operation_id(route: APIRoute) -> str:
+    """The operationId of a route that names none: its HTTP method, then its function's
+    name in lowerCamelCase (`GET metrics` -> `getMetrics`). Routers name theirs explicitly
+    (verb + noun: `getScenario`, `leaseTasks`); FastAPI's default would be the function,
+    path and method run together (`get_scenario_scenarios__scenario_id__get`)."""
+    method = min(route.methods or {"get"}).lower()
+    return method + "".join(word.capitalize() for word in route.name.split("_"))
 
 
 def install_openapi(app: FastAPI, *, auth_enabled: bool) -> None:

@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from scenarist.core.errors import (
     CatalogError,
     ConflictError,
+    IdempotencyKeyReusedError,
     NotFoundError,
     ParamError,
     RenderError,
@@ -31,6 +32,9 @@ from scenarist.core.errors import (
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://scenarist.dev/problems/"
 RETRY_AFTER_SECONDS = 5
+# A 422 lists every invalid field up to this many (a body is capped, but can still hold
+# thousands of unknown keys).
+MAX_LISTED_ERRORS = 50
 log = logging.getLogger(__name__)
 
 # Most specific first: the first matching class decides the status.
@@ -39,6 +43,7 @@ ERROR_STATUS: tuple[tuple[type[ScenaristError], int], ...] = (
     (NotFoundError, 404),
     (ConflictError, 409),
     (ParamError, 422),
+    (IdempotencyKeyReusedError, 422),
     (RenderError, 422),
     (StoreUnavailableError, 503),
     (CatalogError, 500),
@@ -67,8 +72,14 @@ class Problem(BaseModel):
     status: int = Field(examples=[409])
     detail: str = Field(examples=["task '01J...:video' is success; cannot change it to failed"])
     field: str | None = Field(default=None, description="the offending field, when one is")
+    fields: list[str] | None = Field(
+        default=None, description="every offending field, on 422 (the first is `field`)"
+    )
     current_status: str | None = Field(
         default=None, description="the task's or scenario's status, on 409"
+    )
+    scenario_id: str | None = Field(
+        default=None, description="the scenario an Idempotency-Key belongs to, on its reuse"
     )
     errors: list[dict[str, Any]] | None = Field(
         default=None, description="every validation error, on 422"
@@ -85,6 +96,7 @@ class ProblemError(Exception):
         *,
         code: str | None = None,
         field: str | None = None,
+        fields: list[str] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
@@ -92,6 +104,7 @@ class ProblemError(Exception):
         self.detail = detail
         self.code = code or HTTP_CODES.get(status, "error")
         self.field = field
+        self.fields = fields
         self.headers = headers or {}
 
 
@@ -101,6 +114,7 @@ def build_problem(
     detail: str,
     *,
     field: str | None = None,
+    fields: list[str] | None = None,
     current_status: str | None = None,
     errors: list[dict[str, Any]] | None = None,
 ) -> Problem:
@@ -110,6 +124,7 @@ def build_problem(
         status=status,
         detail=detail,
         field=field,
+        fields=fields,
         current_status=current_status,
         errors=errors,
     )
@@ -121,12 +136,19 @@ def problem_response(
     detail: str,
     *,
     field: str | None = None,
+    fields: list[str] | None = None,
     current_status: str | None = None,
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     problem = build_problem(
-        status, code, detail, field=field, current_status=current_status, errors=errors
+        status,
+        code,
+        detail,
+        field=field,
+        fields=fields,
+        current_status=current_status,
+        errors=errors,
     )
     return render_problem(problem, headers)
 
@@ -146,9 +168,12 @@ def status_of(error: ScenaristError) -> int:
 
 def problem_of(error: ScenaristError) -> Problem:
     current = error.current_status if isinstance(error, ConflictError) else None
-    return build_problem(
+    problem = build_problem(
         status_of(error), error.code, error.message, field=error.field, current_status=current
     )
+    if isinstance(error, IdempotencyKeyReusedError):
+        problem.scenario_id = error.scenario_id
+    return problem
 
 
 def scenarist_error_response(error: ScenaristError) -> JSONResponse:
@@ -164,11 +189,19 @@ def validation_response(exc: RequestValidationError) -> JSONResponse:
     if any(e.get("type") == "json_invalid" for e in errors):
         first = errors[0]
         return problem_response(400, "malformed-json", f"body is not valid JSON: {first['msg']}")
-    field = field_name(errors[0]["loc"]) if errors else None
-    detail = "; ".join(f"{field_name(e['loc']) or 'body'}: {e['msg']}" for e in errors[:5])
-    cleaned = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in errors[:20]]
+    listed = errors[:MAX_LISTED_ERRORS]
+    fields = list(dict.fromkeys(f for e in listed if (f := field_name(e["loc"])) is not None))
+    detail = "; ".join(f"{field_name(e['loc']) or 'body'}: {e['msg']}" for e in listed)
+    if len(errors) > len(listed):
+        detail += f"; and {len(errors) - len(listed)} more"
+    cleaned = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in listed]
     return problem_response(
-        422, "validation-failed", detail, field=field, errors=jsonable_encoder(cleaned)
+        422,
+        "validation-failed",
+        detail,
+        field=fields[0] if fields else None,
+        fields=fields or None,
+        errors=jsonable_encoder(cleaned),
     )
 
 
@@ -186,7 +219,12 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def on_api_problem(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ProblemError)
         return problem_response(
-            exc.status, exc.code, exc.detail, field=exc.field, headers=exc.headers
+            exc.status,
+            exc.code,
+            exc.detail,
+            field=exc.field,
+            fields=exc.fields,
+            headers=exc.headers,
         )
 
     async def on_validation(_: Request, exc: Exception) -> JSONResponse:

@@ -2,6 +2,8 @@
 
 Times are POSIX seconds (floats). Strings and JSON values are bounded so that no request
 can make the server allocate without limit; the body itself is capped by `limits.py`.
+Request bodies are strict (`StrictBody`): an unknown field or a value of another JSON type
+is refused, never ignored or converted.
 """
 
 from __future__ import annotations
@@ -50,11 +52,21 @@ LeaseSeconds = Annotated[
 ]
 
 
+class StrictBody(BaseModel):
+    """A request body. A misspelled field is refused rather than ignored (`lease_second`
+    used to give the default lease, `retriable: false` a retry), and values keep their
+    JSON type: no `false` for a number, no `"5"` for an integer, no `1` for a boolean.
+    Integral JSON numbers still fill float fields."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
 # --- submit -------------------------------------------------------------------------------
 
 
-class GenerateCreate(BaseModel):
-    """Parameters go at the top level (the seed's shape) or under `params`."""
+class GenerateCreate(StrictBody):
+    """Parameters go at the top level (the seed's shape) or under `params`; unknown names
+    there are refused by the template's parameter check (422 invalid-param)."""
 
     model_config = ConfigDict(
         extra="allow",
@@ -68,7 +80,7 @@ class GenerateCreate(BaseModel):
 
     scenario: ShortText = Field(description="template name, e.g. CreateVideo")
     params: JsonObject | None = None
-    callback_url: HttpUrl | None = Field(
+    callback_url: Annotated[HttpUrl, Field(strict=False)] | None = Field(
         default=None, description="POSTed (HMAC-signed) once the scenario ends"
     )
 
@@ -339,14 +351,14 @@ class TaskDetailPublic(TaskPublic):
         )
 
 
-class TaskStatusUpdate(BaseModel):
+class TaskStatusUpdate(StrictBody):
     """The seed's status update: `processing` claims, `success`/`failed` finish."""
 
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"status": "success", "result_ref": "output/video.mp4"}]}
     )
 
-    status: TaskStatus
+    status: Annotated[TaskStatus, Field(strict=False)]  # the enum from its JSON string
     result_ref: ResultRef | None = None
     result: JsonObject | None = None
     error: ErrorText | None = None

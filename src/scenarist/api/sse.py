@@ -16,8 +16,10 @@ from scenarist.core.model import Event, Scenario, task_id
 from scenarist.service.orchestrator import Orchestrator
 from scenarist.service.streams import encode_stream, follow_scenario
 
-# One event of the stream, as OpenAPI (before 3.2) describes a `text/event-stream` body:
-# the `schema` covers each event's fields; `data` is always a JSON object.
+# The stream as OpenAPI (before 3.2, which adds `itemSchema`) can describe it: text. A
+# JSON-object schema here made generated clients parse the stream as one JSON document.
+# Each event's fields go beside it as the `x-event-schema` extension (tests check every
+# streamed event against it).
 SSE_EVENT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["event", "data"],
@@ -27,6 +29,17 @@ SSE_EVENT_SCHEMA: dict[str, Any] = {
         "id": {"type": "string", "description": "only on `status`: resume after it"},
         "retry": {"type": "integer", "minimum": 0},
     },
+}
+SSE_STREAM_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "description": "Server-Sent Events (text/event-stream): blocks of `event:` (`status`, "
+    "`progress`, `end` or `error`), `data:` (one JSON object) and, on `status` events, `id:` "
+    "(send it back as Last-Event-ID or ?after= to resume after it), separated by blank lines; "
+    "`: heartbeat` comment lines keep idle connections open.",
+    "examples": [
+        'event: status\nid: 7\ndata: {"id": "7", "kind": "task", "task": "script", '
+        '"status": "success"}\n\n'
+    ],
 }
 
 

@@ -16,12 +16,13 @@ from scenarist.api.schemas import (
     LeaseToken,
     ResultRef,
     ShortText,
+    StrictBody,
     TaskPublic,
 )
-from scenarist.core.model import QueueStats, TaskStatus
+from scenarist.core.model import Completion, QueueStats, TaskStatus
 
 
-class LeaseCreate(BaseModel):
+class LeaseCreate(StrictBody):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"max_tasks": 1, "lease_seconds": 60, "wait_seconds": 20}]}
     )
@@ -91,7 +92,7 @@ class LeasePublic(BaseModel):
     tasks: list[LeasedTask]
 
 
-class HeartbeatCreate(BaseModel):
+class HeartbeatCreate(StrictBody):
     lease_token: LeaseToken
     lease_seconds: LeaseSeconds | None = None
 
@@ -103,7 +104,7 @@ class HeartbeatPublic(BaseModel):
     lease_expires_at: float
 
 
-class CompleteCreate(BaseModel):
+class CompleteCreate(StrictBody):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -121,20 +122,32 @@ class CompleteCreate(BaseModel):
     result: JsonObject | None = None
 
 
-class FailCreate(BaseModel):
+class CompletionPublic(TaskPublic):
+    """The completed task, and whether this call completed it or repeated a completion
+    already made with the same lease token (answered, not refused: decision 2)."""
+
+    duplicate: bool = Field(description="true when the task was already completed by this token")
+
+    @classmethod
+    def of_completion(cls, completion: Completion) -> CompletionPublic:
+        fields = TaskPublic.of(completion.task).model_dump()
+        return cls(**fields, duplicate=completion.duplicate)
+
+
+class FailCreate(StrictBody):
     lease_token: LeaseToken
     error: ErrorText
     retryable: bool = True
 
 
-class BatchItem(BaseModel):
+class BatchItem(StrictBody):
     id: str = Field(min_length=3, max_length=400, description="task id")
     lease_token: LeaseToken
     result_ref: ResultRef | None = None
     result: JsonObject | None = None
 
 
-class BatchCompleteCreate(BaseModel):
+class BatchCompleteCreate(StrictBody):
     items: list[BatchItem] = Field(min_length=1, max_length=LIMITS.max_batch)
 
 

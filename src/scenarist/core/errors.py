@@ -129,6 +129,22 @@ class IllegalTransitionError(ConflictError):
         self.requested = requested
 
 
+class IdempotencyKeyReusedError(ScenaristError):
+    """An idempotency key came back with a different request than the one it was first
+    used with: replaying the first scenario would silently drop the new request."""
+
+    code = "idempotency-key-reused"
+
+    def __init__(self, key: str, scenario_id: str) -> None:
+        super().__init__(
+            f"Idempotency-Key {key!r} was used for scenario {scenario_id!r} with a different "
+            "request (template, parameters or callback_url); use a new key for a new request",
+            field="Idempotency-Key",
+        )
+        self.key = key
+        self.scenario_id = scenario_id
+
+
 class StoreUnavailableError(ScenaristError):
     """The backing store cannot be reached; the request may be retried later."""
 

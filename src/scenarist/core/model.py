@@ -149,6 +149,9 @@ class Scenario:
     cancelled: bool = False
     idempotency_key: str | None = None
     callback_url: str | None = None
+    # With an idempotency key: a digest of the request (template, params, callback_url),
+    # so a repeat of the key with another request is told apart from a retry.
+    request_digest: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from scenarist.core.errors import (
+    IdempotencyKeyReusedError,
     IllegalTransitionError,
     ParamError,
     ScenaristError,
@@ -102,6 +103,10 @@ class Orchestrator:
         )
         stored, created = await self.store.create_scenario(scenario, tasks)
         if not created:
+            # A scenario stored before digests were kept has none: it cannot be compared.
+            reused = stored.request_digest not in (None, scenario.request_digest)
+            if idempotency_key is not None and reused:
+                raise IdempotencyKeyReusedError(idempotency_key, stored.id)
             return Submission(stored, await self.store.list_tasks(stored.id), created=False)
         self.observer.scenario_submitted(stored)
         self.finished.report(stored, self.observer)  # a scenario without tasks ends at once
@@ -299,6 +304,10 @@ class Orchestrator:
 
     async def get_task(self, task_id: str) -> Task:
         return await self.store.get_task(task_id)
+
+    async def get_tasks(self, task_ids: Sequence[str]) -> dict[str, Task]:
+        """Many tasks in one store read; absent ids are left out."""
+        return await self.store.get_tasks(task_ids)
 
     async def list_scenarios(
         self,

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping
+
+import orjson
 from ulid import ULID
 
 from scenarist.core.lifecycle import count_progress
 from scenarist.core.model import (
+    JSON,
     Scenario,
     ScenarioPlan,
     ScenarioStatus,
@@ -13,6 +18,16 @@ from scenarist.core.model import (
     TaskStatus,
     task_id,
 )
+
+
+def request_digest(template: str, params: Mapping[str, JSON], callback_url: str | None) -> str:
+    """A digest of a submission as validated (defaults filled in, wherever the client put
+    the parameters), so that only a really different request counts as different."""
+    canonical = orjson.dumps(
+        {"template": template, "params": params, "callback_url": callback_url},
+        option=orjson.OPT_SORT_KEYS,
+    )
+    return hashlib.sha256(canonical).hexdigest()
 
 
 def new_scenario_id() -> str:
@@ -63,5 +78,10 @@ def build_records(
         finished_at=now if not tasks else None,
         idempotency_key=idempotency_key,
         callback_url=callback_url,
+        request_digest=(
+            None
+            if idempotency_key is None
+            else request_digest(plan.template, plan.params, callback_url)
+        ),
     )
     return scenario, tasks

@@ -82,6 +82,10 @@ class Store(Protocol):
     async def get_task(self, task_id: str) -> Task:
         """Raise TaskNotFoundError when absent (a malformed id is simply absent)."""
 
+    async def get_tasks(self, task_ids: Sequence[str]) -> dict[str, Task]:
+        """The tasks of `task_ids` (of any scenarios) by id, read in one go; absent ones
+        (malformed ids included) are left out, repeated ones appear once. Inputs empty."""
+
     async def list_scenarios(
         self,
         *,

@@ -28,13 +28,15 @@ IdempotencyKey = Annotated[
         alias="Idempotency-Key",
         min_length=1,
         max_length=200,
-        description="a repeat with the same key returns the first submission (200)",
+        description="a repeat of the same request with the same key returns the first "
+        "submission (200); the key with a different request is refused (422)",
     ),
 ]
 
 
 @router.post(
     "/generate",
+    operation_id="generateScenario",
     status_code=201,
     response_model=GeneratePublic | DryRunPublic,
     summary="Generate a scenario's task graph and queue its tasks",

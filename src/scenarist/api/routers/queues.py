@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
 from scenarist.api.auth import require_role, require_service
-from scenarist.api.deps import Caller, Services
-from scenarist.api.problems import problem_responses
+from scenarist.api.deps import AppServices, Caller, Services
+from scenarist.api.problems import ProblemError, problem_responses
 from scenarist.api.routers.tasks import complete_items
 from scenarist.api.worker_bodies import lease_body, services_lease_body
 from scenarist.api.worker_schemas import (
@@ -30,6 +31,7 @@ ServiceName = Annotated[
 
 @router.post(
     "/lease",
+    operation_id="leaseTasksAcrossServices",
     summary="Report a finished batch (optional), then lease up to max_tasks ready tasks of "
     "any of several services (one long poll)",
     response_model=ServicesLeasePublic,
@@ -39,6 +41,7 @@ async def lease_services(body: ServicesLeaseCreate, services: Services, caller: 
     worker = require_role(caller, Role.WORKER)
     for service in body.services:
         require_service(worker, service)
+    check_declared(services, body.services, field="services")
     outcomes = await complete_items(body.complete, services, worker) if body.complete else []
     tasks = await services.orchestrator.lease(
         body.services,
@@ -52,6 +55,7 @@ async def lease_services(body: ServicesLeaseCreate, services: Services, caller: 
 
 @router.post(
     "/{service}/lease",
+    operation_id="leaseTasks",
     summary="Lease up to max_tasks ready tasks of a service (long-poll with wait_seconds)",
     response_model=LeasePublic,
     responses=problem_responses(400, 401, 403, 413, 415, 422, 503),
@@ -60,6 +64,7 @@ async def lease(
     service: ServiceName, body: LeaseCreate, services: Services, caller: Caller
 ) -> Response:
     require_service(require_role(caller, Role.WORKER), service)
+    check_declared(services, [service], field="service")
     tasks = await services.orchestrator.lease(
         service,
         max_tasks=body.max_tasks,
@@ -70,8 +75,28 @@ async def lease(
     return Response(lease_body(tasks), media_type="application/json")
 
 
+def check_declared(services: AppServices, names: Sequence[str], *, field: str) -> None:
+    """When the catalog declares its services, leasing any other one is a mistake (a typo
+    in a worker's service name), not an empty queue to wait on forever."""
+    declared = services.catalog.services
+    if declared is None:
+        return
+    unknown = [(i, name) for i, name in enumerate(names) if name not in declared]
+    if not unknown:
+        return
+    listed = ", ".join(repr(name) for _, name in unknown)
+    raise ProblemError(
+        422,
+        f"unknown service(s) {listed}; the catalog declares: {', '.join(declared)}",
+        code="unknown-service",
+        field=field,
+        fields=[field] if field == "service" else [f"{field}.{i}" for i, _ in unknown],
+    )
+
+
 @router.get(
     "",
+    operation_id="listQueues",
     summary="Per service: ready, delayed, in flight, oldest ready age",
     responses=problem_responses(401, 503),
 )

@@ -38,7 +38,7 @@ class TemplateList(BaseModel):
     templates: list[dict[str, Any]] = Field(description="each template's description")
 
 
-@router.get("/", summary="Service info and endpoint list")
+@router.get("/", operation_id="getServiceInfo", summary="Service info and endpoint list")
 async def service_info(request: Request) -> ServiceInfo:
     # The OpenAPI document is the one complete (and cached) list of routes.
     paths: dict[str, dict[str, Any]] = request.app.openapi().get("paths", {})
@@ -56,6 +56,7 @@ async def service_info(request: Request) -> ServiceInfo:
 
 @router.get(
     "/health",
+    operation_id="getHealth",
     summary="Liveness and store reachability",
     responses=problem_responses(503),
 )
@@ -74,6 +75,7 @@ async def health(services: Services) -> HealthPublic:
 
 @router.get(
     "/templates",
+    operation_id="listTemplates",
     summary="Scenario templates in the catalog",
     responses=problem_responses(401),
 )
@@ -84,6 +86,7 @@ async def list_templates(services: Services, _: Caller) -> TemplateList:
 
 @router.get(
     "/templates/{name}",
+    operation_id="getTemplate",
     summary="One scenario template",
     responses=problem_responses(401, 404),
 )

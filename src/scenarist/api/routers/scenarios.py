@@ -10,7 +10,8 @@ from fastapi.responses import StreamingResponse
 from scenarist.api.deps import Client, Services
 from scenarist.api.problems import problem_responses
 from scenarist.api.schemas import ScenarioPage, ScenarioPublic, ScenarioSummary
-from scenarist.api.sse import SSE_EVENT_SCHEMA, scenario_stream
+from scenarist.api.sse import SSE_EVENT_SCHEMA, SSE_STREAM_SCHEMA, scenario_stream
+from scenarist.core.errors import ParamError
 from scenarist.core.model import ScenarioStatus
 from scenarist.service.policy import Limits
 
@@ -22,6 +23,7 @@ EventId = Annotated[str | None, Header(alias="Last-Event-ID", max_length=200)]
 
 @router.get(
     "",
+    operation_id="listScenarios",
     summary="List scenarios, newest first",
     responses=problem_responses(401, 403, 422, 503),
 )
@@ -41,6 +43,7 @@ async def list_scenarios(
 
 @router.get(
     "/{scenario_id}",
+    operation_id="getScenario",
     summary="A scenario's status, progress and tasks",
     responses=problem_responses(401, 403, 404, 503),
 )
@@ -53,6 +56,7 @@ async def get_scenario(scenario_id: ScenarioId, services: Services, _: Client) -
 
 @router.post(
     "/{scenario_id}/cancel",
+    operation_id="cancelScenario",
     summary="Cancel every unfinished task of a scenario",
     responses=problem_responses(401, 403, 404, 409, 503),
 )
@@ -64,6 +68,7 @@ async def cancel_scenario(
 
 @router.post(
     "/{scenario_id}/retry",
+    operation_id="retryScenario",
     summary="Requeue failed, skipped and cancelled tasks (successes are kept)",
     responses=problem_responses(401, 403, 404, 409, 503),
 )
@@ -73,12 +78,18 @@ async def retry_scenario(scenario_id: ScenarioId, services: Services, _: Client)
 
 @router.get(
     "/{scenario_id}/events",
+    operation_id="streamScenarioEvents",
     summary="Server-Sent Events: status changes and progress until the scenario ends",
     response_class=StreamingResponse,
     responses={
         200: {
             "description": "an event stream (`status`, `progress`, `end` events)",
-            "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
+            "content": {
+                "text/event-stream": {
+                    "schema": SSE_STREAM_SCHEMA,
+                    "x-event-schema": SSE_EVENT_SCHEMA,
+                }
+            },
         },
         **problem_responses(401, 403, 404, 503),
     },
@@ -95,7 +106,12 @@ async def scenario_events(
     orchestrator = services.orchestrator
     resume_after = last_event_id or after
     # Errors (unknown scenario, malformed event id) become a problem before streaming.
-    await orchestrator.read_events(scenario_id, after=resume_after, limit=1)
+    try:
+        await orchestrator.read_events(scenario_id, after=resume_after, limit=1)
+    except ParamError as exc:
+        if last_event_id and exc.field == "after":
+            raise ParamError(exc.message, field="Last-Event-ID") from None
+        raise
     stream = scenario_stream(
         orchestrator,
         scenario_id,

@@ -17,11 +17,11 @@ from scenarist.api.worker_schemas import (
     BatchCompletePublic,
     BatchItem,
     CompleteCreate,
+    CompletionPublic,
     FailCreate,
     HeartbeatCreate,
     HeartbeatPublic,
 )
-from scenarist.core.errors import NotFoundError
 from scenarist.core.model import TaskStatus
 from scenarist.service.orchestrator import CompletionItem
 from scenarist.settings import Role
@@ -48,8 +48,24 @@ async def authorize_task_write(services: AppServices, caller: Principal, task_id
     require_service(caller, task.service)
 
 
+async def authorize_batch_write(
+    services: AppServices, caller: Principal, task_ids: Sequence[str]
+) -> None:
+    """`authorize_task_write` for a batch, with one store read for all of its tasks. An
+    absent task is no one's: its item's outcome reports it."""
+    require_role(caller, Role.WORKER)
+    if caller.role is Role.ADMIN or caller.services is None:
+        return
+    found = await services.orchestrator.get_tasks(task_ids)
+    for task_id in task_ids:
+        task = found.get(task_id)
+        if task is not None:
+            require_service(caller, task.service)
+
+
 @router.post(
     "/complete",
+    operation_id="completeTasks",
     summary="Complete many leased tasks; each item gets its own outcome",
     response_model=BatchCompletePublic,
     responses=WORKER_ERRORS,
@@ -64,11 +80,7 @@ async def complete_items(
 ) -> list[Outcome]:
     """A batch completion (also run by a lease that reports the previous batch): each
     item's id with its completion or its error, in order."""
-    for item in items:
-        try:
-            await authorize_task_write(services, caller, item.id)
-        except NotFoundError:
-            continue  # reported in that item's outcome
+    await authorize_batch_write(services, caller, [i.id for i in items])
     results = await services.orchestrator.complete_many(
         [
             CompletionItem(
@@ -82,6 +94,7 @@ async def complete_items(
 
 @router.get(
     "/{task_id}",
+    operation_id="getTask",
     summary="A task's details",
     responses=problem_responses(401, 403, 404, 503),
 )
@@ -97,6 +110,7 @@ async def get_task(task_id: TaskId, services: Services, caller: Caller) -> TaskD
 
 @router.patch(
     "/{task_id}/status",
+    operation_id="updateTaskStatus",
     summary="Seed-compatible status update: processing claims, success/failed finish",
     responses=WORKER_ERRORS,
 )
@@ -118,6 +132,7 @@ async def update_task_status(
 
 @router.post(
     "/{task_id}/heartbeat",
+    operation_id="heartbeatTask",
     summary="Extend a lease",
     responses=WORKER_ERRORS,
 )
@@ -140,21 +155,23 @@ async def heartbeat(
 
 @router.post(
     "/{task_id}/complete",
+    operation_id="completeTask",
     summary="Finish a leased task successfully; releases its dependents",
     responses=WORKER_ERRORS,
 )
 async def complete(
     task_id: TaskId, body: CompleteCreate, services: Services, caller: Caller
-) -> TaskPublic:
+) -> CompletionPublic:
     await authorize_task_write(services, caller, task_id)
     done = await services.orchestrator.complete(
         task_id, body.lease_token, result_ref=body.result_ref, result=body.result
     )
-    return TaskPublic.of(done.task)
+    return CompletionPublic.of_completion(done)
 
 
 @router.post(
     "/{task_id}/fail",
+    operation_id="failTask",
     summary="Fail a leased task: retried with backoff while attempts remain",
     responses=WORKER_ERRORS,
 )

@@ -175,6 +175,8 @@ def scenario_fields(scenario: Scenario, tasks: Sequence[Task]) -> dict[str, str]
         fields["ik"] = scenario.idempotency_key
     if scenario.callback_url is not None:
         fields["cb"] = scenario.callback_url
+    if scenario.request_digest is not None:
+        fields["request_digest"] = scenario.request_digest
     if scenario.started_at is not None:
         fields["sa"] = ts(scenario.started_at)
     progress = count_progress((t.service, t.status) for t in tasks)
@@ -215,6 +217,7 @@ def decode_scenario(scenario_id: str, fields: Mapping[str, str]) -> Scenario:
         cancelled=fields.get("cx") == "1",
         idempotency_key=fields.get("ik"),
         callback_url=fields.get("cb"),
+        request_digest=fields.get("request_digest"),
     )
 
 

@@ -7,6 +7,7 @@ and never issue a multi-slot command.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -28,7 +29,9 @@ from scenarist.storage.redis.codec import (
 )
 from scenarist.storage.redis.keys import KeySpace, ShardKeys
 
-_STREAM_ID = re.compile(r"^\d+-\d+$")
+_STREAM_ID = re.compile(r"([0-9]+)-([0-9]+)\Z")
+MAX_STREAM_ID_PART = 2**64 - 1
+LARGEST_STREAM_ID = f"{MAX_STREAM_ID_PART}-{MAX_STREAM_ID_PART}"
 _LISTING_BATCH = 100
 
 
@@ -37,18 +40,55 @@ def _split_task_id(task_id: str) -> tuple[str, str] | None:
     return (scenario_id, name) if sep and scenario_id and name else None
 
 
+def check_stream_id(after: str) -> str:
+    """A stream entry id Redis can parse: `<ms>-<seq>`, ASCII digits, each part a 64-bit
+    unsigned integer (a larger one made XRANGE fail), written without leading zeros
+    (Redis refuses a part longer than 20 characters, zeros included)."""
+    match = _STREAM_ID.match(after)
+    if match is None or max(int(match[1]), int(match[2])) > MAX_STREAM_ID_PART:
+        raise ParamError(
+            f"malformed event id {after!r}: expected an event id of this store "
+            f"(<ms>-<seq>, each part an integer from 0 to {MAX_STREAM_ID_PART})",
+            field="after",
+        )
+    return f"{int(match[1])}-{int(match[2])}"
+
+
 async def read_events(
     client: Redis, keys: ShardKeys, scenario_id: str, *, after: str | None, limit: int
 ) -> list[Event]:
-    if after is not None and not _STREAM_ID.match(after):
-        raise ParamError(f"malformed event id {after!r}", field="after")
+    resume = None if after is None else check_stream_id(after)
     async with client.pipeline(transaction=False) as pipe:
         pipe.exists(keys.scenario(scenario_id))
-        pipe.xrange(keys.events(scenario_id), f"({after}" if after else "-", "+", count=limit)
-        exists, entries = await pipe.execute()
+        if resume != LARGEST_STREAM_ID:  # nothing follows it, and XRANGE refuses "(" on it
+            start = "-" if resume is None else f"({resume}"
+            pipe.xrange(keys.events(scenario_id), start, "+", count=limit)
+        exists, *found = await pipe.execute()
     if not exists:
         raise ScenarioNotFoundError(scenario_id)
+    entries = found[0] if found else []
     return [decode_event(scenario_id, entry_id, fields) for entry_id, fields in entries]
+
+
+async def get_tasks(client: Redis, space: KeySpace, task_ids: Sequence[str]) -> dict[str, Task]:
+    """One pipelined HMGET per scenario (its tasks are one hash), whatever the shards."""
+    by_scenario: dict[str, list[str]] = {}
+    for task_id in dict.fromkeys(task_ids):
+        parts = _split_task_id(task_id)
+        if parts is not None:
+            by_scenario.setdefault(parts[0], []).append(parts[1])
+    if not by_scenario:
+        return {}
+    async with client.pipeline(transaction=False) as pipe:
+        for sid, names in by_scenario.items():
+            pipe.hmget(space.for_scenario(sid).tasks(sid), names)
+        replies: list[list[str | None]] = await pipe.execute()
+    return {
+        f"{sid}:{name}": decode_task(sid, name, raw)
+        for (sid, names), records in zip(by_scenario.items(), replies, strict=True)
+        for name, raw in zip(names, records, strict=True)
+        if raw is not None
+    }
 
 
 async def find_expired(client: Redis, space: KeySpace, *, now: float, limit: int) -> list[Task]:

@@ -212,6 +212,10 @@ class RedisStore:
         return decode_task(sid, name, raw)
 
     @translate_errors
+    async def get_tasks(self, task_ids: Sequence[str]) -> dict[str, Task]:
+        return await reads.get_tasks(self._client, self._space, task_ids)
+
+    @translate_errors
     async def list_scenarios(
         self,
         *,

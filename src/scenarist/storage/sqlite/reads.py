@@ -4,6 +4,7 @@ are read from the same snapshot; WAL readers never wait for the writer."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 
 from scenarist.core.errors import ScenarioNotFoundError
 from scenarist.core.model import Event, Progress, QueueStats, Scenario, ScenarioStatus, Task
@@ -40,6 +41,21 @@ def get_scenario(conn: sqlite3.Connection, scenario_id: str) -> Scenario:
 
 def get_task(conn: sqlite3.Connection, task_id: str) -> Task:
     return row_to_task(fetch_task(conn, task_id))
+
+
+# SQLite allows 32766 host parameters per statement; stay well below on any build.
+IDS_PER_QUERY = 500
+
+
+def get_tasks(conn: sqlite3.Connection, task_ids: Sequence[str]) -> dict[str, Task]:
+    unique = list(dict.fromkeys(task_ids))
+    found: dict[str, Task] = {}
+    for start in range(0, len(unique), IDS_PER_QUERY):
+        chunk = unique[start : start + IDS_PER_QUERY]
+        marks = ", ".join("?" * len(chunk))
+        for row in conn.execute(f"SELECT * FROM tasks WHERE id IN ({marks})", chunk):
+            found[row["id"]] = row_to_task(row)
+    return found
 
 
 def list_tasks(conn: sqlite3.Connection, scenario_id: str) -> list[Task]:

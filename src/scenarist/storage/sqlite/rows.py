@@ -110,6 +110,7 @@ def row_to_scenario(row: sqlite3.Row, progress: Progress) -> Scenario:
         cancelled=bool(row["cancelled"]),
         idempotency_key=row["idempotency_key"],
         callback_url=row["callback_url"],
+        request_digest=row["request_digest"],
     )
 
 
@@ -142,8 +143,16 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
     return created_at, scenario_id
 
 
+MAX_EVENT_ID = 2**63 - 1  # SQLite's largest INTEGER; a larger one cannot be bound
+
+
 def decode_event_id(after: str) -> int:
-    try:
-        return int(after)
-    except ValueError:
-        raise ParamError(f"malformed event id {after!r}", field="after") from None
+    """An event id as stored: ASCII digits up to SQLite's largest integer (`int()` alone
+    takes signs, underscores and non-ASCII digits, and a value SQLite cannot bind)."""
+    if not (after.isascii() and after.isdigit()) or int(after) > MAX_EVENT_ID:
+        raise ParamError(
+            f"malformed event id {after!r}: expected an event id of this store "
+            f"(an integer from 0 to {MAX_EVENT_ID})",
+            field="after",
+        )
+    return int(after)

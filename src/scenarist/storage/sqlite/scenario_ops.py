@@ -32,7 +32,7 @@ def create_scenario(
             return get_scenario(conn, existing["id"]), False
     conn.execute(
         "INSERT INTO scenarios (id, template, params, status, created_at, idempotency_key, "
-        "callback_url) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "callback_url, request_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (
             scenario.id,
             scenario.template,
@@ -41,6 +41,7 @@ def create_scenario(
             scenario.created_at,
             scenario.idempotency_key,
             scenario.callback_url,
+            scenario.request_digest,
         ),
     )
     conn.executemany(INSERT_TASK, [task_to_row(task, seq) for seq, task in enumerate(tasks)])

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_MS = 10_000  # other processes writing the same file wait this long at most
 SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 
@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS scenarios (
     finished_at REAL,
     idempotency_key TEXT UNIQUE,
     callback_url TEXT,
-    callback_due_at REAL
+    callback_due_at REAL,
+    request_digest TEXT
 );
 CREATE INDEX IF NOT EXISTS scenarios_by_created ON scenarios (created_at, id);
 CREATE INDEX IF NOT EXISTS scenarios_by_status ON scenarios (status, created_at, id);
@@ -114,7 +115,10 @@ MIGRATE_V1_TO_V2 = (
 
 # Version 2 -> 3: the lease length a worker asked for, so heartbeats renew that length.
 MIGRATE_V2_TO_V3 = ("ALTER TABLE tasks ADD COLUMN lease_seconds REAL",)
-MIGRATIONS = {1: MIGRATE_V1_TO_V2, 2: MIGRATE_V2_TO_V3}
+# Version 3 -> 4: `scenarios.request_digest` (an idempotency key's request digest; older
+# scenarios have none).
+MIGRATE_V3_TO_V4 = ("ALTER TABLE scenarios ADD COLUMN request_digest TEXT",)
+MIGRATIONS = {1: MIGRATE_V1_TO_V2, 2: MIGRATE_V2_TO_V3, 3: MIGRATE_V3_TO_V4}
 
 
 def connect(path: str, *, synchronous: str) -> sqlite3.Connection:

@@ -166,6 +166,9 @@ class SqliteStore:
     async def get_task(self, task_id: str) -> Task:
         return await self._read(lambda conn: reads.get_task(conn, task_id))
 
+    async def get_tasks(self, task_ids: Sequence[str]) -> dict[str, Task]:
+        return await self._read(lambda conn: reads.get_tasks(conn, task_ids))
+
     async def list_scenarios(
         self,
         *,
