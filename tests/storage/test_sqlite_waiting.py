@@ -94,6 +94,7 @@ async def test_a_version_1_file_is_migrated_with_waiting_filled_in(tmp_path: Pat
     with sqlite3.connect(path) as conn:  # turn the file back into a version-1 file
         conn.execute("ALTER TABLE tasks DROP COLUMN waiting")
         conn.execute("ALTER TABLE tasks DROP COLUMN lease_seconds")
+        conn.execute("ALTER TABLE scenarios DROP COLUMN request_digest")
         conn.execute("PRAGMA user_version = 1")
 
     reopened = await SqliteStore.open(path)

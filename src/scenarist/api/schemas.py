@@ -295,6 +295,9 @@ class TaskPublic(BaseModel):
     started_at: float | None
     finished_at: float | None
     lease_expires_at: float | None
+    lease_seconds: float | None = Field(
+        default=None, description="the lease length asked for; a heartbeat renews it"
+    )
     worker_id: str | None
     result_ref: str | None
     result: dict[str, Any] | None
@@ -321,6 +324,7 @@ class TaskPublic(BaseModel):
             started_at=task.started_at,
             finished_at=task.finished_at,
             lease_expires_at=task.lease_expires_at,
+            lease_seconds=task.lease_seconds,
             worker_id=task.worker_id,
             result_ref=task.result_ref,
             result=dict(task.result) if task.result is not None else None,

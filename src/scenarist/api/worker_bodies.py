@@ -96,6 +96,7 @@ def task_public(task: Task) -> dict[str, Any]:
         "started_at": optional_float(task.started_at),
         "finished_at": optional_float(task.finished_at),
         "lease_expires_at": optional_float(task.lease_expires_at),
+        "lease_seconds": optional_float(task.lease_seconds),
         "worker_id": task.worker_id,
         "result_ref": task.result_ref,
         "result": dict(task.result) if task.result is not None else None,

@@ -14,6 +14,8 @@ documents the derivation and the tests check that both sides agree):
     {<prefix>:<shard>}:ix:all|<status>      zset    scenario index (lex order)
     {<prefix>:<shard>}:sv                   set     services that have or had tasks
     {<prefix>:<shard>}:ik:<key>             string  idempotency key -> scenario id
+    scenarist:function-libraries            hash    server-wide: Lua library version ->
+                                                    when a process last loaded it
 
 The hash tag is a SHARD tag, not a per-scenario tag: a scenario lives on shard
 crc32(scenario_id) % shard_count, and every key it touches (its own keys and the ready
@@ -27,6 +29,9 @@ import zlib
 from dataclasses import dataclass
 
 from scenarist.core.model import MAX_PRIORITY
+
+# Functions are server-wide, not per key prefix, so their registry is too (scripts.py).
+FUNCTION_LIBRARIES = "scenarist:function-libraries"
 
 INDEX_ALL = "all"
 

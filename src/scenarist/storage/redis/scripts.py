@@ -29,10 +29,11 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from scenarist.storage.redis.keys import FUNCTION_LIBRARIES
+
 LIBRARY = "_lib.lua"
 LIBRARY_PREFIX = "scenarist_"
-# Server-wide (functions are not keys): library version -> when a process last loaded it.
-LIBRARY_REGISTRY = "scenarist:function-libraries"
+LIBRARY_REGISTRY = FUNCTION_LIBRARIES
 # A library nobody loaded for this long is deleted by the next load of another version. A
 # process still using it loads it again on "Function not found" (one FUNCTION LOAD), so
 # two versions running side by side during an upgrade never delete each other's in a loop.
