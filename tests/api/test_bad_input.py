@@ -130,6 +130,15 @@ async def test_bad_params_are_422_naming_the_field(
     assert problem["field"] == field
 
 
+async def test_every_bad_param_is_named_in_one_422(client: httpx.AsyncClient) -> None:
+    body = {"scenario": "CreateVideo", "slides_count": 0, "colour": "red"}
+    problem = assert_problem(await client.post("/generate", json=body), 422, "invalid-param")
+    assert problem["field"] == "colour"
+    assert problem["fields"] == ["colour", "description", "slides_count"]
+    for name in ("colour", "description", "slides_count"):
+        assert repr(name) in problem["detail"]
+
+
 async def test_unknown_ids_are_404(client: httpx.AsyncClient) -> None:
     created = await submit(client)
     for path, code in [

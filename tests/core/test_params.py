@@ -138,3 +138,11 @@ def test_bad_specs_are_refused(raw: object, text: str) -> None:
         parse_param_spec("n", raw)
     assert text in str(caught.value)
     assert "parameter 'n'" in str(caught.value)
+
+
+def test_every_bad_parameter_is_reported_at_once_in_spec_order() -> None:
+    with pytest.raises(ParamError) as caught:
+        validate_params(SPECS, {"slides_count": 0, "loud": "yes", "extra": 1})
+    assert caught.value.fields == ("extra", "description", "slides_count", "loud")
+    assert caught.value.field == "extra"
+    assert "'loud'" in caught.value.message

@@ -173,6 +173,8 @@ def problem_of(error: ScenaristError) -> Problem:
     )
     if isinstance(error, IdempotencyKeyReusedError):
         problem.scenario_id = error.scenario_id
+    if isinstance(error, ParamError) and len(error.fields) > 1:
+        problem.fields = list(error.fields)
     return problem
 
 

@@ -59,6 +59,20 @@ class ParamError(ScenaristError):
 
     code = "invalid-param"
 
+    def __init__(
+        self, message: str, *, field: str | None = None, fields: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(message, field=field)
+        self.fields = fields or ((field,) if field is not None else ())
+
+    @classmethod
+    def every(cls, errors: list[ParamError]) -> ParamError:
+        """One error naming every bad parameter, in the order they were found."""
+        if len(errors) == 1:
+            return errors[0]
+        fields = tuple(f for e in errors for f in e.fields)
+        return cls("; ".join(e.message for e in errors), field=fields[0], fields=fields)
+
 
 class RenderError(ScenaristError):
     """Rendering a template failed or exceeded its bounds (size, time, operation limits)."""

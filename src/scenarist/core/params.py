@@ -119,19 +119,27 @@ def _check_type(spec: ParamSpec, value: JSON) -> None:
 def validate_params(specs: tuple[ParamSpec, ...], values: Mapping[str, JSON]) -> dict[str, JSON]:
     """The request's parameters checked against `specs`, with defaults filled in."""
     by_name = {spec.name: spec for spec in specs}
+    errors: list[ParamError] = []
     for name in values:
         if name not in by_name:
             known = ", ".join(sorted(by_name)) or "(none)"
-            raise ParamError(f"unknown parameter {name!r}; known: {known}", field=str(name))
+            errors.append(
+                ParamError(f"unknown parameter {name!r}; known: {known}", field=str(name))
+            )
     validated: dict[str, JSON] = {}
     for spec in specs:
         if spec.name in values:
-            spec.check(values[spec.name])
+            try:
+                spec.check(values[spec.name])
+            except ParamError as exc:
+                errors.append(exc)
             validated[spec.name] = values[spec.name]
         elif spec.has_default:
             validated[spec.name] = spec.default
         elif spec.required:
-            raise ParamError(f"parameter {spec.name!r} is required", field=spec.name)
+            errors.append(ParamError(f"parameter {spec.name!r} is required", field=spec.name))
+    if errors:  # every bad parameter at once, not one per round trip
+        raise ParamError.every(errors)
     return validated
 
 
