@@ -1,10 +1,13 @@
-"""Service info, health and the template catalog."""
+"""Service info, health and the template catalog.
+
+`/` and `/health` also answer HEAD (status and headers, no body): load balancers and
+uptime probes often send HEAD, and FastAPI routes only the methods they declare."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from scenarist import __version__
@@ -54,12 +57,12 @@ async def service_info(request: Request) -> ServiceInfo:
     )
 
 
-@router.get(
-    "/health",
-    summary="Liveness and store reachability",
-    responses=problem_responses(503),
-)
-async def health(services: Services) -> HealthPublic:
+@router.head("/", summary="Service info headers (no body), for probes")
+async def service_info_head() -> Response:
+    return Response(status_code=200, media_type="application/json")
+
+
+async def check_store(services: Services) -> None:
     try:
         await services.orchestrator.store.ping()
     except StoreUnavailableError as exc:
@@ -69,7 +72,26 @@ async def health(services: Services) -> HealthPublic:
             code="store-unavailable",
             headers={"Retry-After": "5"},
         ) from exc
+
+
+@router.get(
+    "/health",
+    summary="Liveness and store reachability",
+    responses=problem_responses(503),
+)
+async def health(services: Services) -> HealthPublic:
+    await check_store(services)
     return HealthPublic(status="healthy", store="ok", version=__version__)
+
+
+@router.head(
+    "/health",
+    summary="Liveness and store reachability, as status only (for probes)",
+    responses=problem_responses(503),
+)
+async def health_head(services: Services) -> Response:
+    await check_store(services)
+    return Response(status_code=200, media_type="application/json")
 
 
 @router.get(
