@@ -2,6 +2,9 @@
 
 Exit codes: 0 success; 1 the scenario failed or was cancelled (`submit --wait`);
 2 the request itself failed (server unreachable, refused, bad arguments).
+
+The worker SDK (httpx) is imported inside the commands that talk to a server, so the
+other commands, and `--help`, start without it.
 """
 
 from __future__ import annotations
@@ -13,20 +16,22 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from scenarist.cli.watch import ScenarioOutcome, wait_for_scenario
-from scenarist.worker.client import DEFAULT_URL, ScenaristClient
-from scenarist.worker.errors import ApiError, ClientError
-from scenarist.worker.logs import configure_logging
-from scenarist.worker.worker import Worker
+if TYPE_CHECKING:
+    from scenarist.cli.watch import ScenarioOutcome
+    from scenarist.worker.client import ScenaristClient
+    from scenarist.worker.worker import Worker
 
 EXIT_FAILED = 1
 EXIT_REQUEST_ERROR = 2
+# The SDK's default (scenarist.worker.protocol.DEFAULT_URL), repeated so that declaring
+# the option needs no SDK import; a test keeps the two equal.
+DEFAULT_URL = "http://127.0.0.1:8001"
 
 UrlOption = Annotated[
     str, typer.Option("--url", envvar="SCENARIST_URL", help="server URL", show_default=True)
@@ -72,6 +77,8 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
 @contextmanager
 def reported_errors(console: Console) -> Iterator[None]:
     """Turn client errors into one readable line and exit code 2."""
+    from scenarist.worker.errors import ApiError, ClientError
+
     try:
         yield
     except ApiError as exc:
@@ -139,6 +146,9 @@ def submit(
     token: TokenOption = None,
 ) -> None:
     """Submit a scenario; with --wait, show progress and exit 1 if it fails."""
+    from scenarist.cli.watch import wait_for_scenario
+    from scenarist.worker.client import ScenaristClient
+
     console = Console(stderr=as_json)
     params = parse_params(param or [])
     with reported_errors(console), ScenaristClient(url, token) as client:
@@ -167,6 +177,8 @@ def status(
     token: TokenOption = None,
 ) -> None:
     """Show a scenario's status, progress and tasks."""
+    from scenarist.worker.client import ScenaristClient
+
     console = Console()
     with reported_errors(console), ScenaristClient(url, token) as client:
         scenario = client.get_scenario(scenario_id)
@@ -185,6 +197,8 @@ def cancel(
     token: TokenOption = None,
 ) -> None:
     """Cancel every unfinished task of a scenario."""
+    from scenarist.worker.client import ScenaristClient
+
     control_scenario(ScenaristClient.cancel, scenario_id, as_json=as_json, url=url, token=token)
 
 
@@ -195,6 +209,8 @@ def retry(
     token: TokenOption = None,
 ) -> None:
     """Requeue a scenario's failed, skipped and cancelled tasks."""
+    from scenarist.worker.client import ScenaristClient
+
     control_scenario(ScenaristClient.retry, scenario_id, as_json=as_json, url=url, token=token)
 
 
@@ -206,6 +222,8 @@ def control_scenario(
     url: str,
     token: str | None,
 ) -> None:
+    from scenarist.worker.client import ScenaristClient
+
     console = Console()
     with reported_errors(console), ScenaristClient(url, token) as client:
         scenario = action(client, scenario_id)
@@ -217,6 +235,8 @@ def control_scenario(
 
 def load_worker(target: str) -> Worker:
     """`package.module:attr` -> a Worker (an instance, or a factory returning one)."""
+    from scenarist.worker.worker import Worker
+
     module_name, sep, attribute = target.partition(":")
     if not sep or not module_name or not attribute:
         raise typer.BadParameter(f"expected MODULE:ATTRIBUTE, got {target!r}")
@@ -244,6 +264,8 @@ def worker(
 ) -> None:
     """Run a Worker object's handlers until SIGTERM/SIGINT (or, with --burst, until idle).
     --url, --token and --concurrency override what the Worker was built with."""
+    from scenarist.worker.logs import configure_logging
+
     configure_logging(log_level.upper())
     instance = load_worker(target)
     if url is not None:
