@@ -77,6 +77,18 @@ def test_a_bad_store_url_is_one_line(store: str, message: str) -> None:
 
 
 @pytest.mark.usefixtures("server_never_starts")
+def test_a_sqlite_store_that_cannot_be_created_is_one_line(tmp_path: Path) -> None:
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("")
+    result = serve(store=f"sqlite:///{not_a_directory / 'db' / 'x.db'}")
+    assert result.exit_code == 2, result.output
+    assert len(result.output.splitlines()) == 1
+    assert result.output.startswith(
+        f"error: cannot create the SQLite store {not_a_directory / 'db' / 'x.db'}: "
+    )
+
+
+@pytest.mark.usefixtures("server_never_starts")
 def test_bad_settings_are_one_line_each(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SCENARIST_PORT", "eighty")
     monkeypatch.setenv("SCENARIST_REAPER_INTERVAL", "0")

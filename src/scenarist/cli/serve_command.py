@@ -49,8 +49,10 @@ def build_settings(overrides: dict[str, Any]) -> Settings:
         raise fail(f"cannot read the settings: {exc}") from None
 
 
-def check_store_url(url: str) -> str | None:
-    """What is wrong with a store URL's form, or None; reachability is checked later."""
+def check_store(url: str) -> str | None:
+    """What is wrong with a store URL's form, or with the place of a SQLite file, or None.
+    A Redis server that is down is not a mistake in the command: the API starts and
+    answers 503 until it is back (docs/reliability.md)."""
     from urllib.parse import urlsplit
 
     from scenarist.storage import REDIS_SCHEMES, StoreConfigError, sqlite_path
@@ -59,8 +61,8 @@ def check_store_url(url: str) -> str | None:
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme == "sqlite":
-            sqlite_path(url)
-        elif scheme in REDIS_SCHEMES and "," not in parts.netloc:
+            return sqlite_place_problem(sqlite_path(url))
+        if scheme in REDIS_SCHEMES and "," not in parts.netloc:
             _ = parts.port  # reading the port checks it
         elif scheme not in REDIS_SCHEMES:
             return (
@@ -69,6 +71,19 @@ def check_store_url(url: str) -> str | None:
             )
     except (StoreConfigError, ValueError) as exc:
         return f"bad --store URL: {exc}"
+    return None
+
+
+def sqlite_place_problem(path: Path) -> str | None:
+    """Create the file's directory now (the store would) to find out whether it can be."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"cannot create the SQLite store {path}: {exc.strerror or exc}"
+    if path.is_dir():
+        return f"cannot create the SQLite store {path}: it is a directory"
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        return f"cannot create the SQLite store {path}: {path.parent} is not writable"
     return None
 
 
@@ -89,7 +104,7 @@ def check_start(settings: Settings) -> Catalog:
         raise fail(problem)
     if settings.publish_lists and not settings.store.startswith(("redis", "unix")):
         raise fail("--publish-lists needs a redis:// store (--store)")
-    problem = check_store_url(settings.store)
+    problem = check_store(settings.store)
     if problem is not None:
         raise fail(problem)
     return load_serve_catalog(settings)
