@@ -2,8 +2,9 @@
 
 Every error is a CatalogError naming the file, the line, the scenario and the task. A
 problem in one parameter, task, task field or dependency is kept (`Problems`) and checking
-goes on with the next, so that a load reports them all; a part that failed is left out
-or replaced by its default, and what depends on it is not reported again.
+goes on with the next, so that a load reports them all. A bad parameter or dependency is
+left out; a task with a bad field keeps its place in the graph with that field's default,
+so the graph checks see it and do not report it again as an unknown dependency.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, NoReturn
 
@@ -134,7 +135,7 @@ class ScenarioParser:
     renderer: Renderer
     defaults: TaskDefaults
     services: tuple[str, ...] | None
-    problems: Problems = field(default_factory=Problems)
+    problems: Problems  # the caller raises what it collected (see catalog.parse_catalog)
 
     def parse(self, name: str, raw: object, line: int | None) -> ScenarioTemplate:
         where = Where(self.file, line, scenario=name)
