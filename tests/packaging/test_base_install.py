@@ -66,6 +66,7 @@ def test_a_missing_module_outside_the_extra_is_not_mistaken_for_it() -> None:
         (["status", "nope", "--url", "http://127.0.0.1:9"], DEMO_EXTRA + WEB_STACK + CATALOG),
         (["serve", "--help"], DEMO_EXTRA + WEB_STACK + SDK + CATALOG),
     ],
+    ids=["help", "graph", "validate-help", "status", "serve-help"],
 )
 def test_commands_import_only_what_they_use(
     args: list[str], must_not_import: tuple[str, ...]
