@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
-.PHONY: install check lint typecheck layers test format demo
+.PHONY: install check lint typecheck layers test package-check format demo
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -26,7 +26,12 @@ test: install
 	bash scripts/ensure-system-deps.sh
 	$(BIN)/pytest -q
 
-check: lint typecheck layers test
+# The wheel and sdist as a user gets them: built, metadata checked, the wheel installed
+# without extras into a fresh virtualenv and run (--help, graph, serve + /health, demo).
+package-check: install
+	bash scripts/package-check.sh $(PY)
+
+check: lint typecheck layers test package-check
 
 format: install
 	$(BIN)/ruff format src tests benchmarks

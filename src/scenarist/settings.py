@@ -6,19 +6,26 @@ handed to `create_app`; nothing reads the environment anywhere else.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import platformdirs
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from scenarist.core.callback_addresses import parse_allow_entry
 
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+# Only a name that never goes to DNS counts, besides the literal loopback addresses: a
+# name that merely resolves to (or looks like) 127.0.0.1 may resolve elsewhere tomorrow.
+LOOPBACK_NAMES = frozenset({"localhost"})
+MIN_TOKEN_LENGTH = 16
+# Store URL query parameters that carry a credential (redis-py passes them to the server).
+SECRET_QUERY_KEYS = frozenset({"password"})
+REDACTED = "***"
 
 
 class Role(StrEnum):
@@ -30,7 +37,7 @@ class Role(StrEnum):
 class TokenConfig(BaseModel):
     """One bearer token. A worker token without `services` may serve any service."""
 
-    token: SecretStr = Field(min_length=16)
+    token: SecretStr = Field(min_length=MIN_TOKEN_LENGTH)
     role: Role
     services: frozenset[str] | None = None
     name: str | None = None  # shown in logs instead of the token
@@ -121,7 +128,11 @@ class Settings(BaseSettings):
 
     @property
     def binds_loopback(self) -> bool:
-        return self.host in LOOPBACK_HOSTS or self.host.startswith("127.")
+        return is_loopback_host(self.host)
+
+    def redacted_store(self) -> str:
+        """The store URL as logs may show it: any password replaced."""
+        return redact_url(self.store)
 
     def insecure_bind_problem(self) -> str | None:
         """Why this configuration must not start, or None when it may."""
@@ -131,3 +142,75 @@ class Settings(BaseSettings):
             f"refusing to listen on {self.host} without authentication: configure "
             "SCENARIST_TOKENS (a JSON list of {token, role, services?}) or pass --insecure"
         )
+
+
+def is_loopback_host(host: str) -> bool:
+    """A literal loopback address (127.0.0.0/8, ::1) or `localhost`, nothing that resolves."""
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def redact_url(url: str) -> str:
+    """`url` with the password of its user part and of its query replaced by ***.
+
+    A user part without a password is replaced whole: redis-py sends a lone user part as
+    the user name, and some setups put the secret there."""
+    parts = urlsplit(url)
+    userinfo, at, hosts = parts.netloc.rpartition("@")
+    netloc = parts.netloc
+    if at:
+        user, colon, _ = userinfo.partition(":")
+        netloc = f"{user}:{REDACTED}@{hosts}" if colon else f"{REDACTED}@{hosts}"
+    pairs = [pair.partition("=") for pair in parts.query.split("&")] if parts.query else []
+    query = "&".join(
+        f"{key}={REDACTED}" if key.lower() in SECRET_QUERY_KEYS else f"{key}{eq}{value}"
+        for key, eq, value in pairs
+    )
+    if netloc == parts.netloc and query == parts.query:
+        return url
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def describe_settings_error(exc: ValidationError, tokens_json: str | None = None) -> list[str]:
+    """One line per invalid setting, naming the setting (and a token by its position and
+    name) and what is wrong, never the value: a token list's values are secrets, and
+    pydantic's own text quotes (part of) them."""
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False):
+        location = error["loc"]
+        message = error["msg"]
+        if location and location[0] == "tokens":
+            lines.append(_describe_token_error(location[1:], error["type"], message, tokens_json))
+        else:
+            name = ".".join(str(part) for part in location)
+            env = f"SCENARIST_{str(location[0]).upper()}" if location else "SCENARIST_*"
+            lines.append(f"setting {name!r} ({env}): {message}")
+    return lines
+
+
+def _describe_token_error(
+    location: tuple[int | str, ...], kind: str, message: str, tokens_json: str | None
+) -> str:
+    if not location or not isinstance(location[0], int):
+        return f"SCENARIST_TOKENS: {message}"
+    position = location[0]
+    name = _token_name(tokens_json, position)
+    entry = f"entry {position + 1}" + (f" (name {name!r})" if name else "")
+    field = ".".join(str(part) for part in location[1:]) or "entry"
+    if field == "token" and kind == "too_short":
+        message = f"a token must be at least {MIN_TOKEN_LENGTH} characters long"
+    return f"SCENARIST_TOKENS {entry}, field {field!r}: {message}"
+
+
+def _token_name(tokens_json: str | None, position: int) -> str | None:
+    """The `name` an operator gave the entry, read back from the raw JSON when possible."""
+    try:
+        entries = json.loads(tokens_json or "")
+        name = entries[position].get("name")
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError):
+        return None
+    return name if isinstance(name, str) else None

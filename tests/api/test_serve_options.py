@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 import typer
+import uvicorn
 from typer.testing import CliRunner
 
 from scenarist.cli import serve_command
@@ -13,9 +14,10 @@ from scenarist.cli import serve_command
 
 def run_serve(monkeypatch: pytest.MonkeyPatch, args: list[str]) -> dict[str, Any]:
     captured: dict[str, Any] = {}
-    monkeypatch.setattr(serve_command.uvicorn, "run", lambda app, **kw: captured.update(kw))
+    # serve imports both when it runs (not at start-up), so patching their modules works.
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: captured.update(kw))
     # Leave this test process's logging alone.
-    monkeypatch.setattr(serve_command, "configure_logging", lambda **kw: None)
+    monkeypatch.setattr("scenarist.api.logs.configure_logging", lambda **kw: None)
     cli = typer.Typer()
     cli.callback()(lambda: None)
     serve_command.register(cli)

@@ -180,3 +180,18 @@ def test_validate_a_missing_file_exits_1(tmp_path: Path) -> None:
     result = runner.invoke(app, ["validate", str(tmp_path / "nope.yml")])
     assert result.exit_code == 1
     assert "cannot read catalog" in result.output
+
+
+def test_validate_reports_every_problem_in_file_order(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yml"
+    path.write_text(
+        "A:\n  tasks:\n    - {id: a, service: s, max_attempts: 0}\n"
+        "B:\n  tasks:\n    - {id: b, service: s, depends_on: [c]}\n"
+    )
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        f"error: {path}:3, scenario 'A', task 'a': 'max_attempts' must be a positive integer,"
+        " got 0",
+        f"error: {path}:6, scenario 'B', task 'b': unknown dependency 'c'; tasks: b",
+    ]

@@ -192,3 +192,10 @@ def test_worker_command_rejects_what_is_not_a_worker(
         result = runner.invoke(app, ["worker", target])
         assert result.exit_code == 2
         assert message in result.output
+
+
+def test_the_cli_default_url_is_the_sdk_default() -> None:
+    from scenarist.cli.client_commands import DEFAULT_URL
+    from scenarist.worker.protocol import DEFAULT_URL as SDK_DEFAULT_URL
+
+    assert DEFAULT_URL == SDK_DEFAULT_URL

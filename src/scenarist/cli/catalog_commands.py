@@ -2,6 +2,9 @@
 
 Exit codes: 0 success; 1 the catalog, the scenario name or a parameter is invalid (the
 message names the file and line, the scenario, the task or the parameter).
+
+The catalog machinery (YAML, Jinja2) is imported inside the commands, so that every other
+command, and `--help`, starts without it.
 """
 
 from __future__ import annotations
@@ -11,15 +14,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from scenarist.core.catalog import Catalog, load_catalog
-from scenarist.core.errors import ScenaristError
-from scenarist.core.model import JSON, ScenarioPlan, TaskSpec
-from scenarist.core.params import ParamSpec, parse_param_text
-from scenarist.core.template import ScenarioTemplate
+from scenarist.core.errors import CatalogError, ScenaristError
+
+if TYPE_CHECKING:
+    from scenarist.core.catalog import Catalog
+    from scenarist.core.model import JSON, ScenarioPlan, TaskSpec
+    from scenarist.core.params import ParamSpec
+    from scenarist.core.template import ScenarioTemplate
 
 EXIT_INVALID = 1
 
@@ -42,11 +47,14 @@ class GraphFormat(StrEnum):
 
 @contextmanager
 def _reported_errors() -> Iterator[None]:
-    """Print a core error as one line on stderr and exit with EXIT_INVALID."""
+    """Print a core error as one line on stderr (a catalog's: one line per problem, in
+    file order) and exit with EXIT_INVALID."""
     try:
         yield
     except ScenaristError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
+        lines = exc.lines() if isinstance(exc, CatalogError) else [exc.message]
+        for line in lines:
+            typer.echo(f"error: {line}", err=True)
         raise typer.Exit(EXIT_INVALID) from None
 
 
@@ -55,6 +63,8 @@ def templates(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON for scripts")] = False,
 ) -> None:
     """List the scenarios of a catalog with their parameters."""
+    from scenarist.core.catalog import load_catalog
+
     with _reported_errors():
         loaded = load_catalog(catalog)
     if as_json:
@@ -68,6 +78,8 @@ def validate(
     file: Annotated[Path, typer.Argument(help="catalog file to check", dir_okay=False)],
 ) -> None:
     """Check a catalog file: YAML, names, parameters, dependencies, cycles, templates."""
+    from scenarist.core.catalog import load_catalog
+
     with _reported_errors():
         loaded = load_catalog(file)
     count = len(loaded.scenarios)
@@ -85,6 +97,8 @@ def graph(
     ),
 ) -> None:
     """Expand a scenario with parameters and print its task graph (nothing is stored)."""
+    from scenarist.core.catalog import load_catalog
+
     with _reported_errors():
         loaded = load_catalog(catalog)
         plan = plan_from_cli(loaded, scenario, param or [])
@@ -107,6 +121,8 @@ def register(app: typer.Typer) -> None:
 
 def plan_from_cli(catalog: Catalog, scenario: str, pairs: list[str]) -> ScenarioPlan:
     """Parse `KEY=VALUE` pairs with the declared parameter types, then plan."""
+    from scenarist.core.params import parse_param_text
+
     template = catalog.get(scenario)
     specs = {spec.name: spec for spec in template.params}
     params: dict[str, JSON] = {}

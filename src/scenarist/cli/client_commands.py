@@ -3,6 +3,9 @@
 Exit codes: 0 success; 1 the scenario failed or was cancelled (`--wait`); 2 the request
 itself failed (server unreachable, refused, bad arguments); 3 `--timeout` ran out while
 waiting (the scenario goes on).
+
+The worker SDK (httpx) is imported inside the commands that talk to a server, so the
+other commands, and `--help`, start without it.
 """
 
 from __future__ import annotations
@@ -14,22 +17,24 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from scenarist.cli.watch import ScenarioOutcome, WaitOptions, WaitTimedOutError, wait_for_scenario
-from scenarist.worker.client import DEFAULT_URL, ScenaristClient
-from scenarist.worker.errors import ApiError, ClientError
-from scenarist.worker.logs import configure_logging
-from scenarist.worker.worker import Worker
+if TYPE_CHECKING:
+    from scenarist.cli.watch import ScenarioOutcome
+    from scenarist.worker.client import ScenaristClient
+    from scenarist.worker.worker import Worker
 
 EXIT_FAILED = 1
 EXIT_REQUEST_ERROR = 2
 EXIT_TIMED_OUT = 3
+# The SDK's default (scenarist.worker.protocol.DEFAULT_URL), repeated so that declaring
+# the option needs no SDK import; a test keeps the two equal.
+DEFAULT_URL = "http://127.0.0.1:8001"
 
 UrlOption = Annotated[
     str, typer.Option("--url", envvar="SCENARIST_URL", help="server URL", show_default=True)
@@ -84,6 +89,8 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
 @contextmanager
 def reported_errors(console: Console) -> Iterator[None]:
     """Turn client errors into one readable line and exit code 2."""
+    from scenarist.worker.errors import ApiError, ClientError
+
     try:
         yield
     except ApiError as exc:
@@ -194,6 +201,8 @@ def submit(
     token: TokenOption = None,
 ) -> None:
     """Submit a scenario; with --wait, show progress and exit 1 if it fails."""
+    from scenarist.worker.client import ScenaristClient
+
     if quiet and (wait or as_json):
         raise typer.BadParameter("--quiet prints only the id: not with --wait or --json")
     console = Console(stderr=as_json)
@@ -223,6 +232,8 @@ def wait_and_report(
 ) -> None:
     """`--wait`: live progress, a notice for a service no worker serves, the outcome;
     exit 1 when the scenario did not succeed, 3 when `timeout` ran out first."""
+    from scenarist.cli.watch import WaitOptions, WaitTimedOutError, wait_for_scenario
+
     notices = Console(stderr=True) if as_json else console
 
     def notice(line: str) -> None:
@@ -251,6 +262,8 @@ def status(
     token: TokenOption = None,
 ) -> None:
     """Show a scenario's status, progress and tasks."""
+    from scenarist.worker.client import ScenaristClient
+
     console = Console()
     with reported_errors(console), ScenaristClient(url, token) as client:
         scenario = client.get_scenario(scenario_id)
@@ -269,6 +282,8 @@ def cancel(
     token: TokenOption = None,
 ) -> None:
     """Cancel every unfinished task of a scenario."""
+    from scenarist.worker.client import ScenaristClient
+
     control_scenario(ScenaristClient.cancel, scenario_id, as_json=as_json, url=url, token=token)
 
 
@@ -283,6 +298,8 @@ def retry(
 ) -> None:
     """Requeue a scenario's failed, skipped and cancelled tasks; with --wait, follow it
     to the end as `submit --wait` does."""
+    from scenarist.worker.client import ScenaristClient
+
     if not wait:
         control_scenario(ScenaristClient.retry, scenario_id, as_json=as_json, url=url, token=token)
         return
@@ -301,6 +318,8 @@ def control_scenario(
     url: str,
     token: str | None,
 ) -> None:
+    from scenarist.worker.client import ScenaristClient
+
     console = Console()
     with reported_errors(console), ScenaristClient(url, token) as client:
         scenario = action(client, scenario_id)
@@ -312,6 +331,8 @@ def control_scenario(
 
 def load_worker(target: str) -> Worker:
     """`package.module:attr` -> a Worker (an instance, or a factory returning one)."""
+    from scenarist.worker.worker import Worker
+
     module_name, sep, attribute = target.partition(":")
     if not sep or not module_name or not attribute:
         raise typer.BadParameter(f"expected MODULE:ATTRIBUTE, got {target!r}")
@@ -339,6 +360,8 @@ def worker(
 ) -> None:
     """Run a Worker object's handlers until SIGTERM/SIGINT (or, with --burst, until idle).
     --url, --token and --concurrency override what the Worker was built with."""
+    from scenarist.worker.logs import configure_logging
+
     configure_logging(log_level.upper())
     instance = load_worker(target)
     if url is not None:

@@ -3,6 +3,10 @@
 Starts `scenarist serve` (SQLite in a temporary directory unless --store) and the demo
 workers as child processes, submits CreateVideo, shows live progress per service, prints
 the MP4's path, and stops every process it started, also on Ctrl-C or SIGTERM.
+
+The demo needs the `demo` extra (Pillow, imageio-ffmpeg); everything it uses is imported
+inside the command, so a base install runs every other command, and `demo` there says how
+to install the extra instead of failing on an import.
 """
 
 from __future__ import annotations
@@ -11,23 +15,42 @@ import json
 import signal
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
-from scenarist.cli.watch import ScenarioOutcome, wait_for_scenario
-from scenarist.demo.runner import CrashWatch, DemoProcesses, DemoStartError, log_tail
-from scenarist.demo.speech import narration_notice
-from scenarist.demo.workers import DEFAULT_OUT_DIR
-from scenarist.worker.client import ScenaristClient
-from scenarist.worker.errors import ClientError
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from scenarist.cli.watch import ScenarioOutcome
+    from scenarist.demo.runner import DemoProcesses
 
 DEMO_SCENARIO = "CreateVideo"
 DEFAULT_DESCRIPTION = "A video about cats"
 DEFAULT_SLIDES = 3
 EXIT_FAILED = 1
+EXIT_MISSING_EXTRA = 2
 EXIT_INTERRUPTED = 130
+# Top-level modules of the `demo` extra (pyproject.toml), as Python imports them.
+DEMO_EXTRA_MODULES = frozenset({"PIL", "imageio_ffmpeg"})
+INSTALL_HINT = (
+    "error: `scenarist demo` needs the demo extra (Pillow, imageio-ffmpeg); "
+    "install it with: pip install 'scenarist[demo]'"
+)
+
+
+def demo_extra_missing() -> bool:
+    """True when the demo workers' media libraries cannot be imported.
+
+    Imports what the demo workers import, so a broken install is found here rather than
+    in a child process; any other missing module is a bug and still raises."""
+    try:
+        import scenarist.demo.handlers  # noqa: F401
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] in DEMO_EXTRA_MODULES:
+            return True
+        raise
+    return False
 
 
 def video_path(outcome: ScenarioOutcome) -> str | None:
@@ -38,14 +61,6 @@ def video_path(outcome: ScenarioOutcome) -> str | None:
     return None
 
 
-def video_metadata(outcome: ScenarioOutcome, mp4: str | None) -> dict[str, Any]:
-    """The video task's result metadata ({} when there is no video)."""
-    for result in outcome.results:
-        if mp4 is not None and result.get("result_ref") == mp4:
-            return dict(result.get("result") or {})
-    return {}
-
-
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     # SIGTERM unwinds like Ctrl-C, so the `with DemoProcesses` block stops the children
     raise KeyboardInterrupt
@@ -54,6 +69,9 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 def run_pipeline(
     processes: DemoProcesses, description: str, slides: int, console: Console | None
 ) -> ScenarioOutcome:
+    from scenarist.cli.watch import wait_for_scenario
+    from scenarist.worker.client import ScenaristClient
+
     with ScenaristClient(processes.url) as client:
         params = {"description": description, "slides_count": slides}
         scenario_id = client.submit(DEMO_SCENARIO, params)["scenario_id"]
@@ -62,7 +80,17 @@ def run_pipeline(
         return wait_for_scenario(client, scenario_id, console=console)
 
 
+def video_metadata(outcome: ScenarioOutcome, mp4: str | None) -> dict[str, Any]:
+    """The video task's result metadata ({} when there is no video)."""
+    for result in outcome.results:
+        if mp4 is not None and result.get("result_ref") == mp4:
+            return dict(result.get("result") or {})
+    return {}
+
+
 def report(console: Console, outcome: ScenarioOutcome, mp4: str | None) -> None:
+    from scenarist.demo.speech import narration_notice
+
     if outcome.succeeded and mp4:
         meta = video_metadata(outcome, mp4)
         console.print(
@@ -83,7 +111,10 @@ def demo(
     store: Annotated[
         str | None, typer.Option(help="store URL (default: SQLite in a temporary directory)")
     ] = None,
-    out: Annotated[Path, typer.Option(help="where the artefacts go")] = Path(DEFAULT_OUT_DIR),
+    out: Annotated[
+        Path | None,
+        typer.Option(help="where the artefacts go (default: ./scenarist-demo-output)"),
+    ] = None,
     port: Annotated[int | None, typer.Option(help="server port (default: a free one)")] = None,
     description: Annotated[str, typer.Option(help="what the video is about")] = (
         DEFAULT_DESCRIPTION
@@ -92,8 +123,17 @@ def demo(
     as_json: Annotated[bool, typer.Option("--json", help="print the outcome as JSON")] = False,
 ) -> None:
     """Run server + demo workers, make a video about cats, print the MP4 path, clean up."""
+    if demo_extra_missing():
+        typer.echo(INSTALL_HINT, err=True)
+        raise typer.Exit(EXIT_MISSING_EXTRA)
+    from rich.console import Console
+
+    from scenarist.demo.runner import DemoProcesses, DemoStartError
+    from scenarist.demo.workers import DEFAULT_OUT_DIR
+
     console = Console(stderr=True)
-    processes = DemoProcesses(out_dir=out.expanduser().resolve(), store=store, port=port)
+    out_dir = (out or Path(DEFAULT_OUT_DIR)).expanduser().resolve()
+    processes = DemoProcesses(out_dir=out_dir, store=store, port=port)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         outcome = _run_demo(processes, console, description, slides, quiet=as_json)
@@ -124,6 +164,9 @@ def _run_demo(
     processes: DemoProcesses, console: Console, description: str, slides: int, *, quiet: bool
 ) -> ScenarioOutcome:
     """Inside the `with`, so logs can still be shown before the processes are stopped."""
+    from scenarist.demo.runner import CrashWatch
+    from scenarist.worker.errors import ClientError
+
     with processes, CrashWatch(processes) as watch:
         console.print(f"server at {processes.url}; artefacts in {processes.out_dir}")
         try:
@@ -138,6 +181,8 @@ def _run_demo(
 
 
 def _print_logs(console: Console, processes: DemoProcesses) -> None:
+    from scenarist.demo.runner import log_tail
+
     for child in processes.children:
         tail = log_tail(child.log_path)
         if tail:

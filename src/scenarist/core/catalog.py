@@ -2,13 +2,15 @@
 
 Top-level keys `defaults` (task defaults) and `services` (the known worker services) are
 reserved; every other key is a scenario. `Catalog.plan` validates a request's parameters
-and expands the scenario into a ScenarioPlan.
+and expands the scenario into a ScenarioPlan. A bad catalog raises one CatalogError that
+holds every problem found, in file order (`CatalogError.errors`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from importlib import resources
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from scenarist.core.catalog_parse import (
     parse_defaults,
     parse_services,
 )
+from scenarist.core.catalog_problems import Problems
 from scenarist.core.errors import CatalogError, UnknownScenarioError
 from scenarist.core.expand import expand_plan
 from scenarist.core.model import JSON, ScenarioPlan
@@ -73,7 +76,10 @@ def load_catalog(path: str | Path | None = None, *, limits: RenderLimits | None 
 
 
 def parse_catalog(text: str, source: str, *, limits: RenderLimits | None = None) -> Catalog:
-    """Parse and check catalog text; every problem is a CatalogError naming `source`."""
+    """Parse and check catalog text; its problems are one CatalogError naming `source`.
+
+    Malformed YAML stops at its first error (nothing after it can be read); everything
+    else is checked to the end."""
     where = Where(source)
     try:
         document = load_yaml(text)
@@ -81,25 +87,28 @@ def parse_catalog(text: str, source: str, *, limits: RenderLimits | None = None)
         where.fail(exc.message, exc.line)
     if not isinstance(document, LineMap):
         where.fail("a catalog must be a mapping of scenario names to scenarios")
-    defaults = (
-        parse_defaults(where.at(document.line_of("defaults")), document["defaults"])
-        if "defaults" in document
-        else TaskDefaults()
-    )
-    services = (
-        parse_services(where.at(document.line_of("services")), document["services"])
-        if "services" in document
-        else None
-    )
+    problems = Problems()
+    defaults = TaskDefaults()
+    if "defaults" in document:
+        at = where.at(document.line_of("defaults"))
+        defaults = problems.checked(
+            partial(parse_defaults, at, document["defaults"], problems), defaults
+        )
+    services = None
+    if "services" in document:
+        at = where.at(document.line_of("services"))
+        services = problems.checked(partial(parse_services, at, document["services"]), None)
     renderer = Renderer(limits)
-    parser = ScenarioParser(source, renderer, defaults, services)
+    parser = ScenarioParser(source, renderer, defaults, services, problems)
     scenarios: dict[str, ScenarioTemplate] = {}
     for name, raw in document.items():
         if name in RESERVED_KEYS:
             continue
-        if not isinstance(name, str):
-            where.fail(f"scenario name {name!r} must be a string", document.line_of(name))
-        scenarios[name] = parser.parse(name, raw, document.line_of(name))
-    if not scenarios:
+        with problems.recover():
+            if not isinstance(name, str):
+                where.fail(f"scenario name {name!r} must be a string", document.line_of(name))
+            scenarios[name] = parser.parse(name, raw, document.line_of(name))
+    if not scenarios and not problems.errors:
         where.fail("the catalog defines no scenarios")
+    problems.raise_if_any()
     return Catalog(source, scenarios, defaults, services, renderer)

@@ -6,6 +6,8 @@ message, and where it makes sense the offending `field`. Core knows nothing of H
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class ScenaristError(Exception):
     code = "error"
@@ -20,7 +22,10 @@ class ScenaristError(Exception):
 
 
 class CatalogError(ScenaristError):
-    """A scenario catalog is invalid. The message names file, scenario and task."""
+    """A scenario catalog is invalid. The message names file, scenario and task.
+
+    One load reports every problem it finds: `errors` holds them all in file order, and
+    the message is the first one's (with a count of the others)."""
 
     code = "invalid-catalog"
 
@@ -41,7 +46,32 @@ class CatalogError(ScenaristError):
         ]
         prefix = ", ".join(parts)
         super().__init__(f"{prefix}: {message}" if prefix else message)
+        self.problem = message
         self.file, self.line, self.scenario, self.task = file, line, scenario, task
+        self.errors: tuple[CatalogError, ...] = (self,)
+
+    @classmethod
+    def collect(cls, errors: Sequence[CatalogError]) -> CatalogError:
+        """One error for all of `errors`, ordered by line (a stable sort: problems on one
+        line keep the order they were found in)."""
+        ordered = sorted((e for error in errors for e in error.errors), key=lambda e: e.line or 0)
+        first = ordered[0]
+        if len(ordered) == 1:
+            return first
+        more = len(ordered) - 1
+        combined = cls(
+            f"{first.problem} (and {more} more problem{'s' if more != 1 else ''})",
+            file=first.file,
+            line=first.line,
+            scenario=first.scenario,
+            task=first.task,
+        )
+        combined.errors = tuple(ordered)
+        return combined
+
+    def lines(self) -> list[str]:
+        """One line per problem, in file order."""
+        return [error.message for error in self.errors]
 
 
 class UnknownScenarioError(ScenaristError):

@@ -1,10 +1,13 @@
-"""Service info, health and the template catalog."""
+"""Service info, health and the template catalog.
+
+`/` and `/health` also answer HEAD (status and headers, no body): load balancers and
+uptime probes often send HEAD, and FastAPI routes only the methods they declare."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from scenarist import __version__
@@ -54,13 +57,14 @@ async def service_info(request: Request) -> ServiceInfo:
     )
 
 
-@router.get(
-    "/health",
-    operation_id="getHealth",
-    summary="Liveness and store reachability",
-    responses=problem_responses(503),
+@router.head(
+    "/", operation_id="headServiceInfo", summary="Service info headers (no body), for probes"
 )
-async def health(services: Services) -> HealthPublic:
+async def service_info_head() -> Response:
+    return Response(status_code=200, media_type="application/json")
+
+
+async def check_store(services: Services) -> None:
     try:
         await services.orchestrator.store.ping()
     except StoreUnavailableError as exc:
@@ -70,7 +74,28 @@ async def health(services: Services) -> HealthPublic:
             code="store-unavailable",
             headers={"Retry-After": "5"},
         ) from exc
+
+
+@router.get(
+    "/health",
+    operation_id="getHealth",
+    summary="Liveness and store reachability",
+    responses=problem_responses(503),
+)
+async def health(services: Services) -> HealthPublic:
+    await check_store(services)
     return HealthPublic(status="healthy", store="ok", version=__version__)
+
+
+@router.head(
+    "/health",
+    operation_id="headHealth",
+    summary="Liveness and store reachability, as status only (for probes)",
+    responses=problem_responses(503),
+)
+async def health_head(services: Services) -> Response:
+    await check_store(services)
+    return Response(status_code=200, media_type="application/json")
 
 
 @router.get(
