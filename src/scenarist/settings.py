@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     callback_max_attempts: int = Field(default=8, ge=1)
     sse_heartbeat_seconds: float = Field(default=15.0, gt=0)
     lease_wait_max_seconds: float = Field(default=60.0, ge=0, le=60.0)  # long-poll cap
+    # Redis store: connections per Redis node, shared by every request, the notifier and
+    # the background loops; a call that finds them all busy waits this long for one.
+    redis_max_connections: int = Field(default=128, ge=1, le=10_000)
+    redis_pool_timeout: float = Field(default=5.0, gt=0, le=300.0)
 
     @field_validator("tokens")
     @classmethod

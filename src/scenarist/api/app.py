@@ -110,7 +110,11 @@ async def build_orchestrator(
     settings: Settings, observer: PrometheusObserver, stack: AsyncExitStack
 ) -> Orchestrator:
     catalog = load_catalog(settings.scenarios)
-    options: dict[str, Any] = {"retention_seconds": settings.retention_seconds}
+    options: dict[str, Any] = {
+        "retention_seconds": settings.retention_seconds,
+        "max_connections": settings.redis_max_connections,
+        "pool_timeout": settings.redis_pool_timeout,
+    }
     if settings.publish_lists:
         options.update(publish_lists=True, list_prefix=settings.list_prefix)
     store = await open_store(settings.store, **options)
