@@ -37,6 +37,7 @@ OPERATIONS = (
     "complete",
     "fail",
     "expire",
+    "hand_back",
     "cancel",
     "retry",
     "callbacks_claim",

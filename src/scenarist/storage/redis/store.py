@@ -362,6 +362,15 @@ class RedisStore:
         )
         return None if outcome[0] == "none" else decode_task(sid, name, outcome[1])
 
+    @translate_errors
+    async def hand_back(self, task_id: str, lease_token: str, *, now: float) -> Task | None:
+        try:
+            sid, name = locate(task_id)
+        except TaskNotFoundError:
+            return None
+        outcome = await self._run_task_script("hand_back", sid, [name, lease_token, ts(now)])
+        return None if outcome[0] == "none" else decode_task(sid, name, outcome[1])
+
     async def _run_task_script(self, operation: str, sid: str, args: list[str | int]) -> Any:
         keys = self._space.for_scenario(sid).scenario_keys(sid)
         return await self._scripts.run(operation, keys, [sid, *args])

@@ -236,3 +236,28 @@ def end_attempt(
         )
         skip_dependents(conn, changes, row, now)
     refresh_scenarios(conn, changes, now)
+
+
+def hand_back(
+    conn: sqlite3.Connection, changes: Changes, task_id: str, lease_token: str, *, now: float
+) -> Task | None:
+    """Undo the lease `lease_token` (see Store.hand_back); None when it is not current."""
+    row = conn.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
+    if row is None or row["status"] != TaskStatus.PROCESSING or row["lease_token"] != lease_token:
+        return None
+    attempt = row["attempt"] - 1
+    move_task(
+        conn,
+        changes,
+        row,
+        TaskStatus.QUEUED,
+        now=now,
+        attempt=attempt,
+        lease_token=None,
+        lease_expires_at=None,
+        worker_id=None,
+        available_at=None,
+        started_at=row["started_at"] if attempt > 0 else None,
+    )
+    refresh_scenarios(conn, changes, now)
+    return row_to_task(fetch_task(conn, task_id))
