@@ -3,6 +3,7 @@ once, and many Server-Sent Event streams at once. Shared by tests/reliability/te
 and by the figures in docs/reliability.md:
 
     python -m tests.reliability.bursts [--store redis|sqlite] [--requests 300] [--streams 200]
+                                       [--pool-size N]
 
 Every request goes out on its own connection (one client, no connection limit, no
 keep-alive), so the server really has them all in flight at the same time: the point is
@@ -214,6 +215,7 @@ def main() -> None:
     parser.add_argument("--store", choices=("redis", "sqlite"), default="redis")
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--streams", type=int, default=200)
+    parser.add_argument("--pool-size", type=int, help="SCENARIST_REDIS_MAX_CONNECTIONS")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
@@ -221,6 +223,8 @@ def main() -> None:
         store_url = redis.url if redis else f"sqlite:///{workdir / 'scenarist.db'}"
         server = ServerProcess(workdir=workdir / "server", store_url=store_url)
         server.env["SCENARIST_ACCESS_LOG"] = "false"
+        if args.pool_size:
+            server.env["SCENARIST_REDIS_MAX_CONNECTIONS"] = str(args.pool_size)
         try:
             server.start()
             if args.requests:

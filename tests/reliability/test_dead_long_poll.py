@@ -14,32 +14,13 @@ import signal
 import socket
 import time
 
-import httpx
 import pytest
 
 from tests.reliability.conftest import ServerFactory
-from tests.reliability.probes import read_events, submit, task_events
-from tests.support.live_server import ServerProcess
+from tests.reliability.long_poll_drill import dead_long_poll_round, send_long_poll
+from tests.reliability.probes import read_events, task_events
 
 pytestmark = [pytest.mark.slow, pytest.mark.chaos]
-
-LEASE_SECONDS = 60.0
-SETTLE_SECONDS = 0.5  # lets the server take the request into its wait
-
-
-def send_long_poll(server: ServerProcess, *, wait_seconds: float) -> socket.socket:
-    """A lease request on a raw socket, so the test decides when its connection closes."""
-    body = json.dumps(
-        {"max_tasks": 1, "lease_seconds": LEASE_SECONDS, "wait_seconds": wait_seconds}
-    ).encode()
-    head = (
-        "POST /queues/test-service/lease HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-    ).encode()
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=30.0)
-    sock.sendall(head + body)
-    time.sleep(SETTLE_SECONDS)
-    return sock
 
 
 def read_answer(sock: socket.socket) -> bytes:
@@ -53,22 +34,13 @@ async def test_a_task_submitted_after_a_worker_left_its_long_poll_goes_to_the_ne
     start_server: ServerFactory, store_url: str
 ) -> None:
     server = start_server(store_url)
-    send_long_poll(server, wait_seconds=30.0).close()  # the worker is gone mid-wait
-    scenario_id = submit(server.url, "Jobs", {"n": 1})["scenario_id"]
-    started = time.monotonic()
-    response = httpx.post(
-        f"{server.url}/queues/test-service/lease",
-        json={"max_tasks": 1, "lease_seconds": LEASE_SECONDS, "wait_seconds": 10},
-        timeout=30.0,
-    )
-    waited = time.monotonic() - started
-    assert response.status_code == 200, response.text
-    [leased] = response.json()["tasks"]
-    assert (leased["id"], leased["attempt"]) == (f"{scenario_id}:job_1", 1)
-    # Well inside the 10 s poll: the task was never held for the 60 s lease.
-    assert waited < 5.0
+    drill = dead_long_poll_round(server)
+    [leased] = drill.tasks
+    assert (leased["id"], leased["attempt"]) == (f"{drill.scenario_id}:job_1", 1)
+    # Well inside the next worker's 10 s poll: the task was never held for the 60 s lease.
+    assert drill.waited < 5.0
     # Either the dead poll never leased it, or it handed the lease back at once.
-    events = task_events(await read_events(store_url, scenario_id), "job_1")
+    events = task_events(await read_events(store_url, drill.scenario_id), "job_1")
     assert events in ([("processing", 1)], [("processing", 1), ("queued", 0), ("processing", 1)])
     assert "Traceback" not in server.log_text()
 
