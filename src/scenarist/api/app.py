@@ -160,7 +160,8 @@ def on_exit_signal(callback: Callable[[], None]) -> Callable[[], None]:
     previous = {sig: signal.getsignal(sig) for sig in EXIT_SIGNALS}
 
     def handle(signum: int, frame: FrameType | None) -> None:
-        loop.call_soon_threadsafe(callback)
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nothing is waiting
+            loop.call_soon_threadsafe(callback)
         chained = previous[signal.Signals(signum)]
         if callable(chained):
             chained(signum, frame)
