@@ -61,7 +61,8 @@ def blocking_pool(url: str, limits: PoolLimits, **connection_kwargs: Any) -> Red
 
 
 class ConnectionGate:
-    """At most `size` calls at once; the next waits up to `timeout` seconds for a turn."""
+    """At most `max_connections` calls at once; the next waits up to `pool_timeout` seconds
+    for a turn (the wait costs a timeout only when the gate is full)."""
 
     def __init__(self, limits: PoolLimits) -> None:
         self._turns = asyncio.Semaphore(limits.max_connections)
@@ -72,6 +73,18 @@ class ConnectionGate:
         if _inside_gate.get():
             yield
             return
+        if self._turns.locked():
+            await self._wait_for_a_turn()
+        else:
+            await self._turns.acquire()  # free: returns without suspending
+        entered = _inside_gate.set(True)
+        try:
+            yield
+        finally:
+            _inside_gate.reset(entered)
+            self._turns.release()
+
+    async def _wait_for_a_turn(self) -> None:
         try:
             async with asyncio.timeout(self._timeout):
                 await self._turns.acquire()
@@ -79,12 +92,6 @@ class ConnectionGate:
             raise RedisConnectionError(
                 f"no redis connection free within {self._timeout:g} s"
             ) from None
-        entered = _inside_gate.set(True)
-        try:
-            yield
-        finally:
-            _inside_gate.reset(entered)
-            self._turns.release()
 
 
 class GatedCluster(RedisCluster):
