@@ -27,13 +27,15 @@ NEXT_WORKER_WAIT_SECONDS = 10.0
 SETTLE_SECONDS = 0.5  # lets the server take the request into its wait
 
 
-def send_long_poll(server: ServerProcess, *, wait_seconds: float) -> socket.socket:
+def send_long_poll(
+    server: ServerProcess, *, wait_seconds: float, service: str = "test-service"
+) -> socket.socket:
     """A lease request on a raw socket, so the caller decides when its connection closes."""
     body = json.dumps(
         {"max_tasks": 1, "lease_seconds": LEASE_SECONDS, "wait_seconds": wait_seconds}
     ).encode()
     head = (
-        "POST /queues/test-service/lease HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"POST /queues/{service}/lease HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode()
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=30.0)

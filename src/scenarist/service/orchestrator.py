@@ -149,24 +149,31 @@ class Orchestrator:
             with await self.store.watch_ready(services) as ready:
                 tasks = await self._lease_now(services, max_tasks, lease_seconds, worker_id)
                 if not tasks:
-                    await self._wait(ready, min(remaining, self.limits.recheck_seconds))
+                    timeout = min(remaining, self.limits.recheck_seconds)
+                    await self.wait_unless_stopping(ready, timeout)
             if tasks and await is_gone(caller_gone):
                 await self._hand_back(tasks)
                 return []
         return tasks
 
-    async def _wait(self, ready: Watch, timeout: float) -> None:
+    async def wait_unless_stopping(self, watch: Watch, timeout: float) -> None:
+        """`watch.wait(timeout)`, cut short by `stop_waiting` (long polls, event streams)."""
         if self._draining:
             return
-        self._waiting.add(ready)
+        self._waiting.add(watch)
         try:
-            await ready.wait(timeout)
+            await watch.wait(timeout)
         finally:
-            self._waiting.discard(ready)
+            self._waiting.discard(watch)
+
+    @property
+    def stopping(self) -> bool:
+        return self._draining
 
     def stop_waiting(self) -> None:
         """Shutdown: every long poll waiting now or starting later answers at once, with
-        what is ready or with nothing, so no request is cut off mid-wait."""
+        what is ready or with nothing, and every event stream ends, so no request is cut
+        off mid-wait."""
         self._draining = True
         for watch in self._waiting:
             watch.fire()
