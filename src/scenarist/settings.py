@@ -105,6 +105,11 @@ class Settings(BaseSettings):
                 raise ValueError(f"{origin!r} is not an origin: it has a path or query")
         return origins
 
+    # Redis store: connections per Redis node, shared by every request, the notifier and
+    # the background loops; a call that finds them all busy waits this long for one.
+    redis_max_connections: int = Field(default=128, ge=1, le=10_000)
+    redis_pool_timeout: float = Field(default=5.0, gt=0, le=300.0)
+
     @field_validator("tokens")
     @classmethod
     def _unique_tokens(cls, tokens: list[TokenConfig]) -> list[TokenConfig]:

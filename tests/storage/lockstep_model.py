@@ -343,6 +343,17 @@ class ModelStore:
         self._end_attempt(fields, error=tr.LEASE_EXPIRED_ERROR, retry_at=retry_at, now=now)
         return self._public(fields)
 
+    async def hand_back(self, task_id: str, lease_token: str, *, now: float) -> Task | None:
+        try:
+            fields = self._task(task_id)
+        except TaskNotFoundError:
+            return None
+        if not tr.can_hand_back(fields, lease_token):
+            return None
+        self._apply(fields["scenario_id"], [tr.hand_back_change(fields)], now)
+        self._settle(now)
+        return self._public(fields)
+
     # --- scenario control ---------------------------------------------------------------
 
     def _plan_order(self, scenario_id: str) -> list[dict[str, Any]]:

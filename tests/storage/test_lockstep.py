@@ -225,6 +225,14 @@ class Lockstep(RuleBasedStateMachine):
             )
         )
 
+    @precondition(lambda self: self.tokens)
+    @rule(data=st.data())
+    def hand_back(self, data: st.DataObject) -> None:
+        """A lease whose caller left is undone (a stale token changes nothing)."""
+        task_id, token = data.draw(st.sampled_from(self.tokens))
+        now = self.tick()
+        self.each(lambda s: s.hand_back(task_id, token, now=now))
+
     @rule(seconds=st.sampled_from([0.5, 2.0, 5.0]))
     def advance_clock_and_reap(self, seconds: float) -> None:
         self.now += seconds

@@ -3,6 +3,12 @@
 The lifespan opens the store, builds the orchestrator (unless one is passed in, as tests
 do), and runs two background loops until shutdown: lease reaping + retention purge, and
 scenario-end callback delivery.
+
+Shutdown starts with the server's exit signal, not with the lifespan's end: uvicorn
+sends the lifespan shutdown only once every connection has closed, so a long poll would
+hold the shutdown for its whole wait and then be cancelled mid-wait. The lifespan
+therefore hooks the exit signals and ends every waiting long poll with an empty answer
+first.
 """
 
 from __future__ import annotations
@@ -10,8 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Coroutine
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
+from types import FrameType
 from typing import Any
 
 import httpcore
@@ -40,6 +49,7 @@ from scenarist.settings import Settings
 from scenarist.storage import open_store
 
 STOP_TIMEOUT = 5.0
+EXIT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # FastAPI's built-in OpenTelemetry hook is on by default and, even with no provider
 # configured, asks the global providers on every request whether one appeared since.
 # scenarist exports Prometheus metrics and logs instead; switching every signal off here
@@ -98,6 +108,8 @@ def create_app(
                 callback_sender(settings, orch, pool).run(stop),
             ]
             stack.push_async_callback(stop_loops, stop, [start_loop(c) for c in loops])
+            stack.callback(orch.stop_waiting)
+            stack.callback(on_exit_signal(orch.stop_waiting))
             try:
                 yield
             finally:
@@ -135,7 +147,11 @@ async def build_orchestrator(
     settings: Settings, observer: PrometheusObserver, stack: AsyncExitStack
 ) -> Orchestrator:
     catalog = load_catalog(settings.scenarios)
-    options: dict[str, Any] = {"retention_seconds": settings.retention_seconds}
+    options: dict[str, Any] = {
+        "retention_seconds": settings.retention_seconds,
+        "max_connections": settings.redis_max_connections,
+        "pool_timeout": settings.redis_pool_timeout,
+    }
     if settings.publish_lists:
         options.update(publish_lists=True, list_prefix=settings.list_prefix)
     store = await open_store(settings.store, **options)
@@ -158,6 +174,35 @@ def callback_sender(
         max_attempts=settings.callback_max_attempts,
         interval=settings.callback_interval,
     )
+
+
+def on_exit_signal(callback: Callable[[], None]) -> Callable[[], None]:
+    """Run `callback` on the event loop when the process gets SIGINT or SIGTERM, then the
+    handler that was there before (the server's, which starts its shutdown). Only where a
+    handler is installed and only from the main thread (signals go nowhere else); returns
+    the undo."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    loop = asyncio.get_running_loop()
+    previous = {sig: signal.getsignal(sig) for sig in EXIT_SIGNALS}
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nothing is waiting
+            loop.call_soon_threadsafe(callback)
+        chained = previous[signal.Signals(signum)]
+        if callable(chained):
+            chained(signum, frame)
+
+    hooked = [sig for sig, handler in previous.items() if callable(handler)]
+    for sig in hooked:
+        signal.signal(sig, handle)
+
+    def undo() -> None:
+        for sig in hooked:
+            if signal.getsignal(sig) is handle:
+                signal.signal(sig, previous[sig])
+
+    return undo
 
 
 def start_loop(loop: Coroutine[Any, Any, None]) -> asyncio.Task[None]:

@@ -127,6 +127,7 @@ _LEASE_SETS = (
     "worker_id",
 )
 _ENDS_LEASE = ("lease_token", "lease_expires_at", "lease_seconds")
+_LEASE_SETS_CLEARED = (*_ENDS_LEASE, "worker_id")
 
 RULES: dict[str, Rule] = {
     r.name: r
@@ -162,6 +163,15 @@ RULES: dict[str, Rule] = {
             _LEASE_SETS,
             ["available_at"],
             doc="the seed's PATCH processing: one named task, also during its backoff",
+        ),
+        _rule(
+            "hand_back",
+            [TaskStatus.PROCESSING],
+            TaskStatus.QUEUED,
+            ["attempt", "started_at"],
+            [*_LEASE_SETS_CLEARED, "available_at"],
+            doc="the lease's caller left before it got the task: as if never leased "
+            "(attempt back, same queued_at; started_at None once no attempt is left)",
         ),
         _rule(
             "heartbeat",
@@ -398,6 +408,21 @@ def lease_change(
         lease_expires_at=now + seconds,
         lease_seconds=seconds,
         worker_id=worker_id,
+    )
+
+
+def hand_back_change(task: TaskFields) -> Change:
+    attempt = task["attempt"] - 1
+    return apply_rule(
+        "hand_back", task, attempt=attempt, started_at=task["started_at"] if attempt else None
+    )
+
+
+def can_hand_back(task: TaskFields | None, lease_token: str) -> bool:
+    return (
+        task is not None
+        and task["status"] == TaskStatus.PROCESSING
+        and task["lease_token"] == lease_token
     )
 
 

@@ -11,7 +11,7 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -38,8 +38,12 @@ from scenarist.service.policy import Limits, RetryPolicy
 from scenarist.service.records import build_records, new_scenario_id
 from scenarist.storage import base
 from scenarist.storage.base import Store
+from scenarist.storage.watch import Watch
 
 CompletionItem = base.CompletionItem  # what the edges build for complete_many
+# Has the caller of a long poll gone away (its connection closed)? Asked before and
+# after each wait, never on an immediate answer (the hot path).
+CallerGone = Callable[[], Awaitable[bool]]
 log = logging.getLogger(__name__)
 
 
@@ -78,6 +82,8 @@ class Orchestrator:
         self.observer: Observer = observer or NullObserver()
         self.new_id = new_id
         self.finished = FinishedScenarios()
+        self._draining = False
+        self._waiting: set[Watch] = set()  # the watches long polls are waiting on now
 
     # --- submit -------------------------------------------------------------------------
 
@@ -122,10 +128,16 @@ class Orchestrator:
         lease_seconds: float | None = None,
         wait_seconds: float = 0.0,
         worker_id: str | None = None,
+        caller_gone: CallerGone | None = None,
     ) -> list[Task]:
         """Take up to `max_tasks` ready tasks of `service` (or of any of several services,
         best first across them: see Store.lease_services); with `wait_seconds`, wait
-        (without polling the store in a loop) until one is ready or the time is up."""
+        (without polling the store in a loop) until one is ready or the time is up.
+
+        A long poll ends empty when `caller_gone` says its caller left before or during
+        the wait, and tasks leased in the moment the caller was found gone are handed
+        back at once (Store.hand_back: queued again, the attempt unused) instead of
+        sitting out a lease nobody holds. `stop_waiting` (shutdown) ends every wait."""
         services = [service] if isinstance(service, str) else list(dict.fromkeys(service))
         if not services:
             raise ParamError("services must name at least one service", field="services")
@@ -135,13 +147,53 @@ class Orchestrator:
         deadline = time.monotonic() + wait
         tasks = await self._lease_now(services, max_tasks, lease_seconds, worker_id)
         while not tasks and (remaining := deadline - time.monotonic()) > 0:
+            if self._draining or await is_gone(caller_gone):
+                return []
             # Watch before re-checking: a task queued between the check and the wait
             # fires the watch, so the wait cannot sleep through it.
             with await self.store.watch_ready(services) as ready:
                 tasks = await self._lease_now(services, max_tasks, lease_seconds, worker_id)
                 if not tasks:
-                    await ready.wait(min(remaining, self.limits.recheck_seconds))
+                    timeout = min(remaining, self.limits.recheck_seconds)
+                    await self.wait_unless_stopping(ready, timeout)
+            if tasks and await is_gone(caller_gone):
+                await self._hand_back(tasks)
+                return []
         return tasks
+
+    async def wait_unless_stopping(self, watch: Watch, timeout: float) -> None:
+        """`watch.wait(timeout)`, cut short by `stop_waiting` (long polls, event streams)."""
+        if self._draining:
+            return
+        self._waiting.add(watch)
+        try:
+            await watch.wait(timeout)
+        finally:
+            self._waiting.discard(watch)
+
+    @property
+    def stopping(self) -> bool:
+        return self._draining
+
+    def stop_waiting(self) -> None:
+        """Shutdown: every long poll waiting now or starting later answers at once, with
+        what is ready or with nothing, and every event stream ends, so no request is cut
+        off mid-wait."""
+        self._draining = True
+        for watch in self._waiting:
+            watch.fire()
+
+    async def _hand_back(self, tasks: Sequence[Task]) -> None:
+        now = self.clock()
+        for task in tasks:
+            if task.lease_token is None:
+                continue
+            await self.store.hand_back(task.id, task.lease_token, now=now)
+            log.info(
+                "handed back %s: the long poll's caller left before the answer",
+                task.id,
+                extra={"task_id": task.id, "scenario_id": task.scenario_id},
+            )
 
     async def _lease_now(
         self,
@@ -357,6 +409,10 @@ class Orchestrator:
                 field="lease_seconds",
             )
         return lease_seconds
+
+
+async def is_gone(caller_gone: CallerGone | None) -> bool:
+    return caller_gone is not None and await caller_gone()
 
 
 async def run_maintenance(

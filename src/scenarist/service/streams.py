@@ -68,8 +68,10 @@ async def follow_scenario(
                 if time.monotonic() - last_sent >= heartbeat:
                     yield Silence()
                     last_sent = time.monotonic()
+                if orchestrator.stopping:  # shutdown: end cleanly, the client reconnects
+                    return
                 quiet = time.monotonic() - last_sent
-                await changed.wait(max(heartbeat - quiet, 0.05))
+                await orchestrator.wait_unless_stopping(changed, max(heartbeat - quiet, 0.05))
     except ScenaristError as exc:
         yield StreamError(exc)
 

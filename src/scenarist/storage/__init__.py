@@ -16,7 +16,7 @@ from scenarist.storage.base import Store
 
 SQLITE_PREFIX = "sqlite:///"
 REDIS_SCHEMES = frozenset({"redis", "rediss", "unix", "redis+cluster", "rediss+cluster"})
-REDIS_ONLY_OPTIONS = ("publish_lists", "list_prefix")
+REDIS_ONLY_OPTIONS = ("publish_lists", "list_prefix", "max_connections", "pool_timeout")
 
 
 class StoreConfigError(ValueError):

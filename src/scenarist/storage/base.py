@@ -206,6 +206,15 @@ class Store(Protocol):
         processing under `lease_token` AND its lease has expired at `now`; else None
         (a heartbeat or completion won the race) and nothing changes."""
 
+    async def hand_back(self, task_id: str, lease_token: str, *, now: float) -> Task | None:
+        """Undo a lease whose caller is gone (a long-poll answered to a closed connection),
+        in one atomic step and only while the task is processing under exactly
+        `lease_token`: back to queued at its previous queued_at (its place in the ready
+        order; available_at cleared), attempt decremented, lease_token, lease_expires_at
+        and worker_id cleared, started_at cleared when the attempt returns to 0, one
+        `queued` event with the restored attempt, counters and in-flight moved back.
+        Else None and nothing changes."""
+
     # --- scenario control ---------------------------------------------------------------
 
     async def cancel_scenario(self, scenario_id: str, *, now: float) -> Scenario:

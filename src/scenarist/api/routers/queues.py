@@ -1,11 +1,15 @@
-"""Service queues: long-poll leasing for workers, and per-service statistics."""
+"""Service queues: long-poll leasing for workers, and per-service statistics.
+
+A long poll is told how to see that its caller left (`Request.is_disconnected`, which
+peeks at the ASGI receive channel without waiting): a worker killed mid-wait must not be
+handed tasks that then sit out their lease (see Orchestrator.lease)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Request, Response
 
 from scenarist.api.auth import require_role, require_service
 from scenarist.api.deps import AppServices, Caller, Services
@@ -37,7 +41,9 @@ ServiceName = Annotated[
     response_model=ServicesLeasePublic,
     responses=problem_responses(400, 401, 403, 413, 415, 422, 503),
 )
-async def lease_services(body: ServicesLeaseCreate, services: Services, caller: Caller) -> Response:
+async def lease_services(
+    body: ServicesLeaseCreate, services: Services, caller: Caller, request: Request
+) -> Response:
     worker = require_role(caller, Role.WORKER)
     for service in body.services:
         require_service(worker, service)
@@ -49,6 +55,7 @@ async def lease_services(body: ServicesLeaseCreate, services: Services, caller: 
         lease_seconds=body.lease_seconds,
         wait_seconds=body.wait_seconds,
         worker_id=body.worker_id,
+        caller_gone=request.is_disconnected,
     )
     return Response(services_lease_body(tasks, outcomes), media_type="application/json")
 
@@ -61,7 +68,7 @@ async def lease_services(body: ServicesLeaseCreate, services: Services, caller: 
     responses=problem_responses(400, 401, 403, 413, 415, 422, 503),
 )
 async def lease(
-    service: ServiceName, body: LeaseCreate, services: Services, caller: Caller
+    service: ServiceName, body: LeaseCreate, services: Services, caller: Caller, request: Request
 ) -> Response:
     require_service(require_role(caller, Role.WORKER), service)
     check_declared(services, [service], field="service")
@@ -71,6 +78,7 @@ async def lease(
         lease_seconds=body.lease_seconds,
         wait_seconds=body.wait_seconds,
         worker_id=body.worker_id,
+        caller_gone=request.is_disconnected,
     )
     return Response(lease_body(tasks), media_type="application/json")
 

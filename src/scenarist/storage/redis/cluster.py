@@ -21,7 +21,6 @@ survive: the caller retries, and every script tolerates a repeat).
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from urllib.parse import parse_qsl, unquote
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
-from redis.asyncio.cluster import ClusterNode, PipelineCommand, RedisCluster
+from redis.asyncio.cluster import ClusterNode, PipelineCommand
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import (
@@ -47,17 +46,13 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from scenarist.core.errors import ParamError, StoreUnavailableError
 from scenarist.storage.redis.keys import KeySpace
 from scenarist.storage.redis.notifier import Notifier
+from scenarist.storage.redis.pool import GatedCluster, PoolLimits
 from scenarist.storage.redis.scripts import Scripts
 
 CLUSTER_SCHEMES = frozenset({"redis+cluster", "rediss+cluster"})
 DEFAULT_CLUSTER_SHARDS = 16
 DEFAULT_WAIT_TIMEOUT_MS = 1000
 READ_ONLY_OPERATIONS = frozenset({"stats"})
-# redis-py's async cluster client fails a command (MaxConnectionsError) instead of waiting
-# when a node's pool is exhausted, so script calls queue here, well below the pool size
-# (pipelined reads need connections too).
-MAX_CONNECTIONS_PER_NODE = 512
-MAX_SCRIPTS_IN_FLIGHT = 256
 _QUERY_OPTIONS = ("shard_count", "wait_replicas", "wait_timeout_ms")
 # MovedError is an AskError.
 _TOPOLOGY_ERRORS = (
@@ -130,16 +125,17 @@ def _query_options(url: str, query: str) -> dict[str, int]:
     return options
 
 
-def connect(target: ClusterTarget) -> RedisCluster:
+def connect(target: ClusterTarget, pool: PoolLimits) -> GatedCluster:
     """A cluster client; it connects on first use, so a cluster that is down fails the
-    first store call (StoreUnavailableError), not start-up."""
-    return RedisCluster(
+    first store call (StoreUnavailableError), not start-up. Calls beyond the pool size
+    wait for a turn (pool.py)."""
+    return GatedCluster(
         startup_nodes=[ClusterNode(host, port) for host, port in target.nodes],
+        limits=pool,
         username=target.username,
         password=target.password,
         ssl=target.tls,
         decode_responses=True,
-        max_connections=MAX_CONNECTIONS_PER_NODE,
         socket_connect_timeout=1.0,
         socket_timeout=5.0,
         # Few, short retries: during a failover the caller gets StoreUnavailableError
@@ -148,9 +144,9 @@ def connect(target: ClusterTarget) -> RedisCluster:
     )
 
 
-def as_command_client(cluster: RedisCluster) -> Redis:
+def as_command_client(cluster: GatedCluster) -> Redis:
     """The store's modules are typed against `Redis`; they use only commands and
-    non-transactional pipelines, which `RedisCluster` offers with the same signatures
+    non-transactional pipelines, which `GatedCluster` offers with the same signatures
     (the conformance suite runs against a real cluster to keep this true)."""
     return cast(Redis, cluster)
 
@@ -160,7 +156,7 @@ class NodePubSub:
     after each failure, so a dead node costs one reconnect. Any node will do: PUBLISH
     is broadcast to the whole cluster."""
 
-    def __init__(self, cluster: RedisCluster, target: ClusterTarget) -> None:
+    def __init__(self, cluster: GatedCluster, target: ClusterTarget) -> None:
         self._cluster = cluster
         self._target = target
         self._turn = itertools.count()
@@ -191,14 +187,15 @@ class NodePubSub:
 class ClusterScripts(Scripts):
     """Scripts on a cluster: each call goes straight to its slot's master. redis-py's
     cluster pipeline refuses EVALSHA, so concurrent calls are not corked into one
-    pipeline; they run side by side on the node's connection pool instead."""
+    pipeline; they run side by side on the node's connection pool instead, each after
+    taking a turn at the client's gate (replicated calls bypass the client's commands)."""
 
-    def __init__(self, cluster: RedisCluster, common_args: tuple[str, ...]) -> None:
+    def __init__(self, cluster: GatedCluster, common_args: tuple[str, ...]) -> None:
         super().__init__(as_command_client(cluster), common_args)
-        self._in_flight = asyncio.Semaphore(MAX_SCRIPTS_IN_FLIGHT)
+        self._gate = cluster.gate
 
     async def run(self, operation: str, keys: list[str], args: list[str | int]) -> Any:
-        async with self._in_flight:
+        async with self._gate.turn():
             return await self._call(operation, keys, args)
 
     async def _call(self, operation: str, keys: list[str], args: list[str | int]) -> Any:
@@ -212,7 +209,7 @@ class ReplicatedScripts(ClusterScripts):
 
     def __init__(
         self,
-        cluster: RedisCluster,
+        cluster: GatedCluster,
         common_args: tuple[str, ...],
         *,
         replicas: int,
@@ -289,6 +286,7 @@ def open_cluster(
     key_prefix: str,
     shard_count: int | None,
     wait_replicas: int | None,
+    pool: PoolLimits,
 ) -> StoreParts:
     """Connect to the cluster `url` names. Explicit arguments win over URL options;
     `common_args` are the scripts' ARGV[1..3] (the channel prefix is added here)."""
@@ -300,7 +298,7 @@ def open_cluster(
             f"shard_count must be >= 1 and wait_replicas >= 0, got {shards} and {replicas}",
             field="shard_count" if shards < 1 else "wait_replicas",
         )
-    cluster = connect(target)
+    cluster = connect(target, pool)
     space = KeySpace(key_prefix=key_prefix, shard_count=shards)
     common = (*common_args, space.channel_prefix)
     scripts = (

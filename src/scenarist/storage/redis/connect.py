@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
@@ -11,6 +10,7 @@ from scenarist.storage.redis.cluster import StoreParts, is_cluster_url, open_clu
 from scenarist.storage.redis.keys import KeySpace
 from scenarist.storage.redis.notifier import ClientPubSub, Notifier
 from scenarist.storage.redis.packing import use_hiredis_packing
+from scenarist.storage.redis.pool import PoolLimits, blocking_pool
 from scenarist.storage.redis.scripts import Scripts
 
 OUTSIDE_TAG = "publish_lists pushes onto keys outside the shard hash tag and "
@@ -24,9 +24,12 @@ def connect(
     key_prefix: str,
     shard_count: int | None,
     wait_replicas: int | None,
+    pool: PoolLimits,
 ) -> StoreParts:
     """`redis+cluster://` URLs open Redis Cluster (cluster.py); anything else one node.
-    Connecting is lazy: an unreachable server fails the first call, not this one."""
+    Connecting is lazy: an unreachable server fails the first call, not this one. Every
+    command, script, pipeline and the notifier's pub/sub connection share one pool per
+    node, bounded by `pool` (see pool.py)."""
     if is_cluster_url(url):
         if publish_lists:
             raise ParamError(
@@ -39,6 +42,7 @@ def connect(
             key_prefix=key_prefix,
             shard_count=shard_count,
             wait_replicas=wait_replicas,
+            pool=pool,
         )
     if wait_replicas:
         raise ParamError("wait_replicas needs a redis+cluster:// store", field="wait_replicas")
@@ -50,8 +54,9 @@ def connect(
             OUTSIDE_TAG + "works only on single-node Redis with shard_count=1",
             field="publish_lists",
         )
-    client = Redis.from_url(
+    client = blocking_pool(
         url,
+        pool,
         decode_responses=True,
         socket_connect_timeout=2.0,
         socket_timeout=10.0,

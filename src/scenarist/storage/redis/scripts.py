@@ -47,6 +47,7 @@ OPERATIONS = (
     "complete",
     "fail",
     "expire",
+    "hand_back",
     "cancel",
     "retry",
     "callbacks_claim",

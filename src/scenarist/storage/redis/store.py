@@ -44,6 +44,11 @@ from scenarist.storage.redis.failures import (
 )
 from scenarist.storage.redis.keys import KeySpace
 from scenarist.storage.redis.notifier import Notifier
+from scenarist.storage.redis.pool import (
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_POOL_TIMEOUT_SECONDS,
+    PoolLimits,
+)
 from scenarist.storage.redis.scripts import Scripts
 from scenarist.storage.redis.shard_lease import Leaser
 from scenarist.storage.watch import Watch
@@ -82,12 +87,16 @@ class RedisStore:
         key_prefix: str = "scenarist",
         shard_count: int | None = None,
         wait_replicas: int | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        pool_timeout: float = DEFAULT_POOL_TIMEOUT_SECONDS,
     ) -> RedisStore:
         """Connect (lazily: an unreachable server fails the first call, not this one).
         `publish_lists` pushes ready tasks onto plain lists for seed workers; those lists
         live outside the shard hash tag, so it needs single-node Redis and one shard.
         `redis+cluster://` URLs open Redis Cluster (see cluster.py: `shard_count` defaults
-        to 16 there, `wait_replicas` confirms each state change on replicas)."""
+        to 16 there, `wait_replicas` confirms each state change on replicas). At most
+        `max_connections` connections per node; a call that finds them all busy waits
+        up to `pool_timeout` seconds for one (see pool.py)."""
         parts = connect(
             url,
             common_args=(ts(retention_seconds), "1" if publish_lists else "0", list_prefix),
@@ -95,6 +104,7 @@ class RedisStore:
             key_prefix=key_prefix,
             shard_count=shard_count,
             wait_replicas=wait_replicas,
+            pool=PoolLimits(max_connections, pool_timeout),
         )
         return cls(
             parts.client,
@@ -354,6 +364,15 @@ class RedisStore:
         outcome = await self._run_task_script(
             "expire", sid, [name, lease_token, opt(retry_at), ts(now), LEASE_EXPIRED_ERROR]
         )
+        return None if outcome[0] == "none" else decode_task(sid, name, outcome[1])
+
+    @translate_errors
+    async def hand_back(self, task_id: str, lease_token: str, *, now: float) -> Task | None:
+        try:
+            sid, name = locate(task_id)
+        except TaskNotFoundError:
+            return None
+        outcome = await self._run_task_script("hand_back", sid, [name, lease_token, ts(now)])
         return None if outcome[0] == "none" else decode_task(sid, name, outcome[1])
 
     async def _run_task_script(self, operation: str, sid: str, args: list[str | int]) -> Any:

@@ -335,6 +335,11 @@ class SqliteStore:
             )
         )
 
+    async def hand_back(self, task_id: str, lease_token: str, *, now: float) -> Task | None:
+        return await self._write(
+            lambda conn, changes: task_ops.hand_back(conn, changes, task_id, lease_token, now=now)
+        )
+
     # --- scenario control ---------------------------------------------------------------
 
     async def cancel_scenario(self, scenario_id: str, *, now: float) -> Scenario:

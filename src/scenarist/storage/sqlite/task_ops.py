@@ -226,3 +226,17 @@ def end_attempt(
     moves = tr.fail_changes(tasks.add(row), tasks.get, error=error, retry_at=retry_at, now=now)
     apply_changes(conn, changes, tasks, moves, now=now)
     refresh_scenarios(conn, changes, now)
+
+
+def hand_back(
+    conn: sqlite3.Connection, changes: Changes, task_id: str, lease_token: str, *, now: float
+) -> Task | None:
+    """Undo the lease `lease_token` (row hand_back, see Store.hand_back); None when it is
+    not current."""
+    row = conn.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
+    if row is None or not tr.can_hand_back(row, lease_token):
+        return None
+    tasks = ScenarioTasks(conn, row["scenario_id"])
+    apply_changes(conn, changes, tasks, [tr.hand_back_change(tasks.add(row))], now=now)
+    refresh_scenarios(conn, changes, now)
+    return row_to_task(fetch_task(conn, task_id))
