@@ -1,10 +1,13 @@
 """A thin typed HTTP client for a scenarist server, in a sync and an asyncio flavour.
 
 Both flavours share request building and response parsing (`protocol.py`); each only
-moves bytes. The sync one uses httpx; the asyncio one, which workers run, sends its JSON
-calls on a lean keep-alive transport (`transport.py`, a fraction of httpx's CPU per
-request) unless a caller injects an httpx transport (tests script the server with
-`httpx.MockTransport`), and streams server-sent events with httpx. Responses the worker
+moves bytes. The sync one, which the CLI runs, sends its JSON calls with the standard
+library (`blocking_transport.py`: a command starts without importing httpx); the asyncio
+one, which workers run, on a lean keep-alive transport (`transport.py`, a fraction of
+httpx's CPU per request). Either uses httpx instead when a caller injects an httpx
+transport (tests script the server with `httpx.MockTransport`), and both stream
+server-sent events with httpx (imported when first needed). A test holds each fast path
+to the httpx one. Responses the worker
 loop depends on are typed (`LeasedTask`); scenario documents are returned as parsed JSON
 because clients mostly render or forward them.
 """
@@ -13,10 +16,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
-import httpx
-
+from scenarist.worker.blocking_transport import BlockingTransport
 from scenarist.worker.errors import ServerUnreachableError
 from scenarist.worker.protocol import (
     DEFAULT_URL,
@@ -39,11 +41,12 @@ from scenarist.worker.protocol import (
     task_path,
 )
 from scenarist.worker.sse import ServerEvent, SseParser
-from scenarist.worker.transport import (
-    DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_MAX_RESPONSE_BYTES,
-    HttpTransport,
-)
+
+if TYPE_CHECKING:
+    import httpx
+
+    from scenarist.worker.transport import HttpTransport
+from scenarist.worker.wire import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RESPONSE_BYTES
 
 __all__ = [
     "DEFAULT_URL",
@@ -54,6 +57,13 @@ __all__ = [
     "parse_timestamp",
     "task_path",
 ]
+
+
+def tls_verification(url: str) -> bool:
+    """Verify certificates for an https server. A plain-http client never opens TLS (every
+    request goes to its http base URL and redirects are not followed), so it skips loading
+    the CA bundle, which cost a CLI command ~150 ms of its start-up."""
+    return url.lower().startswith("https://")
 
 
 class ScenaristClient:
@@ -67,9 +77,14 @@ class ScenaristClient:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.url = url.rstrip("/")
-        self._http = httpx.Client(
-            base_url=self.url, headers=default_headers(token), transport=transport
-        )
+        self._headers = default_headers(token)
+        self._transport = transport
+        self._http: httpx.Client | None = None
+        self._fast: BlockingTransport | None = None
+        if transport is None:
+            self._fast = BlockingTransport(
+                self.url, headers=self._headers, max_response_bytes=DEFAULT_MAX_RESPONSE_BYTES
+            )
 
     def __enter__(self) -> Self:
         return self
@@ -80,11 +95,35 @@ class ScenaristClient:
         self.close()
 
     def close(self) -> None:
-        self._http.close()
+        if self._http is not None:
+            self._http.close()
+
+    def _httpx(self) -> httpx.Client:
+        """The httpx client, built on first use (event streams, injected transports)."""
+        if self._http is None:
+            import httpx
+
+            self._http = httpx.Client(
+                base_url=self.url,
+                headers=self._headers,
+                transport=self._transport,
+                verify=tls_verification(self.url),
+            )
+        return self._http
 
     def _call(self, call: Call) -> Any:
+        if self._fast is None:
+            return self._call_httpx(call)
+        reply = self._fast.request(
+            call.method, call.path, encode_body(call), headers=call.headers, timeout=call.timeout
+        )
+        return response_json(call, reply)
+
+    def _call_httpx(self, call: Call) -> Any:
+        import httpx
+
         try:
-            response = self._http.request(call.method, call.path, **send_kwargs(call))
+            response = self._httpx().request(call.method, call.path, **send_kwargs(call))
         except httpx.TransportError as exc:
             raise ServerUnreachableError(f"{call.method} {self.url}{call.path}: {exc}") from exc
         return response_json(call, as_reply(response))
@@ -176,10 +215,14 @@ class ScenaristClient:
         headers = {"Accept": "text/event-stream"}
         if last_event_id:
             headers["Last-Event-ID"] = last_event_id
+        import httpx
+
         call = Call("GET", scenario_path(scenario_id, "events"))
         timeout = httpx.Timeout(REQUEST_TIMEOUT_SECONDS, read=None)
         try:
-            with self._http.stream("GET", call.path, headers=headers, timeout=timeout) as response:
+            with self._httpx().stream(
+                "GET", call.path, headers=headers, timeout=timeout
+            ) as response:
                 if response.status_code >= 400:
                     response.read()
                     raise_for_status(call, as_reply(response))
@@ -208,6 +251,10 @@ class AsyncScenaristClient:
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
+        import httpx
+
+        from scenarist.worker.transport import HttpTransport
+
         self.url = url.rstrip("/")
         headers = default_headers(token)
         self._http = httpx.AsyncClient(base_url=self.url, headers=headers, transport=transport)
@@ -246,6 +293,8 @@ class AsyncScenaristClient:
         return response_json(call, reply)
 
     async def _call_httpx(self, call: Call) -> Any:
+        import httpx
+
         try:
             response = await self._http.request(call.method, call.path, **send_kwargs(call))
         except httpx.TransportError as exc:
@@ -318,6 +367,8 @@ class AsyncScenaristClient:
         return list(batch_outcomes(await self._call(Calls.complete_many(items))))
 
     async def events(self, scenario_id: str) -> AsyncIterator[ServerEvent]:
+        import httpx
+
         call = Call("GET", scenario_path(scenario_id, "events"))
         timeout = httpx.Timeout(REQUEST_TIMEOUT_SECONDS, read=None)
         headers = {"Accept": "text/event-stream"}

@@ -6,10 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import httpx
 import orjson
 
 from scenarist.worker.errors import (
@@ -19,7 +18,10 @@ from scenarist.worker.errors import (
     NotFoundError,
     ServerUnreachableError,
 )
-from scenarist.worker.transport import Reply
+from scenarist.worker.wire import Reply
+
+if TYPE_CHECKING:
+    import httpx
 
 DEFAULT_URL = "http://127.0.0.1:8001"
 REQUEST_TIMEOUT_SECONDS = 30.0
