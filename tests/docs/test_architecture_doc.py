@@ -6,7 +6,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from scenarist.core import lifecycle, transitions
+from scenarist.core import (
+    lifecycle,
+    ready_order,
+    transition_changes,
+    transition_guards,
+    transitions,
+)
 from scenarist.storage.sqlite import transitions as sqlite_transitions
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,9 +35,18 @@ def test_every_file_it_names_exists() -> None:
 def test_every_row_and_core_function_it_names_exists() -> None:
     table_section = DOC.split("## Where each rule lives")[1].split("## One task's life")[0]
     names = {c for c in CODE.findall(table_section) if re.fullmatch(r"[a-z_]+", c)}
-    core_names = {n for n in names if n.startswith(("check_", "complete_", "fail_", "ready_"))}
+    core_names = {
+        n for n in names if n.startswith(("check_", "can_", "complete_", "fail_", "ready_"))
+    }
     core_names |= {n for n in names if n.endswith(("_change", "_changes"))}
-    modules = (transitions, lifecycle, sqlite_transitions)
+    modules = (
+        transitions,
+        transition_changes,
+        transition_guards,
+        ready_order,
+        lifecycle,
+        sqlite_transitions,
+    )
     missing = sorted(n for n in core_names if not any(hasattr(m, n) for m in modules))
     assert not missing, f"named but defined nowhere: {missing}"
     rows = set(re.findall(r"row `([a-z_]+)`", DOC))

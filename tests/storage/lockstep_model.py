@@ -9,6 +9,9 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from scenarist.core import ready_order
+from scenarist.core import transition_changes as changes_of
+from scenarist.core import transition_guards as guards
 from scenarist.core import transitions as tr
 from scenarist.core.errors import (
     ScenarioNotFoundError,
@@ -167,8 +170,8 @@ class ModelStore:
         every = [t for tasks in self.tasks.values() for t in tasks.values()]
         for service in sorted(self.services):
             mine = [t for t in every if t["service"] == service]
-            ready = [t for t in mine if tr.is_ready(t, now)]
-            oldest = min((tr.ready_at(t) for t in ready), default=None)
+            ready = [t for t in mine if ready_order.is_ready(t, now)]
+            oldest = min((ready_order.ready_at(t) for t in ready), default=None)
             stats.append(
                 QueueStats(
                     service=service,
@@ -200,9 +203,9 @@ class ModelStore:
                 t
                 for tasks in self.tasks.values()
                 for t in tasks.values()
-                if t["service"] in services and tr.is_ready(t, now)
+                if t["service"] in services and ready_order.is_ready(t, now)
             ),
-            key=tr.ready_key,
+            key=ready_order.ready_key,
         )[:max_tasks]
         leased = [
             self._take(t, "lease", lease_seconds=lease_seconds, worker_id=worker_id, now=now,
@@ -214,7 +217,7 @@ class ModelStore:
 
     def _take(self, fields: dict[str, Any], rule: str, **options: Any) -> Task:
         scenario_id = fields["scenario_id"]
-        change = tr.lease_change(fields, rule=rule, **options)
+        change = changes_of.lease_change(fields, rule=rule, **options)
         self._apply(scenario_id, [change], options["now"])
         row = self.scenarios[scenario_id]
         if row["started_at"] is None:
@@ -231,7 +234,7 @@ class ModelStore:
         nonce: str,
     ) -> Task:
         fields = self._task(task_id)
-        tr.check_claim(fields)
+        guards.check_claim(fields)
         task = self._take(
             fields, "claim", lease_seconds=lease_seconds, worker_id=worker_id, now=now, nonce=nonce
         )
@@ -242,8 +245,8 @@ class ModelStore:
         self, task_id: str, lease_token: str, *, lease_seconds: float | None, now: float
     ) -> Task:
         fields = self._task(task_id)
-        tr.check_heartbeat(fields, lease_token)
-        change = tr.heartbeat_change(fields, lease_seconds=lease_seconds, now=now)
+        guards.check_heartbeat(fields, lease_token)
+        change = changes_of.heartbeat_change(fields, lease_seconds=lease_seconds, now=now)
         fields.update(change.fields)
         return self._public(fields)
 
@@ -257,11 +260,11 @@ class ModelStore:
         now: float,
     ) -> Completion:
         fields = self._task(task_id)
-        if tr.is_duplicate_completion(fields, lease_token):
+        if guards.is_duplicate_completion(fields, lease_token):
             return Completion(task=self._public(fields), duplicate=True)
-        tr.check_lease(fields, lease_token, TaskStatus.SUCCESS)
+        guards.check_lease(fields, lease_token, TaskStatus.SUCCESS)
         scenario_id = fields["scenario_id"]
-        changes = tr.complete_changes(
+        changes = changes_of.complete_changes(
             fields, self._lookup(scenario_id), result_ref=result_ref, result=result, now=now
         )
         self._apply(scenario_id, changes, now)
@@ -305,7 +308,7 @@ class ModelStore:
         now: float,
     ) -> Task:
         fields = self._task(task_id)
-        tr.check_fail(fields, lease_token, attempt)
+        guards.check_fail(fields, lease_token, attempt)
         self._end_attempt(fields, error=error, retry_at=retry_at, now=now)
         return self._public(fields)
 
@@ -313,7 +316,7 @@ class ModelStore:
         self, fields: dict[str, Any], *, error: str, retry_at: float | None, now: float
     ) -> None:
         scenario_id = fields["scenario_id"]
-        changes = tr.fail_changes(
+        changes = changes_of.fail_changes(
             fields, self._lookup(scenario_id), error=error, retry_at=retry_at, now=now
         )
         self._apply(scenario_id, changes, now)
@@ -338,7 +341,7 @@ class ModelStore:
             fields = self._task(task_id)
         except TaskNotFoundError:
             return None
-        if not tr.can_expire(fields, lease_token, now):
+        if not guards.can_expire(fields, lease_token, now):
             return None
         self._end_attempt(fields, error=tr.LEASE_EXPIRED_ERROR, retry_at=retry_at, now=now)
         return self._public(fields)
@@ -348,9 +351,9 @@ class ModelStore:
             fields = self._task(task_id)
         except TaskNotFoundError:
             return None
-        if not tr.can_hand_back(fields, lease_token):
+        if not guards.can_hand_back(fields, lease_token):
             return None
-        self._apply(fields["scenario_id"], [tr.hand_back_change(fields)], now)
+        self._apply(fields["scenario_id"], [changes_of.hand_back_change(fields)], now)
         self._settle(now)
         return self._public(fields)
 
@@ -361,9 +364,9 @@ class ModelStore:
 
     async def cancel_scenario(self, scenario_id: str, *, now: float) -> Scenario:
         current = self._scenario(scenario_id)
-        if not tr.check_cancel(scenario_id, current.status.value, current.cancelled):
+        if not guards.check_cancel(scenario_id, current.status.value, current.cancelled):
             return current
-        changes = tr.cancel_changes(self._plan_order(scenario_id), now=now)
+        changes = changes_of.cancel_changes(self._plan_order(scenario_id), now=now)
         self._apply(scenario_id, changes, now)
         self.scenarios[scenario_id]["cancelled"] = True
         self._settle(now)
@@ -372,8 +375,8 @@ class ModelStore:
     async def retry_scenario(self, scenario_id: str, *, now: float) -> Scenario:
         current = self._scenario(scenario_id)
         tasks = self._plan_order(scenario_id)
-        tr.check_retry(scenario_id, current.status.value, tasks)
-        self._apply(scenario_id, tr.retry_changes(tasks, now=now), now)
+        guards.check_retry(scenario_id, current.status.value, tasks)
+        self._apply(scenario_id, changes_of.retry_changes(tasks, now=now), now)
         self.scenarios[scenario_id]["cancelled"] = False
         self._settle(now)
         return self._scenario(scenario_id)

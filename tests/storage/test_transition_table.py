@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from scenarist.core import ready_order
 from scenarist.core import transitions as tr
 from scenarist.core.errors import IllegalTransitionError
 from scenarist.core.model import TaskStatus
@@ -84,6 +85,6 @@ def test_ready_order_is_priority_then_age_then_id() -> None:
         fields(TaskStatus.QUEUED, id="s:d", level=4, queued_at=9.0),
         fields(TaskStatus.QUEUED, id="s:e", level=1, queued_at=2.0, available_at=6.0),
     ]
-    ordered = [t["id"] for t in sorted(tasks, key=tr.ready_key)]
+    ordered = [t["id"] for t in sorted(tasks, key=ready_order.ready_key)]
     # levels 7 and 4 share the capped priority 4: same age, so the id decides
     assert ordered == ["s:c", "s:d", "s:b", "s:e", "s:a"]

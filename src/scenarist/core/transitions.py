@@ -1,13 +1,15 @@
-"""The task lifecycle, written once: a table of rules and the pure functions that apply it.
+"""The task lifecycle, written once: a table of rules, one row per transition.
 
 Each `Rule` is one row: the statuses a task may be in, the status it moves to, the fields
 the move sets and the fields it clears, whether it appends an event, and the cascade it
-starts. The functions below turn a rule and a task's current fields into a `Change`; a
-store applies changes in the order given, inside one atomic step, and for every change
-that moves a status it moves the scenario's counters (-1 old status, +1 new status, per
-service too) and appends one event `(task, new status, attempt after the change)`. After
-the step the scenario's status is re-derived (`lifecycle.derive_scenario_status`) and,
-when it changed, one scenario event follows.
+starts. `apply_rule` turns a rule and a task's current fields into a `Change` and refuses
+anything outside the row; `transition_changes.py` builds each operation's changes with it,
+`transition_guards.py` says when an operation may act at all, and `ready_order.py` which
+ready task a lease takes first. A store applies changes in the order given, inside one
+atomic step, and for every change that moves a status it moves the scenario's counters
+(-1 old status, +1 new status, per service too) and appends one event `(task, new status,
+attempt after the change)`. After the step the scenario's status is re-derived
+(`lifecycle.derive_scenario_status`) and, when it changed, one scenario event follows.
 
 The SQLite store applies these functions directly; each Lua script names the rows it
 implements in its header and mirrors them; `tests/storage/test_lockstep.py` runs the same
@@ -18,13 +20,13 @@ emit. A task's fields are read from a mapping with the stores' column names (see
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
-from scenarist.core.errors import ConflictError, IllegalTransitionError, StaleLeaseError
-from scenarist.core.model import FINAL_TASK_STATUSES, JSON, MAX_PRIORITY, TaskStatus
+from scenarist.core.errors import IllegalTransitionError
+from scenarist.core.model import TaskStatus
 
 
 class TaskFields(Protocol):
@@ -274,250 +276,3 @@ def apply_rule(rule_name: str, task: TaskFields, **values: Any) -> Change:
         raise AssertionError(f"rule {rule_name} sets {sorted(rule.sets)}, got {sorted(values)}")
     fields = {**values, **dict.fromkeys(rule.clears)}
     return Change(task["name"], rule_name, before, rule.target or before, fields)
-
-
-# --- guards: what each operation requires before its rule applies ------------------------
-
-
-def check_lease(task: TaskFields, lease_token: str | None, requested: TaskStatus) -> None:
-    """The task must be processing under `lease_token` (any lease when None: the seed's
-    PATCH). A wrong token is StaleLeaseError; a token-less misuse IllegalTransitionError."""
-    status = task["status"]
-    if status == TaskStatus.PROCESSING and lease_token in (None, task["lease_token"]):
-        return
-    if lease_token is None:
-        raise IllegalTransitionError(task["id"], status, requested)
-    raise StaleLeaseError(task["id"], status)
-
-
-def is_duplicate_completion(task: TaskFields, lease_token: str | None) -> bool:
-    """A repeat of the completion that already happened (decision 2)."""
-    return (
-        lease_token is not None
-        and task["status"] == TaskStatus.SUCCESS
-        and task["lease_token"] == lease_token
-    )
-
-
-def check_heartbeat(task: TaskFields, lease_token: str) -> None:
-    if task["status"] != TaskStatus.PROCESSING or task["lease_token"] != lease_token:
-        raise StaleLeaseError(task["id"], task["status"])
-
-
-def check_fail(task: TaskFields, lease_token: str | None, attempt: int) -> None:
-    """As check_lease, and the attempt the service decided on must still be current."""
-    check_lease(task, lease_token, TaskStatus.FAILED)
-    if task["attempt"] != attempt:
-        raise StaleLeaseError(task["id"], task["status"])
-
-
-def check_claim(task: TaskFields) -> None:
-    if task["status"] != TaskStatus.QUEUED:
-        raise IllegalTransitionError(task["id"], task["status"], TaskStatus.PROCESSING)
-
-
-def can_expire(task: TaskFields | None, lease_token: str, now: float) -> bool:
-    """The reaper's compare-and-set: still processing under the token it saw, and run out."""
-    return (
-        task is not None
-        and task["status"] == TaskStatus.PROCESSING
-        and task["lease_token"] == lease_token
-        and task["lease_expires_at"] <= now
-    )
-
-
-def check_cancel(scenario_id: str, status: str, cancelled: bool) -> bool:
-    """True when there is something to cancel; False when already cancelled (unchanged);
-    ConflictError when the scenario already ended some other way."""
-    if cancelled:
-        return False
-    if status in ("success", "failed"):
-        raise ConflictError(
-            f"scenario {scenario_id!r} is {status}; only an unfinished scenario can be cancelled",
-            current_status=status,
-            field="status",
-        )
-    return True
-
-
-def check_retry(scenario_id: str, status: str, tasks: Iterable[TaskFields]) -> None:
-    if not any(TaskStatus(t["status"]) in RETRYABLE for t in tasks):
-        raise ConflictError(
-            f"scenario {scenario_id!r} has no failed, skipped or cancelled task to retry",
-            current_status=status,
-            field="status",
-        )
-
-
-# --- ready order: the one definition every backend follows ------------------------------
-
-
-def priority(level: int) -> int:
-    """Queue priority inside a service: deeper tasks first (started scenarios finish
-    first), capped at the seed's 0-4 levels."""
-    return min(level, MAX_PRIORITY)
-
-
-def ready_at(task: TaskFields) -> float:
-    """When the task became (or becomes) leasable: its backoff end, else when queued."""
-    available = task["available_at"]
-    return float(available if available is not None else task["queued_at"])
-
-
-ReadyRank = tuple[int, float, str]
-
-
-def ready_rank(task_priority: int, task_ready_at: float, task_id: str) -> ReadyRank:
-    """Ready order, smallest first: higher priority, then older, then task id (bytewise).
-    SQLite's `ORDER BY priority DESC, ready_at, id`, Redis's per-priority sorted sets
-    (score = ready_at, ties by member, merged by lease_many.lua) and the cluster's merge
-    of shard heads (shard_lease.py, with this function) implement it; the lockstep test
-    holds them to it."""
-    return (-task_priority, task_ready_at, task_id)
-
-
-def ready_key(task: TaskFields) -> ReadyRank:
-    return ready_rank(priority(task["level"]), ready_at(task), task["id"])
-
-
-def is_ready(task: TaskFields, now: float) -> bool:
-    available = task["available_at"]
-    return task["status"] == TaskStatus.QUEUED and (available is None or available <= now)
-
-
-# --- the changes of each operation -------------------------------------------------------
-
-
-def lease_change(
-    task: TaskFields,
-    *,
-    rule: str = "lease",
-    lease_seconds: float | None,
-    worker_id: str | None,
-    now: float,
-    nonce: str,
-) -> Change:
-    attempt = task["attempt"] + 1
-    seconds = lease_seconds if lease_seconds is not None else task["timeout_seconds"]
-    return apply_rule(
-        rule,
-        task,
-        attempt=attempt,
-        lease_token=f"{nonce}.{attempt}",
-        started_at=now,
-        lease_expires_at=now + seconds,
-        lease_seconds=seconds,
-        worker_id=worker_id,
-    )
-
-
-def hand_back_change(task: TaskFields) -> Change:
-    attempt = task["attempt"] - 1
-    return apply_rule(
-        "hand_back", task, attempt=attempt, started_at=task["started_at"] if attempt else None
-    )
-
-
-def can_hand_back(task: TaskFields | None, lease_token: str) -> bool:
-    return (
-        task is not None
-        and task["status"] == TaskStatus.PROCESSING
-        and task["lease_token"] == lease_token
-    )
-
-
-def heartbeat_change(task: TaskFields, *, lease_seconds: float | None, now: float) -> Change:
-    seconds = lease_seconds if lease_seconds is not None else lease_length(task)
-    return apply_rule("heartbeat", task, lease_expires_at=now + seconds, lease_seconds=seconds)
-
-
-def lease_length(task: TaskFields) -> float:
-    """The lease length the worker last asked for (a lease from before the field
-    existed falls back to the task's timeout)."""
-    seconds = task["lease_seconds"]
-    return float(seconds if seconds is not None else task["timeout_seconds"])
-
-
-def complete_changes(
-    task: TaskFields,
-    lookup: Lookup,
-    *,
-    result_ref: str | None,
-    result: Mapping[str, JSON] | None,
-    now: float,
-) -> list[Change]:
-    changes = [apply_rule("complete", task, result_ref=result_ref, result=result, finished_at=now)]
-    for name in dict.fromkeys(task["dependents"]):
-        child = lookup(name)
-        if child is None:
-            continue
-        waiting = child["waiting"] - 1
-        changes.append(apply_rule("parent_succeeded", child, waiting=waiting))
-        if waiting <= 0 and child["status"] == TaskStatus.PENDING:
-            changes.append(apply_rule("release", child, queued_at=now))
-    return changes
-
-
-def fail_changes(
-    task: TaskFields,
-    lookup: Lookup,
-    *,
-    error: str,
-    retry_at: float | None,
-    now: float,
-) -> list[Change]:
-    """A failed attempt (or an expired lease): back to the queue until `retry_at`, or
-    failed for good with every transitive non-final dependent skipped in plan order."""
-    if retry_at is not None:
-        return [apply_rule("requeue", task, error=error, available_at=retry_at, queued_at=now)]
-    failed = apply_rule("fail", task, error=error, finished_at=now)
-    return [failed, *skip_changes(task, lookup, now=now)]
-
-
-def skip_changes(task: TaskFields, lookup: Lookup, *, now: float) -> list[Change]:
-    found: dict[str, TaskFields] = {}
-    frontier = list(task["dependents"])
-    while frontier:
-        name = frontier.pop()
-        if name in found:
-            continue
-        child = lookup(name)
-        if child is None:
-            continue
-        found[name] = child
-        frontier.extend(child["dependents"])
-    doomed = sorted(
-        (c for c in found.values() if TaskStatus(c["status"]) in NON_FINAL),
-        key=lambda c: c["seq"],
-    )
-    return [apply_rule("skip", child, finished_at=now) for child in doomed]
-
-
-def cancel_changes(tasks: Sequence[TaskFields], *, now: float) -> list[Change]:
-    """`tasks` in plan order."""
-    return [
-        apply_rule("cancel", t, finished_at=now)
-        for t in tasks
-        if TaskStatus(t["status"]) in NON_FINAL
-    ]
-
-
-def retry_changes(tasks: Sequence[TaskFields], *, now: float) -> list[Change]:
-    """Scenario retry over `tasks` in plan order. Parents' statuses are read before any
-    change (a retried parent is not a success), and each retried task's `waiting` is
-    recounted from them."""
-    succeeded = {t["name"] for t in tasks if t["status"] == TaskStatus.SUCCESS}
-    changes = []
-    for t in tasks:
-        if TaskStatus(t["status"]) not in RETRYABLE:
-            continue
-        waiting = len(set(t["depends_on"]) - succeeded)
-        if waiting == 0:
-            changes.append(apply_rule("retry_ready", t, attempt=0, waiting=0, queued_at=now))
-        else:
-            changes.append(apply_rule("retry_waiting", t, attempt=0, waiting=waiting))
-    return changes
-
-
-def is_final(status: str) -> bool:
-    return TaskStatus(status) in FINAL_TASK_STATUSES

@@ -24,7 +24,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from scenarist.core.model import MAX_PRIORITY, Task
-from scenarist.core.transitions import ReadyRank, ready_rank
+from scenarist.core.ready_order import ReadyRank, ready_rank
 from scenarist.storage.redis.codec import decode_task, ts
 from scenarist.storage.redis.failures import locate
 from scenarist.storage.redis.keys import KeySpace, ShardKeys

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from scenarist.core import transitions as tr
+from scenarist.core import transition_changes as changes_of
+from scenarist.core import transition_guards as guards
 from scenarist.core.model import Scenario, ScenarioStatus, Task, TaskStatus
 from scenarist.storage.sqlite.reads import get_scenario
 from scenarist.storage.sqlite.rows import INSERT_TASK, dumps, task_to_row
@@ -63,10 +64,10 @@ def cancel_scenario(
     conn: sqlite3.Connection, changes: Changes, scenario_id: str, *, now: float
 ) -> Scenario:
     row = fetch_scenario(conn, scenario_id)
-    if not tr.check_cancel(scenario_id, row["status"], bool(row["cancelled"])):
+    if not guards.check_cancel(scenario_id, row["status"], bool(row["cancelled"])):
         return get_scenario(conn, scenario_id)
     tasks = ScenarioTasks(conn, scenario_id)
-    moves = tr.cancel_changes(tasks.all_in_plan_order(), now=now)
+    moves = changes_of.cancel_changes(tasks.all_in_plan_order(), now=now)
     apply_changes(conn, changes, tasks, moves, now=now)
     conn.execute("UPDATE scenarios SET cancelled = 1 WHERE id = ?", (scenario_id,))
     changes.scenarios.add(scenario_id)
@@ -80,8 +81,8 @@ def retry_scenario(
     row = fetch_scenario(conn, scenario_id)
     tasks = ScenarioTasks(conn, scenario_id)
     every = tasks.all_in_plan_order()
-    tr.check_retry(scenario_id, row["status"], every)
-    apply_changes(conn, changes, tasks, tr.retry_changes(every, now=now), now=now)
+    guards.check_retry(scenario_id, row["status"], every)
+    apply_changes(conn, changes, tasks, changes_of.retry_changes(every, now=now), now=now)
     conn.execute("UPDATE scenarios SET cancelled = 0 WHERE id = ?", (scenario_id,))
     changes.scenarios.add(scenario_id)
     refresh_scenarios(conn, changes, now)

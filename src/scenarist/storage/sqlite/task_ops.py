@@ -9,6 +9,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Mapping, Sequence
 
+from scenarist.core import transition_changes as changes_of
+from scenarist.core import transition_guards as guards
 from scenarist.core import transitions as tr
 from scenarist.core.model import JSON, Completion, Task, TaskStatus
 from scenarist.storage.sqlite.rows import row_to_task
@@ -91,7 +93,7 @@ def start_lease(
     with its inputs."""
     tasks = ScenarioTasks(conn, row["scenario_id"])
     fields = tasks.add(row)
-    move = tr.lease_change(
+    move = changes_of.lease_change(
         fields, rule=rule, lease_seconds=lease_seconds, worker_id=worker_id, now=now, nonce=nonce
     )
     apply_changes(conn, changes, tasks, [move], now=now)
@@ -110,7 +112,7 @@ def claim(
     nonce: str,
 ) -> Task:
     row = fetch_task(conn, task_id)
-    tr.check_claim(row)
+    guards.check_claim(row)
     task = start_lease(
         conn,
         changes,
@@ -135,9 +137,9 @@ def heartbeat(
     now: float,
 ) -> Task:
     row = fetch_task(conn, task_id)
-    tr.check_heartbeat(row, lease_token)
+    guards.check_heartbeat(row, lease_token)
     tasks = ScenarioTasks(conn, row["scenario_id"])
-    move = tr.heartbeat_change(tasks.add(row), lease_seconds=lease_seconds, now=now)
+    move = changes_of.heartbeat_change(tasks.add(row), lease_seconds=lease_seconds, now=now)
     apply_changes(conn, changes, tasks, [move], now=now)
     return row_to_task(fetch_task(conn, task_id))
 
@@ -153,11 +155,11 @@ def complete(
     now: float,
 ) -> Completion:
     row = fetch_task(conn, task_id)
-    if tr.is_duplicate_completion(row, lease_token):
+    if guards.is_duplicate_completion(row, lease_token):
         return Completion(task=row_to_task(row), duplicate=True)
-    tr.check_lease(row, lease_token, TaskStatus.SUCCESS)
+    guards.check_lease(row, lease_token, TaskStatus.SUCCESS)
     tasks = ScenarioTasks(conn, row["scenario_id"])
-    moves = tr.complete_changes(
+    moves = changes_of.complete_changes(
         tasks.add(row), tasks.get, result_ref=result_ref, result=result, now=now
     )
     apply_changes(conn, changes, tasks, moves, now=now)
@@ -180,7 +182,7 @@ def fail(
     now: float,
 ) -> Task:
     row = fetch_task(conn, task_id)
-    tr.check_fail(row, lease_token, attempt)
+    guards.check_fail(row, lease_token, attempt)
     end_attempt(conn, changes, row, error=error, retry_at=retry_at, now=now)
     return row_to_task(fetch_task(conn, task_id))
 
@@ -205,7 +207,7 @@ def expire_lease(
 ) -> Task | None:
     """None when the task is gone, re-leased, finished, or its lease was extended."""
     row = conn.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
-    if row is None or not tr.can_expire(row, lease_token, now):
+    if row is None or not guards.can_expire(row, lease_token, now):
         return None
     end_attempt(conn, changes, row, error=tr.LEASE_EXPIRED_ERROR, retry_at=retry_at, now=now)
     return row_to_task(fetch_task(conn, task_id))
@@ -223,7 +225,9 @@ def end_attempt(
     """A failed attempt: back to the queue after the backoff, or failed for good with
     everything downstream skipped (rules requeue, fail, skip)."""
     tasks = ScenarioTasks(conn, row["scenario_id"])
-    moves = tr.fail_changes(tasks.add(row), tasks.get, error=error, retry_at=retry_at, now=now)
+    moves = changes_of.fail_changes(
+        tasks.add(row), tasks.get, error=error, retry_at=retry_at, now=now
+    )
     apply_changes(conn, changes, tasks, moves, now=now)
     refresh_scenarios(conn, changes, now)
 
@@ -234,9 +238,9 @@ def hand_back(
     """Undo the lease `lease_token` (row hand_back, see Store.hand_back); None when it is
     not current."""
     row = conn.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
-    if row is None or not tr.can_hand_back(row, lease_token):
+    if row is None or not guards.can_hand_back(row, lease_token):
         return None
     tasks = ScenarioTasks(conn, row["scenario_id"])
-    apply_changes(conn, changes, tasks, [tr.hand_back_change(tasks.add(row))], now=now)
+    apply_changes(conn, changes, tasks, [changes_of.hand_back_change(tasks.add(row))], now=now)
     refresh_scenarios(conn, changes, now)
     return row_to_task(fetch_task(conn, task_id))
