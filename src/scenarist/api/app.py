@@ -42,8 +42,9 @@ from scenarist.api.request_metrics import RequestMetricsMiddleware
 from scenarist.api.routers import generate, metrics, queues, root, scenarios, tasks
 from scenarist.core.catalog import Catalog, load_catalog
 from scenarist.dashboard import create_dashboard_router
+from scenarist.service.maintenance import run_maintenance
 from scenarist.service.observer import NullObserver
-from scenarist.service.orchestrator import Orchestrator, run_maintenance
+from scenarist.service.orchestrator import Orchestrator
 from scenarist.service.policy import Limits
 from scenarist.settings import Settings
 from scenarist.storage import open_store

@@ -6,7 +6,6 @@ this module chooses retry-or-fail, backoff delays, lease lengths, ids and timest
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 import secrets
@@ -20,7 +19,6 @@ from scenarist.core.errors import (
     IllegalTransitionError,
     ParamError,
     ScenaristError,
-    StoreUnavailableError,
 )
 from scenarist.core.model import (
     JSON,
@@ -413,22 +411,3 @@ class Orchestrator:
 
 async def is_gone(caller_gone: CallerGone | None) -> bool:
     return caller_gone is not None and await caller_gone()
-
-
-async def run_maintenance(
-    orchestrator: Orchestrator, stop: asyncio.Event, *, interval: float = 1.0
-) -> None:
-    """Reap expired leases and purge old scenarios until `stop` is set. Safe to run in
-    several processes at once: each store step re-checks its preconditions."""
-    while not stop.is_set():
-        try:
-            await orchestrator.reap_expired()
-            await orchestrator.report_ended()
-            await orchestrator.store.purge_finished(now=orchestrator.clock(), limit=1000)
-        except StoreUnavailableError as exc:
-            # The store is down; the next round retries. Requests see 503 meanwhile.
-            log.warning("maintenance skipped: %s", exc)
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=interval)
-        except TimeoutError:
-            continue
