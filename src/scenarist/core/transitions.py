@@ -72,19 +72,9 @@ NON_FINAL = frozenset({TaskStatus.PENDING, TaskStatus.QUEUED, TaskStatus.PROCESS
 RETRYABLE = frozenset({TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.CANCELLED})
 NEW: frozenset[TaskStatus] = frozenset()  # `sources` of a task that does not exist yet
 
-# Cleared whenever a task starts over (scenario retry): nothing of the old run survives.
-_RUN_FIELDS = (
-    "available_at",
-    "started_at",
-    "finished_at",
-    "lease_token",
-    "lease_expires_at",
-    "lease_seconds",
-    "worker_id",
-    "result_ref",
-    "result",
-    "error",
-)
+# Cleared whenever a task starts over (scenario retry): nothing of the old run survives
+# but what the retry rows set again.
+_RUN_FIELDS = TASK_FIELDS - {"attempt", "queued_at", "waiting"}
 
 
 @dataclass(frozen=True, slots=True)
