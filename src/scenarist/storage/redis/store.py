@@ -28,10 +28,7 @@ from scenarist.storage.redis import completions, reads
 from scenarist.storage.redis.codec import (
     decode_scenario,
     decode_task,
-    dump_json,
-    encode_task,
     opt,
-    scenario_fields,
     task_index,
     ts,
 )
@@ -51,6 +48,7 @@ from scenarist.storage.redis.pool import (
 )
 from scenarist.storage.redis.scripts import Scripts
 from scenarist.storage.redis.shard_lease import Leaser
+from scenarist.storage.redis.submit import Submitter
 from scenarist.storage.watch import Watch
 
 DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600.0
@@ -74,7 +72,7 @@ class RedisStore:
         self._notifier = notifier
         self._listing = reads.ScenarioListing(client, space)
         self._leaser = Leaser(client, space, scripts)
-        self._retention_seconds = retention_seconds
+        self._submitter = Submitter(client, space, scripts, retention_seconds)
 
     @classmethod
     async def open(
@@ -136,58 +134,12 @@ class RedisStore:
     async def create_scenario(
         self, scenario: Scenario, tasks: Sequence[Task]
     ) -> tuple[Scenario, bool]:
-        sid = scenario.id
-        shard = self._space.for_scenario(sid)
-        statuses = {t.name: t.status for t in tasks}
-        pairs: list[str | int] = []
-        roots: list[tuple[str, int]] = []
-        for i, task in enumerate(tasks):
-            pairs += [task.name, encode_task(task, i, statuses)]
-            if task.status is TaskStatus.QUEUED:
-                roots.append((task.name, 12 + 2 * i))  # ARGV index of the record
-        ik_key: str | None = None
-        if scenario.idempotency_key is not None:
-            if self._space.shard_count == 1:
-                ik_key = shard.idempotency(scenario.idempotency_key)
-            else:
-                existing = await self._reserve_idempotency(scenario.idempotency_key, sid)
-                if existing is not None:
-                    return await self.get_scenario(existing), False
-        outcome = await self._scripts.run(
-            "create",
-            [*shard.scenario_keys(sid), ik_key or shard.idempotency("")],
-            [
-                sid,
-                opt(scenario.idempotency_key if ik_key else None),
-                dump_json(scenario_fields(scenario, tasks)),
-                ts(scenario.created_at),
-                dump_json(sorted({t.service for t in tasks})),
-                dump_json(roots),
-                *pairs,
-            ],
-        )
-        if outcome[0] == "created":
+        sid, created = await self._submitter.create(scenario, tasks)
+        if created:
             # Stored exactly as given (the script derives the same status and counters),
             # so reading it back would only cost a round trip on the submit path.
             return scenario, True
-        return await self.get_scenario(outcome[1]), False
-
-    async def _reserve_idempotency(self, key: str, scenario_id: str) -> str | None:
-        """With several shards the key lives on its own shard, so it cannot be checked in
-        the create script: reserve it first (SET NX). Returns the id of a live scenario
-        holding the key; a reservation whose scenario is gone is taken over. The
-        reservation expires after twice the retention (it outlives its scenario)."""
-        name = self._space.for_idempotency_key(key).idempotency(key)
-        ttl = max(int(2 * self._retention_seconds), 1)
-        if await self._client.set(name, scenario_id, nx=True, ex=ttl):
-            return None
-        existing = cast(str | None, await self._client.get(name))
-        if existing is not None and existing != scenario_id:
-            holder = self._space.for_scenario(existing).scenario(existing)
-            if await self._client.exists(holder):
-                return existing
-        await self._client.set(name, scenario_id, ex=ttl)
-        return None
+        return await self.get_scenario(sid), False
 
     @translate_errors
     async def get_scenario(self, scenario_id: str) -> Scenario:
