@@ -8,6 +8,7 @@ is refused, never ignored or converted.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, model_validator
@@ -28,8 +29,15 @@ SEED_GENERATE_EXAMPLE: dict[str, Any] = {
 }
 
 
+# What every store can encode (orjson writes 64-bit integers; JSON has no NaN/Infinity).
+JSON_INT_MIN, JSON_INT_MAX = -(2**63), 2**64 - 1
+
+
 def check_json_depth(value: Any) -> Any:
-    """Reject deeply nested JSON (pydantic has no depth limit of its own)."""
+    """Refuse what a store cannot keep as sent: JSON nested deeper than MAX_JSON_DEPTH
+    (pydantic has no depth limit of its own), integers beyond 64 bits (Python's parser
+    reads any size; the stores' encoder raised on them, a 500 after a claim) and NaN,
+    Infinity or an overflowing float (not JSON; they were stored as null)."""
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         item, depth = stack.pop()
@@ -39,6 +47,10 @@ def check_json_depth(value: Any) -> Any:
             stack.extend((v, depth + 1) for v in item.values())
         elif isinstance(item, list):
             stack.extend((v, depth + 1) for v in item)
+        elif isinstance(item, int) and not JSON_INT_MIN <= item <= JSON_INT_MAX:
+            raise ValueError(f"integer {str(item)[:20]}... is outside the 64-bit range")
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise ValueError(f"{item} is not a JSON number (NaN and Infinity are not JSON)")
     return value
 
 
