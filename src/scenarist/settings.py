@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     callback_timeout: float = Field(default=10.0, gt=0)  # total per delivery, DNS to body
     callback_max_attempts: int = Field(default=8, ge=1)
     callback_concurrency: int = Field(default=16, ge=1, le=1024)  # deliveries at once
+    callback_per_host: int = Field(default=2, ge=1, le=1024)  # of those, to one host
     # Receivers exempt from the callback address policy (which refuses loopback, private
     # and link-local addresses): CIDRs, addresses or exact host names; comma-separated
     # or a JSON list.

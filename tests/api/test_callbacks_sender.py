@@ -12,7 +12,7 @@ import httpcore
 import pytest
 
 from scenarist.api.callback_transport import callback_pool
-from scenarist.api.callbacks import CallbackSender, Outcome
+from scenarist.api.callbacks import CallbackSender, Outcome, host_of
 from scenarist.core.callback_addresses import CallbackAddressPolicy
 from scenarist.core.model import Progress, Scenario, ScenarioStatus
 from scenarist.service.policy import RetryPolicy
@@ -183,3 +183,50 @@ async def test_an_entry_stays_claimed_well_past_the_deadline(receiver: Receiver)
     async with callback_pool(LOOPBACK, max_connections=1) as pool:
         await sender(outbox, pool, deadline=100.0, claim_seconds=60.0).deliver_due()
     assert outbox.claimed_for == [200.0]  # no other process may start it meanwhile
+
+
+class DueOrderOutbox(Outbox):
+    """An outbox that, like the stores, hands out due entries oldest first and takes a
+    deferred entry back with its new due time."""
+
+    def __init__(self, scenarios: list[Scenario]) -> None:
+        super().__init__(scenarios)
+        self.due_at = {s.id: NOW + i * 1e-3 for i, s in enumerate(scenarios)}
+        self.by_id = {s.id: s for s in scenarios}
+
+    async def claim_due_callbacks(
+        self, *, now: float, limit: int, lease_seconds: float
+    ) -> list[Scenario]:
+        ready = sorted((at, i) for i, at in self.due_at.items() if at <= now + 1)
+        claimed = [self.by_id[i] for _, i in ready[:limit]]
+        for scenario in claimed:
+            del self.due_at[scenario.id]
+        return claimed
+
+    async def finish_callback(self, scenario_id: str, *, retry_at: float | None) -> None:
+        await super().finish_callback(scenario_id, retry_at=retry_at)
+        if retry_at is not None:
+            self.due_at[scenario_id] = retry_at + 10  # not due again within this test
+
+
+async def test_many_callbacks_to_one_slow_host_leave_slots_for_other_hosts(
+    receiver: Receiver,
+) -> None:
+    drip = DripReceiver().start()
+    slow = [ended(f"slow{i}", drip.url) for i in range(8)]  # twice the concurrency
+    outbox = DueOrderOutbox([*slow, ended("fast", receiver.url)])
+    stop = asyncio.Event()
+    try:
+        async with callback_pool(LOOPBACK, max_connections=8) as pool:
+            callbacks = sender(outbox, pool, concurrency=4, per_host=2, deadline=60.0)
+            running = asyncio.create_task(callbacks.run(stop))
+            arrived = await asyncio.to_thread(receiver.arrived.wait, WAIT_SECONDS)
+            assert arrived, "the other host's callback waited for the slow host's"
+            assert callbacks.host_load[host_of(drip.url)] == 2
+            deferred = {i for i, at in outbox.finished if at is not None}
+            assert deferred == {f"slow{i}" for i in range(2, 8)}
+            stop.set()
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+    finally:
+        drip.stop()

@@ -172,6 +172,7 @@ def callback_sender(
         clock=orchestrator.clock,
         deadline=settings.callback_timeout,
         concurrency=settings.callback_concurrency,
+        per_host=settings.callback_per_host,
         max_attempts=settings.callback_max_attempts,
         interval=settings.callback_interval,
     )

@@ -17,15 +17,18 @@ through the policy of callback_policy.py; a refused address is given up at once.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import json
 import logging
 import random
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpcore
 
@@ -66,6 +69,12 @@ def callback_body(scenario: Scenario) -> bytes:
     return json.dumps(summary, separators=(",", ":"), sort_keys=True).encode()
 
 
+def host_of(url: str) -> str:
+    """The receiver a callback goes to, for the per-host limit: host and port."""
+    parts = urlsplit(url)
+    return f"{(parts.hostname or '').lower()}:{parts.port or parts.scheme}"
+
+
 class Outcome(Enum):
     DELIVERED = "delivered"
     FAILED = "failed"  # worth another try later
@@ -80,6 +89,7 @@ class CallbackSender:
     clock: Callable[[], float]
     deadline: float = 10.0  # seconds per delivery, DNS to status line
     concurrency: int = 16
+    per_host: int = 2  # deliveries at once to one host: a slow host cannot take every slot
     max_attempts: int = 8
     interval: float = 1.0
     claim_seconds: float = 60.0  # hidden from other processes while one delivers
@@ -87,6 +97,7 @@ class CallbackSender:
     rng: random.Random = field(default_factory=random.Random)
     attempts: dict[str, int] = field(default_factory=dict)
     in_flight: set[asyncio.Task[None]] = field(default_factory=set)
+    host_load: Counter[str] = field(default_factory=Counter)  # deliveries running per host
     slot_freed: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -94,8 +105,8 @@ class CallbackSender:
         cancellation cancels them: their entries stay claimed and come due again)."""
         try:
             while not stop.is_set():
-                started = await self.start_due()
-                if started and len(self.in_flight) < self.concurrency:
+                claimed = await self.start_due()
+                if claimed and len(self.in_flight) < self.concurrency:
                     continue  # more may be due right away
                 await self.pause(stop)
             if self.in_flight:
@@ -106,7 +117,8 @@ class CallbackSender:
             await asyncio.gather(*self.in_flight, return_exceptions=True)
 
     async def start_due(self) -> int:
-        """Claim as many due entries as there are free slots and start delivering them."""
+        """Claim as many due entries as there are free slots and start delivering them
+        (or defer those whose host is at its limit). Returns how many were claimed."""
         free = self.concurrency - len(self.in_flight)
         if free <= 0:
             return 0
@@ -122,13 +134,31 @@ class CallbackSender:
             log.warning("callback delivery skipped: %s", exc)
             return 0
         for scenario in due:
+            assert scenario.callback_url is not None
+            host = host_of(scenario.callback_url)
+            if self.host_load[host] >= self.per_host:
+                await self.defer(scenario.id)
+                continue
+            self.host_load[host] += 1
             delivery = asyncio.create_task(self.deliver(scenario))
             self.in_flight.add(delivery)
-            delivery.add_done_callback(self.delivery_done)
+            delivery.add_done_callback(functools.partial(self.delivery_done, host=host))
         return len(due)
 
-    def delivery_done(self, delivery: asyncio.Task[None]) -> None:
+    async def defer(self, scenario_id: str) -> None:
+        """Its host already has `per_host` deliveries running: due again after the next
+        poll, behind what was due before it (no attempt is counted). Many callbacks to one
+        slow receiver so wait their turn instead of taking every slot from other hosts."""
+        try:
+            await self.store.finish_callback(scenario_id, retry_at=self.clock() + self.interval)
+        except StoreUnavailableError as exc:  # stays claimed; due again when the claim ends
+            log.warning("callback not deferred: %s", exc)
+
+    def delivery_done(self, delivery: asyncio.Task[None], *, host: str) -> None:
         self.in_flight.discard(delivery)
+        self.host_load[host] -= 1
+        if self.host_load[host] <= 0:
+            del self.host_load[host]
         self.slot_freed.set()
         if not delivery.cancelled() and delivery.exception() is not None:
             log.error("callback delivery crashed", exc_info=delivery.exception())
