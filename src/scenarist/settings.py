@@ -104,7 +104,7 @@ class Settings(BaseSettings):
                 )
             if parts.path or parts.query or parts.fragment:
                 raise ValueError(f"{origin!r} is not an origin: it has a path or query")
-        return origins
+        return [browser_origin(origin) for origin in origins]
 
     # Redis store: connections per Redis node, shared by every request, the notifier and
     # the background loops; a call that finds them all busy waits this long for one.
@@ -148,6 +148,19 @@ class Settings(BaseSettings):
             f"refusing to listen on {self.host} without authentication: configure "
             "SCENARIST_TOKENS (a JSON list of {token, role, services?}) or pass --insecure"
         )
+
+
+def browser_origin(origin: str) -> str:
+    """`origin` as a browser sends it in its Origin header (lower-case scheme and host, no
+    default port), so `https://App.Example.com:443` matches the browser's
+    `https://app.example.com` instead of never matching."""
+    parts = urlsplit(origin)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    default = 443 if parts.scheme.lower() == "https" else 80
+    port = "" if parts.port in (None, default) else f":{parts.port}"
+    return f"{parts.scheme.lower()}://{host}{port}"
 
 
 def is_loopback_host(host: str) -> bool:

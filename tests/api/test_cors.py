@@ -87,3 +87,19 @@ def test_origins_come_comma_separated_from_the_environment(
 def test_an_origin_that_is_not_scheme_host_port_is_refused(origin: str) -> None:
     with pytest.raises(ValidationError, match="cors_origins"):
         Settings(cors_origins=[origin])
+
+
+@pytest.mark.parametrize(
+    ("written", "sent_by_browsers"),
+    [
+        ("https://App.Example.com", "https://app.example.com"),
+        ("HTTPS://app.example.com:443", "https://app.example.com"),
+        ("http://localhost:80", "http://localhost"),
+        ("http://localhost:5173", "http://localhost:5173"),
+        ("http://[::1]:8080", "http://[::1]:8080"),
+    ],
+)
+def test_an_origin_is_kept_as_browsers_send_it(written: str, sent_by_browsers: str) -> None:
+    """Browsers send lower-case scheme and host and leave out a default port: an origin
+    written otherwise would never match."""
+    assert Settings(cors_origins=[written]).cors_origins == [sent_by_browsers]
