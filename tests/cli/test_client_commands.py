@@ -199,3 +199,15 @@ def test_the_cli_default_url_is_the_sdk_default() -> None:
     from scenarist.worker.protocol import DEFAULT_URL as SDK_DEFAULT_URL
 
     assert DEFAULT_URL == SDK_DEFAULT_URL
+
+
+@pytest.mark.parametrize(
+    "url", ["127.0.0.1:8001", "ftp://x.example", "http://h:abc", "http://h:99999", "http://a b"]
+)
+def test_a_bad_url_is_one_line_and_exit_two(url: str) -> None:
+    for command in (["status", "01X"], ["cancel", "01X"], ["submit", "CreateVoice"]):
+        result = runner.invoke(app, [*command, "--url", url])
+        assert result.exit_code == 2, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert "error:" in result.output
+        assert "Traceback" not in result.output

@@ -21,7 +21,10 @@ from scenarist.worker.wire import Origin, Reply, header_lines
 
 class BlockingTransport:
     def __init__(self, url: str, *, headers: Mapping[str, str], max_response_bytes: int) -> None:
-        self.origin = Origin.parse(url)
+        try:
+            self.origin = Origin.parse(url)
+        except ValueError as exc:  # a CLI user's --url: one line, not a traceback
+            raise ServerUnreachableError(f"bad server URL: {exc}") from exc
         self._headers = dict(headers)
         self._max_bytes = max_response_bytes
         self._tls: ssl.SSLContext | None = None
@@ -50,8 +53,9 @@ class BlockingTransport:
         if body is not None:
             sent.setdefault("Content-Type", "application/json")
         where = f"{method} {self.origin.scheme}://{self.origin.host_header}{path}"
-        conn = self._connect(timeout)
+        conn: http.client.HTTPConnection | None = None
         try:
+            conn = self._connect(timeout)
             conn.request(method, self.origin.base_path + path, body=body, headers=sent)
             response = conn.getresponse()
             data = response.read(self._max_bytes + 1)
@@ -61,7 +65,8 @@ class BlockingTransport:
                 )
             reply_headers = {name.lower(): value for name, value in response.getheaders()}
             return Reply(response.status, reply_headers, data)
-        except (OSError, http.client.HTTPException) as exc:
+        except (OSError, ValueError, http.client.HTTPException) as exc:
             raise ServerUnreachableError(f"{where}: {exc}") from exc
         finally:
-            conn.close()
+            if conn is not None:
+                conn.close()
