@@ -172,6 +172,21 @@ async def test_callback_outbox_delivers_once_per_claim(store: Store) -> None:
     assert await store.claim_due_callbacks(now=T0 + 10**6, limit=10, lease_seconds=30) == []
 
 
+async def test_a_retried_scenario_is_not_put_back_in_the_outbox_by_a_late_delivery(
+    store: Store,
+) -> None:
+    """A delivery in flight when the scenario is retried fails and asks for another try:
+    the scenario is running again, so nothing may be posted for it (`running`)."""
+    scenario, _ = await submit(store, plan(spec("a")), callback_url="http://127.0.0.1:9/")
+    [a] = await lease(store, now=T0 + 1)
+    await store.fail(a.id, token(a), attempt=1, error="x", retry_at=None, now=T0 + 2)
+    [due] = await store.claim_due_callbacks(now=T0 + 3, limit=10, lease_seconds=30)
+    assert due.status is ScenarioStatus.FAILED
+    await store.retry_scenario(scenario.id, now=T0 + 4)
+    await store.finish_callback(scenario.id, retry_at=T0 + 5)
+    assert await store.claim_due_callbacks(now=T0 + 10**6, limit=10, lease_seconds=30) == []
+
+
 async def test_callback_outbox_respects_limit_and_covers_cancel(store: Store) -> None:
     ids = set()
     for _ in range(3):

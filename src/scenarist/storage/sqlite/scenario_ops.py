@@ -107,7 +107,12 @@ def claim_due_callbacks(
 
 def finish_callback(conn: sqlite3.Connection, scenario_id: str, *, retry_at: float | None) -> None:
     fetch_scenario(conn, scenario_id)
-    conn.execute("UPDATE scenarios SET callback_due_at = ? WHERE id = ?", (retry_at, scenario_id))
+    # Only while the scenario is still in the outbox (as Redis's ZADD XX): a retry took it
+    # out, and a delivery that was in flight must not put a running scenario back.
+    conn.execute(
+        "UPDATE scenarios SET callback_due_at = ? WHERE id = ? AND callback_due_at IS NOT NULL",
+        (retry_at, scenario_id),
+    )
 
 
 def purge_finished(conn: sqlite3.Connection, *, before: float, limit: int) -> int:
