@@ -7,7 +7,16 @@ import pytest
 from scenarist.core.errors import IllegalTransitionError, StaleLeaseError, TaskNotFoundError
 from scenarist.core.model import ScenarioStatus, TaskStatus
 from scenarist.storage.base import Store
-from tests.storage.plans import T0, diamond, lease, plan, run_to_success, spec, submit
+from tests.storage.plans import (
+    T0,
+    diamond,
+    lease,
+    lease_named,
+    plan,
+    run_to_success,
+    spec,
+    submit,
+)
 
 
 async def test_lease_orders_by_priority_then_age_then_id(store: Store) -> None:
@@ -169,3 +178,22 @@ async def test_heartbeat_with_a_stale_token_is_rejected(store: Store) -> None:
     assert caught.value.current_status == "success"
     with pytest.raises(TaskNotFoundError):
         await store.heartbeat("01NOPE:a", "n.1", lease_seconds=None, now=T0)
+
+
+async def test_a_due_retry_of_higher_priority_is_leased_before_a_thousand_older_ones(
+    store: Store,
+) -> None:
+    """More due backoffs than one promotion batch (1000): the lease still takes the best
+    ready task (priority first), not the best of the oldest thousand."""
+    chain = [spec("c0"), *(spec(f"c{i}", f"c{i - 1}") for i in range(1, 5))]
+    roots = [spec(f"r{i:04d}") for i in range(1001)]
+    scenario, _ = await submit(store, plan(*chain, *roots))
+    await run_to_success(store, scenario.id, ["c0", "c1", "c2", "c3"], now=T0 + 1)
+    for i in range(1001):
+        task = await lease_named(store, scenario.id, f"r{i:04d}", now=T0 + 1)
+        await store.fail(task.id, task.lease_token, attempt=1, error="x", retry_at=T0 + 10,
+                         now=T0 + 1)  # fmt: skip
+    deep = await lease_named(store, scenario.id, "c4", now=T0 + 1)
+    await store.fail(deep.id, deep.lease_token, attempt=1, error="x", retry_at=T0 + 20, now=T0 + 1)
+    [first] = await lease(store, now=T0 + 30, max_tasks=1)
+    assert first.name == "c4"

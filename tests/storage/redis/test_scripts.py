@@ -92,3 +92,22 @@ async def test_declared_keys_must_match_the_lua_layout(rstore: RedisStore) -> No
     keys[3] = keys[3] + "-elsewhere"
     with pytest.raises(ResponseError, match="key layout mismatch"):
         await rstore._scripts.run("cancel", keys, [scenario.id, repr(T0)])
+
+
+@pytest.mark.redis
+async def test_task_ids_tie_break_byte_wise_whatever_the_servers_locale(
+    rstore: RedisStore,
+) -> None:
+    """lease_many.lua merges queue heads with `bytes_less`, not Lua's `<`, which follows
+    the server's collation locale: ids must compare as ZPOPMIN and SQLite compare them."""
+    pairs = [("slide_b", "slidea"), ("B", "a"), ("a", "ab"), ("ab", "a"), ("x", "x"), ("é", "z")]
+    script = (
+        lua_source(LIBRARY)
+        + "\nlocal out = {}\n"
+        + "".join(
+            f"out[#out + 1] = bytes_less({a!r}, {b!r}) and 1 or 0\n" for a, b in pairs
+        ).replace("'", '"')
+        + "return out\n"
+    )
+    answers = await rstore.client.eval(script, 0)
+    assert answers == [int(a.encode() < b.encode()) for a, b in pairs]

@@ -77,6 +77,17 @@ end
 
 local function priority(t) return math.min(t.l, MAX_PRIORITY) end
 
+-- Byte-wise string order. Lua's `<` on strings follows the server's collation locale
+-- (redis-server calls setlocale), but the ready order's tie-break by task id is byte-wise
+-- everywhere else: ZPOPMIN, SQLite, core/ready_order.py.
+local function bytes_less(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+
 -- Unit of work: tasks read by this script are cached (one decoded table per task, so
 -- every helper sees the same, current object) and written back once at the end, one HSET
 -- per scenario; redis.call round trips dominate a script's cost.

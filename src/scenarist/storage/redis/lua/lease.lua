@@ -23,7 +23,9 @@ local now = tonumber(now_s)
 for i = 2, 6 do check_key(KEYS[i], queue_key(svc, 6 - i)) end
 check_key(KEYS[7], delayed_key(svc))
 
-promote_due(svc, now_s, 1000)
+-- Every due backoff is promoted before anything is taken: promoted in batches of the
+-- oldest, a due task of a higher priority could otherwise wait behind a full batch.
+while promote_due(svc, now_s, 1000) == 1000 do end
 local taken, leased = {}, 0
 for i = 2, 6 do
   if leased >= max_tasks then break end

@@ -27,7 +27,9 @@ for s, svc in ipairs(services) do
   local base = 2 + (s - 1) * 6
   for p = 0, 4 do check_key(KEYS[base + p], queue_key(svc, 4 - p)) end
   check_key(KEYS[base + 5], delayed_key(svc))
-  promote_due(svc, now_s, 1000)
+  -- Every due backoff is promoted before anything is taken: promoted in batches of the
+  -- oldest, a due task of a higher priority could otherwise wait behind a full batch.
+  while promote_due(svc, now_s, 1000) == 1000 do end
 end
 
 -- The best `want` entries of one priority over every service: {score, id, queue key}.
@@ -40,7 +42,7 @@ local function best_heads(p, want)
   end
   table.sort(heads, function(a, b)
     if a[1] ~= b[1] then return a[1] < b[1] end
-    return a[2] < b[2]
+    return bytes_less(a[2], b[2])
   end)
   return heads
 end
