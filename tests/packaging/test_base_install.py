@@ -63,7 +63,11 @@ def test_a_missing_module_outside_the_extra_is_not_mistaken_for_it() -> None:
         (["--help"], DEMO_EXTRA + WEB_STACK + SDK + CATALOG),
         (["graph", "CreateVideo", "--param", "description=x"], DEMO_EXTRA + WEB_STACK + SDK),
         (["validate", "--help"], DEMO_EXTRA + WEB_STACK + SDK),
-        (["status", "nope", "--url", "http://127.0.0.1:9"], DEMO_EXTRA + WEB_STACK + CATALOG),
+        # The blocking client's JSON calls use the standard library: no httpx, no asyncio.
+        (
+            ["status", "nope", "--url", "http://127.0.0.1:9"],
+            (*DEMO_EXTRA, *WEB_STACK, *CATALOG, "httpx", "asyncio", "scenarist.worker.transport"),
+        ),
         (["serve", "--help"], DEMO_EXTRA + WEB_STACK + SDK + CATALOG),
     ],
     ids=["help", "graph", "validate-help", "status", "serve-help"],

@@ -366,3 +366,55 @@ def test_the_lockstep_catches_a_store_that_breaks_a_rule(broken: type[ModelStore
 
     with pytest.raises(AssertionError, match="mutant answered differently"):
         run_lockstep({"model": model, "mutant": mutant}, chosen=MUTANT_SETTINGS)
+
+
+def test_the_lockstep_catches_a_broken_sqlite_transition(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SQLite store as shipped, except that its cancel keeps lease tokens."""
+    from scenarist.storage.sqlite import scenario_ops
+    from scenarist.storage.sqlite.transitions import apply_changes
+
+    def keeps_tokens(conn: Any, changes: Any, tasks: Any, moves: Any, *, now: float) -> None:
+        kept = [
+            dataclasses.replace(m, fields={k: v for k, v in m.fields.items() if k != "lease_token"})
+            for m in moves
+        ]
+        apply_changes(conn, changes, tasks, kept, now=now)
+
+    monkeypatch.setattr(scenario_ops, "apply_changes", keeps_tokens)
+
+    async def model() -> Store:
+        return ModelStore()
+
+    with pytest.raises(AssertionError, match="sqlite answered differently"):
+        run_lockstep(
+            {"model": model, "sqlite": lambda: open_sqlite(tmp_path)}, chosen=MUTANT_SETTINGS
+        )
+
+
+@pytest.mark.redis
+def test_the_lockstep_catches_a_broken_lua_transition(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Redis store with one line of _lib.lua taken out: skips no longer in plan order.
+    The changed source loads as a library of its own version, beside the shipped one."""
+    from scenarist.storage.redis import scripts
+
+    shipped = scripts.lua_source
+    sort = "  table.sort(doomed, function(x, y) return x[2].i < y[2].i end)\n"
+    assert sort in shipped(scripts.LIBRARY)
+
+    def without_the_sort(name: str) -> str:
+        return shipped(name).replace(sort, "")
+
+    monkeypatch.setattr(scripts, "lua_source", without_the_sort)
+
+    async def model() -> Store:
+        return ModelStore()
+
+    with pytest.raises(AssertionError, match="redis answered differently"):
+        run_lockstep(
+            {"model": model, "redis": lambda: open_redis(redis_server.url)},
+            chosen=MUTANT_SETTINGS,
+        )

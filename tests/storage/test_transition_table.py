@@ -73,8 +73,15 @@ def test_a_change_clears_exactly_the_rows_cleared_fields() -> None:
     change = tr.apply_rule(
         "complete", fields(TaskStatus.PROCESSING), result_ref="r", result=None, finished_at=2.0
     )
+    rule = tr.RULES["complete"]
     assert change.after is TaskStatus.SUCCESS
-    assert {k for k, v in change.fields.items() if v is None} >= tr.RULES["complete"].clears
+    assert set(change.fields) == rule.sets | rule.clears
+    assert {k: change.fields[k] for k in rule.clears} == dict.fromkeys(rule.clears)
+    assert {k: change.fields[k] for k in rule.sets} == {
+        "result_ref": "r",
+        "result": None,
+        "finished_at": 2.0,
+    }
 
 
 def test_ready_order_is_priority_then_age_then_id() -> None:
