@@ -211,3 +211,10 @@ def test_a_bad_url_is_one_line_and_exit_two(url: str) -> None:
         assert result.exception is None or isinstance(result.exception, SystemExit)
         assert "error:" in result.output
         assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", [["submit", "CreateVoice"], ["retry", "01X"]])
+def test_timeout_without_wait_is_refused(command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--timeout", "5", "--url", "http://127.0.0.1:9"])
+    assert result.exit_code == 2
+    assert "--timeout bounds --wait" in result.output

@@ -7,7 +7,12 @@ answer (returned records, or the error's type and current status).
 
 Ids and nonces are chosen by the test, so no normalisation is needed beyond dropping
 event ids (integers in SQLite, stream ids in Redis). Every new transition extends this
-test first (docs/architecture.md, "Adding a transition")."""
+test first (docs/architecture.md, "Adding a transition").
+
+Outside its reach, and covered by the conformance suite instead (tests/storage, every
+backend): the callback outbox, idempotency keys, more due backoffs than one promotion
+batch, the maintenance tick's promotion (`promote.lua`), the seed-list delivery of
+`publish_lists` and the cluster's top-up lease after a lost race."""
 
 from __future__ import annotations
 

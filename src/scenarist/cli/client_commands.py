@@ -205,6 +205,7 @@ def submit(
 
     if quiet and (wait or as_json):
         raise typer.BadParameter("--quiet prints only the id: not with --wait or --json")
+    check_timeout_needs_wait(wait, timeout)
     console = Console(stderr=as_json)
     params = parse_params(param or [])
     with reported_errors(console), ScenaristClient(url, token) as client:
@@ -220,6 +221,12 @@ def submit(
             return
         console.print(f"submitted {scenario} as {scenario_id}", highlight=False)
         wait_and_report(client, scenario_id, console, as_json=as_json, timeout=timeout)
+
+
+def check_timeout_needs_wait(wait: bool, timeout: float | None) -> None:
+    """--timeout bounds a --wait; alone it would be ignored without a word."""
+    if timeout is not None and not wait:
+        raise typer.BadParameter("--timeout bounds --wait: add --wait, or leave --timeout out")
 
 
 def wait_and_report(
@@ -300,6 +307,7 @@ def retry(
     to the end as `submit --wait` does."""
     from scenarist.worker.client import ScenaristClient
 
+    check_timeout_needs_wait(wait, timeout)
     if not wait:
         control_scenario(ScenaristClient.retry, scenario_id, as_json=as_json, url=url, token=token)
         return

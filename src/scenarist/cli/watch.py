@@ -52,24 +52,34 @@ class ScenarioOutcome:
 
 
 def follow_events(client: ScenaristClient, scenario_id: str, on_progress: ProgressCallback) -> None:
-    """Feed every `progress` payload to `on_progress` until the stream's `end` event."""
+    """Feed every `progress` payload to `on_progress` until the stream's `end` event.
+
+    A stream that ends without it (the server restarted or shut its streams down, a proxy
+    cut it) is followed again after the last event id, once the scenario document says
+    the scenario is not over. Only failures to reach the server count, and only in a
+    row: RECONNECT_ATTEMPTS of them raise ServerUnreachableError, never a quiet return
+    that would read a running scenario as finished."""
     last_id: str | None = None
-    for attempt in range(RECONNECT_ATTEMPTS):
+    failures = 0
+    while True:
         try:
             for event in client.events(scenario_id, last_event_id=last_id):
+                failures = 0
                 last_id = event.id or last_id
                 if event.event in ("progress", "end") and isinstance(event.data, dict):
                     on_progress(event.data)
                 if event.event == "end":
                     return
+            scenario = client.get_scenario(scenario_id)
+            failures = 0
+            on_progress({"status": scenario["status"], "progress": scenario["progress"]})
+            if scenario["status"] in FINAL_STATUSES:
+                return
         except ServerUnreachableError:
-            if attempt == RECONNECT_ATTEMPTS - 1:
+            failures += 1
+            if failures >= RECONNECT_ATTEMPTS:
                 raise
         time.sleep(RECONNECT_DELAY_SECONDS)
-        scenario = client.get_scenario(scenario_id)
-        on_progress({"status": scenario["status"], "progress": scenario["progress"]})
-        if scenario["status"] in FINAL_STATUSES:
-            return
 
 
 def leaf_names(tasks: list[Mapping[str, Any]]) -> list[str]:
