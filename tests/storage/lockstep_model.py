@@ -289,13 +289,7 @@ class ModelStore:
                 )
             except ScenaristError as exc:
                 outcomes.append(exc)
-        # A batch answers each task as the whole batch left it.
-        return [
-            dataclasses.replace(o, task=self._public(self._task(o.task.id)))
-            if isinstance(o, Completion)
-            else o
-            for o in outcomes
-        ]
+        return outcomes
 
     async def fail(
         self,

@@ -31,8 +31,13 @@ def is_duplicate_completion(task: TaskFields, lease_token: str | None) -> bool:
     )
 
 
+def holds_lease(task: TaskFields, lease_token: str) -> bool:
+    """The task is processing under exactly `lease_token`."""
+    return bool(task["status"] == TaskStatus.PROCESSING and task["lease_token"] == lease_token)
+
+
 def check_heartbeat(task: TaskFields, lease_token: str) -> None:
-    if task["status"] != TaskStatus.PROCESSING or task["lease_token"] != lease_token:
+    if not holds_lease(task, lease_token):
         raise StaleLeaseError(task["id"], task["status"])
 
 
@@ -50,12 +55,9 @@ def check_claim(task: TaskFields) -> None:
 
 def can_expire(task: TaskFields | None, lease_token: str, now: float) -> bool:
     """The reaper's compare-and-set: still processing under the token it saw, and run out."""
-    return (
-        task is not None
-        and task["status"] == TaskStatus.PROCESSING
-        and task["lease_token"] == lease_token
-        and task["lease_expires_at"] <= now
-    )
+    if task is None or not holds_lease(task, lease_token):
+        return False
+    return bool(task["lease_expires_at"] <= now)
 
 
 def check_cancel(scenario_id: str, status: str, cancelled: bool) -> bool:
@@ -82,8 +84,5 @@ def check_retry(scenario_id: str, status: str, tasks: Iterable[TaskFields]) -> N
 
 
 def can_hand_back(task: TaskFields | None, lease_token: str) -> bool:
-    return (
-        task is not None
-        and task["status"] == TaskStatus.PROCESSING
-        and task["lease_token"] == lease_token
-    )
+    """Only the lease that was made for the departed caller is undone."""
+    return task is not None and holds_lease(task, lease_token)

@@ -119,7 +119,7 @@ _LEASE_SETS = (
     "worker_id",
 )
 _ENDS_LEASE = ("lease_token", "lease_expires_at", "lease_seconds")
-_LEASE_SETS_CLEARED = (*_ENDS_LEASE, "worker_id")
+_ENDS_LEASE_AND_WORKER = (*_ENDS_LEASE, "worker_id")
 
 RULES: dict[str, Rule] = {
     r.name: r
@@ -161,7 +161,7 @@ RULES: dict[str, Rule] = {
             [TaskStatus.PROCESSING],
             TaskStatus.QUEUED,
             ["attempt", "started_at"],
-            [*_LEASE_SETS_CLEARED, "available_at"],
+            [*_ENDS_LEASE_AND_WORKER, "available_at"],
             doc="the lease's caller left before it got the task: as if never leased "
             "(attempt back, same queued_at; started_at None once no attempt is left)",
         ),
@@ -186,7 +186,7 @@ RULES: dict[str, Rule] = {
             [TaskStatus.PROCESSING],
             TaskStatus.QUEUED,
             ["error", "available_at", "queued_at"],
-            [*_ENDS_LEASE, "worker_id"],
+            _ENDS_LEASE_AND_WORKER,
             doc="a retryable failure (or an expired lease) with attempts left",
         ),
         _rule(
