@@ -4,7 +4,6 @@ live server."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from typer.testing import CliRunner
 from scenarist.cli.client_commands import parse_param_value, parse_params
 from scenarist.cli.main import app
 from scenarist.worker import Fatal, ScenaristClient, Worker, WorkerTask
-from tests.worker.server import LiveServer
+from tests.worker.server import LiveServer, running
 
 runner = CliRunner()
 
@@ -40,13 +39,8 @@ def background_worker(server: LiveServer) -> Iterator[Worker]:
             raise Fatal("the model refused: no cats today")
         return f"out/{job.name}.txt"
 
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
-    try:
+    with running(worker):
         yield worker
-    finally:
-        worker.stop()
-        thread.join(10)
 
 
 def invoke(*args: str) -> Any:

@@ -17,7 +17,7 @@ from scenarist.cli import watch
 from scenarist.cli.client_commands import tasks_table
 from scenarist.cli.main import app
 from scenarist.worker import Fatal, Worker, WorkerTask
-from tests.worker.server import LiveServer
+from tests.worker.server import LiveServer, running
 
 runner = CliRunner()
 
@@ -50,13 +50,8 @@ def chain_worker(server: LiveServer) -> Iterator[FlakyUntilFixed]:
     worker = Worker(server.url, wait_seconds=0.5)
     worker.add_handler("first-service", flaky.first)
     worker.add_handler("second-service", lambda task: f"out/{task.name}")
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
-    try:
+    with running(worker):
         yield flaky
-    finally:
-        worker.stop()
-        thread.join(10)
 
 
 def invoke(*args: str) -> Any:

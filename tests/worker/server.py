@@ -6,6 +6,8 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import uvicorn
 
 from scenarist.api.app import create_app
 from scenarist.settings import Settings
+from scenarist.worker import Worker
 
 # A small catalog for the SDK tests: a fan-out of independent jobs, and a two-service
 # chain so burst mode has work released by another service's completion.
@@ -109,3 +112,15 @@ class LiveServer:
             self._thread.join(timeout=10)
         if self._socket is not None:
             self._socket.close()
+
+
+@contextmanager
+def running(worker: Worker) -> Iterator[Worker]:
+    """`worker` serving on a background thread until the block ends, then stopped."""
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        thread.join(10)
