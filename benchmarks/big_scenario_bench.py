@@ -22,6 +22,7 @@ as "not served". It asserts nothing; compare runs before and after a change.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import sys
@@ -164,7 +165,8 @@ def measure(url: str, slides: int, rounds: int) -> None:
         }
         for label, (path, params) in reads.items():
             http.get(path, params=params)  # warm-up: first-use imports and caches
-            samples = [timed(lambda: http.get(path, params=params)) for _ in range(rounds)]
+            read = functools.partial(http.get, path, params=params)
+            samples = [timed(read) for _ in range(rounds)]
             report(label, samples)
 
 

@@ -31,7 +31,7 @@ class ScriptedClient:
             raise outcome
         yield from outcome
 
-    def get_scenario(self, scenario_id: str) -> Any:
+    def get_scenario(self, scenario_id: str, *, with_tasks: bool = True) -> Any:
         outcome = self.documents.pop(0)
         if isinstance(outcome, Exception):
             raise outcome

@@ -42,3 +42,15 @@ def test_lease_heartbeat_batch_complete_and_stale_tokens(live_server: LiveServer
         final_events = list(client.events(scenario_id))
         assert final_events[-1].event == "end"
         assert final_events[-1].data["status"] == "failed"
+
+
+def test_a_big_scenario_reads_without_tasks_and_pages_them(live_server: LiveServer) -> None:
+    with ScenaristClient(live_server.url) as client:
+        scenario_id = client.submit("Jobs", {"n": 7})["scenario_id"]
+        bare = client.get_scenario(scenario_id, with_tasks=False)
+        assert bare["tasks"] is None
+        assert bare["progress"]["total"] == 7
+        full = [t["name"] for t in client.get_scenario(scenario_id)["tasks"]]
+        assert [t["name"] for t in client.scenario_tasks(scenario_id, page_size=3)] == full
+        grouped = client.scenario_tasks(scenario_id, group="job", page_size=2)
+        assert [t["name"] for t in grouped] == [f"job_{i}" for i in range(1, 8)]

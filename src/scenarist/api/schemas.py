@@ -245,44 +245,6 @@ class FailurePublic(BaseModel):
 SKIPPED_BECAUSE_TEXT = "on a skipped task: the failed or cancelled upstream tasks that caused it"
 
 
-class ScenarioTaskPublic(TaskSummary):
-    """A task in a scenario's body: the summary plus what explains its outcome."""
-
-    attempt: int
-    max_attempts: int
-    error: str | None
-    skipped_because: list[str] = Field(default_factory=list, description=SKIPPED_BECAUSE_TEXT)
-
-
-class ScenarioPublic(ScenarioSummary):
-    params: dict[str, Any]
-    callback_url: str | None
-    tasks: list[ScenarioTaskPublic]
-    failures: list[FailurePublic] = Field(
-        description="failed tasks (plan order) with their errors and the skips they caused"
-    )
-
-    @classmethod
-    def with_tasks(cls, scenario: Scenario, tasks: list[Task]) -> ScenarioPublic:
-        skips = explain_skips(tasks)
-        return cls(
-            **summary_fields(scenario),
-            params=dict(scenario.params),
-            callback_url=scenario.callback_url,
-            tasks=[
-                ScenarioTaskPublic(
-                    **TaskSummary.of(t).model_dump(),
-                    attempt=t.attempt,
-                    max_attempts=t.max_attempts,
-                    error=t.error,
-                    skipped_because=list(skips.get(t.name, ())),
-                )
-                for t in tasks
-            ],
-            failures=[FailurePublic.of(f) for f in explain_failures(tasks, skips)],
-        )
-
-
 class ScenarioPage(BaseModel):
     items: list[ScenarioSummary]
     next_cursor: str | None

@@ -70,7 +70,7 @@ def follow_events(client: ScenaristClient, scenario_id: str, on_progress: Progre
                     on_progress(event.data)
                 if event.event == "end":
                     return
-            scenario = client.get_scenario(scenario_id)
+            scenario = client.get_scenario(scenario_id, with_tasks=False)
             failures = 0
             on_progress({"status": scenario["status"], "progress": scenario["progress"]})
             if scenario["status"] in FINAL_STATUSES:
@@ -234,7 +234,7 @@ def _watch(
         now = time.monotonic()
         if options.timeout is not None and now - started >= options.timeout:
             if not latest:
-                latest = client.get_scenario(scenario_id)["progress"]
+                latest = client.get_scenario(scenario_id, with_tasks=False)["progress"]
             raise WaitTimedOutError(scenario_id, options.timeout, latest)
         if options.notice is not None and now >= next_check:
             next_check = now + IDLE_CHECK_SECONDS
@@ -244,7 +244,9 @@ def _watch(
 def _notice_idle_services(
     client: ScenaristClient, scenario_id: str, notice: Callable[[str], None], warned: set[str]
 ) -> None:
-    by_service = client.get_scenario(scenario_id)["progress"].get("by_service", {})
+    by_service = client.get_scenario(scenario_id, with_tasks=False)["progress"].get(
+        "by_service", {}
+    )
     waiting = [s for s, counts in by_service.items() if int(counts.get("queued", 0)) > 0]
     if not waiting:
         return

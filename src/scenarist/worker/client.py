@@ -37,6 +37,7 @@ from scenarist.worker.protocol import (
     raise_for_status,
     response_json,
     scenario_path,
+    scenario_tasks_path,
     send_kwargs,
     task_path,
 )
@@ -136,8 +137,25 @@ class ScenaristClient:
     ) -> Any:
         return self._call(Calls.submit(scenario, params, idempotency_key))
 
-    def get_scenario(self, scenario_id: str) -> Any:
-        return self._call(Call("GET", scenario_path(scenario_id)))
+    def get_scenario(self, scenario_id: str, *, with_tasks: bool = True) -> Any:
+        """The scenario's body; `with_tasks=False` leaves out its tasks and failures (a
+        constant-size answer, for status and progress of a scenario of any size)."""
+        query = "" if with_tasks else "?tasks=none"
+        return self._call(Call("GET", scenario_path(scenario_id) + query))
+
+    def scenario_tasks(
+        self, scenario_id: str, *, group: str | None = None, page_size: int = 100
+    ) -> Iterator[Any]:
+        """Every task of a scenario (or of one `count`/`for_each` group) in plan order,
+        read a page at a time."""
+        cursor: str | None = None
+        while True:
+            path = scenario_tasks_path(scenario_id, group=group, limit=page_size, cursor=cursor)
+            page = self._call(Call("GET", path))
+            yield from page["items"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return
 
     def get_task(self, task_id: str) -> Any:
         return self._call(Call("GET", task_path(task_id)))

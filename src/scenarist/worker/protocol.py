@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import orjson
 
@@ -69,6 +69,18 @@ def task_path(task_id: str, action: str = "") -> str:
 
 def scenario_path(scenario_id: str, action: str = "") -> str:
     return f"/scenarios/{quote(scenario_id, safe='')}" + (f"/{action}" if action else "")
+
+
+def scenario_tasks_path(
+    scenario_id: str, *, group: str | None, limit: int, cursor: str | None
+) -> str:
+    """`GET /scenarios/{id}/tasks`: one page of a scenario's tasks (or of one group)."""
+    query = {"limit": str(limit), "group": group, "cursor": cursor}
+    return (
+        scenario_path(scenario_id, "tasks")
+        + "?"
+        + urlencode({k: v for k, v in query.items() if v is not None})
+    )
 
 
 def parse_timestamp(value: Any) -> float | None:

@@ -9,9 +9,11 @@ from fastapi.responses import StreamingResponse
 
 from scenarist.api.deps import Client, Services
 from scenarist.api.problems import problem_responses
-from scenarist.api.schemas import ScenarioPage, ScenarioPublic, ScenarioSummary
+from scenarist.api.scenario_bodies import ScenarioPublic, ScenarioTaskPage, TasksDetail
+from scenarist.api.schemas import ScenarioPage, ScenarioSummary
 from scenarist.api.sse import SSE_EVENT_SCHEMA, SSE_STREAM_SCHEMA, scenario_stream
 from scenarist.core.errors import ParamError
+from scenarist.core.groups import page_tasks
 from scenarist.core.model import ScenarioStatus
 from scenarist.service.policy import Limits
 
@@ -47,11 +49,53 @@ async def list_scenarios(
     summary="A scenario's status, progress and tasks",
     responses=problem_responses(401, 403, 404, 503),
 )
-async def get_scenario(scenario_id: ScenarioId, services: Services, _: Client) -> ScenarioPublic:
+async def get_scenario(
+    scenario_id: ScenarioId,
+    services: Services,
+    _: Client,
+    tasks: Annotated[
+        TasksDetail,
+        Query(
+            description="`all` (the default): every task and the failures; `none`: neither, "
+            "so a scenario of thousands of tasks answers in constant size (page its tasks "
+            "with `GET /scenarios/{id}/tasks`)"
+        ),
+    ] = TasksDetail.ALL,
+) -> ScenarioPublic:
     orchestrator = services.orchestrator
     scenario = await orchestrator.get_scenario(scenario_id)
-    tasks = await orchestrator.list_tasks(scenario_id)
-    return ScenarioPublic.with_tasks(scenario, tasks)
+    if tasks is TasksDetail.NONE:
+        return ScenarioPublic.with_tasks(scenario, None)
+    return ScenarioPublic.with_tasks(scenario, await orchestrator.list_tasks(scenario_id))
+
+
+@router.get(
+    "/{scenario_id}/tasks",
+    operation_id="listScenarioTasks",
+    summary="A scenario's tasks, a page at a time (plan order)",
+    responses=problem_responses(401, 403, 404, 422, 503),
+)
+async def list_scenario_tasks(
+    scenario_id: ScenarioId,
+    services: Services,
+    _: Client,
+    group: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            description="only the copies of one template task: `slide_image` lists "
+            "`slide_image_1 .. slide_image_N` (a `count` or `for_each` group)",
+        ),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=Limits().max_batch)] = 100,
+    cursor: Annotated[
+        str | None, Query(max_length=500, description="`next_cursor` of the previous page")
+    ] = None,
+) -> ScenarioTaskPage:
+    everything = await services.orchestrator.list_tasks(scenario_id)
+    page = page_tasks(everything, group=group, cursor=cursor, limit=limit)
+    return ScenarioTaskPage.of(everything, page)
 
 
 @router.post(

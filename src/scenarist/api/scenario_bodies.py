@@ -1,0 +1,95 @@
+"""The bodies of `GET /scenarios/{id}` and `GET /scenarios/{id}/tasks`: the scenario with
+its tasks (or without them, for scenarios of thousands of tasks), a page of tasks, and
+the failures that explain how it ended."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from scenarist.api.schemas import (
+    SKIPPED_BECAUSE_TEXT,
+    FailurePublic,
+    ScenarioSummary,
+    TaskSummary,
+    summary_fields,
+)
+from scenarist.core.explain import failures as explain_failures
+from scenarist.core.explain import skipped_because as explain_skips
+from scenarist.core.groups import TaskPage
+from scenarist.core.model import Scenario, Task
+
+
+class ScenarioTaskPublic(TaskSummary):
+    """A task in a scenario's body: the summary plus what explains its outcome."""
+
+    attempt: int
+    max_attempts: int
+    error: str | None
+    skipped_because: list[str] = Field(default_factory=list, description=SKIPPED_BECAUSE_TEXT)
+
+    @classmethod
+    def explained(cls, task: Task, skips: Mapping[str, Sequence[str]]) -> ScenarioTaskPublic:
+        return cls(
+            id=task.id,
+            name=task.name,
+            service=task.service,
+            level=task.level,
+            depends_on=list(task.depends_on),
+            status=task.status,
+            attempt=task.attempt,
+            max_attempts=task.max_attempts,
+            error=task.error,
+            skipped_because=list(skips.get(task.name, ())),
+        )
+
+
+class TasksDetail(StrEnum):
+    """How much of a scenario's task list its body carries."""
+
+    ALL = "all"
+    NONE = "none"
+
+
+class ScenarioPublic(ScenarioSummary):
+    params: dict[str, Any]
+    callback_url: str | None
+    tasks: list[ScenarioTaskPublic] | None = Field(
+        description="every task in plan order; null with `?tasks=none` (page them with "
+        "`GET /scenarios/{id}/tasks`)"
+    )
+    failures: list[FailurePublic] | None = Field(
+        description="failed tasks (plan order) with their errors and the skips they caused; "
+        "null with `?tasks=none` (finding them reads every task)"
+    )
+
+    @classmethod
+    def with_tasks(cls, scenario: Scenario, tasks: list[Task] | None) -> ScenarioPublic:
+        """The body with every task, or without tasks and failures when `tasks` is None."""
+        head = {
+            **summary_fields(scenario),
+            "params": dict(scenario.params),
+            "callback_url": scenario.callback_url,
+        }
+        if tasks is None:
+            return cls(**head, tasks=None, failures=None)
+        skips = explain_skips(tasks)
+        return cls(
+            **head,
+            tasks=[ScenarioTaskPublic.explained(t, skips) for t in tasks],
+            failures=[FailurePublic.of(f) for f in explain_failures(tasks, skips)],
+        )
+
+
+class ScenarioTaskPage(BaseModel):
+    items: list[ScenarioTaskPublic] = Field(description="tasks in plan order")
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null last")
+
+    @classmethod
+    def of(cls, tasks: list[Task], page: TaskPage) -> ScenarioTaskPage:
+        skips = explain_skips(tasks)  # a skip's cause may lie outside the page
+        items = [ScenarioTaskPublic.explained(t, skips) for t in page.tasks]
+        return cls(items=items, next_cursor=page.next_cursor)
