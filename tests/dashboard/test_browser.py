@@ -228,3 +228,49 @@ def test_list_updates_live_and_filters_survive_back(
         re.compile(r"[1-9]")
     )
     page.screenshot(path=str(SCREENSHOTS / "queues.png"), full_page=True)
+
+
+def test_a_big_group_is_one_node_that_opens_into_pages_of_instances(
+    page: Page, api: httpx.Client, base_url: str
+) -> None:
+    slides = 60  # 60 prompts and 60 images: two group nodes, each opening into two pages
+    scenario_id = submit(
+        api, {"scenario": "CreateVideo", "description": "Big", "slides_count": slides}
+    )
+    assert work(api, "text-service") == ["script"]
+    page.goto(f"{base_url}/ui/scenarios/{scenario_id}")
+    expect(page.locator("g.node")).to_have_count(5)
+    expect(page.locator("#live-state")).to_contain_text("Live", timeout=WAIT_MS)
+    group = page.locator('g.node[data-group="slide_prompt"]')
+    expect(group).to_have_attribute("data-status", "queued")
+    expect(group.locator(".group-counts")).to_contain_text(f"◔{slides}")
+
+    group.click()
+    panel = page.locator("#task-panel .group-details")
+    expect(panel).to_have_attribute("data-group", "slide_prompt")
+    expect(panel.locator("ul.instances li")).to_have_count(50)
+    expect(panel.locator('td[data-status="queued"]')).to_have_text(str(slides))
+    assert page.url.endswith("?group=slide_prompt")
+    expect(group).to_have_class(re.compile(r"\bselected\b"))
+
+    # Live: the worker finishes 20 prompts; the node's counts and the panel follow.
+    assert len(work(api, "text-service")) == 20
+    expect(group.locator(".share-success")).to_have_count(1)
+    expect(group.locator(".group-counts")).to_contain_text("✓20")
+    expect(panel.locator('td[data-status="success"]')).to_have_text("20")
+    page.screenshot(path=str(SCREENSHOTS / "big-group.png"), full_page=True)
+
+    panel.locator("a[data-group-page]").click()  # the next page: instances 51..60
+    expect(panel.locator("ul.instances li")).to_have_count(slides - 50)
+    expect(panel.locator("ul.instances li").first).to_contain_text("slide_prompt_51")
+    assert "cursor=" in page.url
+    panel.locator('a[data-task="slide_prompt_51"]').click()
+    details = page.locator("#task-panel .task-details")
+    expect(details).to_have_attribute("data-task", "slide_prompt_51")
+    expect(group).to_have_class(re.compile(r"\bselected\b"))  # the instance's group
+    page.go_back()
+    expect(page.locator("#task-panel .group-details ul.instances li").first).to_contain_text(
+        "slide_prompt_51"
+    )
+    page.keyboard.press("Escape")
+    expect(page.locator("#task-panel")).to_contain_text("No task selected.")

@@ -34,6 +34,8 @@ from scenarist.dashboard.access import (
 )
 from scenarist.dashboard.actions import add_action_routes
 from scenarist.dashboard.context import Ctx, DashboardContext, DashboardUnavailableError, Seen
+from scenarist.dashboard.group_routes import add_group_routes, require_group
+from scenarist.dashboard.groups import GROUP_PAGE_SIZE
 from scenarist.dashboard.live import scenario_feed
 from scenarist.dashboard.rendering import Renderer
 from scenarist.dashboard.views import (
@@ -152,6 +154,8 @@ def add_scenario_routes(router: APIRouter, renderer: Renderer) -> None:
         ctx: Ctx,
         viewer: Seen,
         task: OptionalText = None,
+        group: OptionalText = None,
+        cursor: OptionalText = None,
         notice: OptionalText = None,
     ) -> Response:
         orchestrator = ctx.orchestrator
@@ -168,6 +172,8 @@ def add_scenario_routes(router: APIRouter, renderer: Renderer) -> None:
             services=service_counts(scenario.progress),
             dag=dag_view(tasks),
             details=task_details(tasks, scenario_id, task) if task else None,
+            group=require_group(tasks, scenario_id, group, cursor) if group and not task else None,
+            page_size=GROUP_PAGE_SIZE,
             notice=NOTICES.get(notice or ""),
             after=after or "",
         )
@@ -219,6 +225,7 @@ def add_scenario_routes(router: APIRouter, renderer: Renderer) -> None:
         )
 
     add_action_routes(router, renderer)
+    add_group_routes(router, renderer)
 
 
 def add_queue_routes(router: APIRouter, renderer: Renderer) -> None:

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from scenarist.core.errors import ParamError, TaskNotFoundError
 from scenarist.core.model import JSON, Progress, ScenarioStatus, Task, TaskStatus, task_id
+from scenarist.dashboard.groups import GroupSummary, big_groups, summarise
 from scenarist.dashboard.layout import DagLayout, NodeBox, NodeInput, layout_dag
 
 DEFAULT_PAGE_SIZE = 25
@@ -86,20 +87,46 @@ def service_counts(progress: Progress) -> list[ServiceCounts]:
 
 @dataclass(frozen=True, slots=True)
 class DagNode:
+    """A task, or a big group of copies drawn as one node (exactly one of the two)."""
+
     box: NodeBox
-    task: Task
+    task: Task | None
+    group: GroupSummary | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class DagView:
     layout: DagLayout
     nodes: tuple[DagNode, ...]
+    tasks: int  # how many tasks the drawing stands for, groups included
 
 
 def dag_view(tasks: Sequence[Task]) -> DagView:
-    layout = layout_dag([NodeInput(t.name, t.level, t.depends_on) for t in tasks])
+    """The drawing: every task, except that each big group becomes one node, and edges
+    to or from its members become one edge to or from that node."""
+    groups = big_groups(tasks)
+    node_of = {t.name: name for name, members in groups.items() for t in members}
+    inputs: list[NodeInput] = []
+    drawn: set[str] = set()
+    for task in tasks:
+        node = node_of.get(task.name, task.name)
+        if node in drawn:
+            continue
+        drawn.add(node)
+        members = groups.get(node, [task])
+        parents = dict.fromkeys(node_of.get(p, p) for m in members for p in m.depends_on)
+        level = min(m.level for m in members)
+        inputs.append(NodeInput(node, level, tuple(p for p in parents if p != node)))
+    layout = layout_dag(inputs)
     by_name = {t.name: t for t in tasks}
-    return DagView(layout, tuple(DagNode(box, by_name[box.name]) for box in layout.nodes))
+    summaries = {name: summarise(name, members) for name, members in groups.items()}
+    nodes = tuple(
+        DagNode(box, None, summaries[box.name])
+        if box.name in summaries
+        else DagNode(box, by_name[box.name])
+        for box in layout.nodes
+    )
+    return DagView(layout, nodes, len(tasks))
 
 
 @dataclass(frozen=True, slots=True)

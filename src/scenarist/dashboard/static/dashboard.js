@@ -4,6 +4,9 @@
 "use strict";
 
 const REFRESH_MS = 2000;
+const GROUP_REFRESH_MS = 1500;  // at most one read of a scenario's group counts per interval
+const SVG_NS = "http://www.w3.org/2000/svg";
+const STATUSES = ["pending", "queued", "processing", "success", "failed", "skipped", "cancelled"];
 const ICONS = {
   pending: "○", queued: "◔", processing: "◐", running: "▶",
   success: "✓", failed: "✗", skipped: "↷", cancelled: "⊘",
@@ -45,7 +48,11 @@ class ScenarioPage {
     this.summary = document.getElementById("summary");
     this.liveState = document.getElementById("live-state");
     this.summaryTimer = null;
-    this.selected = new URL(location.href).searchParams.get("task");
+    this.groupTimer = null;
+    const address = new URL(location.href).searchParams;
+    this.selected = address.get("task");
+    this.selectedGroup = this.selected ? null : address.get("group");
+    this.groupCursor = this.selectedGroup ? address.get("cursor") : null;
     this.bindGraph();
     this.bindPanel();
     this.markSelected();
@@ -59,26 +66,54 @@ class ScenarioPage {
     return this.root.querySelector(`g.node[data-task="${CSS.escape(name)}"]`);
   }
 
+  groupNode(name) {
+    return name ? this.root.querySelector(`g.node[data-group="${CSS.escape(name)}"]`) : null;
+  }
+
+  // `shot_12` -> "shot": the copies of one template task (count or for_each) share it.
+  static groupOf(name) {
+    const match = /^(.+)_[1-9][0-9]*$/.exec(name || "");
+    return match ? match[1] : null;
+  }
+
+  open(node) {
+    if (node.dataset.group) this.openGroup(node.dataset.group, null, true);
+    else this.select(node.dataset.task, true);
+  }
+
   bindGraph() {
     for (const node of this.nodes()) {
-      node.addEventListener("click", () => this.select(node.dataset.task, true));
+      node.addEventListener("click", () => this.open(node));
       node.addEventListener("keydown", (event) => this.onNodeKey(event, node));
     }
   }
 
   bindPanel() {
     this.panel.addEventListener("click", (event) => {
-      if (event.target.closest(".close-panel")) this.close(true);
+      if (event.target.closest(".close-panel")) {
+        this.close(true);
+        return;
+      }
+      // Links inside a group's panel: an instance, or another page of the group.
+      const instance = event.target.closest("a[data-task]");
+      const page = event.target.closest("a[data-group-page]");
+      if (instance) {
+        event.preventDefault();
+        this.select(instance.dataset.task, true);
+      } else if (page) {
+        event.preventDefault();
+        this.openGroup(this.selectedGroup, page.dataset.groupPage || null, true, true);
+      }
     });
     document.addEventListener("keydown", (event) => {
-      if (event.key === "Escape" && this.selected) this.close(true);
+      if (event.key === "Escape" && (this.selected || this.selectedGroup)) this.close(true);
     });
   }
 
   onNodeKey(event, node) {
     if (event.key === "Enter" || event.key === " ") {
       event.preventDefault();
-      this.select(node.dataset.task, true);
+      this.open(node);
       return;
     }
     const target = this.neighbour(node, event.key);
@@ -104,8 +139,9 @@ class ScenarioPage {
 
   async select(name, remember) {
     this.selected = name;
+    this.selectedGroup = null;
     this.markSelected();
-    if (remember) this.setAddress(name);
+    if (remember) this.setAddress({ task: name });
     try {
       this.panel.innerHTML = await fetchFragment(`${this.base}/tasks/${encodeURIComponent(name)}`);
     } catch (err) {
@@ -113,30 +149,67 @@ class ScenarioPage {
     }
   }
 
-  close(remember) {
-    const previous = this.selected && this.node(this.selected);
+  // A group's panel: its counts and one page of its instances (`cursor` null: the first).
+  async openGroup(name, cursor, remember, focusPanel) {
     this.selected = null;
+    this.selectedGroup = name;
+    this.groupCursor = cursor;
+    this.markSelected();
+    if (remember) this.setAddress({ group: name, cursor });
+    await this.loadGroupPanel();
+    if (focusPanel) {
+      const heading = this.panel.querySelector("h2");
+      if (heading) { heading.tabIndex = -1; heading.focus(); }
+    }
+  }
+
+  async loadGroupPanel() {
+    const name = this.selectedGroup;
+    const query = this.groupCursor ? `?cursor=${encodeURIComponent(this.groupCursor)}` : "";
+    try {
+      const html = await fetchFragment(`${this.base}/groups/${encodeURIComponent(name)}${query}`);
+      if (this.selectedGroup === name) this.panel.innerHTML = html;
+    } catch (err) {
+      this.panel.textContent = `Could not load group ${name}: ${err.message}`;
+    }
+  }
+
+  close(remember) {
+    const previous = (this.selected && this.node(this.selected))
+      || this.groupNode(this.selectedGroup || ScenarioPage.groupOf(this.selected));
+    this.selected = null;
+    this.selectedGroup = null;
     this.markSelected();
     this.panel.innerHTML = '<p class="hint">No task selected.</p>';
-    if (remember) this.setAddress(null);
+    if (remember) this.setAddress({});
     if (previous) previous.focus();
   }
 
   followAddress() {
-    const name = new URL(location.href).searchParams.get("task");
-    if (name) this.select(name, false); else this.close(false);
+    const address = new URL(location.href).searchParams;
+    const name = address.get("task");
+    const group = address.get("group");
+    if (name) this.select(name, false);
+    else if (group) this.openGroup(group, address.get("cursor"), false);
+    else this.close(false);
   }
 
-  setAddress(name) {
+  setAddress({ task = null, group = null, cursor = null }) {
     const url = new URL(location.href);
-    url.searchParams.delete("notice");
-    if (name) url.searchParams.set("task", name); else url.searchParams.delete("task");
-    history.pushState({ task: name }, "", url);
+    for (const key of ["notice", "task", "group", "cursor"]) url.searchParams.delete(key);
+    if (task) url.searchParams.set("task", task);
+    if (group) url.searchParams.set("group", group);
+    if (group && cursor) url.searchParams.set("cursor", cursor);
+    history.pushState({ task, group, cursor }, "", url);
   }
 
   markSelected() {
+    // An instance selected from a group's panel highlights its group's node.
+    const group = this.selectedGroup || (this.selected && !this.node(this.selected)
+      ? ScenarioPage.groupOf(this.selected) : null);
     for (const node of this.nodes()) {
-      node.classList.toggle("selected", node.dataset.task === this.selected);
+      const chosen = node.dataset.group ? node.dataset.group === group : node.dataset.task === this.selected;
+      node.classList.toggle("selected", chosen);
     }
   }
 
@@ -151,6 +224,7 @@ class ScenarioPage {
       const data = JSON.parse(event.data);
       this.setScenarioStatus(data.status);
       this.refreshSummarySoon();
+      if (this.root.querySelector("g.node[data-group]")) this.refreshGroupsSoon();
       this.liveState.textContent = `Scenario ended: ${data.status}.`;
     });
     source.addEventListener("error", () => {
@@ -164,7 +238,12 @@ class ScenarioPage {
       return;
     }
     const node = this.node(data.task);
-    if (!node) return;
+    if (!node) {
+      // An instance of a group drawn as one node: its counts are re-read (throttled).
+      if (this.groupNode(ScenarioPage.groupOf(data.task))) this.refreshGroupsSoon();
+      if (data.task === this.selected) this.select(data.task, false);
+      return;
+    }
     const service = node.dataset.service;
     node.classList.remove(`status-${node.dataset.status}`);
     node.classList.add(`status-${data.status}`);
@@ -185,6 +264,76 @@ class ScenarioPage {
     icon.setAttribute("aria-hidden", "true");
     icon.textContent = ICONS[status] || "•";
     badge.append(icon, ` ${status}`);
+  }
+
+  // A busy group sends many status events; read the groups' counts at most once per
+  // GROUP_REFRESH_MS (a throttle, not a debounce: a steady stream still updates).
+  refreshGroupsSoon() {
+    if (this.groupTimer) return;
+    this.groupTimer = setTimeout(async () => {
+      try {
+        const response = await fetch(`${this.base}/groups`, { credentials: "same-origin" });
+        if (!response.ok) throw new Error(`${response.status} from ${this.base}/groups`);
+        const { groups } = await response.json();
+        for (const [name, info] of Object.entries(groups)) {
+          const node = this.groupNode(name);
+          if (node) this.updateGroupNode(node, name, info);
+        }
+        if (this.selectedGroup && groups[this.selectedGroup]) this.updateGroupPanel(groups[this.selectedGroup]);
+      } catch (err) {
+        this.liveState.textContent = `Could not refresh the groups: ${err.message}`;
+      } finally {
+        this.groupTimer = null;
+      }
+    }, GROUP_REFRESH_MS);
+  }
+
+  updateGroupNode(node, name, info) {
+    const service = node.dataset.service;
+    node.classList.remove(`status-${node.dataset.status}`);
+    node.classList.add(`status-${info.status}`);
+    node.dataset.status = info.status;
+    node.dataset.size = info.size;
+    node.querySelector(".group-size").textContent = `×${info.size}`;
+    node.querySelector("title").textContent = `${name} ×${info.size} (${service}): ${info.description}`;
+    node.setAttribute("aria-label", `${name}, group of ${info.size} on ${service}: ${info.description}`);
+    const bar = node.querySelector(".group-bar");
+    const counts = node.querySelector(".group-counts");
+    const width = Number(node.querySelector("rect:not(.group-stack)").getAttribute("width")) - 24;
+    bar.replaceChildren();
+    counts.replaceChildren();
+    let start = 0;
+    for (const status of STATUSES) {
+      const count = info.counts[status] || 0;
+      if (!count) continue;
+      const share = count / info.size;
+      const rect = document.createElementNS(SVG_NS, "rect");
+      rect.setAttribute("class", `share share-${status}`);
+      rect.dataset.status = status;
+      rect.setAttribute("x", 12 + start * width);
+      rect.setAttribute("y", 25);
+      rect.setAttribute("width", share * width);
+      rect.setAttribute("height", 6);
+      bar.append(rect);
+      start += share;
+      const text = document.createElementNS(SVG_NS, "tspan");
+      text.setAttribute("class", `status-text-${status}`);
+      text.textContent = `${ICONS[status]}${count}`;
+      counts.append(text, " ");
+    }
+  }
+
+  // The open group's counts follow at once; its page of instances is re-read unless the
+  // reader is working inside the panel (replacing it would take their focus away).
+  updateGroupPanel(info) {
+    const details = this.panel.querySelector(".group-details");
+    if (!details) return;
+    for (const cell of details.querySelectorAll("td[data-status]")) {
+      const count = info.counts[cell.dataset.status] || 0;
+      cell.textContent = count;
+      cell.parentElement.classList.toggle("zero", count === 0);
+    }
+    if (!this.panel.contains(document.activeElement)) this.loadGroupPanel();
   }
 
   // Progress events come in bursts; one summary fetch per burst is enough.
