@@ -3,6 +3,8 @@
 
     python benchmarks/big_scenario_bench.py             # Redis and SQLite, 7 rounds each
     python benchmarks/big_scenario_bench.py --store sqlite --rounds 3 --slides 1000
+    git archive BASE src | tar -x -C /tmp/base   # then, before and after side by side:
+    python benchmarks/big_scenario_bench.py --server-src /tmp/base/src --server-src src
 
 One `scenarist serve` process per store (Redis: its own redis-server on a free loopback
 port; SQLite: a file in a temporary directory), both stopped by pid at the end. The
@@ -86,14 +88,14 @@ def catalog_text() -> str:
     return packaged + "\n" + BIG_VIDEO
 
 
-def start_server(workdir: Path, store_url: str) -> tuple[ManagedProcess, str]:
+def start_server(workdir: Path, store_url: str, source: Path) -> tuple[ManagedProcess, str]:
     catalog = workdir / "catalog.yml"
     catalog.write_text(catalog_text())
     port = free_port()
     args = [sys.executable, "-m", "scenarist", "serve", "--port", str(port)]
     args += ["--store", store_url, "--scenarios", str(catalog)]
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src")}
-    server = ManagedProcess.spawn("api", args, workdir / "server.log", env, REPO_ROOT)
+    env = {**os.environ, "PYTHONPATH": str(source)}
+    server = ManagedProcess.spawn("api", args, workdir / "server.log", env, workdir)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + _START_TIMEOUT_S
     while True:
@@ -170,15 +172,15 @@ def measure(url: str, slides: int, rounds: int) -> None:
             report(label, samples)
 
 
-def run_store(name: str, slides: int, rounds: int) -> None:
+def run_store(name: str, slides: int, rounds: int, source: Path) -> None:
     with tempfile.TemporaryDirectory(prefix=f"scenarist-big-{name}-") as tmp:
         workdir = Path(tmp)
         redis = RedisProcess(workdir / "redis").start() if name == "redis" else None
         store_url = redis.url if redis else f"sqlite:///{workdir / 'scenarist.db'}"
         try:
-            server, url = start_server(workdir, store_url)
+            server, url = start_server(workdir, store_url, source)
             try:
-                print(f"{name}: BigVideo slides_count={slides}, {rounds} rounds")
+                print(f"{name}: BigVideo slides_count={slides}, {rounds} rounds, from {source}")
                 measure(url, slides, rounds)
             finally:
                 server.stop()
@@ -192,12 +194,25 @@ def main() -> None:
     parser.add_argument("--store", choices=["redis", "sqlite", "both"], default="both")
     parser.add_argument("--slides", type=int, default=MAX_SLIDES, help=f"1..{MAX_SLIDES}")
     parser.add_argument("--rounds", type=int, default=7, help="samples per measurement")
+    parser.add_argument(
+        "--server-src",
+        type=Path,
+        action="append",
+        help="a `src` directory to run the server from (e.g. an exported older commit, to "
+        "compare before and after on one machine state); repeat it to alternate between "
+        "several; default: this checkout",
+    )
     args = parser.parse_args()
     if not 1 <= args.slides <= MAX_SLIDES or not 1 <= args.rounds <= 50:
         parser.error(f"--slides must be 1..{MAX_SLIDES} and --rounds 1..50")
     stores = ["redis", "sqlite"] if args.store == "both" else [args.store]
+    sources = args.server_src or [REPO_ROOT / "src"]
+    for source in sources:
+        if not (source / "scenarist" / "__init__.py").is_file():
+            parser.error(f"--server-src {source}: no scenarist package there")
     for name in stores:
-        run_store(name, args.slides, args.rounds)
+        for source in sources:
+            run_store(name, args.slides, args.rounds, source.resolve())
 
 
 if __name__ == "__main__":
