@@ -9,10 +9,13 @@ is refused, never ignored or converted.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
+from scenarist.api.timing_schemas import ATTEMPTS_TEXT, ETA_TEXT, AttemptPublic, attempts_public
+from scenarist.core.durations import AttemptSpan
 from scenarist.core.errors import ParamError
 from scenarist.core.explain import Failure, FailureReason, progress_summary
 from scenarist.core.explain import failures as explain_failures
@@ -252,23 +255,34 @@ class ScenarioTaskPublic(TaskSummary):
     max_attempts: int
     error: str | None
     skipped_because: list[str] = Field(default_factory=list, description=SKIPPED_BECAUSE_TEXT)
+    attempts: list[AttemptPublic] = Field(default_factory=list, description=ATTEMPTS_TEXT)
 
 
 class ScenarioPublic(ScenarioSummary):
     params: dict[str, Any]
     callback_url: str | None
+    eta_seconds: float | None = Field(default=None, description=ETA_TEXT)
     tasks: list[ScenarioTaskPublic]
     failures: list[FailurePublic] = Field(
         description="failed tasks (plan order) with their errors and the skips they caused"
     )
 
     @classmethod
-    def with_tasks(cls, scenario: Scenario, tasks: list[Task]) -> ScenarioPublic:
+    def with_tasks(
+        cls,
+        scenario: Scenario,
+        tasks: list[Task],
+        *,
+        attempts: Mapping[str, list[AttemptSpan]] | None = None,
+        eta_seconds: float | None = None,
+    ) -> ScenarioPublic:
         skips = explain_skips(tasks)
+        spans = attempts or {}
         return cls(
             **summary_fields(scenario),
             params=dict(scenario.params),
             callback_url=scenario.callback_url,
+            eta_seconds=eta_seconds,
             tasks=[
                 ScenarioTaskPublic(
                     **TaskSummary.of(t).model_dump(),
@@ -276,6 +290,7 @@ class ScenarioPublic(ScenarioSummary):
                     max_attempts=t.max_attempts,
                     error=t.error,
                     skipped_because=list(skips.get(t.name, ())),
+                    attempts=attempts_public(spans.get(t.name)),
                 )
                 for t in tasks
             ],
@@ -352,9 +367,12 @@ class TaskDetailPublic(TaskPublic):
     failure: FailurePublic | None = Field(
         default=None, description="on a failed task: its reason and the skips it caused"
     )
+    attempts: list[AttemptPublic] = Field(default_factory=list, description=ATTEMPTS_TEXT)
 
     @classmethod
-    def explained(cls, task: Task, scenario_tasks: list[Task]) -> TaskDetailPublic:
+    def explained(
+        cls, task: Task, scenario_tasks: list[Task], attempts: list[AttemptSpan] | None = None
+    ) -> TaskDetailPublic:
         """`scenario_tasks` is needed only for a failed or skipped task (else pass [])."""
         skips = explain_skips(scenario_tasks)
         failure = next(
@@ -364,6 +382,7 @@ class TaskDetailPublic(TaskPublic):
             **TaskPublic.of(task).model_dump(),
             skipped_because=list(skips.get(task.name, ())),
             failure=FailurePublic.of(failure) if failure is not None else None,
+            attempts=attempts_public(attempts),
         )
 
 

@@ -56,11 +56,12 @@ def event_data(event: Event) -> dict[str, Any]:
     }
 
 
-def progress_data(scenario: Scenario) -> dict[str, Any]:
+def progress_data(scenario: Scenario, eta_seconds: float | None) -> dict[str, Any]:
     return {
         "scenario_id": scenario.id,
         "status": scenario.status.value,
         "progress": ProgressPublic.of(scenario.progress).model_dump(),
+        "eta_seconds": eta_seconds,
     }
 
 

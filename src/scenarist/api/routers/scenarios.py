@@ -14,6 +14,7 @@ from scenarist.api.sse import SSE_EVENT_SCHEMA, SSE_STREAM_SCHEMA, scenario_stre
 from scenarist.core.errors import ParamError
 from scenarist.core.model import ScenarioStatus
 from scenarist.service.policy import Limits
+from scenarist.service.timing import attempts_of, eta_seconds
 
 router = APIRouter(prefix="/scenarios", tags=["scenarios"])
 
@@ -51,7 +52,12 @@ async def get_scenario(scenario_id: ScenarioId, services: Services, _: Client) -
     orchestrator = services.orchestrator
     scenario = await orchestrator.get_scenario(scenario_id)
     tasks = await orchestrator.list_tasks(scenario_id)
-    return ScenarioPublic.with_tasks(scenario, tasks)
+    return ScenarioPublic.with_tasks(
+        scenario,
+        tasks,
+        attempts=await attempts_of(orchestrator, scenario_id, tasks),
+        eta_seconds=await eta_seconds(orchestrator, scenario, tasks),
+    )
 
 
 @router.post(
