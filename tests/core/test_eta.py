@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from scenarist.core.eta import ServiceLoad, estimate_eta
+from scenarist.core.eta import ServiceLoad, critical_path, estimate_eta
 from scenarist.core.model import Task, TaskStatus
 from tests.core.test_durations import task
 
@@ -69,3 +69,10 @@ def test_finished_scenarios_and_unknown_run_times() -> None:
     done = replace(task("a"), status=TaskStatus.SUCCESS)
     assert estimate_eta([done], {}, now=NOW) == 0
     assert estimate_eta([queued("a")], {}, now=NOW) is None
+
+
+def test_the_critical_path_follows_the_parent_that_ended_last() -> None:
+    tasks = [queued("a"), pending("b", "a"), pending("c", "a"), pending("d", "b", "c")]
+    ends = {"a": 1.0, "b": 5.0, "c": 3.0, "d": 6.0}
+    assert critical_path(tasks, ends) == ["a", "b", "d"]
+    assert critical_path(tasks, {}) == []

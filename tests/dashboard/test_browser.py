@@ -228,3 +228,86 @@ def test_list_updates_live_and_filters_survive_back(
         re.compile(r"[1-9]")
     )
     page.screenshot(path=str(SCREENSHOTS / "queues.png"), full_page=True)
+
+
+def fail_once_then_succeed(api: httpx.Client, service: str) -> str:
+    """Lease the one ready task of `service`, fail it retryably, then finish it through
+    the seed's PATCH during its backoff: two attempts on its bar."""
+    leased = api.post(f"/queues/{service}/lease", json={"max_tasks": 1}).json()["tasks"][0]
+    failed = api.post(
+        f"/tasks/{leased['id']}/fail",
+        json={"lease_token": leased["lease_token"], "error": "busy", "retryable": True},
+    )
+    assert failed.status_code == 200, failed.text
+    done = api.patch(f"/tasks/{leased['id']}/status", json={"status": "success"})
+    assert done.status_code == 200, done.text
+    name: str = leased["name"]
+    return name
+
+
+def test_timeline_of_a_finished_scenario_marks_retries_and_the_critical_path(
+    page: Page, api: httpx.Client, base_url: str
+) -> None:
+    scenario_id = submit(api, VIDEO)
+    assert fail_once_then_succeed(api, "text-service") == "script"
+    for _ in range(4):
+        for service in SERVICES:
+            work(api, service)
+    page.goto(f"{base_url}/ui/scenarios/{scenario_id}")
+    timeline = page.locator("svg#timeline")
+    expect(timeline).to_have_attribute("data-live", "false")
+    expect(timeline.locator("g.tl-task")).to_have_count(9)
+    expect(timeline.locator("g.tl-group")).to_have_count(4)  # one group per service
+    script = timeline.locator('g.tl-task[data-task="script"]')
+    expect(script.locator("rect.tl-run")).to_have_count(2)  # the retry is visible
+    expect(script.locator("rect.tl-run.outcome-queued")).to_have_count(1)
+    expect(script.locator("rect.tl-wait")).to_have_count(2)
+    critical = timeline.get_attribute("data-critical")
+    assert critical is not None
+    path = critical.split()
+    assert path[0] == "script"
+    assert path[-1] == "video"
+    for name in path:
+        expect(timeline.locator(f'g.tl-task[data-task="{name}"]')).to_have_class(
+            re.compile(r"\bcritical\b")
+        )
+    expect(timeline.locator("g.tl-task.critical")).to_have_count(len(path))
+    expect(script).to_have_attribute("aria-label", re.compile("on the critical path"))
+    # keyboard: Tab onto the bars, arrows move, Enter opens the task's details
+    script.focus()
+    page.keyboard.press("ArrowDown")
+    assert page.evaluate("document.activeElement.dataset.task") != "script"
+    script.focus()
+    page.keyboard.press("Enter")
+    panel = page.locator("#task-panel .task-details")
+    expect(panel).to_have_attribute("data-task", "script")
+    expect(panel.locator("table.attempts tbody tr")).to_have_count(2)
+    expect(panel.locator("table.attempts")).to_contain_text("retried")
+    page.locator("section.timeline-section").screenshot(
+        path=str(SCREENSHOTS / "timeline-finished.png")
+    )
+
+
+def test_timeline_of_a_running_scenario_grows_live(
+    page: Page, api: httpx.Client, base_url: str
+) -> None:
+    scenario_id = submit(api, VIDEO)
+    work(api, "text-service")
+    page.goto(f"{base_url}/ui/scenarios/{scenario_id}")
+    timeline = page.locator("svg#timeline")
+    expect(timeline).to_have_attribute("data-live", "true")
+    expect(page.locator("#eta")).to_be_visible()
+    voice = page.locator('svg#timeline g.tl-task[data-task="voice"]')
+    expect(voice.locator("rect.tl-wait.outcome-waiting")).to_have_count(1)  # queued now
+    expect(voice.locator("rect.tl-run")).to_have_count(0)
+    # the critical path starts at the finished script and runs on through forecasts
+    expect(page.locator('svg#timeline g.tl-task.critical[data-task="script"]')).to_have_count(1)
+    work(api, "audio-service")
+    expect(voice.locator("rect.tl-run.outcome-success")).to_have_count(1)  # live, no reload
+    page.locator("section.timeline-section").screenshot(
+        path=str(SCREENSHOTS / "timeline-running.png")
+    )
+    for _ in range(4):
+        for service in SERVICES:
+            work(api, service)
+    expect(page.locator("svg#timeline")).to_have_attribute("data-live", "false")

@@ -108,8 +108,10 @@ def estimate_eta(
 ) -> float | None:
     """Seconds until the scenario's last task is forecast to end (0 when none is left)."""
     finish = estimate_finish(tasks, loads, now=now)
-    if finish is None:
-        return None
+    return None if finish is None else eta_from(finish, now)
+
+
+def eta_from(finish: Mapping[str, float], now: float) -> float:
     return round(max((end - now for end in finish.values()), default=0.0), 3)
 
 
@@ -118,3 +120,19 @@ def _ready_at(task: Task, now: float) -> float:
     if task.status is TaskStatus.QUEUED and task.available_at is not None:
         return max(now, task.available_at)
     return now
+
+
+def critical_path(tasks: Sequence[Task], ends: Mapping[str, float]) -> list[str]:
+    """The chain that decides when the scenario ends: from the task that ends last, back
+    through the parent that ended (or is forecast to end) last, to a root. `ends` holds
+    each task's end, actual or forecast; tasks without one are left out."""
+    by_name = {t.name: t for t in tasks}
+    if not ends:
+        return []
+    name: str | None = max(ends, key=lambda n: (ends[n], n))
+    path = []
+    while name is not None:
+        path.append(name)
+        parents = [p for p in by_name[name].depends_on if p in ends]
+        name = max(parents, key=lambda p: (ends[p], p)) if parents else None
+    return path[::-1]

@@ -36,6 +36,7 @@ from scenarist.dashboard.actions import add_action_routes
 from scenarist.dashboard.context import Ctx, DashboardContext, DashboardUnavailableError, Seen
 from scenarist.dashboard.live import scenario_feed
 from scenarist.dashboard.rendering import Renderer
+from scenarist.dashboard.timing import add_timing_routes, scenario_timing
 from scenarist.dashboard.views import (
     NOTICES,
     ListFilters,
@@ -45,6 +46,7 @@ from scenarist.dashboard.views import (
     task_details,
 )
 from scenarist.service.streams import newest_event_id
+from scenarist.service.timing import attempts_of, eta_seconds
 
 OptionalText = Annotated[str | None, Query(max_length=500)]
 
@@ -160,14 +162,18 @@ def add_scenario_routes(router: APIRouter, renderer: Renderer) -> None:
         after = await newest_event_id(orchestrator, scenario_id)
         scenario = await orchestrator.get_scenario(scenario_id)
         tasks = await orchestrator.list_tasks(scenario_id)
+        timing = await scenario_timing(orchestrator, scenario, tasks)
         return renderer.page(
             request,
             "scenario.html",
             viewer=viewer,
             scenario=scenario,
             services=service_counts(scenario.progress),
+            eta_seconds=timing.eta_seconds,
+            timeline=timing.timeline,
             dag=dag_view(tasks),
             details=task_details(tasks, scenario_id, task) if task else None,
+            attempts=timing.attempts.get(task, []) if task else [],
             notice=NOTICES.get(notice or ""),
             after=after or "",
         )
@@ -177,12 +183,14 @@ def add_scenario_routes(router: APIRouter, renderer: Renderer) -> None:
         request: Request, scenario_id: str, ctx: Ctx, viewer: Seen
     ) -> Response:
         scenario = await ctx.orchestrator.get_scenario(scenario_id)
+        tasks = await ctx.orchestrator.list_tasks(scenario_id)
         return renderer.page(
             request,
             "_scenario_summary.html",
             viewer=viewer,
             scenario=scenario,
             services=service_counts(scenario.progress),
+            eta_seconds=await eta_seconds(ctx.orchestrator, scenario, tasks),
         )
 
     @router.get("/scenarios/{scenario_id}/tasks/{name}")
@@ -191,7 +199,8 @@ def add_scenario_routes(router: APIRouter, renderer: Renderer) -> None:
     ) -> Response:
         tasks = await ctx.orchestrator.list_tasks(scenario_id)
         details = task_details(tasks, scenario_id, name)
-        return renderer.page(request, "_task_panel.html", details=details)
+        attempts = await attempts_of(ctx.orchestrator, scenario_id, [details.task])
+        return renderer.page(request, "_task_panel.html", details=details, attempts=attempts[name])
 
     @router.get("/scenarios/{scenario_id}/events")
     async def scenario_events(
@@ -219,6 +228,7 @@ def add_scenario_routes(router: APIRouter, renderer: Renderer) -> None:
         )
 
     add_action_routes(router, renderer)
+    add_timing_routes(router, renderer)
 
 
 def add_queue_routes(router: APIRouter, renderer: Renderer) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from scenarist.core.durations import AttemptSpan, task_attempts
-from scenarist.core.eta import estimate_eta
+from scenarist.core.eta import estimate_finish, eta_from
 from scenarist.core.model import Event, Scenario, Task
 from scenarist.service.orchestrator import Orchestrator
 
@@ -29,14 +29,24 @@ async def attempts_of(
     return task_attempts(tasks, await all_events(orchestrator, scenario_id))
 
 
-async def eta_seconds(
+async def forecast(
     orchestrator: Orchestrator, scenario: Scenario, tasks: Sequence[Task]
-) -> float | None:
-    """Seconds until the scenario is forecast to end; None once it has ended, or while a
-    service it still needs has no run time to go by."""
+) -> dict[str, float] | None:
+    """Forecast end of every unfinished task (core/eta.py); None once the scenario has
+    ended, or while a service it still needs has no run time to go by."""
     if scenario.status.is_final:
         return None
     now = orchestrator.clock()
     queues = await orchestrator.queue_stats()
     loads = orchestrator.run_stats.loads(tasks, queues, now=now)
-    return estimate_eta(tasks, loads, now=now)
+    return estimate_finish(tasks, loads, now=now)
+
+
+async def eta_seconds(
+    orchestrator: Orchestrator, scenario: Scenario, tasks: Sequence[Task]
+) -> float | None:
+    """Seconds until the scenario is forecast to end (see `forecast`)."""
+    ends = await forecast(orchestrator, scenario, tasks)
+    if ends is None:
+        return None
+    return eta_from(ends, orchestrator.clock())
