@@ -21,7 +21,7 @@ from scenarist.core.errors import (
     ScenaristError,
     StoreUnavailableError,
 )
-from scenarist.core.model import Scenario
+from scenarist.core.model import Scenario, Task
 from scenarist.dashboard.access import (
     LOGIN_PATH,
     AccessDeniedError,
@@ -35,6 +35,7 @@ from scenarist.dashboard.access import (
 from scenarist.dashboard.actions import add_action_routes
 from scenarist.dashboard.context import Ctx, DashboardContext, DashboardUnavailableError, Seen
 from scenarist.dashboard.live import scenario_feed
+from scenarist.dashboard.previews import Preview, add_artefact_routes, preview_of
 from scenarist.dashboard.rendering import Renderer
 from scenarist.dashboard.timing import add_timing_routes, scenario_timing
 from scenarist.dashboard.views import (
@@ -174,6 +175,8 @@ def add_scenario_routes(router: APIRouter, renderer: Renderer) -> None:
             dag=dag_view(tasks),
             details=task_details(tasks, scenario_id, task) if task else None,
             attempts=timing.attempts.get(task, []) if task else [],
+            preview=task_preview(ctx, tasks, task),
+            media_origins=ctx.settings.preview_origins,
             notice=NOTICES.get(notice or ""),
             after=after or "",
         )
@@ -200,7 +203,15 @@ def add_scenario_routes(router: APIRouter, renderer: Renderer) -> None:
         tasks = await ctx.orchestrator.list_tasks(scenario_id)
         details = task_details(tasks, scenario_id, name)
         attempts = await attempts_of(ctx.orchestrator, scenario_id, [details.task])
-        return renderer.page(request, "_task_panel.html", details=details, attempts=attempts[name])
+        return renderer.page(
+            request,
+            "_task_panel.html",
+            details=details,
+            attempts=attempts[name],
+            preview=preview_of(
+                details.task, ctx.settings.artefacts_dir, ctx.settings.preview_origins
+            ),
+        )
 
     @router.get("/scenarios/{scenario_id}/events")
     async def scenario_events(
@@ -228,6 +239,7 @@ def add_scenario_routes(router: APIRouter, renderer: Renderer) -> None:
         )
 
     add_action_routes(router, renderer)
+    add_artefact_routes(router)
     add_timing_routes(router, renderer)
 
 
@@ -294,6 +306,13 @@ def add_session_routes(router: APIRouter, renderer: Renderer) -> None:
             media_type=asset.media_type,
             headers={"Cache-Control": "public, max-age=86400", "ETag": f'"{asset.version}"'},
         )
+
+
+def task_preview(ctx: DashboardContext, tasks: list[Task], name: str | None) -> Preview | None:
+    task = next((t for t in tasks if t.name == name), None)
+    if task is None:
+        return None
+    return preview_of(task, ctx.settings.artefacts_dir, ctx.settings.preview_origins)
 
 
 def current_address(request: Request) -> str:
