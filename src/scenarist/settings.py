@@ -85,14 +85,20 @@ class Settings(BaseSettings):
     # Empty: no CORS headers at all, so pages on other origins cannot read the API.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
-    @field_validator("cors_origins", mode="before")
+    # Result previews in the dashboard: files under `artefacts_dir` are served read-only
+    # at /ui/artefacts/; http(s) results are embedded only from `preview_origins` (they
+    # are added to the pages' img-src and media-src, nothing else is).
+    artefacts_dir: Path | None = None
+    preview_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("cors_origins", "preview_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("cors_origins")
+    @field_validator("cors_origins", "preview_origins")
     @classmethod
     def _origins_are_origins(cls, origins: list[str]) -> list[str]:
         for origin in origins:

@@ -186,3 +186,25 @@ def test_the_status_table_shows_errors_and_causes_verbatim() -> None:
     text = console.export_text()
     assert "[no] x" in text, "an error is text, not rich markup"
     assert "caused by first" in text
+
+
+def test_the_wait_bars_show_the_scenarios_eta() -> None:
+    console = Console(record=True, width=200)
+    payload: dict[str, Any] = {
+        "status": "running",
+        "eta_seconds": 65.4,
+        "progress": {
+            "total": 3,
+            "finished": 1,
+            "by_service": {"a": {"success": 1, "queued": 1}, "b": {"pending": 1}},
+        },
+    }
+    with watch.ServiceBars(console) as bars:
+        bars.update({**payload, "eta_seconds": None})
+        bars.update(payload)
+    scenario_row = next(line for line in console.export_text().splitlines() if "scenario" in line)
+    assert "1/3" in scenario_row
+    assert "ETA 1m05s" in scenario_row
+    assert watch.eta_text(None, "running") == "ETA ?"  # no run time to go by yet
+    assert watch.eta_text(12.4, "running") == "ETA 12s"
+    assert watch.eta_text(3.0, "success") == ""

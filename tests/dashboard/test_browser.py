@@ -277,3 +277,90 @@ def test_a_big_group_is_one_node_that_opens_into_pages_of_instances(
     )
     page.keyboard.press("Escape")
     expect(page.locator("#task-panel")).to_contain_text("No task selected.")
+
+
+def fail_once_then_succeed(api: httpx.Client, task_id: str) -> None:
+    """Claim the task (the seed's PATCH, so no other scenario's task is taken), fail it
+    retryably, then finish it during its backoff: two attempts on its bar."""
+    for body in (
+        {"status": "processing"},
+        {"status": "failed", "error": "busy", "retryable": True},
+        {"status": "success", "result_ref": "out/script"},
+    ):
+        changed = api.patch(f"/tasks/{task_id}/status", json=body)
+        assert changed.status_code == 200, changed.text
+
+
+def work_until_final(api: httpx.Client, scenario_id: str) -> None:
+    """Run every service until the scenario ends (other tests' tasks are run too)."""
+    for _ in range(20):
+        if api.get(f"/scenarios/{scenario_id}").json()["finished_at"] is not None:
+            return
+        for service in SERVICES:
+            work(api, service)
+    raise AssertionError(f"scenario {scenario_id} did not end")
+
+
+def test_timeline_of_a_finished_scenario_marks_retries_and_the_critical_path(
+    page: Page, api: httpx.Client, base_url: str
+) -> None:
+    scenario_id = submit(api, VIDEO)
+    fail_once_then_succeed(api, f"{scenario_id}:script")
+    work_until_final(api, scenario_id)
+    page.goto(f"{base_url}/ui/scenarios/{scenario_id}")
+    timeline = page.locator("svg#timeline")
+    expect(timeline).to_have_attribute("data-live", "false")
+    expect(timeline.locator("g.tl-task")).to_have_count(9)
+    expect(timeline.locator("g.tl-group")).to_have_count(4)  # one group per service
+    script = timeline.locator('g.tl-task[data-task="script"]')
+    expect(script.locator("rect.tl-run")).to_have_count(2)  # the retry is visible
+    expect(script.locator("rect.tl-run.outcome-queued")).to_have_count(1)
+    expect(script.locator("rect.tl-wait")).to_have_count(2)
+    critical = timeline.get_attribute("data-critical")
+    assert critical is not None
+    path = critical.split()
+    assert path[0] == "script"
+    assert path[-1] == "video"
+    for name in path:
+        expect(timeline.locator(f'g.tl-task[data-task="{name}"]')).to_have_class(
+            re.compile(r"\bcritical\b")
+        )
+    expect(timeline.locator("g.tl-task.critical")).to_have_count(len(path))
+    expect(script).to_have_attribute("aria-label", re.compile("on the critical path"))
+    # keyboard: Tab onto the bars, arrows move, Enter opens the task's details
+    script.focus()
+    page.keyboard.press("ArrowDown")
+    assert page.evaluate("document.activeElement.dataset.task") != "script"
+    script.focus()
+    page.keyboard.press("Enter")
+    panel = page.locator("#task-panel .task-details")
+    expect(panel).to_have_attribute("data-task", "script")
+    expect(panel.locator("table.attempts tbody tr")).to_have_count(2)
+    expect(panel.locator("table.attempts")).to_contain_text("retried")
+    page.locator("section.timeline-section").screenshot(
+        path=str(SCREENSHOTS / "timeline-finished.png")
+    )
+
+
+def test_timeline_of_a_running_scenario_grows_live(
+    page: Page, api: httpx.Client, base_url: str
+) -> None:
+    scenario_id = submit(api, VIDEO)
+    claimed = api.patch(f"/tasks/{scenario_id}:script/status", json={"status": "success"})
+    assert claimed.status_code == 200, claimed.text
+    page.goto(f"{base_url}/ui/scenarios/{scenario_id}")
+    timeline = page.locator("svg#timeline")
+    expect(timeline).to_have_attribute("data-live", "true")
+    expect(page.locator("#eta")).to_be_visible()
+    voice = page.locator('svg#timeline g.tl-task[data-task="voice"]')
+    expect(voice.locator("rect.tl-wait.outcome-waiting")).to_have_count(1)  # queued now
+    expect(voice.locator("rect.tl-run")).to_have_count(0)
+    # the critical path starts at the finished script and runs on through forecasts
+    expect(page.locator('svg#timeline g.tl-task.critical[data-task="script"]')).to_have_count(1)
+    work(api, "audio-service")
+    expect(voice.locator("rect.tl-run.outcome-success")).to_have_count(1)  # live, no reload
+    page.locator("section.timeline-section").screenshot(
+        path=str(SCREENSHOTS / "timeline-running.png")
+    )
+    work_until_final(api, scenario_id)
+    expect(page.locator("svg#timeline")).to_have_attribute("data-live", "false")

@@ -45,6 +45,7 @@ class FixedPlanner:
 @dataclass
 class RecordingObserver:
     calls: list[tuple[str, Any]] = field(default_factory=list)
+    runs: list[tuple[str, float]] = field(default_factory=list)  # attempt_ended, apart
 
     def scenario_submitted(self, scenario: Any) -> None:
         self.calls.append(("submitted", scenario.id))
@@ -54,6 +55,9 @@ class RecordingObserver:
 
     def task_completed(self, task: Task) -> None:
         self.calls.append(("completed", task.name))
+
+    def attempt_ended(self, service: str, run_seconds: float) -> None:
+        self.runs.append((service, run_seconds))
 
     def task_failed(self, task: Task, *, final: bool) -> None:
         self.calls.append(("failed", (task.name, final)))

@@ -20,6 +20,9 @@ from scenarist.api.request_metrics import HttpMetrics
 from scenarist.core.model import QueueStats, Scenario, Task
 
 DISPATCH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
+# Media tasks run from milliseconds (a stub) to an hour (a long render); scenarios longer.
+RUN_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800, 3600)
+SCENARIO_BUCKETS = (0.1, 0.5, 1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600)
 
 
 class PrometheusObserver:
@@ -55,6 +58,27 @@ class PrometheusObserver:
             buckets=DISPATCH_BUCKETS,
             registry=r,
         )
+        self.task_wait = Histogram(
+            "scenarist_task_wait_seconds",
+            "Time a task attempt spent queued (retry backoff included) until its lease",
+            ["service"],
+            buckets=DISPATCH_BUCKETS,
+            registry=r,
+        )
+        self.task_run = Histogram(
+            "scenarist_task_run_seconds",
+            "Time from a lease to the end of its attempt (success, failure or expiry)",
+            ["service"],
+            buckets=RUN_BUCKETS,
+            registry=r,
+        )
+        self.scenario_duration = Histogram(
+            "scenarist_scenario_duration_seconds",
+            "Time from a scenario's submission to its end (counted each time it ends)",
+            ["template"],
+            buckets=SCENARIO_BUCKETS,
+            registry=r,
+        )
         self.ready = Gauge("scenarist_queue_ready", "Leasable tasks", ["service"], registry=r)
         self.delayed = Gauge(
             "scenarist_queue_delayed", "Queued tasks in retry backoff", ["service"], registry=r
@@ -71,7 +95,8 @@ class PrometheusObserver:
         self.http = HttpMetrics(r)
         self._exposed = WithoutCreatedSeries(r)
         # Label children of the counters (never cleared, unlike the queue gauges).
-        self._leased_series: dict[str, tuple[Counter, Histogram]] = {}
+        self._leased_series: dict[str, tuple[Counter, Histogram, Histogram]] = {}
+        self._run_series: dict[str, Histogram] = {}
         self._completed_series: dict[str, Counter] = {}
 
     # --- Observer -----------------------------------------------------------------------
@@ -81,11 +106,19 @@ class PrometheusObserver:
 
     def tasks_leased(self, tasks: Sequence[Task], now: float) -> None:
         for task in tasks:
-            leased, latency = self._lease_series(task.service)
+            leased, latency, wait = self._lease_series(task.service)
             leased.inc()
             ready_since = task.available_at or task.queued_at
             if ready_since is not None:
                 latency.observe(max(0.0, now - ready_since))
+            if task.queued_at is not None:
+                wait.observe(max(0.0, now - task.queued_at))
+
+    def attempt_ended(self, service: str, run_seconds: float) -> None:
+        run = self._run_series.get(service)
+        if run is None:
+            run = self._run_series[service] = self.task_run.labels(service)
+        run.observe(run_seconds)
 
     def task_completed(self, task: Task) -> None:
         completed = self._completed_series.get(task.service)
@@ -93,12 +126,16 @@ class PrometheusObserver:
             completed = self._completed_series[task.service] = self.completed.labels(task.service)
         completed.inc()
 
-    def _lease_series(self, service: str) -> tuple[Counter, Histogram]:
+    def _lease_series(self, service: str) -> tuple[Counter, Histogram, Histogram]:
         # `labels()` takes a lock and validates the label values on every call; the
         # per-task hooks run once per leased or completed task, so keep the children.
         series = self._leased_series.get(service)
         if series is None:
-            series = (self.leased.labels(service), self.dispatch_latency.labels(service))
+            series = (
+                self.leased.labels(service),
+                self.dispatch_latency.labels(service),
+                self.task_wait.labels(service),
+            )
             self._leased_series[service] = series
         return series
 
@@ -110,6 +147,9 @@ class PrometheusObserver:
 
     def scenario_finished(self, scenario: Scenario) -> None:
         self.finished.labels(scenario.status.value).inc()
+        if scenario.finished_at is not None:
+            duration = max(0.0, scenario.finished_at - scenario.created_at)
+            self.scenario_duration.labels(scenario.template).observe(duration)
 
     # --- scrape -------------------------------------------------------------------------
 

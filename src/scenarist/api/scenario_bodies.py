@@ -17,6 +17,8 @@ from scenarist.api.schemas import (
     TaskSummary,
     summary_fields,
 )
+from scenarist.api.timing_schemas import ATTEMPTS_TEXT, ETA_TEXT, AttemptPublic, attempts_public
+from scenarist.core.durations import AttemptSpan
 from scenarist.core.explain import failures as explain_failures
 from scenarist.core.explain import skipped_because as explain_skips
 from scenarist.core.groups import TaskPage
@@ -30,9 +32,15 @@ class ScenarioTaskPublic(TaskSummary):
     max_attempts: int
     error: str | None
     skipped_because: list[str] = Field(default_factory=list, description=SKIPPED_BECAUSE_TEXT)
+    attempts: list[AttemptPublic] = Field(default_factory=list, description=ATTEMPTS_TEXT)
 
     @classmethod
-    def explained(cls, task: Task, skips: Mapping[str, Sequence[str]]) -> ScenarioTaskPublic:
+    def explained(
+        cls,
+        task: Task,
+        skips: Mapping[str, Sequence[str]],
+        attempts: list[AttemptSpan] | None = None,
+    ) -> ScenarioTaskPublic:
         return cls(
             id=task.id,
             name=task.name,
@@ -44,6 +52,7 @@ class ScenarioTaskPublic(TaskSummary):
             max_attempts=task.max_attempts,
             error=task.error,
             skipped_because=list(skips.get(task.name, ())),
+            attempts=attempts_public(attempts),
         )
 
 
@@ -57,6 +66,7 @@ class TasksDetail(StrEnum):
 class ScenarioPublic(ScenarioSummary):
     params: dict[str, Any]
     callback_url: str | None
+    eta_seconds: float | None = Field(default=None, description=ETA_TEXT)
     tasks: list[ScenarioTaskPublic] | None = Field(
         description="every task in plan order; null with `?tasks=none` (page them with "
         "`GET /scenarios/{id}/tasks`)"
@@ -67,19 +77,28 @@ class ScenarioPublic(ScenarioSummary):
     )
 
     @classmethod
-    def with_tasks(cls, scenario: Scenario, tasks: list[Task] | None) -> ScenarioPublic:
+    def with_tasks(
+        cls,
+        scenario: Scenario,
+        tasks: list[Task] | None,
+        *,
+        attempts: Mapping[str, list[AttemptSpan]] | None = None,
+        eta_seconds: float | None = None,
+    ) -> ScenarioPublic:
         """The body with every task, or without tasks and failures when `tasks` is None."""
         head = {
             **summary_fields(scenario),
             "params": dict(scenario.params),
             "callback_url": scenario.callback_url,
+            "eta_seconds": eta_seconds,
         }
         if tasks is None:
             return cls(**head, tasks=None, failures=None)
         skips = explain_skips(tasks)
+        spans = attempts or {}
         return cls(
             **head,
-            tasks=[ScenarioTaskPublic.explained(t, skips) for t in tasks],
+            tasks=[ScenarioTaskPublic.explained(t, skips, spans.get(t.name)) for t in tasks],
             failures=[FailurePublic.of(f) for f in explain_failures(tasks, skips)],
         )
 

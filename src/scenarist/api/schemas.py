@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
+from scenarist.api.timing_schemas import ATTEMPTS_TEXT, AttemptPublic, attempts_public
+from scenarist.core.durations import AttemptSpan
 from scenarist.core.errors import ParamError
 from scenarist.core.explain import Failure, FailureReason, progress_summary
 from scenarist.core.explain import failures as explain_failures
@@ -314,9 +316,12 @@ class TaskDetailPublic(TaskPublic):
     failure: FailurePublic | None = Field(
         default=None, description="on a failed task: its reason and the skips it caused"
     )
+    attempts: list[AttemptPublic] = Field(default_factory=list, description=ATTEMPTS_TEXT)
 
     @classmethod
-    def explained(cls, task: Task, scenario_tasks: list[Task]) -> TaskDetailPublic:
+    def explained(
+        cls, task: Task, scenario_tasks: list[Task], attempts: list[AttemptSpan] | None = None
+    ) -> TaskDetailPublic:
         """`scenario_tasks` is needed only for a failed or skipped task (else pass [])."""
         skips = explain_skips(scenario_tasks)
         failure = next(
@@ -326,6 +331,7 @@ class TaskDetailPublic(TaskPublic):
             **TaskPublic.of(task).model_dump(),
             skipped_because=list(skips.get(task.name, ())),
             failure=FailurePublic.of(failure) if failure is not None else None,
+            attempts=attempts_public(attempts),
         )
 
 

@@ -35,7 +35,9 @@ SSE_STREAM_SCHEMA: dict[str, Any] = {
     "description": "Server-Sent Events (text/event-stream): blocks of `event:` (`status`, "
     "`progress`, `end` or `error`), `data:` (one JSON object) and, on `status` events, `id:` "
     "(send it back as Last-Event-ID or ?after= to resume after it), separated by blank lines; "
-    "`: heartbeat` comment lines keep idle connections open.",
+    "`: heartbeat` comment lines keep idle connections open. `progress` and `end` carry the "
+    "scenario's `status`, `progress` and `eta_seconds` (null once it has ended, or while a "
+    "service it still needs has no run time to go by).",
     "examples": [
         'event: status\nid: 7\ndata: {"id": "7", "kind": "task", "task": "script", '
         '"status": "success"}\n\n'
@@ -56,11 +58,12 @@ def event_data(event: Event) -> dict[str, Any]:
     }
 
 
-def progress_data(scenario: Scenario) -> dict[str, Any]:
+def progress_data(scenario: Scenario, eta_seconds: float | None) -> dict[str, Any]:
     return {
         "scenario_id": scenario.id,
         "status": scenario.status.value,
         "progress": ProgressPublic.of(scenario.progress).model_dump(),
+        "eta_seconds": eta_seconds,
     }
 
 

@@ -98,7 +98,8 @@ def collect_outcome(client: ScenaristClient, scenario_id: str) -> ScenarioOutcom
 
 
 class ServiceBars:
-    """One rich progress bar per service, fed with the server's progress payloads."""
+    """A bar for the whole scenario with the server's ETA, then one per service, fed with
+    the server's progress payloads."""
 
     def __init__(self, console: Console) -> None:
         self.progress = Progress(
@@ -106,6 +107,7 @@ class ServiceBars:
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[detail]}"),
+            TextColumn("{task.fields[eta]}"),
             TimeElapsedColumn(),
             console=console,
             transient=False,
@@ -120,16 +122,45 @@ class ServiceBars:
         self.progress.stop()
 
     def update(self, payload: Mapping[str, Any]) -> None:
-        by_service = payload.get("progress", {}).get("by_service", {})
+        progress = payload.get("progress", {})
+        if "total" in progress:
+            if SCENARIO_BAR not in self._bars:
+                self._bars[SCENARIO_BAR] = self.progress.add_task(
+                    SCENARIO_BAR, total=progress["total"], detail="", eta=""
+                )
+            self.progress.update(
+                self._bars[SCENARIO_BAR],
+                total=progress["total"],
+                completed=progress.get("finished", 0),
+                detail=str(payload.get("status", "")),
+                eta=eta_text(payload.get("eta_seconds"), str(payload.get("status", ""))),
+            )
+        by_service = progress.get("by_service", {})
         for service, counts in sorted(by_service.items()):
             total = sum(int(n) for n in counts.values())
             finished = sum(int(counts.get(s, 0)) for s in FINISHED_TASK_STATUSES)
             detail = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()) if n)
             if service not in self._bars:
-                self._bars[service] = self.progress.add_task(service, total=total, detail="")
+                self._bars[service] = self.progress.add_task(
+                    service, total=total, detail="", eta=""
+                )
             self.progress.update(
                 self._bars[service], total=total, completed=finished, detail=detail
             )
+
+
+SCENARIO_BAR = "scenario"
+FINAL_SCENARIO_STATUSES = ("success", "failed", "cancelled")
+
+
+def eta_text(eta_seconds: object, status: str) -> str:
+    """`ETA 1m05s`; `ETA ?` while the server has no run time to go by; blank once ended."""
+    if status in FINAL_SCENARIO_STATUSES:
+        return ""
+    if not isinstance(eta_seconds, int | float):
+        return "ETA ?"
+    minutes, seconds = divmod(round(eta_seconds), 60)
+    return f"ETA {minutes}m{seconds:02d}s" if minutes else f"ETA {seconds}s"
 
 
 class WaitTimedOutError(Exception):

@@ -125,6 +125,13 @@ class ScenarioNotFoundError(NotFoundError):
         self.scenario_id = scenario_id
 
 
+class ArtefactNotFoundError(NotFoundError):
+    code = "artefact-not-found"
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"no artefact {path!r} to show", field="path")
+
+
 class TaskNotFoundError(NotFoundError):
     code = "task-not-found"
 

@@ -20,12 +20,13 @@ def status_data(event: Event) -> dict[str, Any]:
     return {"task": event.task, "status": event.status, "attempt": event.attempt}
 
 
-def progress_data(scenario: Scenario) -> dict[str, Any]:
+def progress_data(scenario: Scenario, eta_seconds: float | None) -> dict[str, Any]:
     return {
         "status": scenario.status.value,
         "finished": scenario.progress.finished,
         "total": scenario.progress.total,
         "percent": scenario.progress.percent,
+        "eta_seconds": eta_seconds,
     }
 
 

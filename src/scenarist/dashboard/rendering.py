@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -35,6 +35,19 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+
+
+def content_security_policy(media_origins: Sequence[str] = ()) -> str:
+    """The policy, with the origins result previews may embed from (dashboard/previews.py)
+    added to img-src and an explicit media-src; without them, exactly the strict one."""
+    if not media_origins:
+        return CONTENT_SECURITY_POLICY
+    extra = " ".join(media_origins)
+    return CONTENT_SECURITY_POLICY.replace(
+        "img-src 'self' data:;", f"img-src 'self' data: {extra}; media-src 'self' {extra};"
+    )
+
+
 STATIC_TYPES: Mapping[str, str] = {
     "dashboard.css": "text/css; charset=utf-8",
     "dashboard.js": "text/javascript; charset=utf-8",
@@ -119,14 +132,20 @@ class Renderer:
         self.env = build_environment(self.assets)
 
     def page(
-        self, request: Request, template: str, *, status_code: int = 200, **context: Any
+        self,
+        request: Request,
+        template: str,
+        *,
+        status_code: int = 200,
+        media_origins: Sequence[str] = (),
+        **context: Any,
     ) -> HTMLResponse:
         html = self.env.get_template(template).render(request=request, **context)
         return HTMLResponse(
             html,
             status_code=status_code,
             headers={
-                "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+                "Content-Security-Policy": content_security_policy(media_origins),
                 "Cache-Control": "no-store",
                 "X-Content-Type-Options": "nosniff",
                 "Referrer-Policy": "same-origin",

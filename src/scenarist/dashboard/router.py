@@ -21,7 +21,7 @@ from scenarist.core.errors import (
     ScenaristError,
     StoreUnavailableError,
 )
-from scenarist.core.model import Scenario
+from scenarist.core.model import Scenario, Task
 from scenarist.dashboard.access import (
     LOGIN_PATH,
     AccessDeniedError,
@@ -37,7 +37,9 @@ from scenarist.dashboard.context import Ctx, DashboardContext, DashboardUnavaila
 from scenarist.dashboard.group_routes import add_group_routes, require_group
 from scenarist.dashboard.groups import GROUP_PAGE_SIZE
 from scenarist.dashboard.live import scenario_feed
+from scenarist.dashboard.previews import Preview, add_artefact_routes, preview_of
 from scenarist.dashboard.rendering import Renderer
+from scenarist.dashboard.timing import add_timing_routes, scenario_timing
 from scenarist.dashboard.views import (
     NOTICES,
     ListFilters,
@@ -47,6 +49,7 @@ from scenarist.dashboard.views import (
     task_details,
 )
 from scenarist.service.streams import newest_event_id
+from scenarist.service.timing import attempts_of, eta_seconds
 
 OptionalText = Annotated[str | None, Query(max_length=500)]
 
@@ -164,16 +167,22 @@ def add_scenario_routes(router: APIRouter, renderer: Renderer) -> None:
         after = await newest_event_id(orchestrator, scenario_id)
         scenario = await orchestrator.get_scenario(scenario_id)
         tasks = await orchestrator.list_tasks(scenario_id)
+        timing = await scenario_timing(orchestrator, scenario, tasks)
         return renderer.page(
             request,
             "scenario.html",
             viewer=viewer,
             scenario=scenario,
             services=service_counts(scenario.progress),
+            eta_seconds=timing.eta_seconds,
+            timeline=timing.timeline,
             dag=dag_view(tasks),
             details=task_details(tasks, scenario_id, task) if task else None,
             group=require_group(tasks, scenario_id, group, cursor) if group and not task else None,
             page_size=GROUP_PAGE_SIZE,
+            attempts=timing.attempts.get(task, []) if task else [],
+            preview=task_preview(ctx, tasks, task),
+            media_origins=ctx.settings.preview_origins,
             notice=NOTICES.get(notice or ""),
             after=after or "",
         )
@@ -183,12 +192,14 @@ def add_scenario_routes(router: APIRouter, renderer: Renderer) -> None:
         request: Request, scenario_id: str, ctx: Ctx, viewer: Seen
     ) -> Response:
         scenario = await ctx.orchestrator.get_scenario(scenario_id)
+        tasks = await ctx.orchestrator.list_tasks(scenario_id)
         return renderer.page(
             request,
             "_scenario_summary.html",
             viewer=viewer,
             scenario=scenario,
             services=service_counts(scenario.progress),
+            eta_seconds=await eta_seconds(ctx.orchestrator, scenario, tasks),
         )
 
     @router.get("/scenarios/{scenario_id}/tasks/{name}")
@@ -197,7 +208,16 @@ def add_scenario_routes(router: APIRouter, renderer: Renderer) -> None:
     ) -> Response:
         tasks = await ctx.orchestrator.list_tasks(scenario_id)
         details = task_details(tasks, scenario_id, name)
-        return renderer.page(request, "_task_panel.html", details=details)
+        attempts = await attempts_of(ctx.orchestrator, scenario_id, [details.task])
+        return renderer.page(
+            request,
+            "_task_panel.html",
+            details=details,
+            attempts=attempts[name],
+            preview=preview_of(
+                details.task, ctx.settings.artefacts_dir, ctx.settings.preview_origins
+            ),
+        )
 
     @router.get("/scenarios/{scenario_id}/events")
     async def scenario_events(
@@ -226,6 +246,8 @@ def add_scenario_routes(router: APIRouter, renderer: Renderer) -> None:
 
     add_action_routes(router, renderer)
     add_group_routes(router, renderer)
+    add_artefact_routes(router)
+    add_timing_routes(router, renderer)
 
 
 def add_queue_routes(router: APIRouter, renderer: Renderer) -> None:
@@ -291,6 +313,13 @@ def add_session_routes(router: APIRouter, renderer: Renderer) -> None:
             media_type=asset.media_type,
             headers={"Cache-Control": "public, max-age=86400", "ETag": f'"{asset.version}"'},
         )
+
+
+def task_preview(ctx: DashboardContext, tasks: list[Task], name: str | None) -> Preview | None:
+    task = next((t for t in tasks if t.name == name), None)
+    if task is None:
+        return None
+    return preview_of(task, ctx.settings.artefacts_dir, ctx.settings.preview_origins)
 
 
 def current_address(request: Request) -> str:

@@ -117,21 +117,23 @@ class DemoProcesses:
         store = self.store or f"sqlite:///{self.workdir / 'scenarist.db'}"
         self.url = f"http://127.0.0.1:{port}"
         serve = ["serve", "--host", "127.0.0.1", "--port", str(port), "--store", store]
-        server = self._spawn("server", [sys.executable, "-c", CLI_BOOTSTRAP, *serve])
+        # The dashboard previews the artefacts (slides, narration, the MP4) from out_dir.
+        env = {**os.environ, "SCENARIST_ARTEFACTS_DIR": str(self.out_dir)}
+        server = self._spawn("server", [sys.executable, "-c", CLI_BOOTSTRAP, *serve], env=env)
         self._wait_healthy(server)
         workers = [sys.executable, "-m", "scenarist.demo.workers", "--url", self.url]
         poll = ["--wait-seconds", str(WORKER_LONG_POLL_SECONDS)]
         self._spawn("workers", [*workers, *poll, "--out", str(self.out_dir)])
         return self.url
 
-    def _spawn(self, name: str, argv: list[str]) -> ChildProcess:
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> ChildProcess:
         assert self.workdir is not None
         log_path = self.workdir / f"{name}.log"
         log_file = log_path.open("wb")
         group = self.group_id or 0  # 0: a new group led by this child (the server)
         popen = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-            process_group=group,
+            process_group=group, env=env,
         )  # fmt: skip
         child = ChildProcess(name, popen, log_path, log_file)
         self.children.append(child)

@@ -17,6 +17,8 @@ class Observer(Protocol):
 
     def task_completed(self, task: Task) -> None: ...
 
+    def attempt_ended(self, service: str, run_seconds: float) -> None: ...
+
     def task_failed(self, task: Task, *, final: bool) -> None: ...
 
     def leases_expired(self, count: int) -> None: ...
@@ -29,6 +31,9 @@ class NullObserver:
         return None
 
     def tasks_leased(self, tasks: Sequence[Task], now: float) -> None:
+        return None
+
+    def attempt_ended(self, service: str, run_seconds: float) -> None:
         return None
 
     def task_completed(self, task: Task) -> None:

@@ -34,6 +34,7 @@ from scenarist.core.model import (
 from scenarist.service.observer import FinishedScenarios, NullObserver, Observer
 from scenarist.service.policy import Limits, RetryPolicy
 from scenarist.service.records import build_records, new_scenario_id
+from scenarist.service.run_stats import RunStats
 from scenarist.storage import base
 from scenarist.storage.base import Store
 from scenarist.storage.watch import Watch
@@ -80,6 +81,7 @@ class Orchestrator:
         self.observer: Observer = observer or NullObserver()
         self.new_id = new_id
         self.finished = FinishedScenarios()
+        self.run_stats = RunStats()  # run times and worker slots seen here, for the ETA
         self._draining = False
         self._waiting: set[Watch] = set()  # the watches long polls are waiting on now
 
@@ -232,11 +234,13 @@ class Orchestrator:
         result_ref: str | None,
         result: Mapping[str, JSON] | None = None,
     ) -> Completion:
+        now = self.clock()
         done = await self.store.complete(
-            task_id, lease_token, result_ref=result_ref, result=result, now=self.clock()
+            task_id, lease_token, result_ref=result_ref, result=result, now=now
         )
         if not done.duplicate:
             self.observer.task_completed(done.task)
+            self._attempt_ended(done.task, now)
             if not done.released:  # releasing a dependent means it goes on
                 self.finished.suspect(done.task.scenario_id)
         return done
@@ -248,10 +252,12 @@ class Orchestrator:
         applies them in order (the Redis store in one call per shard), so a repeated item
         reads as a duplicate."""
         self._check_batch(len(items), "items")
-        outcomes = await self.store.complete_many(items, now=self.clock())
+        now = self.clock()
+        outcomes = await self.store.complete_many(items, now=now)
         for outcome in outcomes:
             if isinstance(outcome, Completion) and not outcome.duplicate:
                 self.observer.task_completed(outcome.task)
+                self._attempt_ended(outcome.task, now)
                 if not outcome.released:
                     self.finished.suspect(outcome.task.scenario_id)
         return outcomes
@@ -270,6 +276,7 @@ class Orchestrator:
             task_id, lease_token, attempt=task.attempt, error=error, retry_at=retry_at, now=now
         )
         self.observer.task_failed(failed, final=retry_at is None)
+        self._attempt_ended(task, now)
         if retry_at is None:
             self.finished.suspect(failed.scenario_id)
         return failed
@@ -329,6 +336,7 @@ class Orchestrator:
             )
             if changed is not None:
                 reaped += 1
+                self._attempt_ended(task, now)
                 if changed.status is TaskStatus.FAILED:
                     self.observer.task_failed(changed, final=True)
                     self.finished.suspect(changed.scenario_id)
@@ -387,6 +395,15 @@ class Orchestrator:
         return await self.store.queue_stats(now=self.clock())
 
     # --- helpers ------------------------------------------------------------------------
+
+    def _attempt_ended(self, task: Task, now: float) -> None:
+        """An attempt this process ended: its run time (from `task` as leased) goes to
+        the metrics and the ETA's statistics, counted once, by the process that ended it."""
+        if task.started_at is None:
+            return
+        seconds = max(0.0, now - task.started_at)
+        self.observer.attempt_ended(task.service, seconds)
+        self.run_stats.observe_run(task.service, seconds)
 
     def _retry_at(self, task: Task, now: float) -> float | None:
         if task.attempt >= task.max_attempts:

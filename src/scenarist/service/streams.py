@@ -16,6 +16,7 @@ from scenarist.core.errors import ScenaristError
 from scenarist.core.model import Event, Scenario
 from scenarist.core.sse import HEARTBEAT_COMMENT, encode_retry, encode_sse
 from scenarist.service.orchestrator import Orchestrator
+from scenarist.service.timing import eta_seconds
 
 EVENT_BATCH = 500
 
@@ -24,6 +25,7 @@ EVENT_BATCH = 500
 class EventBatch:
     events: list[Event]  # oldest first, each newer than the previous batch
     scenario: Scenario  # read after the events: the progress they led to
+    eta_seconds: float | None = None  # forecast after the events (service/timing.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +61,7 @@ async def follow_scenario(
                 )
                 if events:
                     last_id = events[-1].id
-                    yield EventBatch(events, await orchestrator.get_scenario(scenario_id))
+                    yield await _batch(orchestrator, events)
                     last_sent = time.monotonic()
                     continue  # drain every stored event before deciding the stream is over
                 if scenario.status.is_final:
@@ -76,6 +78,14 @@ async def follow_scenario(
         yield StreamError(exc)
 
 
+async def _batch(orchestrator: Orchestrator, events: list[Event]) -> EventBatch:
+    scenario = await orchestrator.get_scenario(events[0].scenario_id)
+    if scenario.status.is_final:
+        return EventBatch(events, scenario)
+    tasks = await orchestrator.list_tasks(scenario.id)
+    return EventBatch(events, scenario, await eta_seconds(orchestrator, scenario, tasks))
+
+
 async def newest_event_id(orchestrator: Orchestrator, scenario_id: str) -> str | None:
     """The id of the newest stored event, so a page can stream only what follows it."""
     last: str | None = None
@@ -90,7 +100,7 @@ async def encode_stream(
     items: AsyncIterator[StreamItem],
     *,
     status_data: Callable[[Event], Any],
-    progress_data: Callable[[Scenario], Any],
+    progress_data: Callable[[Scenario, float | None], Any],
 ) -> AsyncIterator[bytes]:
     """Server-Sent Events of a follower: `status` per event (with its id, for
     Last-Event-ID), `progress` after each batch, `end` when final, `error` if the store
@@ -100,9 +110,9 @@ async def encode_stream(
         if isinstance(item, EventBatch):
             for event in item.events:
                 yield encode_sse("status", status_data(event), event_id=event.id)
-            yield encode_sse("progress", progress_data(item.scenario))
+            yield encode_sse("progress", progress_data(item.scenario, item.eta_seconds))
         elif isinstance(item, StreamEnd):
-            yield encode_sse("end", progress_data(item.scenario))
+            yield encode_sse("end", progress_data(item.scenario, None))
         elif isinstance(item, Silence):
             yield HEARTBEAT_COMMENT
         else:

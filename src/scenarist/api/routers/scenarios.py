@@ -16,6 +16,7 @@ from scenarist.core.errors import ParamError
 from scenarist.core.groups import page_tasks
 from scenarist.core.model import ScenarioStatus
 from scenarist.service.policy import Limits
+from scenarist.service.timing import attempts_of, eta_seconds
 
 router = APIRouter(prefix="/scenarios", tags=["scenarios"])
 
@@ -65,8 +66,20 @@ async def get_scenario(
     orchestrator = services.orchestrator
     scenario = await orchestrator.get_scenario(scenario_id)
     if tasks is TasksDetail.NONE:
-        return ScenarioPublic.with_tasks(scenario, None)
-    return ScenarioPublic.with_tasks(scenario, await orchestrator.list_tasks(scenario_id))
+        # A running scenario's ETA reads its tasks here, server side: the answer stays
+        # constant in size, which is what `none` is for.
+        eta = None
+        if not scenario.status.is_final:
+            every = await orchestrator.list_tasks(scenario_id)
+            eta = await eta_seconds(orchestrator, scenario, every)
+        return ScenarioPublic.with_tasks(scenario, None, eta_seconds=eta)
+    every = await orchestrator.list_tasks(scenario_id)
+    return ScenarioPublic.with_tasks(
+        scenario,
+        every,
+        attempts=await attempts_of(orchestrator, scenario_id, every),
+        eta_seconds=await eta_seconds(orchestrator, scenario, every),
+    )
 
 
 @router.get(

@@ -24,6 +24,7 @@ from scenarist.api.worker_schemas import (
 )
 from scenarist.core.model import TaskStatus
 from scenarist.service.orchestrator import CompletionItem
+from scenarist.service.timing import attempts_of
 from scenarist.settings import Role
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
@@ -105,7 +106,8 @@ async def get_task(task_id: TaskId, services: Services, caller: Caller) -> TaskD
     # Only a failed or skipped task is explained by its neighbours: skip the read otherwise.
     explained = task.status in (TaskStatus.FAILED, TaskStatus.SKIPPED)
     scenario_tasks = await services.orchestrator.list_tasks(task.scenario_id) if explained else []
-    return TaskDetailPublic.explained(task, scenario_tasks)
+    attempts = await attempts_of(services.orchestrator, task.scenario_id, [task])
+    return TaskDetailPublic.explained(task, scenario_tasks, attempts[task.name])
 
 
 @router.patch(

@@ -7,6 +7,7 @@ const REFRESH_MS = 2000;
 const GROUP_REFRESH_MS = 1500;  // at most one read of a scenario's group counts per interval
 const SVG_NS = "http://www.w3.org/2000/svg";
 const STATUSES = ["pending", "queued", "processing", "success", "failed", "skipped", "cancelled"];
+const TIMELINE_TICK_MS = 1000;  // running bars grow between events
 const ICONS = {
   pending: "○", queued: "◔", processing: "◐", running: "▶",
   success: "✓", failed: "✗", skipped: "↷", cancelled: "⊘",
@@ -53,11 +54,73 @@ class ScenarioPage {
     this.selected = address.get("task");
     this.selectedGroup = this.selected ? null : address.get("group");
     this.groupCursor = this.selectedGroup ? address.get("cursor") : null;
+    this.timelineBox = document.getElementById("timeline-box");
+    this.timelineTimer = null;
+    this.timelineTick = null;
     this.bindGraph();
     this.bindPanel();
+    this.bindTimeline();
     this.markSelected();
     window.addEventListener("popstate", () => this.followAddress());
-    if (root.dataset.final !== "true") this.listen(root.dataset.after);
+    if (root.dataset.final !== "true") {
+      this.listen(root.dataset.after);
+      this.timelineTick = setInterval(() => { if (!document.hidden) this.refreshTimeline(); }, TIMELINE_TICK_MS);
+    }
+  }
+
+  // --- timeline: bars are buttons; Enter/Space/click open the task, arrows move ---------
+
+  bars() { return this.timelineBox ? Array.from(this.timelineBox.querySelectorAll("g.tl-task")) : []; }
+
+  bindTimeline() {
+    if (!this.timelineBox) return;
+    this.timelineBox.addEventListener("click", (event) => {
+      const bar = event.target.closest("g.tl-task");
+      if (bar) this.select(bar.dataset.task, true);
+    });
+    this.timelineBox.addEventListener("keydown", (event) => {
+      const bar = event.target.closest("g.tl-task");
+      if (!bar) return;
+      if (event.key === "Enter" || event.key === " ") {
+        event.preventDefault();
+        this.select(bar.dataset.task, true);
+        return;
+      }
+      const bars = this.bars();
+      const at = bars.indexOf(bar);
+      const step = { ArrowDown: 1, ArrowUp: -1 }[event.key];
+      if (step && bars[at + step]) {
+        event.preventDefault();
+        bars[at + step].focus();
+      }
+    });
+  }
+
+  refreshTimelineSoon() {
+    clearTimeout(this.timelineTimer);
+    this.timelineTimer = setTimeout(() => this.refreshTimeline(), 250);
+  }
+
+  async refreshTimeline() {
+    if (!this.timelineBox) return;
+    const focused = document.activeElement && document.activeElement.closest
+      ? document.activeElement.closest("g.tl-task") : null;
+    try {
+      this.timelineBox.innerHTML = await fetchFragment(`${this.base}/timeline`);
+    } catch (err) {
+      this.liveState.textContent = `Could not refresh the timeline: ${err.message}`;
+      return;
+    }
+    this.markSelected();
+    if (focused) {
+      const again = this.timelineBox.querySelector(`g.tl-task[data-task="${CSS.escape(focused.dataset.task)}"]`);
+      if (again) again.focus();
+    }
+    const svg = this.timelineBox.querySelector("svg.timeline");
+    if (svg && svg.dataset.live !== "true" && this.timelineTick) {
+      clearInterval(this.timelineTick);
+      this.timelineTick = null;
+    }
   }
 
   nodes() { return Array.from(this.root.querySelectorAll("g.node")); }
@@ -211,6 +274,9 @@ class ScenarioPage {
       const chosen = node.dataset.group ? node.dataset.group === group : node.dataset.task === this.selected;
       node.classList.toggle("selected", chosen);
     }
+    for (const bar of this.bars()) {
+      bar.classList.toggle("selected", bar.dataset.task === this.selected);
+    }
   }
 
   listen(after) {
@@ -218,13 +284,14 @@ class ScenarioPage {
     const source = new EventSource(url);
     source.addEventListener("open", () => { this.liveState.textContent = "Live: following the scenario's events."; });
     source.addEventListener("status", (event) => this.onStatus(JSON.parse(event.data)));
-    source.addEventListener("progress", () => this.refreshSummarySoon());
+    source.addEventListener("progress", () => { this.refreshSummarySoon(); this.refreshTimelineSoon(); });
     source.addEventListener("end", (event) => {
       source.close();  // final: nothing more will happen, so do not reconnect
       const data = JSON.parse(event.data);
       this.setScenarioStatus(data.status);
       this.refreshSummarySoon();
       if (this.root.querySelector("g.node[data-group]")) this.refreshGroupsSoon();
+      this.refreshTimelineSoon();
       this.liveState.textContent = `Scenario ended: ${data.status}.`;
     });
     source.addEventListener("error", () => {
