@@ -12,7 +12,7 @@ import httpx
 from scenarist.core.model import Task, TaskStatus
 from scenarist.dashboard.groups import COLLAPSE_ABOVE, GROUP_PAGE_SIZE, group_panel, summarise
 from scenarist.dashboard.views import dag_view
-from tests.dashboard.conftest import submit, work_once
+from tests.dashboard.conftest import CLIENT_TOKEN, submit, work_once
 
 SLIDES = 60  # CreateVideo: script, voice, 60 prompts, 60 images, video = 123 tasks
 BIG_VIDEO = {"scenario": "CreateVideo", "description": "cats", "slides_count": SLIDES}
@@ -153,3 +153,17 @@ async def test_unknown_group_and_bad_cursor_are_readable_pages(client: httpx.Asy
     bad = await client.get(f"/ui/scenarios/{scenario_id}?group=slide_image&cursor=%25%25")
     assert bad.status_code == 400
     assert "cursor" in bad.text
+
+
+async def test_group_reads_need_a_signed_in_viewer(secured: httpx.AsyncClient) -> None:
+    scenario_id = await submit(secured, BIG_VIDEO, Authorization=f"Bearer {CLIENT_TOKEN}")
+    for path in (f"/ui/scenarios/{scenario_id}/groups", f"/ui/scenarios/{scenario_id}/groups/x"):
+        response = await secured.get(path)
+        assert response.status_code == 401
+        assert "slide" not in response.text
+    api = await secured.get(f"/scenarios/{scenario_id}/tasks")
+    assert api.status_code == 401
+    allowed = await secured.get(
+        f"/scenarios/{scenario_id}/tasks", headers={"Authorization": f"Bearer {CLIENT_TOKEN}"}
+    )
+    assert allowed.status_code == 200
