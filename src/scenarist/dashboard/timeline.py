@@ -5,6 +5,11 @@ a running segment, so retries show as several run segments on one bar. The criti
 is the chain that decides when the scenario ends (`core/eta.py`): for a finished
 scenario from the actual ends, for a running one with the ETA's forecast ends of the
 unfinished tasks. Coordinates are computed here; the template only draws them.
+
+A big group (the copies the DAG draws as one node, `dashboard/groups.py`) is one bar
+too: its envelope, from the first copy queued to the first started (waiting) and on to
+the last one ended (running). Thousands of bars would be megabytes no one can read, and
+the group's panel lists each copy's attempts.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from dataclasses import dataclass
 from scenarist.core.durations import AttemptSpan
 from scenarist.core.eta import critical_path
 from scenarist.core.model import Scenario, Task, TaskStatus
+from scenarist.dashboard.groups import GroupSummary, big_groups, summarise
 
 LABEL_WIDTH = 190
 CHART_WIDTH = 760
@@ -37,7 +43,10 @@ class Segment:
 
 @dataclass(frozen=True, slots=True)
 class TimelineBar:
-    task: Task
+    name: str  # the task's name, or the group's for a big group's one bar
+    service: str
+    status: TaskStatus
+    copies: int  # how many copies a big group's one bar stands for; 0 for a task
     y: float
     segments: tuple[Segment, ...]
     critical: bool
@@ -86,15 +95,24 @@ def timeline_view(
     axis = _Axis(start, scale)
     path = critical_path(tasks, _ends(tasks, forecast or {}))
     on_path = set(path)
+    collapsed = big_groups(tasks)
+    group_of_task = {t.name: name for name, members in collapsed.items() for t in members}
+    frame = _Frame(axis, on_path, now if live else None)
     groups, y = [], float(AXIS_HEIGHT)
     for service in dict.fromkeys(t.service for t in tasks):
         group_y, y = y, y + GROUP_HEIGHT
-        bars = []
+        bars: list[TimelineBar] = []
+        drawn: set[str] = set()
         for task in (t for t in tasks if t.service == service):
-            spans = attempts.get(task.name, [])
-            segments = tuple(_segments(spans, axis, now if live else None))
-            critical = task.name in on_path
-            bars.append(TimelineBar(task, y, segments, critical, _describe(task, spans, critical)))
+            group = group_of_task.get(task.name)
+            if group in drawn:
+                continue
+            if group is None:
+                bars.append(_task_bar(task, y, attempts.get(task.name, []), frame))
+            else:
+                drawn.add(group)
+                members = collapsed[group]
+                bars.append(_group_bar(summarise(group, members), members, y, attempts, frame))
             y += ROW_HEIGHT
         groups.append(ServiceGroup(service, group_y, tuple(bars)))
     step = (end - start) / TICKS
@@ -109,6 +127,62 @@ def timeline_view(
         ticks=ticks,
         critical=tuple(path),
         live=live,
+    )
+
+
+def _task_bar(
+    task: Task,
+    y: float,
+    spans: Sequence[AttemptSpan],
+    frame: _Frame,
+) -> TimelineBar:
+    critical = task.name in frame.on_path
+    return TimelineBar(
+        name=task.name,
+        service=task.service,
+        status=task.status,
+        copies=0,
+        y=y,
+        segments=tuple(_segments(spans, frame.axis, frame.now)),
+        critical=critical,
+        description=_describe(task, spans, critical),
+    )
+
+
+def _group_bar(
+    summary: GroupSummary,
+    members: Sequence[Task],
+    y: float,
+    attempts: Mapping[str, list[AttemptSpan]],
+    frame: _Frame,
+) -> TimelineBar:
+    """One bar for a big group: waiting from its first copy queued to its first started,
+    running from there to its last copy's end (to now while one still runs)."""
+    spans = [s for t in members for s in attempts.get(t.name, [])]
+    queued = [s.queued_at for s in spans if s.queued_at is not None]
+    started = [s.started_at for s in spans if s.started_at is not None]
+    ends = [_span_end(s, frame.now) for s in spans if s.started_at is not None]
+    segments = []
+    first_start = min(started, default=None)
+    if queued:
+        wait_end = first_start if first_start is not None else frame.now
+        if wait_end is not None:
+            outcome = "waited" if first_start is not None else "waiting"
+            segments.append(frame.axis.segment("wait", min(queued), wait_end, 1, outcome))
+    if first_start is not None and ends:
+        outcome = summary.status.value if summary.status.is_final else "running"
+        segments.append(frame.axis.segment("run", first_start, max(ends), 1, outcome))
+    critical = any(t.name in frame.on_path for t in members)
+    text = f"{summary.name}, {summary.service}, {summary.size} copies: {summary.description}"
+    return TimelineBar(
+        name=summary.name,
+        service=summary.service,
+        status=summary.status,
+        copies=summary.size,
+        y=y,
+        segments=tuple(segments),
+        critical=critical,
+        description=text + ("; on the critical path" if critical else ""),
     )
 
 
@@ -138,6 +212,15 @@ class _Axis:
     def segment(self, kind: str, begin: float, end: float, attempt: int, outcome: str) -> Segment:
         x = round(LABEL_WIDTH + (begin - self.start) * self.scale, 1)
         return Segment(kind, x, round(max(1.0, (end - begin) * self.scale), 1), attempt, outcome)
+
+
+@dataclass(frozen=True, slots=True)
+class _Frame:
+    """What every bar is drawn against."""
+
+    axis: _Axis
+    on_path: set[str]  # the critical path's tasks
+    now: float | None  # while the scenario runs: where the unfinished segments end
 
 
 def _segments(spans: Sequence[AttemptSpan], axis: _Axis, now: float | None) -> list[Segment]:

@@ -76,14 +76,14 @@ class ScenarioPage {
     if (!this.timelineBox) return;
     this.timelineBox.addEventListener("click", (event) => {
       const bar = event.target.closest("g.tl-task");
-      if (bar) this.select(bar.dataset.task, true);
+      if (bar) this.openBar(bar);
     });
     this.timelineBox.addEventListener("keydown", (event) => {
       const bar = event.target.closest("g.tl-task");
       if (!bar) return;
       if (event.key === "Enter" || event.key === " ") {
         event.preventDefault();
-        this.select(bar.dataset.task, true);
+        this.openBar(bar);
         return;
       }
       const bars = this.bars();
@@ -94,6 +94,12 @@ class ScenarioPage {
         bars[at + step].focus();
       }
     });
+  }
+
+  // A big group's one bar opens the group's panel, as its DAG node does.
+  openBar(bar) {
+    if (bar.dataset.group) this.openGroup(bar.dataset.group, null, true);
+    else this.select(bar.dataset.task, true);
   }
 
   refreshTimelineSoon() {
@@ -275,7 +281,8 @@ class ScenarioPage {
       node.classList.toggle("selected", chosen);
     }
     for (const bar of this.bars()) {
-      bar.classList.toggle("selected", bar.dataset.task === this.selected);
+      const chosen = bar.dataset.group ? bar.dataset.group === group : bar.dataset.task === this.selected;
+      bar.classList.toggle("selected", chosen);
     }
   }
 
