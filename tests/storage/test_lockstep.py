@@ -2,8 +2,8 @@
 lifecycle table in `core.transitions`, applied to plain dicts), SQLite, single-node Redis
 and a real Redis Cluster at once. After every step everything they store and emit must be
 equal: every public field of every task, the scenario records and their counters, the
-event sequences, the queue statistics, the expired-lease lists, and each operation's
-answer (returned records, or the error's type and current status).
+event sequences, the queue statistics, the expired-lease lists, the usage totals, and
+each operation's answer (returned records, or the error's type and current status).
 
 Ids and nonces are chosen by the test, so no normalisation is needed beyond dropping
 event ids (integers in SQLite, stream ids in Redis). Every new transition extends this
@@ -47,6 +47,8 @@ from tests.support.redis_server import RedisServer
 
 T = TypeVar("T")
 SERVICES = ("img", "tts")
+# Usage reports: none, one name, two names with amounts whose float sums round (0.1 + 0.2).
+USAGE = st.sampled_from([None, {"tokens": 3}, {"cpu_seconds": 0.1, "cost_usd": 0.2}])
 _prefixes = itertools.count()
 
 
@@ -197,27 +199,39 @@ class Lockstep(RuleBasedStateMachine):
         self.each(lambda s: s.heartbeat(task_id, token, lease_seconds=lease_seconds, now=now))
 
     @precondition(lambda self: self.tokens)
-    @rule(data=st.data(), seed=st.booleans(), with_result=st.booleans())
-    def complete(self, data: st.DataObject, seed: bool, with_result: bool) -> None:
+    @rule(data=st.data(), seed=st.booleans(), with_result=st.booleans(), usage=USAGE)
+    def complete(self, data: st.DataObject, seed: bool, with_result: bool, usage: Any) -> None:
         task_id, held = data.draw(st.sampled_from(self.tokens))
         token = None if seed else held
         now = self.tick()
         result = {"n": 1, "from": task_id} if with_result else None
-        self.each(lambda s: s.complete(task_id, token, result_ref="ref", result=result, now=now))
+        self.each(
+            lambda s: s.complete(
+                task_id, token, result_ref="ref", result=result, now=now, usage=usage
+            )
+        )
 
     @precondition(lambda self: self.tokens)
     @rule(data=st.data())
     def complete_many(self, data: st.DataObject) -> None:
         picked = data.draw(st.lists(st.sampled_from(self.tokens), min_size=1, max_size=4))
-        items = [CompletionItem(i, t, f"ref:{i}", {"k": i}) for i, t in picked]
+        items = [CompletionItem(i, t, f"ref:{i}", {"k": i}, data.draw(USAGE)) for i, t in picked]
         if data.draw(st.booleans()):
             items.append(CompletionItem("sc999:nope", "x.1", None))
         now = self.tick()
         self.each(lambda s: s.complete_many(items, now=now))
 
     @precondition(lambda self: self.tokens)
-    @rule(data=st.data(), retry=st.booleans(), wrong_attempt=st.booleans(), seed=st.booleans())
-    def fail(self, data: st.DataObject, retry: bool, wrong_attempt: bool, seed: bool) -> None:
+    @rule(
+        data=st.data(),
+        retry=st.booleans(),
+        wrong_attempt=st.booleans(),
+        seed=st.booleans(),
+        usage=USAGE,
+    )
+    def fail(
+        self, data: st.DataObject, retry: bool, wrong_attempt: bool, seed: bool, usage: Any
+    ) -> None:
         task_id, held = data.draw(st.sampled_from(self.tokens))
         token = None if seed else held
         now = self.tick()
@@ -226,7 +240,13 @@ class Lockstep(RuleBasedStateMachine):
         retry_at = now + data.draw(st.sampled_from([0.0, 1.0, 3.0])) if retry else None
         self.each(
             lambda s: s.fail(
-                task_id, token, attempt=attempt, error="boom", retry_at=retry_at, now=now
+                task_id,
+                token,
+                attempt=attempt,
+                error="boom",
+                retry_at=retry_at,
+                now=now,
+                usage=usage,
             )
         )
 
@@ -280,6 +300,8 @@ class Lockstep(RuleBasedStateMachine):
             self.each(lambda s, i=scenario_id: events_of(s, i))
         self.each(lambda s: s.queue_stats(now=self.now))
         self.each(lambda s: s.find_expired(now=self.now + 10.0, limit=1000))
+        self.each(lambda s: s.usage_totals(since=None))
+        self.each(lambda s: s.usage_totals(since=self.now))
 
 
 async def events_of(store: Store, scenario_id: str) -> list[tuple[float, Any, str, int]]:

@@ -114,6 +114,8 @@ class Task:
     result_ref: str | None = None
     result: Mapping[str, JSON] | None = None
     error: str | None = None
+    # What every attempt reported (core/usage.py); None until something was reported.
+    usage: Mapping[str, float] | None = None
     inputs: tuple[Mapping[str, JSON], ...] = ()  # filled on lease: upstream results
 
     @property

@@ -20,11 +20,13 @@ from scenarist.core.model import (
     ScenarioStatus,
     Task,
 )
+from scenarist.core.usage import UsageTotal, usage_hour
 from scenarist.storage.redis.codec import (
     check_cursor,
     decode_event,
     decode_scenario,
     decode_task,
+    load_json,
     member_scenario_id,
 )
 from scenarist.storage.redis.keys import KeySpace, ShardKeys
@@ -213,3 +215,15 @@ class ScenarioListing:
                 for status in (None, *ScenarioStatus):
                     pipe.zrem(shard.index(status), member)
             await pipe.execute()
+
+
+async def usage_totals(client: Redis, space: KeySpace, *, since: float | None) -> list[UsageTotal]:
+    """Every shard's totals (usage.lua's fields decoded), hours from `since` on, sorted."""
+    first = None if since is None else usage_hour(since)
+    totals = []
+    for shard in space.shards():
+        for field, value in (await client.hgetall(shard.usage)).items():
+            hour, template, service, name = load_json(field)
+            if first is None or float(hour) >= first:
+                totals.append(UsageTotal(float(hour), template, service, name, float(value)))
+    return sorted(totals, key=lambda t: (t.hour, t.template, t.service, t.name))
