@@ -13,11 +13,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
+from scenarist.api.usage_schemas import USAGE_TEXT, UsageReport
 from scenarist.core.errors import ParamError
 from scenarist.core.explain import Failure, FailureReason, progress_summary
 from scenarist.core.explain import failures as explain_failures
 from scenarist.core.explain import skipped_because as explain_skips
 from scenarist.core.model import Progress, Scenario, ScenarioStatus, Task, TaskStatus
+from scenarist.core.usage import sum_usage
 from scenarist.service.policy import Limits
 
 MAX_JSON_DEPTH = 16
@@ -252,11 +254,13 @@ class ScenarioTaskPublic(TaskSummary):
     max_attempts: int
     error: str | None
     skipped_because: list[str] = Field(default_factory=list, description=SKIPPED_BECAUSE_TEXT)
+    usage: dict[str, float] = Field(default_factory=dict, description=USAGE_TEXT)
 
 
 class ScenarioPublic(ScenarioSummary):
     params: dict[str, Any]
     callback_url: str | None
+    usage: dict[str, float] = Field(description="its tasks' usage added up (every attempt)")
     tasks: list[ScenarioTaskPublic]
     failures: list[FailurePublic] = Field(
         description="failed tasks (plan order) with their errors and the skips they caused"
@@ -269,6 +273,7 @@ class ScenarioPublic(ScenarioSummary):
             **summary_fields(scenario),
             params=dict(scenario.params),
             callback_url=scenario.callback_url,
+            usage=sum_usage(t.usage for t in tasks),
             tasks=[
                 ScenarioTaskPublic(
                     **TaskSummary.of(t).model_dump(),
@@ -276,6 +281,7 @@ class ScenarioPublic(ScenarioSummary):
                     max_attempts=t.max_attempts,
                     error=t.error,
                     skipped_because=list(skips.get(t.name, ())),
+                    usage=dict(t.usage or {}),
                 )
                 for t in tasks
             ],
@@ -314,6 +320,7 @@ class TaskPublic(BaseModel):
     result_ref: str | None
     result: dict[str, Any] | None
     error: str | None
+    usage: dict[str, float] = Field(default_factory=dict, description=USAGE_TEXT)
 
     @classmethod
     def of(cls, task: Task) -> TaskPublic:
@@ -341,6 +348,7 @@ class TaskPublic(BaseModel):
             result_ref=task.result_ref,
             result=dict(task.result) if task.result is not None else None,
             error=task.error,
+            usage=dict(task.usage or {}),
         )
 
 
@@ -380,3 +388,4 @@ class TaskStatusUpdate(StrictBody):
     error: ErrorText | None = None
     retryable: bool = Field(default=False, description="on failed: retry while attempts remain")
     worker_id: ShortText | None = None
+    usage: UsageReport | None = None

@@ -101,6 +101,7 @@ def task_public(task: Task) -> dict[str, Any]:
         "result_ref": task.result_ref,
         "result": dict(task.result) if task.result is not None else None,
         "error": task.error,
+        "usage": dict(task.usage or {}),
     }
 
 

@@ -19,6 +19,7 @@ from scenarist.api.schemas import (
     StrictBody,
     TaskPublic,
 )
+from scenarist.api.usage_schemas import UsageReport
 from scenarist.core.model import Completion, QueueStats, TaskStatus
 
 
@@ -120,6 +121,7 @@ class CompleteCreate(StrictBody):
     lease_token: LeaseToken
     result_ref: ResultRef | None = None
     result: JsonObject | None = None
+    usage: UsageReport | None = None
 
 
 class CompletionPublic(TaskPublic):
@@ -138,6 +140,7 @@ class FailCreate(StrictBody):
     lease_token: LeaseToken
     error: ErrorText
     retryable: bool = True
+    usage: UsageReport | None = None
 
 
 class BatchItem(StrictBody):
@@ -145,6 +148,7 @@ class BatchItem(StrictBody):
     lease_token: LeaseToken
     result_ref: ResultRef | None = None
     result: JsonObject | None = None
+    usage: UsageReport | None = None
 
 
 class BatchCompleteCreate(StrictBody):

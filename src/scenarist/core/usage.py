@@ -97,3 +97,24 @@ class UsageTotal:
     service: str
     name: str
     value: float
+
+
+def group_totals(totals: Iterable[UsageTotal], group_by: str) -> dict[str, dict[str, float]]:
+    """Totals added up per tenant, service or template (sorted by key). Scenarios carry
+    no tenant yet, so every total is the default tenant's."""
+    groups: dict[str, dict[str, float]] = {}
+    for total in totals:
+        if group_by == "tenant":
+            key = DEFAULT_TENANT
+        elif group_by == "service":
+            key = total.service
+        elif group_by == "template":
+            key = total.template
+        else:
+            raise ParamError(
+                f"group_by must be tenant, service or template, got {group_by!r}",
+                field="group_by",
+            )
+        group = groups.setdefault(key, {})
+        group[total.name] = group.get(total.name, 0.0) + total.value
+    return dict(sorted(groups.items()))

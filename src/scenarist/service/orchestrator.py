@@ -31,6 +31,7 @@ from scenarist.core.model import (
     Task,
     TaskStatus,
 )
+from scenarist.core.usage import Usage, UsageTotal
 from scenarist.service.observer import FinishedScenarios, NullObserver, Observer
 from scenarist.service.policy import Limits, RetryPolicy
 from scenarist.service.records import build_records, new_scenario_id
@@ -231,9 +232,15 @@ class Orchestrator:
         *,
         result_ref: str | None,
         result: Mapping[str, JSON] | None = None,
+        usage: Usage | None = None,
     ) -> Completion:
         done = await self.store.complete(
-            task_id, lease_token, result_ref=result_ref, result=result, now=self.clock()
+            task_id,
+            lease_token,
+            result_ref=result_ref,
+            result=result,
+            now=self.clock(),
+            usage=usage,
         )
         if not done.duplicate:
             self.observer.task_completed(done.task)
@@ -257,7 +264,13 @@ class Orchestrator:
         return outcomes
 
     async def fail(
-        self, task_id: str, lease_token: str | None, *, error: str, retryable: bool = True
+        self,
+        task_id: str,
+        lease_token: str | None,
+        *,
+        error: str,
+        retryable: bool = True,
+        usage: Usage | None = None,
     ) -> Task:
         """Retry with backoff while attempts remain (and the error is retryable), else
         fail for good and skip everything downstream."""
@@ -267,7 +280,13 @@ class Orchestrator:
         now = self.clock()
         retry_at = self._retry_at(task, now) if retryable else None
         failed = await self.store.fail(
-            task_id, lease_token, attempt=task.attempt, error=error, retry_at=retry_at, now=now
+            task_id,
+            lease_token,
+            attempt=task.attempt,
+            error=error,
+            retry_at=retry_at,
+            now=now,
+            usage=usage,
         )
         self.observer.task_failed(failed, final=retry_at is None)
         if retry_at is None:
@@ -284,6 +303,7 @@ class Orchestrator:
         error: str | None = None,
         retryable: bool = False,
         worker_id: str | None = None,
+        usage: Usage | None = None,
     ) -> Task:
         """The seed's `PATCH /tasks/{id}/status` for workers that know no lease tokens.
         `processing` claims a queued task; `success`/`failed` finish a processing one
@@ -311,9 +331,13 @@ class Orchestrator:
         elif task.status is not TaskStatus.PROCESSING:
             raise IllegalTransitionError(task_id, task.status, status)
         if status is TaskStatus.SUCCESS:
-            done = await self.complete(task_id, None, result_ref=result_ref, result=result)
+            done = await self.complete(
+                task_id, None, result_ref=result_ref, result=result, usage=usage
+            )
             return done.task
-        return await self.fail(task_id, None, error=error or "failed", retryable=retryable)
+        return await self.fail(
+            task_id, None, error=error or "failed", retryable=retryable, usage=usage
+        )
 
     async def reap_expired(self) -> int:
         """Requeue (or fail for good) every task whose lease ran out; counts an attempt."""
@@ -385,6 +409,9 @@ class Orchestrator:
 
     async def queue_stats(self) -> list[QueueStats]:
         return await self.store.queue_stats(now=self.clock())
+
+    async def usage_totals(self, *, since: float | None = None) -> list[UsageTotal]:
+        return await self.store.usage_totals(since=since)
 
     # --- helpers ------------------------------------------------------------------------
 

@@ -300,11 +300,11 @@ class WorkerRun:
             await self._handle_cancel(leased, task, context)
             return
         except Exception as exc:
-            await self.reporter.report_failure(leased, exc)
+            await self.reporter.report_failure(leased, exc, usage=task.reported_usage())
             return
         finally:
             keeper.cancel()
-        await self.reporter.report_success(leased, outcome)
+        await self.reporter.report_success(leased, outcome, task)
 
     async def _handle_cancel(
         self, leased: LeasedTask, task: WorkerTask, context: dict[str, Any]

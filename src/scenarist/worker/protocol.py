@@ -51,6 +51,7 @@ class CompletionItem:
     lease_token: str
     result_ref: str | None
     result: Mapping[str, Any] | None = None
+    usage: Mapping[str, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,16 +200,30 @@ class Calls:
 
     @staticmethod
     def complete(
-        task_id: str, lease_token: str, result_ref: str | None, result: Mapping[str, Any] | None
+        task_id: str,
+        lease_token: str,
+        result_ref: str | None,
+        result: Mapping[str, Any] | None,
+        usage: Mapping[str, float] | None = None,
     ) -> Call:
         body: dict[str, Any] = {"lease_token": lease_token, "result_ref": result_ref}
         if result is not None:
             body["result"] = dict(result)
+        if usage:
+            body["usage"] = dict(usage)
         return Call("POST", task_path(task_id, "complete"), body)
 
     @staticmethod
-    def fail(task_id: str, lease_token: str, error: str, retryable: bool) -> Call:
-        body = {"lease_token": lease_token, "error": error, "retryable": retryable}
+    def fail(
+        task_id: str,
+        lease_token: str,
+        error: str,
+        retryable: bool,
+        usage: Mapping[str, float] | None = None,
+    ) -> Call:
+        body: dict[str, Any] = {"lease_token": lease_token, "error": error, "retryable": retryable}
+        if usage:
+            body["usage"] = dict(usage)
         return Call("POST", task_path(task_id, "fail"), body)
 
     @staticmethod
@@ -226,6 +241,7 @@ def completion_bodies(items: Sequence[CompletionItem]) -> list[dict[str, Any]]:
     return [
         {"id": i.task_id, "lease_token": i.lease_token, "result_ref": i.result_ref}
         | ({"result": dict(i.result)} if i.result is not None else {})
+        | ({"usage": dict(i.usage)} if i.usage else {})
         for i in items
     ]
 
