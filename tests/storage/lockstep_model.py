@@ -152,6 +152,7 @@ class ModelStore:
             "idempotency_key": scenario.idempotency_key,
             "callback_url": scenario.callback_url,
             "request_digest": scenario.request_digest,
+            "traceparent": scenario.traceparent,
         }
         self.tasks[scenario.id] = {}
         for seq, task in enumerate(tasks):

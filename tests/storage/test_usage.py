@@ -129,6 +129,7 @@ async def test_a_version_4_file_is_migrated_and_counts_usage(tmp_path: Path) -> 
         await store.close()
     with sqlite3.connect(path) as conn:  # turn the file back into a version-4 file
         conn.execute("ALTER TABLE tasks DROP COLUMN usage")
+        conn.execute("ALTER TABLE scenarios DROP COLUMN traceparent")
         conn.execute("DROP TABLE usage_totals")
         conn.execute("PRAGMA user_version = 4")
     reopened = await SqliteStore.open(path)

@@ -87,6 +87,11 @@ class LeasedTask(BaseModel):
     max_attempts: int
     lease_token: str
     lease_expires_at: float
+    traceparent: str | None = Field(
+        default=None,
+        description="W3C trace context of this attempt's span when tracing is on: continue "
+        "it so the handler's own spans nest under the task",
+    )
 
 
 class LeasePublic(BaseModel):

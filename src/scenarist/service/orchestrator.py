@@ -32,6 +32,7 @@ from scenarist.core.model import (
     TaskStatus,
 )
 from scenarist.core.usage import Usage, UsageTotal
+from scenarist.service.attempt_spans import AttemptSpans
 from scenarist.service.observer import FinishedScenarios, NullObserver, Observer
 from scenarist.service.policy import Limits, RetryPolicy
 from scenarist.service.records import build_records, new_scenario_id
@@ -80,6 +81,7 @@ class Orchestrator:
         self.limits = limits or Limits()
         self.observer: Observer = observer or NullObserver()
         self.new_id = new_id
+        self.spans: AttemptSpans | None = None  # set when tracing is on (decision 43)
         self.finished = FinishedScenarios()
         self._draining = False
         self._waiting: set[Watch] = set()  # the watches long polls are waiting on now
@@ -97,6 +99,7 @@ class Orchestrator:
         *,
         idempotency_key: str | None = None,
         callback_url: str | None = None,
+        traceparent: str | None = None,
     ) -> Submission:
         plan = self.catalog.plan(template, params)
         scenario, tasks = build_records(
@@ -105,6 +108,7 @@ class Orchestrator:
             now=self.clock(),
             idempotency_key=idempotency_key,
             callback_url=callback_url,
+            traceparent=traceparent,
         )
         stored, created = await self.store.create_scenario(scenario, tasks)
         if not created:
@@ -234,15 +238,15 @@ class Orchestrator:
         result: Mapping[str, JSON] | None = None,
         usage: Usage | None = None,
     ) -> Completion:
+        spans = self.spans
+        befores = await spans.read_before([task_id]) if spans else {}
+        now = self.clock()
         done = await self.store.complete(
-            task_id,
-            lease_token,
-            result_ref=result_ref,
-            result=result,
-            now=self.clock(),
-            usage=usage,
+            task_id, lease_token, result_ref=result_ref, result=result, now=now, usage=usage
         )
         if not done.duplicate:
+            if spans is not None:
+                await spans.completed(befores.get(task_id), now=now)
             self.observer.task_completed(done.task)
             if not done.released:  # releasing a dependent means it goes on
                 self.finished.suspect(done.task.scenario_id)
@@ -255,9 +259,14 @@ class Orchestrator:
         applies them in order (the Redis store in one call per shard), so a repeated item
         reads as a duplicate."""
         self._check_batch(len(items), "items")
-        outcomes = await self.store.complete_many(items, now=self.clock())
+        spans = self.spans
+        befores = await spans.read_before([i.task_id for i in items]) if spans else {}
+        now = self.clock()
+        outcomes = await self.store.complete_many(items, now=now)
         for outcome in outcomes:
             if isinstance(outcome, Completion) and not outcome.duplicate:
+                if spans is not None:
+                    await spans.completed(befores.get(outcome.task.id), now=now)
                 self.observer.task_completed(outcome.task)
                 if not outcome.released:
                     self.finished.suspect(outcome.task.scenario_id)
@@ -288,6 +297,8 @@ class Orchestrator:
             now=now,
             usage=usage,
         )
+        if self.spans is not None:
+            await self.spans.ended(task, now=now, error=error, retry_at=retry_at)
         self.observer.task_failed(failed, final=retry_at is None)
         if retry_at is None:
             self.finished.suspect(failed.scenario_id)
@@ -353,6 +364,8 @@ class Orchestrator:
             )
             if changed is not None:
                 reaped += 1
+                if self.spans is not None:
+                    await self.spans.expired(task, now=now, retry_at=retry_at)
                 if changed.status is TaskStatus.FAILED:
                     self.observer.task_failed(changed, final=True)
                     self.finished.suspect(changed.scenario_id)
@@ -406,6 +419,10 @@ class Orchestrator:
         """Tell the observer about scenarios that ended since the last call (see
         FinishedScenarios); the maintenance loop calls it every round."""
         return await self.finished.flush(self.store.get_scenario, self.observer)
+
+    async def lease_traceparents(self, tasks: Sequence[Task]) -> dict[str, str]:
+        """Each leased task's attempt `traceparent` (empty when tracing is off)."""
+        return {} if self.spans is None else await self.spans.lease_traceparents(tasks)
 
     async def queue_stats(self) -> list[QueueStats]:
         return await self.store.queue_stats(now=self.clock())

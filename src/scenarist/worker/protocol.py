@@ -41,6 +41,7 @@ class LeasedTask:
     attempt: int
     lease_token: str
     lease_expires_at: float | None
+    traceparent: str | None = None  # the attempt span's W3C trace context (tracing on)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +96,7 @@ def parse_leased(raw: Mapping[str, Any]) -> LeasedTask:
         attempt=int(raw.get("attempt", 1)),
         lease_token=str(raw["lease_token"]),
         lease_expires_at=parse_timestamp(raw.get("lease_expires_at")),
+        traceparent=raw.get("traceparent") or None,
     )
 
 

@@ -43,6 +43,7 @@ class WorkerTask:
     payload: Mapping[str, Any]
     inputs: tuple[Mapping[str, Any], ...]
     attempt: int
+    traceparent: str | None = None  # the attempt span's trace context (worker/tracing.py)
     lease_lost: threading.Event = field(default_factory=threading.Event, compare=False)
     _usage: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
     _usage_lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
@@ -81,6 +82,7 @@ class WorkerTask:
             payload=leased.payload,
             inputs=leased.inputs,
             attempt=leased.attempt,
+            traceparent=leased.traceparent,
         )
 
 

@@ -181,6 +181,8 @@ def scenario_fields(scenario: Scenario, tasks: Sequence[Task]) -> dict[str, str]
         fields["request_digest"] = scenario.request_digest
     if scenario.started_at is not None:
         fields["sa"] = ts(scenario.started_at)
+    if scenario.traceparent is not None:
+        fields["tp"] = scenario.traceparent
     progress = count_progress((t.service, t.status) for t in tasks)
     for status, n in progress.by_status.items():
         fields[f"#{status}"] = str(n)
@@ -220,6 +222,7 @@ def decode_scenario(scenario_id: str, fields: Mapping[str, str]) -> Scenario:
         idempotency_key=fields.get("ik"),
         callback_url=fields.get("cb"),
         request_digest=fields.get("request_digest"),
+        traceparent=fields.get("tp"),
     )
 
 

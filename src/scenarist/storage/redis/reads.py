@@ -218,12 +218,15 @@ class ScenarioListing:
 
 
 async def usage_totals(client: Redis, space: KeySpace, *, since: float | None) -> list[UsageTotal]:
-    """Every shard's totals (usage.lua's fields decoded), hours from `since` on, sorted."""
+    """The shards' totals (add_usage's fields decoded) added up, hours from `since` on,
+    sorted. Scenarios of one template and service live on several shards, so the same key
+    is summed across them, in shard order."""
     first = None if since is None else usage_hour(since)
-    totals = []
+    sums: dict[tuple[float, str, str, str], float] = {}
     for shard in space.shards():
         for field, value in (await client.hgetall(shard.usage)).items():
             hour, template, service, name = load_json(field)
-            if first is None or float(hour) >= first:
-                totals.append(UsageTotal(float(hour), template, service, name, float(value)))
-    return sorted(totals, key=lambda t: (t.hour, t.template, t.service, t.name))
+            key = (float(hour), template, service, name)
+            if first is None or key[0] >= first:
+                sums[key] = sums.get(key, 0.0) + float(value)
+    return [UsageTotal(*key, value) for key, value in sorted(sums.items())]

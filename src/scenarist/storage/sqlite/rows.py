@@ -112,6 +112,7 @@ def row_to_scenario(row: sqlite3.Row, progress: Progress) -> Scenario:
         idempotency_key=row["idempotency_key"],
         callback_url=row["callback_url"],
         request_digest=row["request_digest"],
+        traceparent=row["traceparent"],
     )
 
 

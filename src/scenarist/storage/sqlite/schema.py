@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS scenarios (
     idempotency_key TEXT UNIQUE,
     callback_url TEXT,
     callback_due_at REAL,
-    request_digest TEXT
+    request_digest TEXT,
+    traceparent TEXT
 );
 CREATE INDEX IF NOT EXISTS scenarios_by_created ON scenarios (created_at, id);
 CREATE INDEX IF NOT EXISTS scenarios_by_status ON scenarios (status, created_at, id);
@@ -130,9 +131,11 @@ MIGRATE_V2_TO_V3 = ("ALTER TABLE tasks ADD COLUMN lease_seconds REAL",)
 # Version 3 -> 4: `scenarios.request_digest` (an idempotency key's request digest; older
 # scenarios have none).
 MIGRATE_V3_TO_V4 = ("ALTER TABLE scenarios ADD COLUMN request_digest TEXT",)
-# Version 4 -> 5: what tasks' attempts reported (`tasks.usage`, JSON) and the hourly totals.
+# Version 4 -> 5: what tasks' attempts reported (`tasks.usage`, JSON) and the hourly totals;
+# the scenario's trace context (`scenarios.traceparent`; older scenarios have none).
 MIGRATE_V4_TO_V5 = (
     "ALTER TABLE tasks ADD COLUMN usage TEXT",
+    "ALTER TABLE scenarios ADD COLUMN traceparent TEXT",
     """
     CREATE TABLE IF NOT EXISTS usage_totals (
         hour REAL NOT NULL,
