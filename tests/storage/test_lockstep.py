@@ -216,6 +216,7 @@ class Lockstep(RuleBasedStateMachine):
                 task_id, token, result_ref="ref", result=result, now=now, usage=usage
             )
         )
+        self.usage_totals_agree()
 
     @precondition(lambda self: self.tokens)
     @rule(data=st.data())
@@ -226,6 +227,7 @@ class Lockstep(RuleBasedStateMachine):
             items.append(CompletionItem("sc999:nope", "x.1", None))
         now = self.tick()
         self.each(lambda s: s.complete_many(items, now=now))
+        self.usage_totals_agree()
 
     @precondition(lambda self: self.tokens)
     @rule(
@@ -255,6 +257,7 @@ class Lockstep(RuleBasedStateMachine):
                 usage=usage,
             )
         )
+        self.usage_totals_agree()
 
     @precondition(lambda self: self.tokens)
     @rule(data=st.data())
@@ -298,6 +301,10 @@ class Lockstep(RuleBasedStateMachine):
 
     # --- what every store must agree on after every step --------------------------------
 
+    def usage_totals_agree(self) -> None:
+        """Only completions and failures add to the totals: checked after those steps."""
+        self.each(lambda s: usage_totals_of(s, since=None))
+
     @invariant()
     def stores_agree(self) -> None:
         for scenario_id in self.scenarios:
@@ -306,7 +313,6 @@ class Lockstep(RuleBasedStateMachine):
             self.each(lambda s, i=scenario_id: events_of(s, i))
         self.each(lambda s: s.queue_stats(now=self.now))
         self.each(lambda s: s.find_expired(now=self.now + 10.0, limit=1000))
-        self.each(lambda s: usage_totals_of(s, since=None))
 
 
 async def usage_totals_of(store: Store, *, since: float | None) -> list[tuple[Any, ...]]:

@@ -36,8 +36,8 @@ IdempotencyKey = Annotated[
 TraceParentHeader = Annotated[
     str | None,
     Header(
-        max_length=200,
-        description="W3C trace context: with tracing on, the scenario's trace continues it",
+        description="W3C trace context: with tracing on, the scenario's trace continues it "
+        "(an invalid one is ignored and a new trace starts)",
     ),
 ]
 
