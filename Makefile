@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,demo]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,demo,tracing]'
 	touch $@
 
 install: $(VENV)/.installed

@@ -8,8 +8,10 @@ package hides them (a None entry in sys.modules makes `import` fail as if absent
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -80,3 +82,47 @@ def test_commands_import_only_what_they_use(
     assert "Traceback" not in result.stderr
     loaded = imported(result)
     assert not [name for name in must_not_import if name in loaded]
+
+
+TRACING_SDK = ("opentelemetry.sdk", "opentelemetry.exporter")
+
+
+def test_the_app_without_otel_variables_imports_no_tracing_sdk() -> None:
+    script = """
+import json, sys
+from scenarist.api.app import create_app
+create_app()
+print(json.dumps(sorted(m for m in sys.modules if sys.modules[m])))
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    loaded = imported(result)
+    assert not [m for m in loaded if m.startswith(TRACING_SDK)]
+
+
+def test_serve_asked_for_traces_without_the_extra_says_how_to_get_it(tmp_path: Path) -> None:
+    env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"}
+    script = f"""
+import os, sys
+os.environ.update({env!r})
+for name in {list(TRACING_SDK)!r}:
+    sys.modules[name] = None
+sys.argv = ["scenarist", "serve", "--store", "sqlite:///{tmp_path / "s.db"}", "--port", "9"]
+from scenarist.cli.main import main
+main()
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    [line] = [x for x in result.stderr.splitlines() if x.startswith("error:")]
+    assert "pip install 'scenarist[tracing]'" in line

@@ -29,6 +29,7 @@ from scenarist.core.model import (
     Task,
     TaskStatus,
 )
+from scenarist.core.usage import Usage, UsageTotal, usage_hour
 from scenarist.storage.base import CompletionItem
 
 _TASK_ATTRS = {f.name for f in dataclasses.fields(Task)}
@@ -43,6 +44,7 @@ class ModelStore:
         self.events: dict[str, list[Event]] = {}
         self.services: set[str] = set()
         self.touched: list[str] = []
+        self.usage: dict[tuple[float, str, str, str], float] = {}  # (hour, template, ...)
 
     async def close(self) -> None:
         return None
@@ -114,6 +116,20 @@ class ModelStore:
                 self._event(scenario_id, now, None, derived.value, 0)
         self.touched = []
 
+    def _count_usage(self, fields: Mapping[str, Any], usage: Usage | None, now: float) -> None:
+        """The report goes into the hourly totals (in the step of its completion/failure)."""
+        template = self.scenarios[fields["scenario_id"]]["template"]
+        for name, amount in (usage or {}).items():
+            key = (usage_hour(now), template, fields["service"], name)
+            self.usage[key] = self.usage.get(key, 0.0) + amount
+
+    async def usage_totals(self, *, since: float | None) -> list[UsageTotal]:
+        return [
+            UsageTotal(*key, value)
+            for key, value in sorted(self.usage.items())
+            if since is None or key[0] >= usage_hour(since)
+        ]
+
     def _lookup(self, scenario_id: str) -> tr.Lookup:
         return self.tasks[scenario_id].get
 
@@ -136,11 +152,14 @@ class ModelStore:
             "idempotency_key": scenario.idempotency_key,
             "callback_url": scenario.callback_url,
             "request_digest": scenario.request_digest,
+            "traceparent": scenario.traceparent,
         }
         self.tasks[scenario.id] = {}
         for seq, task in enumerate(tasks):
             fields = {f.name: getattr(task, f.name) for f in dataclasses.fields(Task)}
-            fields.update(seq=seq, waiting=len(set(task.depends_on)), lease_seconds=None)
+            fields.update(
+                seq=seq, waiting=len(set(task.depends_on)), lease_seconds=None, usage=None
+            )
             self.tasks[scenario.id][task.name] = fields
             self.services.add(task.service)
         self.events[scenario.id] = []
@@ -258,6 +277,7 @@ class ModelStore:
         result_ref: str | None,
         result: Mapping[str, JSON] | None,
         now: float,
+        usage: Usage | None = None,
     ) -> Completion:
         fields = self._task(task_id)
         if guards.is_duplicate_completion(fields, lease_token):
@@ -265,8 +285,14 @@ class ModelStore:
         guards.check_lease(fields, lease_token, TaskStatus.SUCCESS)
         scenario_id = fields["scenario_id"]
         changes = changes_of.complete_changes(
-            fields, self._lookup(scenario_id), result_ref=result_ref, result=result, now=now
+            fields,
+            self._lookup(scenario_id),
+            result_ref=result_ref,
+            result=result,
+            now=now,
+            usage=usage,
         )
+        self._count_usage(fields, usage, now)
         self._apply(scenario_id, changes, now)
         self._settle(now)
         released = tuple(f"{scenario_id}:{c.name}" for c in changes if c.rule == "release")
@@ -285,6 +311,7 @@ class ModelStore:
                         result_ref=item.result_ref,
                         result=item.result,
                         now=now,
+                        usage=item.usage,
                     )
                 )
             except ScenaristError as exc:
@@ -300,19 +327,32 @@ class ModelStore:
         error: str,
         retry_at: float | None,
         now: float,
+        usage: Usage | None = None,
     ) -> Task:
         fields = self._task(task_id)
         guards.check_fail(fields, lease_token, attempt)
-        self._end_attempt(fields, error=error, retry_at=retry_at, now=now)
+        self._end_attempt(fields, error=error, retry_at=retry_at, now=now, usage=usage)
         return self._public(fields)
 
     def _end_attempt(
-        self, fields: dict[str, Any], *, error: str, retry_at: float | None, now: float
+        self,
+        fields: dict[str, Any],
+        *,
+        error: str,
+        retry_at: float | None,
+        now: float,
+        usage: Usage | None = None,
     ) -> None:
         scenario_id = fields["scenario_id"]
         changes = changes_of.fail_changes(
-            fields, self._lookup(scenario_id), error=error, retry_at=retry_at, now=now
+            fields,
+            self._lookup(scenario_id),
+            error=error,
+            retry_at=retry_at,
+            now=now,
+            usage=usage,
         )
+        self._count_usage(fields, usage, now)
         self._apply(scenario_id, changes, now)
         self._settle(now)
 

@@ -2,8 +2,8 @@
 lifecycle table in `core.transitions`, applied to plain dicts), SQLite, single-node Redis
 and a real Redis Cluster at once. After every step everything they store and emit must be
 equal: every public field of every task, the scenario records and their counters, the
-event sequences, the queue statistics, the expired-lease lists, and each operation's
-answer (returned records, or the error's type and current status).
+event sequences, the queue statistics, the expired-lease lists, the usage totals, and
+each operation's answer (returned records, or the error's type and current status).
 
 Ids and nonces are chosen by the test, so no normalisation is needed beyond dropping
 event ids (integers in SQLite, stream ids in Redis). Every new transition extends this
@@ -47,6 +47,8 @@ from tests.support.redis_server import RedisServer
 
 T = TypeVar("T")
 SERVICES = ("img", "tts")
+# Usage reports: none, one name, two names with amounts whose float sums round (0.1 + 0.2).
+USAGE = st.sampled_from([None, {"tokens": 3}, {"cpu_seconds": 0.1, "cost_usd": 0.2}])
 _prefixes = itertools.count()
 
 
@@ -149,8 +151,14 @@ class Lockstep(RuleBasedStateMachine):
     @rule(the_plan=dags())
     def submit(self, the_plan: ScenarioPlan) -> None:
         scenario_id = f"sc{len(self.scenarios):03d}"
+        number = len(self.scenarios)
+        traceparent = f"00-{number + 1:032x}-{number + 1:016x}-01" if number % 2 else None
         scenario, tasks = build_records(
-            the_plan, scenario_id=scenario_id, now=self.tick(), idempotency_key=None
+            the_plan,
+            scenario_id=scenario_id,
+            now=self.tick(),
+            idempotency_key=None,
+            traceparent=traceparent,
         )
         self.each(lambda s: s.create_scenario(scenario, tasks))
         self.scenarios.append(scenario_id)
@@ -197,27 +205,41 @@ class Lockstep(RuleBasedStateMachine):
         self.each(lambda s: s.heartbeat(task_id, token, lease_seconds=lease_seconds, now=now))
 
     @precondition(lambda self: self.tokens)
-    @rule(data=st.data(), seed=st.booleans(), with_result=st.booleans())
-    def complete(self, data: st.DataObject, seed: bool, with_result: bool) -> None:
+    @rule(data=st.data(), seed=st.booleans(), with_result=st.booleans(), usage=USAGE)
+    def complete(self, data: st.DataObject, seed: bool, with_result: bool, usage: Any) -> None:
         task_id, held = data.draw(st.sampled_from(self.tokens))
         token = None if seed else held
         now = self.tick()
         result = {"n": 1, "from": task_id} if with_result else None
-        self.each(lambda s: s.complete(task_id, token, result_ref="ref", result=result, now=now))
+        self.each(
+            lambda s: s.complete(
+                task_id, token, result_ref="ref", result=result, now=now, usage=usage
+            )
+        )
+        self.usage_totals_agree()
 
     @precondition(lambda self: self.tokens)
     @rule(data=st.data())
     def complete_many(self, data: st.DataObject) -> None:
         picked = data.draw(st.lists(st.sampled_from(self.tokens), min_size=1, max_size=4))
-        items = [CompletionItem(i, t, f"ref:{i}", {"k": i}) for i, t in picked]
+        items = [CompletionItem(i, t, f"ref:{i}", {"k": i}, data.draw(USAGE)) for i, t in picked]
         if data.draw(st.booleans()):
             items.append(CompletionItem("sc999:nope", "x.1", None))
         now = self.tick()
         self.each(lambda s: s.complete_many(items, now=now))
+        self.usage_totals_agree()
 
     @precondition(lambda self: self.tokens)
-    @rule(data=st.data(), retry=st.booleans(), wrong_attempt=st.booleans(), seed=st.booleans())
-    def fail(self, data: st.DataObject, retry: bool, wrong_attempt: bool, seed: bool) -> None:
+    @rule(
+        data=st.data(),
+        retry=st.booleans(),
+        wrong_attempt=st.booleans(),
+        seed=st.booleans(),
+        usage=USAGE,
+    )
+    def fail(
+        self, data: st.DataObject, retry: bool, wrong_attempt: bool, seed: bool, usage: Any
+    ) -> None:
         task_id, held = data.draw(st.sampled_from(self.tokens))
         token = None if seed else held
         now = self.tick()
@@ -226,9 +248,16 @@ class Lockstep(RuleBasedStateMachine):
         retry_at = now + data.draw(st.sampled_from([0.0, 1.0, 3.0])) if retry else None
         self.each(
             lambda s: s.fail(
-                task_id, token, attempt=attempt, error="boom", retry_at=retry_at, now=now
+                task_id,
+                token,
+                attempt=attempt,
+                error="boom",
+                retry_at=retry_at,
+                now=now,
+                usage=usage,
             )
         )
+        self.usage_totals_agree()
 
     @precondition(lambda self: self.tokens)
     @rule(data=st.data())
@@ -272,6 +301,10 @@ class Lockstep(RuleBasedStateMachine):
 
     # --- what every store must agree on after every step --------------------------------
 
+    def usage_totals_agree(self) -> None:
+        """Only completions and failures add to the totals: checked after those steps."""
+        self.each(lambda s: usage_totals_of(s, since=None))
+
     @invariant()
     def stores_agree(self) -> None:
         for scenario_id in self.scenarios:
@@ -280,6 +313,13 @@ class Lockstep(RuleBasedStateMachine):
             self.each(lambda s, i=scenario_id: events_of(s, i))
         self.each(lambda s: s.queue_stats(now=self.now))
         self.each(lambda s: s.find_expired(now=self.now + 10.0, limit=1000))
+
+
+async def usage_totals_of(store: Store, *, since: float | None) -> list[tuple[Any, ...]]:
+    """The totals, amounts to 12 significant digits: a cluster adds up the shards' sums of
+    one key, in another order than the model's one sum (each task's own sum is exact)."""
+    totals = await store.usage_totals(since=since)
+    return [(t.hour, t.template, t.service, t.name, float(f"{t.value:.12g}")) for t in totals]
 
 
 async def events_of(store: Store, scenario_id: str) -> list[tuple[float, Any, str, int]]:

@@ -95,6 +95,9 @@ async def test_a_version_1_file_is_migrated_with_waiting_filled_in(tmp_path: Pat
         conn.execute("ALTER TABLE tasks DROP COLUMN waiting")
         conn.execute("ALTER TABLE tasks DROP COLUMN lease_seconds")
         conn.execute("ALTER TABLE scenarios DROP COLUMN request_digest")
+        conn.execute("ALTER TABLE tasks DROP COLUMN usage")
+        conn.execute("ALTER TABLE scenarios DROP COLUMN traceparent")
+        conn.execute("DROP TABLE usage_totals")
         conn.execute("PRAGMA user_version = 1")
 
     reopened = await SqliteStore.open(path)

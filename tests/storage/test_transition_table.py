@@ -53,6 +53,7 @@ def fields(status: TaskStatus, **extra: object) -> dict[str, object]:
         "id": "s:a", "name": "a", "status": status, "attempt": 1, "lease_token": "n.1",
         "timeout_seconds": 30.0, "lease_seconds": None, "available_at": None,
         "queued_at": 1.0, "level": 0, "dependents": [], "depends_on": [], "seq": 0,
+        "usage": None,
     }  # fmt: skip
     base.update(extra)
     return base
@@ -71,7 +72,12 @@ def test_a_rule_refuses_fields_outside_its_row() -> None:
 
 def test_a_change_clears_exactly_the_rows_cleared_fields() -> None:
     change = tr.apply_rule(
-        "complete", fields(TaskStatus.PROCESSING), result_ref="r", result=None, finished_at=2.0
+        "complete",
+        fields(TaskStatus.PROCESSING),
+        result_ref="r",
+        result=None,
+        finished_at=2.0,
+        usage={"tokens": 3.0},
     )
     rule = tr.RULES["complete"]
     assert change.after is TaskStatus.SUCCESS
@@ -81,6 +87,7 @@ def test_a_change_clears_exactly_the_rows_cleared_fields() -> None:
         "result_ref": "r",
         "result": None,
         "finished_at": 2.0,
+        "usage": {"tokens": 3.0},
     }
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from scenarist.api.app import create_app
+from scenarist.api.tracing_config import Tracing
 from scenarist.settings import Settings
 
 
@@ -25,10 +26,10 @@ def make_settings(store: str, **overrides: Any) -> Settings:
 
 @asynccontextmanager
 async def serve(
-    settings: Settings, *, base_url: str = "http://scenarist.test"
+    settings: Settings, *, base_url: str = "http://scenarist.test", tracing: Tracing | None = None
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The app with its lifespan and a client talking to it over ASGI."""
-    app = create_app(settings)
+    app = create_app(settings, tracing=tracing)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:

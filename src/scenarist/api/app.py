@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -39,9 +40,11 @@ from scenarist.api.metrics import PrometheusObserver
 from scenarist.api.openapi import install_openapi, readable_operation_id
 from scenarist.api.problems import install_problem_handlers
 from scenarist.api.request_metrics import RequestMetricsMiddleware
-from scenarist.api.routers import generate, metrics, queues, root, scenarios, tasks
+from scenarist.api.routers import generate, metrics, queues, root, scenarios, tasks, usage
+from scenarist.api.tracing_config import Tracing, tracing_from_env
 from scenarist.core.catalog import Catalog, load_catalog
 from scenarist.dashboard import create_dashboard_router
+from scenarist.service.attempt_spans import AttemptSpans
 from scenarist.service.maintenance import run_maintenance
 from scenarist.service.observer import NullObserver
 from scenarist.service.orchestrator import Orchestrator
@@ -80,10 +83,16 @@ UTF-8 JSON and are strict: an unknown field or a value of another JSON type is 4
 
 
 def create_app(
-    settings: Settings | None = None, *, orchestrator: Orchestrator | None = None
+    settings: Settings | None = None,
+    *,
+    orchestrator: Orchestrator | None = None,
+    tracing: Tracing | None = None,
 ) -> FastAPI:
+    """`tracing`: where spans go (tests pass an in-memory one); None reads the OTEL_*
+    variables (tracing_config.py), which usually ask for none."""
     settings = settings or Settings()
     observer = PrometheusObserver()
+    tracing = tracing or tracing_from_env(os.environ)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -91,6 +100,9 @@ def create_app(
             orch = orchestrator or await build_orchestrator(settings, observer, stack)
             if isinstance(orch.observer, NullObserver):
                 orch.observer = observer
+            if tracing is not None:
+                orch.spans = AttemptSpans(orch.store, tracing)
+                stack.callback(tracing.shutdown)
             catalog = orch.catalog if isinstance(orch.catalog, Catalog) else None
             app.state.services = AppServices(
                 settings=settings,
@@ -98,6 +110,7 @@ def create_app(
                 catalog=catalog or load_catalog(settings.scenarios),
                 authenticator=Authenticator(settings.tokens),
                 metrics=observer,
+                tracing=tracing,
             )
             pool = callback_pool(
                 policy_for(settings.callback_allow), max_connections=settings.callback_concurrency
@@ -137,7 +150,7 @@ def create_app(
             allow_headers=CORS_REQUEST_HEADERS,
             expose_headers=CORS_EXPOSED_HEADERS,
         )
-    for module in (root, generate, scenarios, tasks, queues, metrics):
+    for module in (root, generate, scenarios, tasks, queues, usage, metrics):
         app.include_router(module.router)
     install_openapi(app, auth_enabled=bool(settings.tokens))
     app.include_router(create_dashboard_router())

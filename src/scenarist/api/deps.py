@@ -12,6 +12,7 @@ from fastapi.security.base import SecurityBase
 from scenarist.api.auth import Authenticator, Principal, require_role
 from scenarist.api.metrics import PrometheusObserver
 from scenarist.api.problems import ProblemError
+from scenarist.api.tracing_config import Tracing
 from scenarist.core.catalog import Catalog
 from scenarist.service.orchestrator import Orchestrator
 from scenarist.settings import Role, Settings
@@ -24,6 +25,7 @@ class AppServices:
     catalog: Catalog
     authenticator: Authenticator
     metrics: PrometheusObserver
+    tracing: Tracing | None = None  # decision 43; None: traces off
 
 
 # The dependencies are `async def` although they never await: FastAPI runs a plain `def`

@@ -14,10 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.metrics_core import Metric
+from prometheus_client.metrics_core import CounterMetricFamily, Metric
 
 from scenarist.api.request_metrics import HttpMetrics
 from scenarist.core.model import QueueStats, Scenario, Task
+from scenarist.core.usage import UsageTotal
 
 DISPATCH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
 # Media tasks run from milliseconds (a stub) to an hour (a long render); scenarios longer.
@@ -93,6 +94,8 @@ class PrometheusObserver:
             registry=r,
         )
         self.http = HttpMetrics(r)
+        self.usage = UsageCollector()
+        r.register(self.usage)
         self._exposed = WithoutCreatedSeries(r)
         # Label children of the counters (never cleared, unlike the queue gauges).
         self._leased_series: dict[str, tuple[Counter, Histogram, Histogram]] = {}
@@ -153,8 +156,10 @@ class PrometheusObserver:
 
     # --- scrape -------------------------------------------------------------------------
 
-    def exposition(self, queues: Sequence[QueueStats]) -> bytes:
-        """The text exposition, with queue gauges set from `queues` (fresh from the store)."""
+    def exposition(self, queues: Sequence[QueueStats], usage: Sequence[UsageTotal] = ()) -> bytes:
+        """The text exposition, with queue gauges set from `queues` and the usage counters
+        from `usage` (both fresh from the store)."""
+        self.usage.totals = usage
         for gauge in (self.ready, self.delayed, self.in_flight, self.oldest_age):
             gauge.clear()  # a service that disappeared must not keep its last value
         for q in queues:
@@ -164,6 +169,36 @@ class PrometheusObserver:
             if q.oldest_ready_age is not None:
                 self.oldest_age.labels(q.service).set(q.oldest_ready_age)
         return generate_latest(self._exposed)
+
+
+class UsageCollector:
+    """`scenarist_usage_total{name,service}`: the store's usage totals (core/usage.py)
+    added up over hours and templates. The store keeps them, not this process, so every
+    API process exports the same monotonic counters and a restart loses nothing."""
+
+    def __init__(self) -> None:
+        self.totals: Sequence[UsageTotal] = ()
+
+    def describe(self) -> Iterable[Metric]:
+        return [self._family()]
+
+    def collect(self) -> Iterable[Metric]:
+        family = self._family()
+        sums: dict[tuple[str, str], float] = {}
+        for total in self.totals:
+            key = (total.name, total.service)
+            sums[key] = sums.get(key, 0.0) + total.value
+        for (name, service), value in sorted(sums.items()):
+            family.add_metric([name, service], value)
+        yield family
+
+    @staticmethod
+    def _family() -> CounterMetricFamily:
+        return CounterMetricFamily(
+            "scenarist_usage",
+            "Usage workers reported with completions and failures (every attempt)",
+            labels=["name", "service"],
+        )
 
 
 class WithoutCreatedSeries:

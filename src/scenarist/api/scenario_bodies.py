@@ -18,11 +18,13 @@ from scenarist.api.schemas import (
     summary_fields,
 )
 from scenarist.api.timing_schemas import ATTEMPTS_TEXT, ETA_TEXT, AttemptPublic, attempts_public
+from scenarist.api.usage_schemas import USAGE_TEXT
 from scenarist.core.durations import AttemptSpan
 from scenarist.core.explain import failures as explain_failures
 from scenarist.core.explain import skipped_because as explain_skips
 from scenarist.core.groups import TaskPage
 from scenarist.core.model import Scenario, Task
+from scenarist.core.usage import sum_usage
 
 
 class ScenarioTaskPublic(TaskSummary):
@@ -33,6 +35,7 @@ class ScenarioTaskPublic(TaskSummary):
     error: str | None
     skipped_because: list[str] = Field(default_factory=list, description=SKIPPED_BECAUSE_TEXT)
     attempts: list[AttemptPublic] = Field(default_factory=list, description=ATTEMPTS_TEXT)
+    usage: dict[str, float] = Field(default_factory=dict, description=USAGE_TEXT)
 
     @classmethod
     def explained(
@@ -53,6 +56,7 @@ class ScenarioTaskPublic(TaskSummary):
             error=task.error,
             skipped_because=list(skips.get(task.name, ())),
             attempts=attempts_public(attempts),
+            usage=dict(task.usage or {}),
         )
 
 
@@ -67,6 +71,9 @@ class ScenarioPublic(ScenarioSummary):
     params: dict[str, Any]
     callback_url: str | None
     eta_seconds: float | None = Field(default=None, description=ETA_TEXT)
+    usage: dict[str, float] | None = Field(
+        description="its tasks' usage added up (every attempt); null with `?tasks=none`"
+    )
     tasks: list[ScenarioTaskPublic] | None = Field(
         description="every task in plan order; null with `?tasks=none` (page them with "
         "`GET /scenarios/{id}/tasks`)"
@@ -93,11 +100,12 @@ class ScenarioPublic(ScenarioSummary):
             "eta_seconds": eta_seconds,
         }
         if tasks is None:
-            return cls(**head, tasks=None, failures=None)
+            return cls(**head, usage=None, tasks=None, failures=None)
         skips = explain_skips(tasks)
         spans = attempts or {}
         return cls(
             **head,
+            usage=sum_usage(t.usage for t in tasks),
             tasks=[ScenarioTaskPublic.explained(t, skips, spans.get(t.name)) for t in tasks],
             failures=[FailurePublic.of(f) for f in explain_failures(tasks, skips)],
         )

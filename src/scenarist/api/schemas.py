@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
 from scenarist.api.timing_schemas import ATTEMPTS_TEXT, AttemptPublic, attempts_public
+from scenarist.api.usage_schemas import USAGE_TEXT, UsageReport
 from scenarist.core.durations import AttemptSpan
 from scenarist.core.errors import ParamError
 from scenarist.core.explain import Failure, FailureReason, progress_summary
@@ -278,6 +279,7 @@ class TaskPublic(BaseModel):
     result_ref: str | None
     result: dict[str, Any] | None
     error: str | None
+    usage: dict[str, float] = Field(default_factory=dict, description=USAGE_TEXT)
 
     @classmethod
     def of(cls, task: Task) -> TaskPublic:
@@ -305,6 +307,7 @@ class TaskPublic(BaseModel):
             result_ref=task.result_ref,
             result=dict(task.result) if task.result is not None else None,
             error=task.error,
+            usage=dict(task.usage or {}),
         )
 
 
@@ -348,3 +351,4 @@ class TaskStatusUpdate(StrictBody):
     error: ErrorText | None = None
     retryable: bool = Field(default=False, description="on failed: retry while attempts remain")
     worker_id: ShortText | None = None
+    usage: UsageReport | None = None

@@ -10,7 +10,7 @@ float fields written as floats; tests/api check that against the models.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -20,18 +20,21 @@ from scenarist.core.errors import ScenaristError
 from scenarist.core.model import Completion, Task
 
 Outcome = tuple[str, Completion | ScenaristError]
+NO_TRACES: Mapping[str, str] = {}  # task id -> its attempt's traceparent (tracing off: none)
 
 
-def lease_body(tasks: Sequence[Task]) -> bytes:
+def lease_body(tasks: Sequence[Task], traces: Mapping[str, str] = NO_TRACES) -> bytes:
     """LeasePublic as JSON."""
-    return orjson.dumps({"tasks": [leased_task(t) for t in tasks]})
+    return orjson.dumps({"tasks": [leased_task(t, traces.get(t.id)) for t in tasks]})
 
 
-def services_lease_body(tasks: Sequence[Task], outcomes: Sequence[Outcome]) -> bytes:
+def services_lease_body(
+    tasks: Sequence[Task], outcomes: Sequence[Outcome], traces: Mapping[str, str] = NO_TRACES
+) -> bytes:
     """ServicesLeasePublic as JSON."""
     return orjson.dumps(
         {
-            "tasks": [leased_task(t) for t in tasks],
+            "tasks": [leased_task(t, traces.get(t.id)) for t in tasks],
             "outcomes": [batch_outcome(task_id, r) for task_id, r in outcomes],
         }
     )
@@ -42,7 +45,7 @@ def batch_complete_body(outcomes: Sequence[Outcome]) -> bytes:
     return orjson.dumps({"outcomes": [batch_outcome(task_id, r) for task_id, r in outcomes]})
 
 
-def leased_task(task: Task) -> dict[str, Any]:
+def leased_task(task: Task, traceparent: str | None = None) -> dict[str, Any]:
     """LeasedTask's fields, in its order."""
     assert task.lease_token is not None
     assert task.lease_expires_at is not None
@@ -58,6 +61,7 @@ def leased_task(task: Task) -> dict[str, Any]:
         "max_attempts": task.max_attempts,
         "lease_token": task.lease_token,
         "lease_expires_at": float(task.lease_expires_at),
+        "traceparent": traceparent,
     }
 
 
@@ -101,6 +105,7 @@ def task_public(task: Task) -> dict[str, Any]:
         "result_ref": task.result_ref,
         "result": dict(task.result) if task.result is not None else None,
         "error": task.error,
+        "usage": dict(task.usage or {}),
     }
 
 

@@ -19,6 +19,7 @@ from scenarist.api.schemas import (
     StrictBody,
     TaskPublic,
 )
+from scenarist.api.usage_schemas import UsageReport
 from scenarist.core.model import Completion, QueueStats, TaskStatus
 
 
@@ -86,6 +87,11 @@ class LeasedTask(BaseModel):
     max_attempts: int
     lease_token: str
     lease_expires_at: float
+    traceparent: str | None = Field(
+        default=None,
+        description="W3C trace context of this attempt's span when tracing is on: continue "
+        "it so the handler's own spans nest under the task",
+    )
 
 
 class LeasePublic(BaseModel):
@@ -120,6 +126,7 @@ class CompleteCreate(StrictBody):
     lease_token: LeaseToken
     result_ref: ResultRef | None = None
     result: JsonObject | None = None
+    usage: UsageReport | None = None
 
 
 class CompletionPublic(TaskPublic):
@@ -138,6 +145,7 @@ class FailCreate(StrictBody):
     lease_token: LeaseToken
     error: ErrorText
     retryable: bool = True
+    usage: UsageReport | None = None
 
 
 class BatchItem(StrictBody):
@@ -145,6 +153,7 @@ class BatchItem(StrictBody):
     lease_token: LeaseToken
     result_ref: ResultRef | None = None
     result: JsonObject | None = None
+    usage: UsageReport | None = None
 
 
 class BatchCompleteCreate(StrictBody):

@@ -169,8 +169,12 @@ def serve(
         catalog.source,
         len(catalog.scenarios),
     )
+    try:
+        app = create_app(settings)
+    except ValueError as exc:  # OTEL_* asks for traces the install cannot export
+        raise fail(str(exc)) from None
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,  # keep the logging configured above

@@ -114,6 +114,8 @@ class Task:
     result_ref: str | None = None
     result: Mapping[str, JSON] | None = None
     error: str | None = None
+    # What every attempt reported (core/usage.py); None until something was reported.
+    usage: Mapping[str, float] | None = None
     inputs: tuple[Mapping[str, JSON], ...] = ()  # filled on lease: upstream results
 
     @property
@@ -152,6 +154,9 @@ class Scenario:
     # With an idempotency key: a digest of the request (template, params, callback_url),
     # so a repeat of the key with another request is told apart from a retry.
     request_digest: str | None = None
+    # W3C trace context of its submit span (core/trace_ids.py): every attempt's span is a
+    # child of it, whichever process ends the attempt.
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from scenarist.core.transitions import (
     TaskFields,
     apply_rule,
 )
+from scenarist.core.usage import Usage, add_usage
 
 
 def lease_change(
@@ -66,8 +67,18 @@ def complete_changes(
     result_ref: str | None,
     result: Mapping[str, JSON] | None,
     now: float,
+    usage: Usage | None = None,
 ) -> list[Change]:
-    changes = [apply_rule("complete", task, result_ref=result_ref, result=result, finished_at=now)]
+    changes = [
+        apply_rule(
+            "complete",
+            task,
+            result_ref=result_ref,
+            result=result,
+            finished_at=now,
+            usage=add_usage(task["usage"], usage),
+        )
+    ]
     for name in dict.fromkeys(task["dependents"]):
         child = lookup(name)
         if child is None:
@@ -86,12 +97,19 @@ def fail_changes(
     error: str,
     retry_at: float | None,
     now: float,
+    usage: Usage | None = None,
 ) -> list[Change]:
     """A failed attempt (or an expired lease): back to the queue until `retry_at`, or
-    failed for good with every transitive non-final dependent skipped in plan order."""
+    failed for good with every transitive non-final dependent skipped in plan order.
+    `usage` (what the failed attempt reported) counts like a completion's."""
+    total = add_usage(task["usage"], usage)
     if retry_at is not None:
-        return [apply_rule("requeue", task, error=error, available_at=retry_at, queued_at=now)]
-    failed = apply_rule("fail", task, error=error, finished_at=now)
+        return [
+            apply_rule(
+                "requeue", task, error=error, available_at=retry_at, queued_at=now, usage=total
+            )
+        ]
+    failed = apply_rule("fail", task, error=error, finished_at=now, usage=total)
     return [failed, *skip_changes(task, lookup, now=now)]
 
 

@@ -55,6 +55,7 @@ TASK_FIELDS = frozenset(
         "result",
         "error",
         "waiting",
+        "usage",
     }
 )
 
@@ -73,8 +74,8 @@ RETRYABLE = frozenset({TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.CANCELL
 NEW: frozenset[TaskStatus] = frozenset()  # `sources` of a task that does not exist yet
 
 # Cleared whenever a task starts over (scenario retry): nothing of the old run survives
-# but what the retry rows set again.
-_RUN_FIELDS = TASK_FIELDS - {"attempt", "queued_at", "waiting"}
+# but what the retry rows set again, and `usage` (what every attempt cost, see core/usage.py).
+_RUN_FIELDS = TASK_FIELDS - {"attempt", "queued_at", "waiting", "usage"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,27 +177,27 @@ RULES: dict[str, Rule] = {
             "complete",
             [TaskStatus.PROCESSING],
             TaskStatus.SUCCESS,
-            ["result_ref", "result", "finished_at"],
+            ["result_ref", "result", "finished_at", "usage"],
             ["lease_expires_at", "lease_seconds", "error"],
             Cascade.RELEASE,
-            doc="keeps lease_token (a repeat is a duplicate) and worker_id",
+            doc="keeps lease_token (a repeat is a duplicate) and worker_id; usage += reported",
         ),
         _rule(
             "requeue",
             [TaskStatus.PROCESSING],
             TaskStatus.QUEUED,
-            ["error", "available_at", "queued_at"],
+            ["error", "available_at", "queued_at", "usage"],
             _ENDS_LEASE_AND_WORKER,
-            doc="a retryable failure (or an expired lease) with attempts left",
+            doc="a retryable failure (or an expired lease) with attempts left; usage += reported",
         ),
         _rule(
             "fail",
             [TaskStatus.PROCESSING],
             TaskStatus.FAILED,
-            ["error", "finished_at"],
+            ["error", "finished_at", "usage"],
             _ENDS_LEASE,
             Cascade.SKIP,
-            doc="for good; keeps worker_id (who ran the last attempt)",
+            doc="for good; keeps worker_id (who ran the last attempt); usage += reported",
         ),
         _rule(
             "skip",

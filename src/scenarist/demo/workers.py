@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
+import time
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -30,12 +32,35 @@ DEFAULT_CONCURRENCY = 8  # two slots per service: slide images render in paralle
 
 def run_demo_task(task: WorkerTask, *, out_dir: Path) -> TaskResult:
     """Adapter from the SDK's task to the pure handler. A payload the handler cannot use
-    is fatal (no retry can fix it); a media tool failure is left retryable."""
+    is fatal (no retry can fix it); a media tool failure is left retryable. Either way the
+    attempt reports the CPU it really used (see `report_cpu`)."""
+    started = cpu_clocks()
     try:
         produced = handle_task(task.service, task.payload, task.inputs, out_dir / task.scenario_id)
     except DemoPayloadError as exc:
         raise Fatal(str(exc)) from exc
+    finally:
+        report_cpu(task, started)
     return TaskResult(result_ref=produced.result_ref, result=produced.result)
+
+
+def cpu_clocks() -> tuple[float, float]:
+    """(CPU seconds of this thread, CPU seconds of reaped child processes so far)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.thread_time(), children.ru_utime + children.ru_stime
+
+
+def report_cpu(task: WorkerTask, started: tuple[float, float]) -> None:
+    """`cpu_seconds`: the handler's own thread (sync handlers run on one thread each, so
+    concurrent handlers do not count each other, as process_time would); and
+    `child_cpu_seconds`: the media programs (ffmpeg, espeak-ng) the attempt ran, counted
+    when they were reaped, so with several handlers running programs at once a child
+    may be counted by whichever attempt was running when it ended."""
+    thread_now, children_now = cpu_clocks()
+    task.report_usage(
+        cpu_seconds=max(0.0, thread_now - started[0]),
+        child_cpu_seconds=max(0.0, children_now - started[1]),
+    )
 
 
 def build_demo_worker(

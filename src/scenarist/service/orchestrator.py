@@ -31,6 +31,8 @@ from scenarist.core.model import (
     Task,
     TaskStatus,
 )
+from scenarist.core.usage import Usage, UsageTotal
+from scenarist.service.attempt_spans import AttemptSpans
 from scenarist.service.observer import FinishedScenarios, NullObserver, Observer
 from scenarist.service.policy import Limits, RetryPolicy
 from scenarist.service.records import build_records, new_scenario_id
@@ -80,6 +82,7 @@ class Orchestrator:
         self.limits = limits or Limits()
         self.observer: Observer = observer or NullObserver()
         self.new_id = new_id
+        self.spans: AttemptSpans | None = None  # set when tracing is on (decision 43)
         self.finished = FinishedScenarios()
         self.run_stats = RunStats()  # run times and worker slots seen here, for the ETA
         self._draining = False
@@ -98,6 +101,7 @@ class Orchestrator:
         *,
         idempotency_key: str | None = None,
         callback_url: str | None = None,
+        traceparent: str | None = None,
     ) -> Submission:
         plan = self.catalog.plan(template, params)
         scenario, tasks = build_records(
@@ -106,6 +110,7 @@ class Orchestrator:
             now=self.clock(),
             idempotency_key=idempotency_key,
             callback_url=callback_url,
+            traceparent=traceparent,
         )
         stored, created = await self.store.create_scenario(scenario, tasks)
         if not created:
@@ -233,12 +238,17 @@ class Orchestrator:
         *,
         result_ref: str | None,
         result: Mapping[str, JSON] | None = None,
+        usage: Usage | None = None,
     ) -> Completion:
+        spans = self.spans
+        befores = await spans.read_before([task_id]) if spans else {}
         now = self.clock()
         done = await self.store.complete(
-            task_id, lease_token, result_ref=result_ref, result=result, now=now
+            task_id, lease_token, result_ref=result_ref, result=result, now=now, usage=usage
         )
         if not done.duplicate:
+            if spans is not None:
+                await spans.completed(befores.get(task_id), now=now)
             self.observer.task_completed(done.task)
             self._attempt_ended(done.task, now)
             if not done.released:  # releasing a dependent means it goes on
@@ -252,10 +262,14 @@ class Orchestrator:
         applies them in order (the Redis store in one call per shard), so a repeated item
         reads as a duplicate."""
         self._check_batch(len(items), "items")
+        spans = self.spans
+        befores = await spans.read_before([i.task_id for i in items]) if spans else {}
         now = self.clock()
         outcomes = await self.store.complete_many(items, now=now)
         for outcome in outcomes:
             if isinstance(outcome, Completion) and not outcome.duplicate:
+                if spans is not None:
+                    await spans.completed(befores.get(outcome.task.id), now=now)
                 self.observer.task_completed(outcome.task)
                 self._attempt_ended(outcome.task, now)
                 if not outcome.released:
@@ -263,7 +277,13 @@ class Orchestrator:
         return outcomes
 
     async def fail(
-        self, task_id: str, lease_token: str | None, *, error: str, retryable: bool = True
+        self,
+        task_id: str,
+        lease_token: str | None,
+        *,
+        error: str,
+        retryable: bool = True,
+        usage: Usage | None = None,
     ) -> Task:
         """Retry with backoff while attempts remain (and the error is retryable), else
         fail for good and skip everything downstream."""
@@ -273,8 +293,16 @@ class Orchestrator:
         now = self.clock()
         retry_at = self._retry_at(task, now) if retryable else None
         failed = await self.store.fail(
-            task_id, lease_token, attempt=task.attempt, error=error, retry_at=retry_at, now=now
+            task_id,
+            lease_token,
+            attempt=task.attempt,
+            error=error,
+            retry_at=retry_at,
+            now=now,
+            usage=usage,
         )
+        if self.spans is not None:
+            await self.spans.ended(task, now=now, error=error, retry_at=retry_at)
         self.observer.task_failed(failed, final=retry_at is None)
         self._attempt_ended(task, now)
         if retry_at is None:
@@ -291,6 +319,7 @@ class Orchestrator:
         error: str | None = None,
         retryable: bool = False,
         worker_id: str | None = None,
+        usage: Usage | None = None,
     ) -> Task:
         """The seed's `PATCH /tasks/{id}/status` for workers that know no lease tokens.
         `processing` claims a queued task; `success`/`failed` finish a processing one
@@ -318,9 +347,13 @@ class Orchestrator:
         elif task.status is not TaskStatus.PROCESSING:
             raise IllegalTransitionError(task_id, task.status, status)
         if status is TaskStatus.SUCCESS:
-            done = await self.complete(task_id, None, result_ref=result_ref, result=result)
+            done = await self.complete(
+                task_id, None, result_ref=result_ref, result=result, usage=usage
+            )
             return done.task
-        return await self.fail(task_id, None, error=error or "failed", retryable=retryable)
+        return await self.fail(
+            task_id, None, error=error or "failed", retryable=retryable, usage=usage
+        )
 
     async def reap_expired(self) -> int:
         """Requeue (or fail for good) every task whose lease ran out; counts an attempt."""
@@ -337,6 +370,8 @@ class Orchestrator:
             if changed is not None:
                 reaped += 1
                 self._attempt_ended(task, now)
+                if self.spans is not None:
+                    await self.spans.expired(task, now=now, retry_at=retry_at)
                 if changed.status is TaskStatus.FAILED:
                     self.observer.task_failed(changed, final=True)
                     self.finished.suspect(changed.scenario_id)
@@ -391,8 +426,15 @@ class Orchestrator:
         FinishedScenarios); the maintenance loop calls it every round."""
         return await self.finished.flush(self.store.get_scenario, self.observer)
 
+    async def lease_traceparents(self, tasks: Sequence[Task]) -> dict[str, str]:
+        """Each leased task's attempt `traceparent` (empty when tracing is off)."""
+        return {} if self.spans is None else await self.spans.lease_traceparents(tasks)
+
     async def queue_stats(self) -> list[QueueStats]:
         return await self.store.queue_stats(now=self.clock())
+
+    async def usage_totals(self, *, since: float | None = None) -> list[UsageTotal]:
+        return await self.store.usage_totals(since=since)
 
     # --- helpers ------------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ def build_records(
     now: float,
     idempotency_key: str | None = None,
     callback_url: str | None = None,
+    traceparent: str | None = None,
 ) -> tuple[Scenario, list[Task]]:
     """Roots start `queued` (leasable at once); every other task waits `pending`."""
     dependents: dict[str, list[str]] = {spec.name: [] for spec in plan.tasks}
@@ -83,5 +84,6 @@ def build_records(
             if idempotency_key is None
             else request_digest(plan.template, plan.params, callback_url)
         ),
+        traceparent=traceparent,
     )
     return scenario, tasks

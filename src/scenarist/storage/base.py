@@ -20,6 +20,9 @@ Conventions every backend follows (the conformance suite in tests/storage checks
 - `inputs` of a leased task: one mapping per parent, in `depends_on` order,
   `{"task": name, "result_ref": ..., "result": ...}`.
 - A queued task with `available_at > now` (retry backoff) is not leasable yet.
+- `usage` reported with a completion or failure is added to the task's `usage` and, in
+  the same atomic step, to the store's hourly totals (`core/usage.py`); a duplicate
+  completion adds nothing.
 - Ready order inside a service: higher priority (`min(level, 4)`) first, then older
   (`available_at`, else `queued_at`), then task id. A lease of several services
   (`lease_services`) uses the same order across all of them.
@@ -41,6 +44,7 @@ from scenarist.core.model import (
     ScenarioStatus,
     Task,
 )
+from scenarist.core.usage import Usage, UsageTotal
 from scenarist.storage.watch import Watch
 
 
@@ -52,6 +56,7 @@ class CompletionItem:
     lease_token: str | None
     result_ref: str | None
     result: Mapping[str, JSON] | None = None
+    usage: Usage | None = None
 
 
 class Store(Protocol):
@@ -103,6 +108,10 @@ class Store(Protocol):
 
     async def queue_stats(self, *, now: float) -> list[QueueStats]:
         """One entry per service that has or had tasks, sorted by service name."""
+
+    async def usage_totals(self, *, since: float | None) -> list[UsageTotal]:
+        """The usage totals of every hour starting at or after `since` (all when None),
+        sorted by (hour, template, service, name). Retention does not remove them."""
 
     # --- worker protocol ----------------------------------------------------------------
 
@@ -164,9 +173,10 @@ class Store(Protocol):
         result_ref: str | None,
         result: Mapping[str, JSON] | None,
         now: float,
+        usage: Usage | None = None,
     ) -> Completion:
-        """processing -> success, store the result, and in the same step queue every
-        dependent whose parents have all succeeded (returned in `released`).
+        """processing -> success, store the result, add `usage`, and in the same step
+        queue every dependent whose parents have all succeeded (returned in `released`).
         `lease_token=None` is the seed's PATCH: any current lease is accepted.
         A repeat with the token that already completed the task changes nothing and
         returns (task, released=(), duplicate=True). Otherwise a wrong token or a task
@@ -190,8 +200,10 @@ class Store(Protocol):
         error: str,
         retry_at: float | None,
         now: float,
+        usage: Usage | None = None,
     ) -> Task:
-        """processing -> queued (available_at=retry_at) when `retry_at` is given, else
+        """`usage` is added as by `complete`. processing -> queued (available_at=retry_at)
+        when `retry_at` is given, else
         -> failed, skipping every transitive non-final dependent in the same step.
         `attempt` must equal the task's current attempt (the service read it to decide),
         else StaleLeaseError. Token rules as in `complete`."""

@@ -216,11 +216,21 @@ class ScenaristClient:
         lease_token: str,
         result_ref: str | None,
         result: Mapping[str, Any] | None = None,
+        *,
+        usage: Mapping[str, float] | None = None,
     ) -> Any:
-        return self._call(Calls.complete(task_id, lease_token, result_ref, result))
+        return self._call(Calls.complete(task_id, lease_token, result_ref, result, usage))
 
-    def fail(self, task_id: str, lease_token: str, error: str, *, retryable: bool = True) -> Any:
-        return self._call(Calls.fail(task_id, lease_token, error, retryable))
+    def fail(
+        self,
+        task_id: str,
+        lease_token: str,
+        error: str,
+        *,
+        retryable: bool = True,
+        usage: Mapping[str, float] | None = None,
+    ) -> Any:
+        return self._call(Calls.fail(task_id, lease_token, error, retryable, usage))
 
     def complete_many(self, items: Sequence[CompletionItem]) -> list[Any]:
         """Per-item outcomes, in order; one stale item does not fail the batch."""
@@ -373,13 +383,21 @@ class AsyncScenaristClient:
         lease_token: str,
         result_ref: str | None,
         result: Mapping[str, Any] | None = None,
+        *,
+        usage: Mapping[str, float] | None = None,
     ) -> Any:
-        return await self._call(Calls.complete(task_id, lease_token, result_ref, result))
+        return await self._call(Calls.complete(task_id, lease_token, result_ref, result, usage))
 
     async def fail(
-        self, task_id: str, lease_token: str, error: str, *, retryable: bool = True
+        self,
+        task_id: str,
+        lease_token: str,
+        error: str,
+        *,
+        retryable: bool = True,
+        usage: Mapping[str, float] | None = None,
     ) -> Any:
-        return await self._call(Calls.fail(task_id, lease_token, error, retryable))
+        return await self._call(Calls.fail(task_id, lease_token, error, retryable, usage))
 
     async def complete_many(self, items: Sequence[CompletionItem]) -> list[Any]:
         return list(batch_outcomes(await self._call(Calls.complete_many(items))))

@@ -29,6 +29,7 @@ from scenarist.worker.reporting import (
 )
 from scenarist.worker.support import Backoff, DaemonThreads, Slots
 from scenarist.worker.task import Handler, WorkerTask
+from scenarist.worker.tracing import continue_trace
 
 __all__ = ["HandlerSpec", "LeaseGroup", "RunOptions", "WorkerRun", "WorkerStats"]
 
@@ -292,7 +293,8 @@ class WorkerRun:
         task = WorkerTask.from_lease(leased)
         spec = self.handlers[leased.service]
         log.info("started %s (attempt %d)", leased.id, leased.attempt, extra=context)
-        work = asyncio.ensure_future(_call_handler(spec.function, task, self.threads))
+        function = continue_trace(spec.function, leased.traceparent)
+        work = asyncio.ensure_future(_call_handler(function, task, self.threads))
         keeper = asyncio.create_task(self._keep_alive(leased, spec.lease_seconds, task, work))
         try:
             outcome = await work
@@ -300,11 +302,11 @@ class WorkerRun:
             await self._handle_cancel(leased, task, context)
             return
         except Exception as exc:
-            await self.reporter.report_failure(leased, exc)
+            await self.reporter.report_failure(leased, exc, usage=task.reported_usage())
             return
         finally:
             keeper.cancel()
-        await self.reporter.report_success(leased, outcome)
+        await self.reporter.report_success(leased, outcome, task)
 
     async def _handle_cancel(
         self, leased: LeasedTask, task: WorkerTask, context: dict[str, Any]

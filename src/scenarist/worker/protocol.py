@@ -41,6 +41,7 @@ class LeasedTask:
     attempt: int
     lease_token: str
     lease_expires_at: float | None
+    traceparent: str | None = None  # the attempt span's W3C trace context (tracing on)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,7 @@ class CompletionItem:
     lease_token: str
     result_ref: str | None
     result: Mapping[str, Any] | None = None
+    usage: Mapping[str, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,7 @@ def parse_leased(raw: Mapping[str, Any]) -> LeasedTask:
         attempt=int(raw.get("attempt", 1)),
         lease_token=str(raw["lease_token"]),
         lease_expires_at=parse_timestamp(raw.get("lease_expires_at")),
+        traceparent=raw.get("traceparent") or None,
     )
 
 
@@ -211,16 +214,30 @@ class Calls:
 
     @staticmethod
     def complete(
-        task_id: str, lease_token: str, result_ref: str | None, result: Mapping[str, Any] | None
+        task_id: str,
+        lease_token: str,
+        result_ref: str | None,
+        result: Mapping[str, Any] | None,
+        usage: Mapping[str, float] | None = None,
     ) -> Call:
         body: dict[str, Any] = {"lease_token": lease_token, "result_ref": result_ref}
         if result is not None:
             body["result"] = dict(result)
+        if usage:
+            body["usage"] = dict(usage)
         return Call("POST", task_path(task_id, "complete"), body)
 
     @staticmethod
-    def fail(task_id: str, lease_token: str, error: str, retryable: bool) -> Call:
-        body = {"lease_token": lease_token, "error": error, "retryable": retryable}
+    def fail(
+        task_id: str,
+        lease_token: str,
+        error: str,
+        retryable: bool,
+        usage: Mapping[str, float] | None = None,
+    ) -> Call:
+        body: dict[str, Any] = {"lease_token": lease_token, "error": error, "retryable": retryable}
+        if usage:
+            body["usage"] = dict(usage)
         return Call("POST", task_path(task_id, "fail"), body)
 
     @staticmethod
@@ -238,6 +255,7 @@ def completion_bodies(items: Sequence[CompletionItem]) -> list[dict[str, Any]]:
     return [
         {"id": i.task_id, "lease_token": i.lease_token, "result_ref": i.result_ref}
         | ({"result": dict(i.result)} if i.result is not None else {})
+        | ({"usage": dict(i.usage)} if i.usage else {})
         for i in items
     ]
 

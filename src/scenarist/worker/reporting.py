@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from scenarist.core.errors import ScenaristError
+from scenarist.core.usage import add_usage, check_usage
 from scenarist.worker.client import AsyncScenaristClient, CompletionItem, LeasedTask
 from scenarist.worker.errors import (
     ApiError,
@@ -26,7 +28,7 @@ from scenarist.worker.errors import (
     ServerUnreachableError,
 )
 from scenarist.worker.support import Backoff
-from scenarist.worker.task import TaskResult, as_task_result
+from scenarist.worker.task import TaskResult, WorkerTask, as_task_result
 
 log = logging.getLogger("scenarist.worker")
 
@@ -54,11 +56,14 @@ class PendingResult:
     leased: LeasedTask
     result: TaskResult
     deadline: float
+    usage: Mapping[str, float] | None = None  # the handler's reports plus the result's
 
     @property
     def item(self) -> CompletionItem:
         leased, result = self.leased, self.result
-        return CompletionItem(leased.id, leased.lease_token, result.result_ref, result.result)
+        return CompletionItem(
+            leased.id, leased.lease_token, result.result_ref, result.result, self.usage
+        )
 
 
 def task_context(leased: LeasedTask, worker_id: str) -> dict[str, Any]:
@@ -97,14 +102,18 @@ class Reporter:
 
     # --- results: the outbox ------------------------------------------------------------
 
-    async def report_success(self, leased: LeasedTask, outcome: object) -> None:
+    async def report_success(
+        self, leased: LeasedTask, outcome: object, task: WorkerTask | None = None
+    ) -> None:
+        reported = None if task is None else task.reported_usage()
         try:
             result = as_task_result(outcome, task_id=leased.id)
-        except TypeError as exc:
-            await self.report_failure(leased, Fatal(str(exc)))
+            usage = add_usage(reported, check_usage(result.usage, "TaskResult.usage"))
+        except (TypeError, ScenaristError) as exc:
+            await self.report_failure(leased, Fatal(str(exc)), usage=reported)
             return
         deadline = time.monotonic() + self.lease_seconds[leased.service]
-        self._outbox.append(PendingResult(leased, result, deadline))
+        self._outbox.append(PendingResult(leased, result, deadline, usage))
         self._schedule_flush()
 
     def take_for_lease(self) -> list[PendingResult]:
@@ -199,7 +208,7 @@ class Reporter:
         leased, result = pending.leased, pending.result
         await self._send(
             lambda: self.client.complete(
-                leased.id, leased.lease_token, result.result_ref, result.result
+                leased.id, leased.lease_token, result.result_ref, result.result, usage=pending.usage
             ),
             leased,
             "complete",
@@ -258,9 +267,17 @@ class Reporter:
         context = task_context(leased, self.worker_id)
         log.error("server rejected the result of %s: %s", leased.id, exc, extra=context)
         ref = pending.result.result_ref
-        await self.report_failure(leased, Fatal(f"server rejected result {ref!r}: {exc.detail}"))
+        await self.report_failure(
+            leased, Fatal(f"server rejected result {ref!r}: {exc.detail}"), usage=pending.usage
+        )
 
-    async def report_failure(self, leased: LeasedTask, exc: BaseException) -> None:
+    async def report_failure(
+        self,
+        leased: LeasedTask,
+        exc: BaseException,
+        *,
+        usage: Mapping[str, float] | None = None,
+    ) -> None:
         retryable = not isinstance(exc, Fatal)
         error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
         log.warning(
@@ -268,7 +285,9 @@ class Reporter:
             extra=task_context(leased, self.worker_id), exc_info=not isinstance(exc, Fatal),
         )  # fmt: skip
         await self._send(
-            lambda: self.client.fail(leased.id, leased.lease_token, error, retryable=retryable),
+            lambda: self.client.fail(
+                leased.id, leased.lease_token, error, retryable=retryable, usage=usage
+            ),
             leased,
             "fail",
             on_sent=self._failed,

@@ -1,4 +1,8 @@
-"""What a handler receives (`WorkerTask`) and returns (`TaskResult`)."""
+"""What a handler receives (`WorkerTask`) and returns (`TaskResult`).
+
+A handler reports what its attempt used (core/usage.py) with `task.report_usage(...)`,
+any number of times (amounts add up; they are sent even when the handler then raises, so
+a failed attempt's cost counts too), or with `TaskResult(usage=...)` on success."""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from scenarist.core.errors import ScenaristError
+from scenarist.core.usage import MAX_USAGE_NAMES, Usage, add_usage, check_usage
 from scenarist.worker.client import LeasedTask
 
 
@@ -16,6 +22,7 @@ class TaskResult:
 
     result_ref: str | None
     result: Mapping[str, Any] | None = None
+    usage: Usage | None = None  # added to what the handler reported with report_usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,11 +43,34 @@ class WorkerTask:
     payload: Mapping[str, Any]
     inputs: tuple[Mapping[str, Any], ...]
     attempt: int
+    traceparent: str | None = None  # the attempt span's trace context (worker/tracing.py)
     lease_lost: threading.Event = field(default_factory=threading.Event, compare=False)
+    _usage: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
+    _usage_lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     @property
     def should_stop(self) -> bool:
         return self.lease_lost.is_set()
+
+    def report_usage(self, amounts: Mapping[str, float] | None = None, **more: float) -> None:
+        """Add to what this attempt used: `task.report_usage(gpu_seconds=12.5, tokens=812)`.
+        Names are lower-case letters, digits and _, amounts finite numbers >= 0 (a bad one
+        raises ValueError here rather than being refused by the server later)."""
+        try:
+            checked = check_usage({**(amounts or {}), **more})
+        except ScenaristError as exc:
+            raise ValueError(exc.message) from None
+        with self._usage_lock:
+            total = add_usage(self._usage, checked) or {}
+            if len(total) > MAX_USAGE_NAMES:
+                raise ValueError(f"at most {MAX_USAGE_NAMES} usage names per attempt")
+            self._usage.clear()
+            self._usage.update(total)
+
+    def reported_usage(self, extra: Usage | None = None) -> dict[str, float] | None:
+        """What was reported so far plus `extra` (a TaskResult's), None when nothing."""
+        with self._usage_lock:
+            return add_usage(self._usage or None, extra)
 
     @classmethod
     def from_lease(cls, leased: LeasedTask) -> WorkerTask:
@@ -52,6 +82,7 @@ class WorkerTask:
             payload=leased.payload,
             inputs=leased.inputs,
             attempt=leased.attempt,
+            traceparent=leased.traceparent,
         )
 
 

@@ -33,6 +33,14 @@ IdempotencyKey = Annotated[
     ),
 ]
 
+TraceParentHeader = Annotated[
+    str | None,
+    Header(
+        description="W3C trace context: with tracing on, the scenario's trace continues it "
+        "(an invalid one is ignored and a new trace starts)",
+    ),
+]
+
 
 @router.post(
     "/generate",
@@ -56,7 +64,9 @@ async def generate(
     services: Services,
     _: Client,
     response: Response,
+    *,
     idempotency_key: IdempotencyKey = None,
+    traceparent: TraceParentHeader = None,
     dry_run: Annotated[bool, Query(description="expand only; store nothing")] = False,
 ) -> Response | DryRunPublic:
     params = body.merged_params()
@@ -66,12 +76,21 @@ async def generate(
     if dry_run:
         response.status_code = 200
         return dry_run_public(orchestrator.plan(body.scenario, params))
-    submission = await orchestrator.submit(
-        body.scenario,
-        params,
-        idempotency_key=idempotency_key,
-        callback_url=str(body.callback_url) if body.callback_url else None,
-    )
+    callback_url = str(body.callback_url) if body.callback_url else None
+    if services.tracing is None:
+        submission = await orchestrator.submit(
+            body.scenario, params, idempotency_key=idempotency_key, callback_url=callback_url
+        )
+    else:  # a trace per scenario (decision 43), continuing the caller's when it sent one
+        with services.tracing.submit_span(body.scenario, traceparent) as span:
+            submission = await orchestrator.submit(
+                body.scenario,
+                params,
+                idempotency_key=idempotency_key,
+                callback_url=callback_url,
+                traceparent=span.header,
+            )
+            span.scenario(submission.scenario.id, submission.created)
     headers = {} if submission.created else {"Idempotent-Replayed": "true"}
     return Response(
         generated_body(submission),

@@ -25,4 +25,5 @@ router = APIRouter(tags=["operations"])
 )
 async def metrics(services: Services, _: Caller) -> Response:
     queues = await services.orchestrator.queue_stats()
-    return Response(services.metrics.exposition(queues), media_type=CONTENT_TYPE_LATEST)
+    usage = await services.orchestrator.usage_totals()
+    return Response(services.metrics.exposition(queues, usage), media_type=CONTENT_TYPE_LATEST)

@@ -6,7 +6,7 @@ handed tasks that then sit out their lease (see Orchestrator.lease)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
@@ -15,7 +15,7 @@ from scenarist.api.auth import require_role, require_service
 from scenarist.api.deps import AppServices, Caller, Services
 from scenarist.api.problems import ProblemError, problem_responses
 from scenarist.api.routers.tasks import complete_items
-from scenarist.api.worker_bodies import lease_body, services_lease_body
+from scenarist.api.worker_bodies import NO_TRACES, lease_body, services_lease_body
 from scenarist.api.worker_schemas import (
     LeaseCreate,
     LeasePublic,
@@ -24,6 +24,7 @@ from scenarist.api.worker_schemas import (
     ServicesLeaseCreate,
     ServicesLeasePublic,
 )
+from scenarist.core.model import Task
 from scenarist.settings import Role
 
 router = APIRouter(prefix="/queues", tags=["queues"])
@@ -57,7 +58,8 @@ async def lease_services(
         worker_id=body.worker_id,
         caller_gone=request.is_disconnected,
     )
-    return Response(services_lease_body(tasks, outcomes), media_type="application/json")
+    traces = await traceparents(services, tasks)
+    return Response(services_lease_body(tasks, outcomes, traces), media_type="application/json")
 
 
 @router.post(
@@ -80,7 +82,16 @@ async def lease(
         worker_id=body.worker_id,
         caller_gone=request.is_disconnected,
     )
-    return Response(lease_body(tasks), media_type="application/json")
+    return Response(
+        lease_body(tasks, await traceparents(services, tasks)), media_type="application/json"
+    )
+
+
+async def traceparents(services: AppServices, tasks: Sequence[Task]) -> Mapping[str, str]:
+    """Each task's attempt `traceparent` when tracing is on (decision 43)."""
+    if not tasks or services.orchestrator.spans is None:
+        return NO_TRACES
+    return await services.orchestrator.lease_traceparents(tasks)
 
 
 def check_declared(services: AppServices, names: Sequence[str], *, field: str) -> None:

@@ -85,7 +85,11 @@ async def complete_items(
     results = await services.orchestrator.complete_many(
         [
             CompletionItem(
-                task_id=i.id, lease_token=i.lease_token, result_ref=i.result_ref, result=i.result
+                task_id=i.id,
+                lease_token=i.lease_token,
+                result_ref=i.result_ref,
+                result=i.result,
+                usage=i.usage or None,
             )
             for i in items
         ]
@@ -128,6 +132,7 @@ async def update_task_status(
         error=body.error,
         retryable=body.retryable,
         worker_id=body.worker_id,
+        usage=body.usage or None,
     )
     return TaskPublic.of(task)
 
@@ -166,7 +171,11 @@ async def complete(
 ) -> CompletionPublic:
     await authorize_task_write(services, caller, task_id)
     done = await services.orchestrator.complete(
-        task_id, body.lease_token, result_ref=body.result_ref, result=body.result
+        task_id,
+        body.lease_token,
+        result_ref=body.result_ref,
+        result=body.result,
+        usage=body.usage or None,
     )
     return CompletionPublic.of_completion(done)
 
@@ -180,6 +189,10 @@ async def complete(
 async def fail(task_id: TaskId, body: FailCreate, services: Services, caller: Caller) -> TaskPublic:
     await authorize_task_write(services, caller, task_id)
     task = await services.orchestrator.fail(
-        task_id, body.lease_token, error=body.error, retryable=body.retryable
+        task_id,
+        body.lease_token,
+        error=body.error,
+        retryable=body.retryable,
+        usage=body.usage or None,
     )
     return TaskPublic.of(task)

@@ -9,7 +9,7 @@ JSON *strings* so the scripts store them verbatim and never re-encode user data:
     s status  a attempt  m max_attempts  o timeout  n parents not yet succeeded
     c created_at  av available_at  q queued_at  sa started_at  f finished_at
     k lease token  e lease_expires_at  ls lease_seconds  w worker id  r result_ref
-    R result(json)  E error
+    R result(json)  E error  u usage (name -> exact float text, core/usage.py)
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def decode_task(scenario_id: str, name: str, raw: str, inputs: str | None = None
     r = load_json(raw)
     get = r.get
     result, av, q, sa, f, e = get("R"), get("av"), get("q"), get("sa"), get("f"), get("e")
-    ls = get("ls")
+    ls, usage = get("ls"), get("u")
     return Task(
         id=f"{scenario_id}:{name}",
         scenario_id=scenario_id,
@@ -135,6 +135,8 @@ def decode_task(scenario_id: str, name: str, raw: str, inputs: str | None = None
         result_ref=get("r"),
         result=None if result is None else load_json(result),
         error=get("E"),
+        # Lua writes an empty table as [], so only a non-empty object is usage.
+        usage={n: float(v) for n, v in usage.items()} if isinstance(usage, dict) else None,
         inputs=tuple(load_json(inputs)) if inputs else (),
     )
 
@@ -179,6 +181,8 @@ def scenario_fields(scenario: Scenario, tasks: Sequence[Task]) -> dict[str, str]
         fields["request_digest"] = scenario.request_digest
     if scenario.started_at is not None:
         fields["sa"] = ts(scenario.started_at)
+    if scenario.traceparent is not None:
+        fields["tp"] = scenario.traceparent
     progress = count_progress((t.service, t.status) for t in tasks)
     for status, n in progress.by_status.items():
         fields[f"#{status}"] = str(n)
@@ -218,6 +222,7 @@ def decode_scenario(scenario_id: str, fields: Mapping[str, str]) -> Scenario:
         idempotency_key=fields.get("ik"),
         callback_url=fields.get("cb"),
         request_digest=fields.get("request_digest"),
+        traceparent=fields.get("tp"),
     )
 
 

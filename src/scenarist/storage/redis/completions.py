@@ -47,7 +47,16 @@ class _ShardBatch:
         result = None if item.result is None else dump_json(item.result)
         self.positions.append(position)
         self.task_ids.append(item.task_id)
-        self.items.append([number, name, opt(item.lease_token), opt(item.result_ref), opt(result)])
+        entry: list[JSON] = [
+            number,
+            name,
+            opt(item.lease_token),
+            opt(item.result_ref),
+            opt(result),
+        ]
+        if item.usage:
+            entry.append(dict(item.usage))
+        self.items.append(entry)
 
     def keys(self) -> list[str]:
         keys = [self.shard.prefix]

@@ -14,6 +14,8 @@ documents the derivation and the tests check that both sides agree):
     {<prefix>:<shard>}:ix:all|<status>      zset    scenario index (lex order)
     {<prefix>:<shard>}:sv                   set     services that have or had tasks
     {<prefix>:<shard>}:ik:<key>             string  idempotency key -> scenario id
+    {<prefix>:<shard>}:us                   hash    usage totals: JSON [hour, template,
+                                                    service, name] -> exact float text
     scenarist:function-libraries            hash    server-wide: Lua library version ->
                                                     when a process last loaded it
 
@@ -81,6 +83,10 @@ class ShardKeys:
     @property
     def services(self) -> str:
         return f"{self.prefix}sv"
+
+    @property
+    def usage(self) -> str:
+        return f"{self.prefix}us"
 
     def index(self, status: str | None) -> str:
         return f"{self.prefix}ix:{status or INDEX_ALL}"

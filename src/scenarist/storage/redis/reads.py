@@ -20,11 +20,13 @@ from scenarist.core.model import (
     ScenarioStatus,
     Task,
 )
+from scenarist.core.usage import UsageTotal, usage_hour
 from scenarist.storage.redis.codec import (
     check_cursor,
     decode_event,
     decode_scenario,
     decode_task,
+    load_json,
     member_scenario_id,
 )
 from scenarist.storage.redis.keys import KeySpace, ShardKeys
@@ -213,3 +215,18 @@ class ScenarioListing:
                 for status in (None, *ScenarioStatus):
                     pipe.zrem(shard.index(status), member)
             await pipe.execute()
+
+
+async def usage_totals(client: Redis, space: KeySpace, *, since: float | None) -> list[UsageTotal]:
+    """The shards' totals (add_usage's fields decoded) added up, hours from `since` on,
+    sorted. Scenarios of one template and service live on several shards, so the same key
+    is summed across them, in shard order."""
+    first = None if since is None else usage_hour(since)
+    sums: dict[tuple[float, str, str, str], float] = {}
+    for shard in space.shards():
+        for field, value in (await client.hgetall(shard.usage)).items():
+            hour, template, service, name = load_json(field)
+            key = (float(hour), template, service, name)
+            if first is None or key[0] >= first:
+                sums[key] = sums.get(key, 0.0) + float(value)
+    return [UsageTotal(*key, value) for key, value in sorted(sums.items())]

@@ -23,11 +23,13 @@ from scenarist.core.model import (
     TaskStatus,
 )
 from scenarist.core.transitions import LEASE_EXPIRED_ERROR
+from scenarist.core.usage import Usage, UsageTotal
 from scenarist.storage.base import CompletionItem
 from scenarist.storage.redis import completions, reads
 from scenarist.storage.redis.codec import (
     decode_scenario,
     decode_task,
+    dump_json,
     opt,
     task_index,
     ts,
@@ -203,6 +205,10 @@ class RedisStore:
         ]
         return reads.queue_stats(rows, now=now)
 
+    @translate_errors
+    async def usage_totals(self, *, since: float | None) -> list[UsageTotal]:
+        return await reads.usage_totals(self._client, self._space, since=since)
+
     # --- worker protocol ----------------------------------------------------------------
 
     @translate_errors
@@ -272,8 +278,9 @@ class RedisStore:
         result_ref: str | None,
         result: Mapping[str, JSON] | None,
         now: float,
+        usage: Usage | None = None,
     ) -> Completion:
-        item = CompletionItem(task_id, lease_token, result_ref, result)
+        item = CompletionItem(task_id, lease_token, result_ref, result, usage)
         [done] = await self.complete_many([item], now=now)
         if isinstance(done, ScenaristError):
             raise done
@@ -296,10 +303,14 @@ class RedisStore:
         error: str,
         retry_at: float | None,
         now: float,
+        usage: Usage | None = None,
     ) -> Task:
         sid, name = locate(task_id)
+        reported = opt(dump_json(dict(usage))) if usage else ""
         outcome = await self._run_task_script(
-            "fail", sid, [name, opt(lease_token), attempt, error, opt(retry_at), ts(now)]
+            "fail",
+            sid,
+            [name, opt(lease_token), attempt, error, opt(retry_at), ts(now), reported],
         )
         check_task_outcome(outcome, task_id, TaskStatus.FAILED)
         return decode_task(sid, name, outcome[1])

@@ -3,11 +3,13 @@ are read from the same snapshot; WAL readers never wait for the writer."""
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Sequence
 
 from scenarist.core.errors import ScenarioNotFoundError
 from scenarist.core.model import Event, Progress, QueueStats, Scenario, ScenarioStatus, Task
+from scenarist.core.usage import UsageTotal, usage_hour
 from scenarist.storage.sqlite.rows import (
     decode_cursor,
     decode_event_id,
@@ -146,3 +148,12 @@ def queue_stats(conn: sqlite3.Connection, *, now: float) -> list[QueueStats]:
             )
         )
     return stats
+
+
+def usage_totals(conn: sqlite3.Connection, *, since: float | None) -> list[UsageTotal]:
+    rows = conn.execute(
+        "SELECT hour, template, service, name, value FROM usage_totals WHERE hour >= ? "
+        "ORDER BY hour, template, service, name",
+        (-math.inf if since is None else usage_hour(since),),
+    ).fetchall()
+    return [UsageTotal(*row) for row in rows]

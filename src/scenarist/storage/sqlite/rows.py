@@ -82,6 +82,7 @@ def row_to_task(row: sqlite3.Row, inputs: tuple[Mapping[str, JSON], ...] = ()) -
         result_ref=row["result_ref"],
         result=None if result is None else loads(result),
         error=row["error"],
+        usage=None if row["usage"] is None else loads(row["usage"]),
         inputs=inputs,
     )
 
@@ -111,6 +112,7 @@ def row_to_scenario(row: sqlite3.Row, progress: Progress) -> Scenario:
         idempotency_key=row["idempotency_key"],
         callback_url=row["callback_url"],
         request_digest=row["request_digest"],
+        traceparent=row["traceparent"],
     )
 
 

@@ -33,7 +33,7 @@ def create_scenario(
             return get_scenario(conn, existing["id"]), False
     conn.execute(
         "INSERT INTO scenarios (id, template, params, status, created_at, idempotency_key, "
-        "callback_url, request_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "callback_url, request_digest, traceparent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             scenario.id,
             scenario.template,
@@ -43,6 +43,7 @@ def create_scenario(
             scenario.idempotency_key,
             scenario.callback_url,
             scenario.request_digest,
+            scenario.traceparent,
         ),
     )
     conn.executemany(INSERT_TASK, [task_to_row(task, seq) for seq, task in enumerate(tasks)])

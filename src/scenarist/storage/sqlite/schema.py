@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 BUSY_TIMEOUT_MS = 10_000  # other processes writing the same file wait this long at most
 SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 
@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS scenarios (
     idempotency_key TEXT UNIQUE,
     callback_url TEXT,
     callback_due_at REAL,
-    request_digest TEXT
+    request_digest TEXT,
+    traceparent TEXT
 );
 CREATE INDEX IF NOT EXISTS scenarios_by_created ON scenarios (created_at, id);
 CREATE INDEX IF NOT EXISTS scenarios_by_status ON scenarios (status, created_at, id);
@@ -69,6 +70,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     result TEXT,
     error TEXT,
     waiting INTEGER NOT NULL DEFAULT 0,
+    usage TEXT,
     ready_at REAL GENERATED ALWAYS AS (COALESCE(available_at, queued_at)) VIRTUAL
 );
 CREATE INDEX IF NOT EXISTS tasks_by_scenario ON tasks (scenario_id, seq);
@@ -97,6 +99,17 @@ CREATE INDEX IF NOT EXISTS events_by_scenario ON events (scenario_id, id);
 
 -- Every service that ever had a task, so queue_stats lists idle services too.
 CREATE TABLE IF NOT EXISTS services (name TEXT PRIMARY KEY) WITHOUT ROWID;
+
+-- Usage reported per hour, template, service and name (core/usage.py), kept when
+-- retention deletes the scenarios, like a Prometheus counter.
+CREATE TABLE IF NOT EXISTS usage_totals (
+    hour REAL NOT NULL,
+    template TEXT NOT NULL,
+    service TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value REAL NOT NULL,
+    PRIMARY KEY (hour, template, service, name)
+) WITHOUT ROWID;
 """
 
 # Version 1 -> 2: add `tasks.waiting` and fill it from the parents' current statuses (a task
@@ -118,7 +131,28 @@ MIGRATE_V2_TO_V3 = ("ALTER TABLE tasks ADD COLUMN lease_seconds REAL",)
 # Version 3 -> 4: `scenarios.request_digest` (an idempotency key's request digest; older
 # scenarios have none).
 MIGRATE_V3_TO_V4 = ("ALTER TABLE scenarios ADD COLUMN request_digest TEXT",)
-MIGRATIONS = {1: MIGRATE_V1_TO_V2, 2: MIGRATE_V2_TO_V3, 3: MIGRATE_V3_TO_V4}
+# Version 4 -> 5: what tasks' attempts reported (`tasks.usage`, JSON) and the hourly totals;
+# the scenario's trace context (`scenarios.traceparent`; older scenarios have none).
+MIGRATE_V4_TO_V5 = (
+    "ALTER TABLE tasks ADD COLUMN usage TEXT",
+    "ALTER TABLE scenarios ADD COLUMN traceparent TEXT",
+    """
+    CREATE TABLE IF NOT EXISTS usage_totals (
+        hour REAL NOT NULL,
+        template TEXT NOT NULL,
+        service TEXT NOT NULL,
+        name TEXT NOT NULL,
+        value REAL NOT NULL,
+        PRIMARY KEY (hour, template, service, name)
+    ) WITHOUT ROWID
+    """,
+)
+MIGRATIONS = {
+    1: MIGRATE_V1_TO_V2,
+    2: MIGRATE_V2_TO_V3,
+    3: MIGRATE_V3_TO_V4,
+    4: MIGRATE_V4_TO_V5,
+}
 
 
 def connect(path: str, *, synchronous: str) -> sqlite3.Connection:

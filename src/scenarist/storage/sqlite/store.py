@@ -32,6 +32,7 @@ from scenarist.core.model import (
     ScenarioStatus,
     Task,
 )
+from scenarist.core.usage import Usage, UsageTotal
 from scenarist.storage.base import CompletionItem
 from scenarist.storage.sqlite import reads, scenario_ops, task_ops
 from scenarist.storage.sqlite.notify import events_key, ready_key
@@ -191,6 +192,9 @@ class SqliteStore:
     async def queue_stats(self, *, now: float) -> list[QueueStats]:
         return await self._read(lambda conn: reads.queue_stats(conn, now=now))
 
+    async def usage_totals(self, *, since: float | None) -> list[UsageTotal]:
+        return await self._read(lambda conn: reads.usage_totals(conn, since=since))
+
     # --- worker protocol ----------------------------------------------------------------
 
     async def lease(
@@ -273,10 +277,18 @@ class SqliteStore:
         result_ref: str | None,
         result: Mapping[str, JSON] | None,
         now: float,
+        usage: Usage | None = None,
     ) -> Completion:
         return await self._write(
             lambda conn, changes: task_ops.complete(
-                conn, changes, task_id, lease_token, result_ref=result_ref, result=result, now=now
+                conn,
+                changes,
+                task_id,
+                lease_token,
+                result_ref=result_ref,
+                result=result,
+                now=now,
+                usage=usage,
             )
         )
 
@@ -294,6 +306,7 @@ class SqliteStore:
                         result_ref=item.result_ref,
                         result=item.result,
                         now=now,
+                        usage=item.usage,
                     )
                 )
             except (ConflictError, NotFoundError) as exc:
@@ -309,6 +322,7 @@ class SqliteStore:
         error: str,
         retry_at: float | None,
         now: float,
+        usage: Usage | None = None,
     ) -> Task:
         return await self._write(
             lambda conn, changes: task_ops.fail(
@@ -320,6 +334,7 @@ class SqliteStore:
                 error=error,
                 retry_at=retry_at,
                 now=now,
+                usage=usage,
             )
         )
 

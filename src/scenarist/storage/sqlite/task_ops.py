@@ -13,11 +13,13 @@ from scenarist.core import transition_changes as changes_of
 from scenarist.core import transition_guards as guards
 from scenarist.core import transitions as tr
 from scenarist.core.model import JSON, Completion, Task, TaskStatus
+from scenarist.core.usage import Usage
 from scenarist.storage.sqlite.rows import row_to_task
 from scenarist.storage.sqlite.transitions import (
     Changes,
     ScenarioTasks,
     apply_changes,
+    count_usage,
     fetch_task,
     lease_inputs,
     mark_started,
@@ -153,6 +155,7 @@ def complete(
     result_ref: str | None,
     result: Mapping[str, JSON] | None,
     now: float,
+    usage: Usage | None = None,
 ) -> Completion:
     row = fetch_task(conn, task_id)
     if guards.is_duplicate_completion(row, lease_token):
@@ -160,9 +163,10 @@ def complete(
     guards.check_lease(row, lease_token, TaskStatus.SUCCESS)
     tasks = ScenarioTasks(conn, row["scenario_id"])
     moves = changes_of.complete_changes(
-        tasks.add(row), tasks.get, result_ref=result_ref, result=result, now=now
+        tasks.add(row), tasks.get, result_ref=result_ref, result=result, now=now, usage=usage
     )
     apply_changes(conn, changes, tasks, moves, now=now)
+    count_usage(conn, row, usage, now)
     refresh_scenarios(conn, changes, now)
     return Completion(
         task=row_to_task(fetch_task(conn, task_id)),
@@ -180,10 +184,11 @@ def fail(
     error: str,
     retry_at: float | None,
     now: float,
+    usage: Usage | None = None,
 ) -> Task:
     row = fetch_task(conn, task_id)
     guards.check_fail(row, lease_token, attempt)
-    end_attempt(conn, changes, row, error=error, retry_at=retry_at, now=now)
+    end_attempt(conn, changes, row, error=error, retry_at=retry_at, now=now, usage=usage)
     return row_to_task(fetch_task(conn, task_id))
 
 
@@ -221,14 +226,16 @@ def end_attempt(
     error: str,
     retry_at: float | None,
     now: float,
+    usage: Usage | None = None,
 ) -> None:
     """A failed attempt: back to the queue after the backoff, or failed for good with
     everything downstream skipped (rules requeue, fail, skip)."""
     tasks = ScenarioTasks(conn, row["scenario_id"])
     moves = changes_of.fail_changes(
-        tasks.add(row), tasks.get, error=error, retry_at=retry_at, now=now
+        tasks.add(row), tasks.get, error=error, retry_at=retry_at, now=now, usage=usage
     )
     apply_changes(conn, changes, tasks, moves, now=now)
+    count_usage(conn, row, usage, now)
     refresh_scenarios(conn, changes, now)
 
 

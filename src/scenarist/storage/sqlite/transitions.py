@@ -18,6 +18,7 @@ from scenarist.core import transitions as tr
 from scenarist.core.errors import ScenarioNotFoundError, TaskNotFoundError
 from scenarist.core.lifecycle import derive_scenario_status
 from scenarist.core.model import JSON, ScenarioStatus, TaskStatus, task_id
+from scenarist.core.usage import Usage, usage_hour
 from scenarist.storage.sqlite.rows import dumps, loads, progress_from_counts
 
 
@@ -52,6 +53,7 @@ def task_fields(row: sqlite3.Row) -> dict[str, Any]:
     fields = dict(zip(row.keys(), row, strict=True))
     fields["depends_on"] = loads(row["depends_on"])
     fields["dependents"] = loads(row["dependents"])
+    fields["usage"] = None if row["usage"] is None else loads(row["usage"])
     return fields
 
 
@@ -111,6 +113,8 @@ def bump_count(
 def _column_value(name: str, value: Any) -> Any:
     if name == "result":
         return store_result(value)
+    if name == "usage":
+        return None if value is None else dumps(dict(value))
     return value
 
 
@@ -137,6 +141,8 @@ def apply_changes(
             f"UPDATE tasks SET {assignments} WHERE id = ?", (*values.values(), fields["id"])
         )
         fields.update(values)
+        if "usage" in change.fields:  # read back by core as a mapping, unlike result
+            fields["usage"] = change.fields["usage"]
         if not change.moves:
             continue
         service = fields["service"]
@@ -214,6 +220,20 @@ def refresh_scenario(
         conn.execute("UPDATE scenarios SET status = ? WHERE id = ?", (derived.value, scenario_id))
     append_event(conn, scenario_id, at=now, task=None, status=derived.value, attempt=0)
     changes.scenarios.add(scenario_id)
+
+
+def count_usage(
+    conn: sqlite3.Connection, row: sqlite3.Row, usage: Usage | None, now: float
+) -> None:
+    """Add one report to the hourly totals (inside the completion's or failure's step)."""
+    if not usage:
+        return
+    template = fetch_scenario(conn, row["scenario_id"])["template"]
+    conn.executemany(
+        "INSERT INTO usage_totals (hour, template, service, name, value) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT DO UPDATE SET value = value + excluded.value",
+        [(usage_hour(now), template, row["service"], n, v) for n, v in usage.items()],
+    )
 
 
 def store_result(result: Mapping[str, JSON] | None) -> str | None:

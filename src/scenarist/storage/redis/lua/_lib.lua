@@ -36,12 +36,14 @@
 --   P.."ix:all", P.."ix:"..status  zset  scenario index, score 0, member "<created>|<id>"
 --   P.."sv"                 set     services that have or had tasks
 --   P.."ik:"..key           string  idempotency key -> scenario id
+--   P.."us"                 hash    usage totals: JSON [hour, template, service, name]
+--                                   -> sum as exact float text (core/usage.py)
 
 -- Per-call values and state are upvalues that begin(keys, argv) (at the end of this file)
 -- sets and resets before every operation: loaded as a Redis Function library the helpers
 -- below are built once, not on every call (see scripts.py).
 local KEYS_, P, RETENTION_MS, PUBLISH_LISTS, LIST_PREFIX, CHANNEL
-local K_EXPIRY, K_INFLIGHT, K_OUTBOX, K_SERVICES
+local K_EXPIRY, K_INFLIGHT, K_OUTBOX, K_SERVICES, K_USAGE
 local MAX_PRIORITY = 4
 local FINAL = {success = true, failed = true, skipped = true, cancelled = true}
 
@@ -320,6 +322,25 @@ local function fail_attempt(sid, name, t, err, retry_s, now_s, now)
   end
 end
 
+-- Usage reported with a completion or failure (mirror of core/usage.py add_usage and the
+-- stores' totals): added to the task's record (t.u, name -> exact float text) and to the
+-- shard's hourly totals in the same call. Sums are read, added as doubles and written
+-- back with %.17g, as core adds them; HINCRBYFLOAT adds in long double and would drift.
+local USAGE_HOUR_SECONDS = 3600
+
+local function add_usage(sid, t, usage, now)
+  if type(usage) ~= 'table' or next(usage) == nil then return end
+  local template = redis.call('HGET', scenario_key(sid), 'tpl')
+  local hour = fmt(math.floor(now / USAGE_HOUR_SECONDS) * USAGE_HOUR_SECONDS)
+  if type(t.u) ~= 'table' then t.u = {} end
+  for name, amount in pairs(usage) do
+    t.u[name] = fmt((tonumber(t.u[name]) or 0) + amount)
+    local field = cjson.encode({hour, template, t.v, name})
+    local total = redis.call('HGET', K_USAGE, field)
+    redis.call('HSET', K_USAGE, field, fmt((tonumber(total) or 0) + amount))
+  end
+end
+
 local SCENARIO_FIELDS = {'st', 'ixm', 'cb', 'ikk', 'n', 'cx', 'sa',
   '#success', '#failed', '#skipped', '#cancelled'}
 
@@ -427,6 +448,7 @@ local function begin(keys, argv)
   RETENTION_MS = math.floor(tonumber(argv[1]) * 1000)
   PUBLISH_LISTS, LIST_PREFIX, CHANNEL = argv[2] == '1', argv[3], argv[4]
   K_EXPIRY, K_INFLIGHT, K_OUTBOX, K_SERVICES = P .. 'lx', P .. 'fl', P .. 'ob', P .. 'sv'
+  K_USAGE = P .. 'us'
   cache, dirty, dirty_order, encoded = {}, {}, {}, {}
   touched, touched_order, ready, ready_order = {}, {}, {}, {}
   deltas, in_flight, started, expiry_adds = {}, {}, {}, {}

@@ -15,8 +15,10 @@
 --          instead of five per item: Redis clients pay per argument), each item
 --          [scenario number (1..S), task name, lease token (optional, "" = the seed's
 --          PATCH: any current lease), result_ref (optional), result (optional: json text
---          in a string, stored verbatim, never decoded here)]
--- Derived: ready queues of released dependents, P.."lx", P.."fl", P.."ix:"..status, P.."ob".
+--          in a string, stored verbatim, never decoded here), usage (optional: an object
+--          of name -> number, added by add_usage)]
+-- Derived: ready queues of released dependents, P.."lx", P.."fl", P.."ix:"..status, P.."ob",
+--          P.."us".
 -- Returns one reply per item, in order: {"ok", record, released_id...} | {"dup", record}
 --       | {"notfound"} | {"stale", current_status} | {"illegal", current_status}.
 -- Records are read after the whole batch; a later item never changes an earlier item's
@@ -24,13 +26,14 @@
 
 -- One item: 'ok' and the released task ids, 'dup' (a repeat with the token that completed
 -- the task), or 'notfound' | 'stale' | 'illegal' and the task's current status.
-local function complete_task(sid, name, token, ref, result, now_s, now)
+local function complete_task(sid, name, token, ref, result, usage, now_s, now)
   local t = load_task(sid, name)
   if not t then return 'notfound' end
   if token and t.s == 'success' and t.k == token then return 'dup' end
   if t.s ~= 'processing' then return token and 'stale' or 'illegal', t.s end
   if token and t.k ~= token then return 'stale', t.s end
   drop_lease(sid, name, t)
+  add_usage(sid, t, usage, now)
   t.r, t.R, t.f, t.E, t.ls = ref, result, now_s, nil, nil
   set_status(sid, name, t, 'success', now_s)
   save_task(sid, name, t)
@@ -69,7 +72,7 @@ local replies, finished = {}, {}
 for _, item in ipairs(cjson.decode(ARGV[7 + scenario_count])) do
   local sid, name = sids[item[1]], item[2]
   local code, detail = complete_task(
-    sid, name, opt(item[3]), opt(item[4]), opt(item[5]), now_s, now)
+    sid, name, opt(item[3]), opt(item[4]), opt(item[5]), item[6], now_s, now)
   local reply = {code, detail}
   if code == 'ok' then
     reply = {code, false}

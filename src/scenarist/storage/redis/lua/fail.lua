@@ -14,8 +14,9 @@
 -- ARGV[9]  string  error message
 -- ARGV[10] number  retry_at, optional ("" = fail for good)
 -- ARGV[11] number  now
+-- ARGV[12] json    usage the attempt reported, optional ("" = none): {name: number}
 -- Derived: the task's ready queue or delayed set, queues of skipped dependents,
---          P.."lx", P.."fl", P.."ix:"..status, P.."ob".
+--          P.."lx", P.."fl", P.."ix:"..status, P.."ob", P.."us".
 -- Returns {"ok", record} | {"notfound"} | {"stale", current_status}
 --       | {"illegal", current_status}.
 local sid, name, token = ARGV[5], ARGV[6], opt(ARGV[7])
@@ -25,6 +26,8 @@ local t = load_task(sid, name)
 if not t then return {'notfound'} end
 if t.s ~= 'processing' then return {token and 'stale' or 'illegal', t.s} end
 if (token and t.k ~= token) or t.a ~= attempt then return {'stale', t.s} end
+local usage = opt(ARGV[12])
+add_usage(sid, t, usage and cjson.decode(usage), tonumber(now_s))
 fail_attempt(sid, name, t, err, retry_s, now_s, tonumber(now_s))
 settle_all(now_s)
 return {'ok', encoded_task(sid, name)}
