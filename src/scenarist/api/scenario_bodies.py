@@ -116,7 +116,13 @@ class ScenarioTaskPage(BaseModel):
     next_cursor: str | None = Field(description="pass as `cursor` for the next page; null last")
 
     @classmethod
-    def of(cls, tasks: list[Task], page: TaskPage) -> ScenarioTaskPage:
+    def of(
+        cls,
+        tasks: list[Task],
+        page: TaskPage,
+        attempts: Mapping[str, list[AttemptSpan]] | None = None,
+    ) -> ScenarioTaskPage:
         skips = explain_skips(tasks)  # a skip's cause may lie outside the page
-        items = [ScenarioTaskPublic.explained(t, skips) for t in page.tasks]
+        spans = attempts or {}
+        items = [ScenarioTaskPublic.explained(t, skips, spans.get(t.name)) for t in page.tasks]
         return cls(items=items, next_cursor=page.next_cursor)

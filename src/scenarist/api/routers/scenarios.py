@@ -106,9 +106,12 @@ async def list_scenario_tasks(
         str | None, Query(max_length=500, description="`next_cursor` of the previous page")
     ] = None,
 ) -> ScenarioTaskPage:
-    everything = await services.orchestrator.list_tasks(scenario_id)
+    orchestrator = services.orchestrator
+    everything = await orchestrator.list_tasks(scenario_id)
     page = page_tasks(everything, group=group, cursor=cursor, limit=limit)
-    return ScenarioTaskPage.of(everything, page)
+    # A page's task is the full body's task, attempts included.
+    attempts = await attempts_of(orchestrator, scenario_id, page.tasks)
+    return ScenarioTaskPage.of(everything, page, attempts)
 
 
 @router.post(
