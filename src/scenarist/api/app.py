@@ -39,7 +39,15 @@ from scenarist.api.metrics import PrometheusObserver
 from scenarist.api.openapi import install_openapi, readable_operation_id
 from scenarist.api.problems import install_problem_handlers
 from scenarist.api.request_metrics import RequestMetricsMiddleware
-from scenarist.api.routers import generate, metrics, queues, root, scenarios, tasks
+from scenarist.api.routers import (
+    generate,
+    generate_batch,
+    metrics,
+    queues,
+    root,
+    scenarios,
+    tasks,
+)
 from scenarist.core.catalog import Catalog, load_catalog
 from scenarist.dashboard import create_dashboard_router
 from scenarist.service.maintenance import run_maintenance
@@ -137,7 +145,7 @@ def create_app(
             allow_headers=CORS_REQUEST_HEADERS,
             expose_headers=CORS_EXPOSED_HEADERS,
         )
-    for module in (root, generate, scenarios, tasks, queues, metrics):
+    for module in (root, generate, generate_batch, scenarios, tasks, queues, metrics):
         app.include_router(module.router)
     install_openapi(app, auth_enabled=bool(settings.tokens))
     app.include_router(create_dashboard_router())
