@@ -42,8 +42,10 @@ async def test_good_and_bad_items_each_get_their_outcome(any_client: httpx.Async
     assert [item["status"] for item in data["items"]] == [201, 404, 422, 422, 422, 201, 422]
     assert (data["created"], data["replayed"], data["failed"]) == (2, 0, 5)
     first, unknown, bad_param, no_name, callback, voice, twice = data["items"]
-    assert first["created"] is True and first["task_count"] == 9
-    assert first["scenario"] == "CreateVideo" and first["scenario_status"] == "pending"
+    assert first["created"] is True
+    assert first["task_count"] == 9
+    assert first["scenario"] == "CreateVideo"
+    assert first["scenario_status"] == "pending"
     assert unknown["problem"]["type"].endswith("/unknown-scenario")
     assert bad_param["problem"]["type"].endswith("/invalid-param")
     assert bad_param["problem"]["field"] == "slides_count"
@@ -68,7 +70,8 @@ async def test_a_key_repeated_inside_a_batch_replays_its_first_item(
     statuses = [item["status"] for item in data["items"]]
     assert statuses == [201, 201, 200, 422]
     first, _, again, different = data["items"]
-    assert again["scenario_id"] == first["scenario_id"] and again["created"] is False
+    assert again["scenario_id"] == first["scenario_id"]
+    assert again["created"] is False
     assert different["problem"]["type"].endswith("/idempotency-key-reused")
     assert different["problem"]["scenario_id"] == first["scenario_id"]
     assert (data["created"], data["replayed"], data["failed"]) == (2, 1, 1)

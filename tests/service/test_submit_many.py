@@ -31,10 +31,13 @@ async def test_outcomes_follow_the_requests(
         ]
     )
     diamond, missing, chain, replay, reused = outcomes
-    assert isinstance(diamond, Submission) and diamond.created
+    assert isinstance(diamond, Submission)
+    assert diamond.created
     assert isinstance(missing, UnknownScenarioError)
-    assert isinstance(chain, Submission) and chain.created
-    assert isinstance(replay, Submission) and not replay.created
+    assert isinstance(chain, Submission)
+    assert chain.created
+    assert isinstance(replay, Submission)
+    assert not replay.created
     assert replay.scenario.id == chain.scenario.id
     assert [t.name for t in replay.tasks] == ["a", "b"]
     assert isinstance(reused, IdempotencyKeyReusedError)
