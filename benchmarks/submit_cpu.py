@@ -4,15 +4,16 @@
     python benchmarks/submit_cpu.py                        # POST /generate, one at a time
     python benchmarks/submit_cpu.py --mode batch           # POST /generate/batch of 100
     python benchmarks/submit_cpu.py --clients 8            # 8 submitters at once
-    python benchmarks/submit_cpu.py --profile profile.txt  # + py-spy on the server
+    python benchmarks/submit_cpu.py --profile submit.prof  # + cProfile shares
 
 Starts a private redis-server and one `scenarist serve --store redis://... --no-access-log`
 (the run_all.py server), submits `--count` scenarios per round with the SDK's asyncio
 client after a warm-up, and prints the server's and Redis's CPU time per scenario
 (utime + stime from /proc, so other jobs on the machine do not count), median and range
-over `--repeat` rounds. With `--profile`, one more round runs under `py-spy record`
-(sampling the server, idle time left out) and the share of the samples each part of the
-request handling appears in is printed; the collapsed stacks go to the given file.
+over `--repeat` rounds. With `--profile`, one more server runs a round under cProfile
+with a CPU clock (profiled_serve.py) and the share of each part of the request handling
+in the event loop's CPU time is printed (the statistics go to the given file; read them
+with `python -m pstats`).
 """
 
 from __future__ import annotations
@@ -20,13 +21,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
+import pstats
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -44,27 +43,32 @@ from scenarist.worker.client import AsyncScenaristClient, SubmitItem  # noqa: E4
 BATCH = 100
 WARM_UP = 50
 _START_TIMEOUT_S = 60.0
-# Parts of a request, by a frame that marks them (inclusive: a sample counts for every
-# part its stack passes through). Shares overlap; they do not sum to 100%.
+# Parts of a request by the function that does them; cumulative CPU time, so nested parts
+# are included in their parents (the shares overlap and do not sum to 100%).
 PARTS = {
-    "uvicorn + httptools (HTTP parsing, socket writes)": "uvicorn/protocols",
-    "Starlette/FastAPI routing and middleware": "starlette/routing.py",
-    "FastAPI request handling (body read, dependencies, validation)": "fastapi/routing.py",
-    "pydantic validation of the body": "pydantic",
-    "scenarist route function (generate)": "scenarist/api/routers/generate",
-    "Orchestrator.submit": "(submit (scenarist/service/orchestrator.py",
-    "template expansion (Catalog.plan)": "scenarist/core/expand.py",
-    "records (build_records, request digest)": "scenarist/service/records.py",
-    "Redis encoding of the records (codec)": "scenarist/storage/redis/codec.py",
-    "redis-py and hiredis (commands, replies)": "redis/",
-    "response JSON (orjson)": "generated_body",
-    "asyncio / uvloop event loop": "asyncio/",
+    "the whole ASGI app (middleware, routing, endpoint)": "applications.py:*(__call__)",
+    "  middleware stack (metrics, body guard, errors)": "request_metrics.py:*(__call__)",
+    "  route matching": "routing.py:*(_match)",
+    "  FastAPI dependencies and parameters": "utils.py:*(solve_dependencies)",
+    "    header and query parameters": "utils.py:*(request_params_to_args)",
+    "    body validation": "utils.py:*(request_body_to_args)",
+    "  the endpoint (generate)": "generate.py:*(generate)",
+    "    Orchestrator.submit": "orchestrator.py:*(submit)",
+    "      template expansion (Catalog.plan)": "catalog.py:*(plan)",
+    "      records (build_records)": "records.py:*(build_records)",
+    "      Redis records encoding (Submitter._run_shard)": "submit.py:*(_run_shard)",
+    "Redis calls sent (script corker: redis-py, hiredis)": "scripts.py:*(_send)",
 }
 
 
-def start_server(workdir: Path, redis_url: str) -> tuple[ManagedProcess, str]:
+def start_server(
+    workdir: Path, redis_url: str, *, profile_to: Path | None = None
+) -> tuple[ManagedProcess, str]:
     port = free_port()
-    args = [sys.executable, "-m", "scenarist", "serve", "--port", str(port)]
+    launcher = ["-m", "scenarist"]
+    if profile_to is not None:
+        launcher = [str(REPO_ROOT / "benchmarks" / "profiled_serve.py"), str(profile_to)]
+    args = [sys.executable, *launcher, "serve", "--port", str(port)]
     args += ["--store", redis_url, "--no-access-log"]
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src")}
     server = ManagedProcess.spawn("api", args, workdir / "server.log", env, REPO_ROOT)
@@ -110,51 +114,30 @@ def measure(url: str, pids: tuple[int, int], args: argparse.Namespace) -> tuple[
     return (server_after - server_before) * per, (redis_after - redis_before) * per
 
 
-def profile(url: str, server_pid: int, args: argparse.Namespace) -> None:
-    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+def profile(workdir: Path, redis_url: str, args: argparse.Namespace) -> None:
+    """One more server, under cProfile with a CPU clock (profiled_serve.py): a warm-up,
+    the same round as measured, then the shares of its parts in the busy CPU time."""
     out: Path = args.profile
-    spy = subprocess.Popen(
-        [py_spy, "record", "--pid", str(server_pid), "--format", "raw", "--rate", "500",
-         "--output", str(out), "--nonblocking"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    time.sleep(1.0)  # py-spy attaches
-    asyncio.run(asyncio.wait_for(submit_round(url, args.count * 2, args.mode, args.clients), 300))
-    spy.send_signal(subprocess.signal.SIGINT)  # type: ignore[attr-defined]
+    server, url = start_server(workdir, redis_url, profile_to=out)
     try:
-        spy.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        spy.kill()
-    if not out.exists():
-        err = spy.stderr.read().decode() if spy.stderr else ""
-        print(f"py-spy wrote no profile (cannot attach here?): {err.strip()[:300]}")
-        return
+        asyncio.run(submit_round(url, WARM_UP, args.mode, args.clients))
+        asyncio.run(asyncio.wait_for(submit_round(url, args.count, args.mode, args.clients), 300))
+    finally:
+        server.stop()
     print_shares(out)
 
 
 def print_shares(path: Path) -> None:
-    """Shares of the busy samples (the event loop's idle wait left out)."""
-    busy: Counter[str] = Counter()
-    for line in path.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        leaf = stack.rsplit(";", 1)[-1]
-        if "select" in leaf or ("_run_once" in leaf and "epoll" in stack):
-            continue
-        busy[stack] += int(count)
-    total = sum(busy.values())
-    if not total:
-        print("no busy samples")
-        return
-    print(f"\nprofile: {total} busy samples; share of them passing through:")
+    stats = pstats.Stats(str(path))
+    cumulative = {
+        f"{file.rsplit('/', 1)[-1]}:*({name})": entry[3]
+        for (file, _line, name), entry in stats.stats.items()  # type: ignore[attr-defined]
+    }
+    loop = sum(t for key, t in cumulative.items() if key.endswith("runners.py:*(run)"))
+    print(f"\nprofile (cProfile, CPU clock; {loop:.2f} s in the event loop, start-up excluded):")
     for name, marker in PARTS.items():
-        share = sum(n for stack, n in busy.items() if marker in stack) / total
-        print(f"  {100 * share:5.1f}%  {name}")
-    leaves: Counter[str] = Counter()
-    for stack, n in busy.items():
-        leaves[stack.rsplit(";", 1)[-1]] += n
-    print("\nlargest self time:")
-    for leaf, n in leaves.most_common(12):
-        print(f"  {100 * n / total:5.1f}%  {leaf}")
+        found = sum(t for key, t in cumulative.items() if key.endswith(marker))
+        print(f"  {100 * found / loop:5.1f}%  {name}")
 
 
 def main() -> None:
@@ -163,7 +146,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=300, help="scenarios per round")
     parser.add_argument("--repeat", type=int, default=5, help="measured rounds")
     parser.add_argument("--clients", type=int, default=1, help="submitters at once (single)")
-    parser.add_argument("--profile", type=Path, help="also profile with py-spy (raw stacks)")
+    parser.add_argument("--profile", type=Path, help="also profile a round (cProfile file)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="scenarist-submit-cpu-") as tmp:
         workdir = Path(tmp)
@@ -181,10 +164,10 @@ def main() -> None:
                 for name, values in (("server", server_ms), ("redis", redis_ms)):
                     print(f"{name} CPU per scenario: median {statistics.median(values):.3f} ms "
                           f"(range {min(values):.3f}-{max(values):.3f})")  # fmt: skip
-                if args.profile is not None:
-                    profile(url, server.pid, args)
             finally:
                 server.stop()
+            if args.profile is not None:
+                profile(workdir, redis.url, args)
         finally:
             redis.stop()
 
