@@ -31,16 +31,27 @@ router = APIRouter(tags=["scenarios"])
     responses=problem_responses(400, 401, 403, 413, 415, 422, 503),
 )
 async def generate_batch(body: GenerateBatchCreate, services: Services, _: Client) -> Response:
-    checked = await asyncio.gather(*(checked_item(item, services.settings) for item in body.items))
-    valid = [(i, c) for i, c in enumerate(checked) if isinstance(c, SubmitRequest)]
+    answers: list[Outcome | Problem | SubmitRequest] = [checked_item(i) for i in body.items]
+    with_callback = [
+        (i, a.callback_url)
+        for i, a in enumerate(answers)
+        if isinstance(a, SubmitRequest) and a.callback_url is not None
+    ]
+    if with_callback:  # only these need to wait (DNS); the others cost no task each
+        refusals = await asyncio.gather(
+            *(callback_refusal(url, services.settings) for _, url in with_callback)
+        )
+        for (i, _url), refusal in zip(with_callback, refusals, strict=True):
+            if refusal is not None:
+                answers[i] = refusal
+    valid = [(i, a) for i, a in enumerate(answers) if isinstance(a, SubmitRequest)]
     submitted = await services.orchestrator.submit_many([request for _, request in valid])
-    answers: list[Outcome | Problem | SubmitRequest] = list(checked)
     for (i, _request), outcome in zip(valid, submitted, strict=True):
         answers[i] = outcome
     return Response(batch_body(answers), media_type="application/json")
 
 
-async def checked_item(item: dict[str, Any], settings: Settings) -> SubmitRequest | Problem:
+def checked_item(item: dict[str, Any]) -> SubmitRequest | Problem:
     """The item as a SubmitRequest, or the problem that refuses it (its fields named
     relative to the item; the answer says which item)."""
     try:
@@ -49,12 +60,19 @@ async def checked_item(item: dict[str, Any], settings: Settings) -> SubmitReques
         return validation_problem(exc.errors())
     try:
         params = parsed.merged_params()
-        callback = str(parsed.callback_url) if parsed.callback_url is not None else None
-        if callback is not None:
-            await check_callback_url(callback, settings)
     except ScenaristError as error:
         return problem_of(error)
+    callback = str(parsed.callback_url) if parsed.callback_url is not None else None
     return SubmitRequest(parsed.scenario, params, parsed.idempotency_key, callback)
+
+
+async def callback_refusal(url: str, settings: Settings) -> Problem | None:
+    """The callback address policy's answer for one item (None: allowed)."""
+    try:
+        await check_callback_url(url, settings)
+    except ScenaristError as error:
+        return problem_of(error)
+    return None
 
 
 def batch_body(answers: list[Outcome | Problem | SubmitRequest]) -> bytes:
