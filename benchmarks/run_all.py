@@ -32,7 +32,14 @@ from benchmarks.harness.records import read_records  # noqa: E402
 from benchmarks.harness.redis_proc import RedisProcess, redis_server_binary  # noqa: E402
 from benchmarks.harness.rss import PeakRssSampler, tree_cpu_seconds  # noqa: E402
 from benchmarks.harness.schema import RunResult, megabytes, summarise  # noqa: E402
-from benchmarks.harness.system import RunContext, System, SystemUnavailableError  # noqa: E402
+from benchmarks.harness.system import (  # noqa: E402
+    BULK_SIZE,
+    PEER_SUBMITTERS,
+    SUBMITTERS,
+    RunContext,
+    System,
+    SystemUnavailableError,
+)
 from benchmarks.harness.table import failure_notes, markdown_table  # noqa: E402
 from benchmarks.harness.verify import verify_run  # noqa: E402
 from benchmarks.harness.workload import Workload  # noqa: E402
@@ -67,6 +74,8 @@ class Options:
     repeat: int
     timeout_s: float
     baseline: str | None
+    submitter: str
+    peer_submitter: str
 
 
 def parse_options(argv: Sequence[str] | None) -> Options:
@@ -80,6 +89,20 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per run")
     parser.add_argument("--baseline", default="scenarist-http", help="system for the ratio column")
     parser.add_argument("--quick", action="store_true", help="50 scenarios, 1 repetition")
+    parser.add_argument(
+        "--submitter",
+        choices=SUBMITTERS,
+        default="sdk",
+        help="how scenarist submits: SDK asyncio client, one httpx.Client, 8 httpx threads "
+        f"(each one POST /generate at a time), or POST /generate/batch of {BULK_SIZE}",
+    )
+    parser.add_argument(
+        "--peer-submitter",
+        choices=PEER_SUBMITTERS,
+        default="bulk",
+        help=f"bulk: BullMQ addBulk and Celery group, {BULK_SIZE} scenarios per call (RQ, "
+        "Dramatiq and arq always submit one by one); one: every peer one by one",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.scenarios, args.repeat, args.timeout = 50, 1, min(args.timeout, 20.0)
@@ -95,6 +118,8 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         repeat=args.repeat,
         timeout_s=args.timeout,
         baseline=args.baseline,
+        submitter=args.submitter,
+        peer_submitter=args.peer_submitter,
     )
 
 
@@ -137,6 +162,8 @@ def run_once(system: System, options: Options, repetition: int, run_dir: Path) -
         workers=options.workers,
         concurrency=options.concurrency,
         timeout_s=options.timeout_s,
+        submitter=options.submitter,
+        peer_submitter=options.peer_submitter,
     )
     ctx.records_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -164,9 +191,12 @@ def describe_machine() -> dict[str, Any]:
 
 
 def run_all(options: Options, stamp: str) -> tuple[list[RunResult], dict[str, str]]:
+    """Repetition by repetition, every system in each (interleaved, the order rotated
+    each time), so that a busy minute on a shared machine does not land on one system."""
     results: list[RunResult] = []
     versions: dict[str, str] = {}
     factories = available_systems()
+    ready: list[System] = []
     for name in options.systems:
         system = factories[name]()
         try:
@@ -175,13 +205,32 @@ def run_all(options: Options, stamp: str) -> tuple[list[RunResult], dict[str, st
             results.append(RunResult(name, 0, False, None, None, None, error=str(error)))
             continue
         versions[name] = system.describe()
-        for repetition in range(1, options.repeat + 1):
-            run_dir = RESULTS_DIR / stamp / f"{name}-{repetition}"
+        ready.append(system)
+    for repetition in range(1, options.repeat + 1):
+        shift = (repetition - 1) % max(len(ready), 1)
+        for system in ready[shift:] + ready[:shift]:
+            run_dir = RESULTS_DIR / stamp / f"{system.name}-{repetition}"
             result = run_once(system, options, repetition, run_dir)
             status = "ok" if result.verified else "FAILED"
-            print(f"  {name} run {repetition}/{options.repeat}: {status}", file=sys.stderr)
+            rate = result.timing.tasks_per_s if result.timing is not None else None
+            shown = f" {rate:,.0f} tasks/s" if rate is not None else ""
+            print(
+                f"  {system.name} run {repetition}/{options.repeat}: {status}{shown}",
+                file=sys.stderr,
+            )
             results.append(result)
     return results, versions
+
+
+def per_run_lines(results: Sequence[RunResult], systems: Sequence[str]) -> list[str]:
+    """Each system's tasks/s run by run, and their spread (slowest-fastest)."""
+    lines = []
+    for name in systems:
+        rates = [r.timing.tasks_per_s for r in results if r.system == name and r.timing]
+        if rates:
+            runs = " / ".join(f"{rate:,.0f}" for rate in rates)
+            lines.append(f"- {name}: {runs} tasks/s (spread {min(rates):,.0f}-{max(rates):,.0f})")
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -189,16 +238,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     started = time.monotonic()
     machine = describe_machine()
+    load_before = os.getloadavg()
     results, versions = run_all(options, stamp)
+    load_after = os.getloadavg()
     summaries = [
         summarise(name, [run for run in results if run.system == name]) for name in options.systems
     ]
+    print(
+        f"submitter: scenarist {options.submitter}, peers {options.peer_submitter}; "
+        f"{options.workload.scenarios} scenarios x {options.repeat} runs, interleaved; "
+        f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after\n"
+    )
     print(markdown_table(summaries, baseline=options.baseline))
+    print("\nPer run:\n" + "\n".join(per_run_lines(results, options.systems)))
     notes = failure_notes(summaries)
     if notes:
         print("\nFailures:\n" + notes)
     report = {
-        "machine": machine,
+        "machine": {
+            **machine,
+            "load_average_before": load_before,
+            "load_average_after": load_after,
+        },
         "versions": versions,
         "options": {**options.__dict__, "workload": options.workload.__dict__},
         "elapsed_s": time.monotonic() - started,

@@ -41,6 +41,17 @@ class RunContext:
     workers: int
     concurrency: int
     timeout_s: float
+    # How scenarist-http submits (SUBMITTERS) and whether peers use their bulk API.
+    submitter: str = "sdk"
+    peer_submitter: str = "bulk"
+
+
+# scenarist-http's submitters: the SDK's asyncio client one scenario at a time; a plain
+# httpx.Client awaiting each POST /generate (what most backends do); 8 threads of that;
+# POST /generate/batch with BULK_SIZE scenarios per request.
+SUBMITTERS = ("sdk", "httpx", "httpx-8", "bulk")
+PEER_SUBMITTERS = ("one", "bulk")
+BULK_SIZE = 100
 
 
 class System(abc.ABC):

@@ -21,7 +21,15 @@ from typing import Any
 
 from benchmarks.harness.records import mark_worker_ready, run_noop_task
 from benchmarks.harness.workload import SCRIPT, VIDEO, VOICE, Workload, slide_image, slide_prompt
-from benchmarks.peers.runner_cli import QUEUE_NAME, concurrency, main, redis_url, submit_timed_async
+from benchmarks.peers.runner_cli import (
+    QUEUE_NAME,
+    bulk_submitter,
+    concurrency,
+    main,
+    redis_url,
+    submit_batches_timed_async,
+    submit_timed_async,
+)
 from bullmq import FlowProducer, Queue, Worker
 
 
@@ -63,11 +71,21 @@ async def _serve() -> None:
 
 
 async def _submit(workload: Workload) -> dict[str, int]:
+    """One `Queue.add` per scenario, or with the bulk submitter one `Queue.addBulk` per
+    BULK_SIZE scenarios (the workers add the rest of each flow either way)."""
     queue = Queue(QUEUE_NAME, {"connection": redis_url()})
-    submitted = await submit_timed_async(
-        workload,
-        lambda scenario_id: queue.add(SCRIPT, {"sid": scenario_id, "slides": workload.slides}),
-    )
+
+    def root(scenario_id: str) -> dict[str, Any]:
+        return {"sid": scenario_id, "slides": workload.slides}
+
+    if bulk_submitter():
+        submitted = await submit_batches_timed_async(
+            workload, lambda ids: queue.addBulk([{"name": SCRIPT, "data": root(i)} for i in ids])
+        )
+    else:
+        submitted = await submit_timed_async(
+            workload, lambda scenario_id: queue.add(SCRIPT, root(scenario_id))
+        )
     await queue.close()
     return submitted
 

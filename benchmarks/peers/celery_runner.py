@@ -14,7 +14,15 @@ import sys
 
 from benchmarks.harness.records import mark_worker_ready, run_noop_task
 from benchmarks.harness.workload import SCRIPT, VIDEO, VOICE, Workload, slide_image, slide_prompt
-from benchmarks.peers.runner_cli import QUEUE_NAME, concurrency, main, redis_url, submit_timed
+from benchmarks.peers.runner_cli import (
+    QUEUE_NAME,
+    bulk_submitter,
+    concurrency,
+    main,
+    redis_url,
+    submit_batches_timed,
+    submit_timed,
+)
 from celery import Celery, chain, group
 from celery.signals import worker_ready
 
@@ -58,6 +66,13 @@ def run_worker() -> None:
 
 
 def submit_all(workload: Workload) -> dict[str, int]:
+    """One `apply_async` per scenario, or with the bulk submitter one `group` of BULK_SIZE
+    scenario canvases per `apply_async`."""
+    if bulk_submitter():
+        return submit_batches_timed(
+            workload,
+            lambda ids: group(scenario_canvas(i, workload.slides) for i in ids).apply_async(),
+        )
     return submit_timed(
         workload, lambda scenario_id: scenario_canvas(scenario_id, workload.slides).apply_async()
     )

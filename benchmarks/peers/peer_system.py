@@ -20,7 +20,7 @@ from benchmarks.harness.system import (
     SystemUnavailableError,
     run_submitter,
 )
-from benchmarks.peers.runner_cli import CONCURRENCY_ENV, REDIS_URL_ENV
+from benchmarks.peers.runner_cli import CONCURRENCY_ENV, REDIS_URL_ENV, SUBMITTER_ENV
 
 PEERS_DIR = Path(__file__).resolve().parents[1] / ".peers"
 _WORKER_START_TIMEOUT_S = 60.0
@@ -55,6 +55,7 @@ class PeerSystem(System):
                 REDIS_URL_ENV: ctx.redis_url,
                 RECORDS_DIR_ENV: str(ctx.records_dir),
                 CONCURRENCY_ENV: str(ctx.concurrency),
+                SUBMITTER_ENV: ctx.peer_submitter,
             }
         )
         return env

@@ -21,6 +21,8 @@ from benchmarks.harness.workload import Workload
 
 REDIS_URL_ENV = "BENCH_REDIS_URL"
 CONCURRENCY_ENV = "BENCH_CONCURRENCY"
+SUBMITTER_ENV = "BENCH_SUBMITTER"  # "bulk": a peer with a bulk API submits in batches
+BULK_SIZE = 100  # harness.system.BULK_SIZE, repeated: runners import no harness module
 QUEUE_NAME = "bench"
 
 SubmitOne = Callable[[str], None]
@@ -35,6 +37,36 @@ def redis_url() -> str:
 
 def concurrency() -> int:
     return int(os.environ.get(CONCURRENCY_ENV, "1"))
+
+
+def bulk_submitter() -> bool:
+    return os.environ.get(SUBMITTER_ENV) == "bulk"
+
+
+def submit_batches_timed(
+    workload: Workload, submit_batch: Callable[[list[str]], None]
+) -> dict[str, int]:
+    """BULK_SIZE scenarios per call, each noted at the time its batch was sent."""
+    submitted: dict[str, int] = {}
+    ids = list(workload.scenario_ids())
+    for start in range(0, len(ids), BULK_SIZE):
+        batch = ids[start : start + BULK_SIZE]
+        submitted.update(dict.fromkeys(batch, time.time_ns()))
+        submit_batch(batch)
+    return submitted
+
+
+async def submit_batches_timed_async(
+    workload: Workload, submit_batch: Callable[[list[str]], Awaitable[object]]
+) -> dict[str, int]:
+    """`submit_batches_timed` for asyncio clients."""
+    submitted: dict[str, int] = {}
+    ids = list(workload.scenario_ids())
+    for start in range(0, len(ids), BULK_SIZE):
+        batch = ids[start : start + BULK_SIZE]
+        submitted.update(dict.fromkeys(batch, time.time_ns()))
+        await submit_batch(batch)
+    return submitted
 
 
 def submit_timed(workload: Workload, submit_one: SubmitOne) -> dict[str, int]:

@@ -1,7 +1,8 @@
 """scenarist's side of the comparative benchmark: worker and submitter processes.
 
     python -m benchmarks.systems.scenarist_runner worker --mode http|inproc
-    python -m benchmarks.systems.scenarist_runner submit --mode http|inproc --scenarios N ...
+    python -m benchmarks.systems.scenarist_runner submit --mode http|inproc --scenarios N \
+        --submitter sdk|httpx|httpx-8|bulk ...
 
 The workload is the packaged `CreateVideo` template with `slides_count=K` (four services:
 text, audio, image, video). Its task names are the harness's names (script, voice,
@@ -17,7 +18,8 @@ lease: one request per round. Two ways to reach the orchestrator, same loop:
 
 - `http`: POST /queues/lease (its `complete` field carries the previous batch) on a
   `scenarist serve` process, through the SDK's asyncio client (`AsyncScenaristClient`,
-  `lease_services` and `submit`), so the figures include the client a worker ships with.
+  `lease_services`), so the figures include the client a worker ships with. How the
+  scenarios reach the server is the run's submitter (scenarist_submitters.py).
   The loop itself stays here rather than in the SDK's `Worker`: a benchmark task body is
   a synchronous no-op run in turn, with no per-task threads, heartbeats or retries;
 - `inproc`: the embedded path, an `Orchestrator` over a `RedisStore` inside the worker.
@@ -38,8 +40,16 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from benchmarks.harness.records import mark_worker_ready, run_noop_task
+from benchmarks.harness.system import BULK_SIZE, SUBMITTERS
 from benchmarks.harness.workload import Workload
 from benchmarks.peers.runner_cli import REDIS_URL_ENV, redis_url, write_submitted
+from benchmarks.systems.scenarist_submitters import (
+    THREADS,
+    batches,
+    submit_bulk,
+    submit_httpx,
+    submit_sdk,
+)
 
 from scenarist.worker.client import AsyncScenaristClient, CompletionItem
 
@@ -70,8 +80,6 @@ class Backend(Protocol):
 
     async def complete(self, tasks: Sequence[Leased]) -> None: ...
 
-    async def submit(self, benchmark_id: str, slides: int) -> None: ...
-
     async def close(self) -> None: ...
 
 
@@ -97,10 +105,6 @@ class HttpBackend:
     async def complete(self, tasks: Sequence[Leased]) -> None:
         items = [CompletionItem(t.id, t.lease_token, None) for t in tasks]
         _check_outcomes(await self._client.complete_many(items))
-
-    async def submit(self, benchmark_id: str, slides: int) -> None:
-        params = {"description": benchmark_id, "slides_count": slides}
-        await self._client.submit(TEMPLATE, params)
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -143,6 +147,20 @@ class InProcessBackend:
     async def submit(self, benchmark_id: str, slides: int) -> None:
         params = {"description": benchmark_id, "slides_count": slides}
         await self._orchestrator.submit(TEMPLATE, params)
+
+    async def submit_many(self, workload: Workload, submitted: dict[str, int]) -> None:
+        from scenarist.service.submission import Submission, SubmitRequest
+
+        for batch in batches(list(workload.scenario_ids()), BULK_SIZE):
+            submitted.update(dict.fromkeys(batch, time.time_ns()))
+            requests = [
+                SubmitRequest(TEMPLATE, {"description": i, "slides_count": workload.slides})
+                for i in batch
+            ]
+            outcomes = await self._orchestrator.submit_many(requests)
+            refused = [o for o in outcomes if not isinstance(o, Submission)]
+            if refused:
+                raise RuntimeError(f"bulk submission refused: {refused[:3]}")
 
     async def close(self) -> None:
         await self._orchestrator.store.close()
@@ -193,14 +211,28 @@ async def run_worker(mode: str) -> None:
         await backend.close()
 
 
-async def submit_all(mode: str, workload: Workload) -> dict[str, int]:
-    """One scenario after another, each awaited, timed just before its submit call."""
-    backend = await open_backend(mode)
+async def submit_all(mode: str, workload: Workload, submitter: str) -> dict[str, int]:
+    """Every scenario through `submitter` (scenarist_submitters.py); in process, `bulk`
+    is Orchestrator.submit_many per BULK_SIZE and anything else one awaited submit after
+    another."""
+    if mode == "http":
+        url = os.environ[API_URL_ENV]
+        if submitter == "httpx":
+            return submit_httpx(url, workload)
+        if submitter == "httpx-8":
+            return submit_httpx(url, workload, threads=THREADS)
+        if submitter == "bulk":
+            return await submit_bulk(url, workload)
+        return await submit_sdk(url, workload)
+    backend = await InProcessBackend.open(redis_url())
     submitted: dict[str, int] = {}
     try:
-        for benchmark_id in workload.scenario_ids():
-            submitted[benchmark_id] = time.time_ns()
-            await backend.submit(benchmark_id, workload.slides)
+        if submitter == "bulk":
+            await backend.submit_many(workload, submitted)
+        else:
+            for benchmark_id in workload.scenario_ids():
+                submitted[benchmark_id] = time.time_ns()
+                await backend.submit(benchmark_id, workload.slides)
     finally:
         await backend.close()
     return submitted
@@ -216,12 +248,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     submit.add_argument("--scenarios", type=int, required=True)
     submit.add_argument("--slides", type=int, required=True)
     submit.add_argument("--out", type=Path, required=True)
+    submit.add_argument("--submitter", choices=SUBMITTERS, default="sdk")
     args = parser.parse_args(argv)
     if args.command == "worker":
         asyncio.run(run_worker(args.mode))
         return
     workload = Workload(scenarios=args.scenarios, slides=args.slides)
-    write_submitted(args.out, asyncio.run(submit_all(args.mode, workload)))
+    write_submitted(args.out, asyncio.run(submit_all(args.mode, workload, args.submitter)))
 
 
 if __name__ == "__main__":

@@ -117,6 +117,7 @@ class ScenaristSystem(System):
             "--scenarios", str(ctx.workload.scenarios),
             "--slides", str(ctx.workload.slides),
             "--out", str(out),
+            "--submitter", ctx.submitter,
         ]  # fmt: skip
         return run_submitter(self.name, ctx, args, self._env(ctx), out)
 

@@ -135,6 +135,12 @@ class ModelStore:
 
     # --- submit and read ----------------------------------------------------------------
 
+    async def create_scenarios(
+        self, batch: Sequence[tuple[Scenario, Sequence[Task]]]
+    ) -> list[tuple[Scenario, bool]]:
+        """Each item as create_scenario, in order (the stores do it in one call)."""
+        return [await self.create_scenario(scenario, tasks) for scenario, tasks in batch]
+
     async def create_scenario(
         self, scenario: Scenario, tasks: Sequence[Task]
     ) -> tuple[Scenario, bool]:

@@ -164,6 +164,18 @@ class Lockstep(RuleBasedStateMachine):
         self.scenarios.append(scenario_id)
         self.task_ids.extend(t.id for t in tasks)
 
+    @rule(plans=st.lists(dags(), min_size=1, max_size=3))
+    def submit_batch(self, plans: list[ScenarioPlan]) -> None:
+        """create_scenarios: one store call for several scenarios (one script per shard)."""
+        now = self.tick()
+        batch = [
+            build_records(p, scenario_id=f"sc{len(self.scenarios) + i:03d}", now=now)
+            for i, p in enumerate(plans)
+        ]
+        self.each(lambda s: s.create_scenarios(batch))
+        self.scenarios.extend(scenario.id for scenario, _ in batch)
+        self.task_ids.extend(t.id for _, tasks in batch for t in tasks)
+
     @rule(
         services=st.sampled_from([("img",), ("tts",), ("img", "tts"), ("tts", "img", "tts")]),
         max_tasks=st.integers(1, 3),

@@ -40,7 +40,16 @@ from scenarist.api.metrics import PrometheusObserver
 from scenarist.api.openapi import install_openapi, readable_operation_id
 from scenarist.api.problems import install_problem_handlers
 from scenarist.api.request_metrics import RequestMetricsMiddleware
-from scenarist.api.routers import generate, metrics, queues, root, scenarios, tasks, usage
+from scenarist.api.routers import (
+    generate,
+    generate_batch,
+    metrics,
+    queues,
+    root,
+    scenarios,
+    tasks,
+    usage,
+)
 from scenarist.api.tracing_config import Tracing, tracing_from_env
 from scenarist.core.catalog import Catalog, load_catalog
 from scenarist.dashboard import create_dashboard_router
@@ -150,7 +159,7 @@ def create_app(
             allow_headers=CORS_REQUEST_HEADERS,
             expose_headers=CORS_EXPOSED_HEADERS,
         )
-    for module in (root, generate, scenarios, tasks, queues, usage, metrics):
+    for module in (root, generate, generate_batch, scenarios, tasks, queues, usage, metrics):
         app.include_router(module.router)
     install_openapi(app, auth_enabled=bool(settings.tokens))
     app.include_router(create_dashboard_router())

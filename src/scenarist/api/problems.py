@@ -7,6 +7,7 @@ machine code of the error class (core/errors.py) or of an HTTP-level problem bel
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -191,13 +192,18 @@ def validation_response(exc: RequestValidationError) -> JSONResponse:
     if any(e.get("type") == "json_invalid" for e in errors):
         first = errors[0]
         return problem_response(400, "malformed-json", f"body is not valid JSON: {first['msg']}")
-    listed = errors[:MAX_LISTED_ERRORS]
+    return render_problem(validation_problem(errors))
+
+
+def validation_problem(errors: Sequence[Any]) -> Problem:
+    """A 422 naming every invalid field (up to MAX_LISTED_ERRORS) of pydantic `errors`."""
+    listed = list(errors[:MAX_LISTED_ERRORS])
     fields = list(dict.fromkeys(f for e in listed if (f := field_name(e["loc"])) is not None))
     detail = "; ".join(f"{field_name(e['loc']) or 'body'}: {e['msg']}" for e in listed)
     if len(errors) > len(listed):
         detail += f"; and {len(errors) - len(listed)} more"
     cleaned = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in listed]
-    return problem_response(
+    return build_problem(
         422,
         "validation-failed",
         detail,

@@ -185,7 +185,7 @@ def progress_line(scenario: Mapping[str, Any]) -> str:
 
 
 def submit(
-    scenario: Annotated[str, typer.Argument(help="template name, e.g. CreateVideo")],
+    scenario: Annotated[str | None, typer.Argument(help="template name, e.g. CreateVideo")] = None,
     *,
     param: Annotated[
         list[str] | None, typer.Option("--param", "-p", help="KEY=VALUE, repeatable")
@@ -197,12 +197,32 @@ def submit(
         bool, typer.Option("--quiet", "-q", help="print only the scenario id (for $(...))")
     ] = False,
     as_json: JsonFlag = False,
+    from_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-file",
+            help="submit every line of a JSONL file (one POST /generate body per line, "
+            "optionally with idempotency_key) in batches, instead of one SCENARIO",
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, max=1000, help="with --from-file")
+    ] = 100,
     url: UrlOption = DEFAULT_URL,
     token: TokenOption = None,
 ) -> None:
-    """Submit a scenario; with --wait, show progress and exit 1 if it fails."""
+    """Submit a scenario (or a file of them); with --wait, show progress and exit 1 if it
+    fails."""
     from scenarist.worker.client import ScenaristClient
 
+    if from_file is not None:
+        from scenarist.cli.submit_file import run_from_file
+
+        alone = scenario is None and not (param or wait or idempotency_key or quiet)
+        run_from_file(from_file, batch_size, alone=alone, as_json=as_json, url=url, token=token)
+        return
+    if scenario is None:
+        raise typer.BadParameter("name a template (e.g. CreateVideo), or give --from-file FILE")
     if quiet and (wait or as_json):
         raise typer.BadParameter("--quiet prints only the id: not with --wait or --json")
     check_timeout_needs_wait(wait, timeout)

@@ -11,11 +11,9 @@ import random
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from scenarist.core.errors import (
-    IdempotencyKeyReusedError,
     IllegalTransitionError,
     ParamError,
     ScenaristError,
@@ -37,6 +35,13 @@ from scenarist.service.observer import FinishedScenarios, NullObserver, Observer
 from scenarist.service.policy import Limits, RetryPolicy
 from scenarist.service.records import build_records, new_scenario_id
 from scenarist.service.run_stats import RunStats
+from scenarist.service.submission import (
+    Outcome,
+    Submission,
+    SubmitRequest,
+    replay_of,
+    submit_batch,
+)
 from scenarist.storage import base
 from scenarist.storage.base import Store
 from scenarist.storage.watch import Watch
@@ -52,13 +57,6 @@ class Planner(Protocol):
     """What the service needs of a scenario catalog."""
 
     def plan(self, name: str, params: Mapping[str, Any]) -> ScenarioPlan: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Submission:
-    scenario: Scenario
-    tasks: list[Task]
-    created: bool  # False when an Idempotency-Key matched an earlier submission
 
 
 class Orchestrator:
@@ -114,14 +112,20 @@ class Orchestrator:
         )
         stored, created = await self.store.create_scenario(scenario, tasks)
         if not created:
-            # A scenario stored before digests were kept has none: it cannot be compared.
-            reused = stored.request_digest not in (None, scenario.request_digest)
-            if idempotency_key is not None and reused:
-                raise IdempotencyKeyReusedError(idempotency_key, stored.id)
+            if (error := replay_of(stored, scenario, idempotency_key)) is not None:
+                raise error
             return Submission(stored, await self.store.list_tasks(stored.id), created=False)
         self.observer.scenario_submitted(stored)
         self.finished.report(stored, self.observer)  # a scenario without tasks ends at once
         return Submission(stored, tasks, created=True)
+
+    async def submit_many(
+        self,
+        requests: Sequence[SubmitRequest],
+    ) -> list[Outcome]:
+        """Submit a batch in one store call: one outcome per request, in order (a
+        Submission, or the ScenaristError that refused that item alone)."""
+        return await submit_batch(self, requests)
 
     # --- worker protocol ----------------------------------------------------------------
 

@@ -28,6 +28,8 @@ class Limits:
     """Bounds on what one request may ask for; the API validates against the same values."""
 
     max_batch: int = 1000  # tasks per lease or batch completion
+    max_submit_batch: int = 1000  # scenarios per POST /generate/batch
+    max_submit_batch_tasks: int = 100_000  # their tasks together (one store call)
     min_lease_seconds: float = 1.0
     max_lease_seconds: float = 24 * 3600.0
     max_wait_seconds: float = 60.0  # long-poll of a lease

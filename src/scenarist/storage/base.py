@@ -77,6 +77,14 @@ class Store(Protocol):
         and a scenario with that key exists, persist nothing and return (existing, False);
         otherwise return (stored, True). Atomic: either every task exists or none."""
 
+    async def create_scenarios(
+        self, batch: Sequence[tuple[Scenario, Sequence[Task]]]
+    ) -> list[tuple[Scenario, bool]]:
+        """`create_scenario` for every item, answered in order, in as few round trips as
+        the store allows (one transaction; one script call per Redis shard). Each
+        scenario is atomic on its own; an item whose idempotency key an earlier item of
+        the same batch took answers (that scenario, False)."""
+
     async def get_scenario(self, scenario_id: str) -> Scenario:
         """Raise ScenarioNotFoundError when absent (or expired by retention)."""
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         ServerUnreachableError,
     )
     from scenarist.worker.loop import WorkerStats
+    from scenarist.worker.protocol import SubmitItem
     from scenarist.worker.task import TaskResult, WorkerTask
     from scenarist.worker.worker import Worker
 
@@ -53,6 +54,7 @@ __all__ = [
     "Retryable",
     "ScenaristClient",
     "ServerUnreachableError",
+    "SubmitItem",
     "TaskResult",
     "Worker",
     "WorkerStats",
@@ -64,6 +66,7 @@ _MODULE_OF = {
         ("AsyncScenaristClient", "CompletionItem", "LeasedTask", "ScenaristClient"),
         "scenarist.worker.client",
     ),
+    "SubmitItem": "scenarist.worker.protocol",
     **dict.fromkeys(
         (
             "ApiError",

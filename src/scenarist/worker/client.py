@@ -27,6 +27,7 @@ from scenarist.worker.protocol import (
     Calls,
     CompletionItem,
     LeasedTask,
+    SubmitItem,
     as_reply,
     batch_outcomes,
     default_headers,
@@ -136,6 +137,13 @@ class ScenaristClient:
         self, scenario: str, params: Mapping[str, Any], *, idempotency_key: str | None = None
     ) -> Any:
         return self._call(Calls.submit(scenario, params, idempotency_key))
+
+    def submit_many(self, items: Sequence[SubmitItem | Mapping[str, Any]]) -> list[Any]:
+        """Submit up to 1000 scenarios in one request (POST /generate/batch): one outcome
+        per item, in order, each {"status": 201 | 200 | problem status, "scenario_id"...}
+        or with a "problem". An item is refused alone; the request itself fails (ApiError)
+        only when the batch is malformed, too large, or the server cannot answer."""
+        return list(self._call(Calls.submit_many(items))["items"])
 
     def get_scenario(self, scenario_id: str, *, with_tasks: bool = True) -> Any:
         """The scenario's body; `with_tasks=False` leaves out its tasks and failures (a
@@ -336,6 +344,10 @@ class AsyncScenaristClient:
         self, scenario: str, params: Mapping[str, Any], *, idempotency_key: str | None = None
     ) -> Any:
         return await self._call(Calls.submit(scenario, params, idempotency_key))
+
+    async def submit_many(self, items: Sequence[SubmitItem | Mapping[str, Any]]) -> list[Any]:
+        """ScenaristClient.submit_many, awaited."""
+        return list((await self._call(Calls.submit_many(items)))["items"])
 
     async def lease(
         self,

@@ -56,6 +56,25 @@ class CompletionItem:
 
 
 @dataclass(frozen=True, slots=True)
+class SubmitItem:
+    """One scenario of a `submit_many` batch: what `submit` takes."""
+
+    scenario: str
+    params: Mapping[str, Any]
+    idempotency_key: str | None = None
+    callback_url: str | None = None
+
+    def body(self) -> dict[str, Any]:
+        """The item as POST /generate/batch takes it."""
+        body: dict[str, Any] = {"scenario": self.scenario, "params": dict(self.params)}
+        if self.idempotency_key is not None:
+            body["idempotency_key"] = self.idempotency_key
+        if self.callback_url is not None:
+            body["callback_url"] = self.callback_url
+        return body
+
+
+@dataclass(frozen=True, slots=True)
 class Call:
     method: str
     path: str
@@ -244,6 +263,13 @@ class Calls:
     def submit(scenario: str, params: Mapping[str, Any], idempotency_key: str | None) -> Call:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         return Call("POST", "/generate", {"scenario": scenario, "params": dict(params)}, headers)
+
+    @staticmethod
+    def submit_many(items: Sequence[SubmitItem | Mapping[str, Any]]) -> Call:
+        """A mapping is sent as it is (a POST /generate body, `idempotency_key` included),
+        so a file of request bodies needs no parsing on the client."""
+        bodies = [i.body() if isinstance(i, SubmitItem) else dict(i) for i in items]
+        return Call("POST", "/generate/batch", {"items": bodies})
 
     @staticmethod
     def complete_many(items: Sequence[CompletionItem]) -> Call:

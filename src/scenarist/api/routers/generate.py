@@ -18,7 +18,7 @@ from scenarist.api.schemas import (
     PlannedTask,
 )
 from scenarist.core.model import ScenarioPlan, Task
-from scenarist.service.orchestrator import Submission
+from scenarist.service.submission import Submission
 
 router = APIRouter(tags=["scenarios"])
 

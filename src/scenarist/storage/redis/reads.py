@@ -93,6 +93,26 @@ async def get_tasks(client: Redis, space: KeySpace, task_ids: Sequence[str]) -> 
     }
 
 
+async def get_scenarios(
+    client: Redis, space: KeySpace, scenario_ids: Sequence[str]
+) -> dict[str, Scenario]:
+    """The scenarios of `scenario_ids` by id, one pipelined HGETALL each; raise
+    ScenarioNotFoundError for the first one absent (expired since it was named)."""
+    wanted = list(dict.fromkeys(scenario_ids))
+    if not wanted:
+        return {}
+    async with client.pipeline(transaction=False) as pipe:
+        for sid in wanted:
+            pipe.hgetall(space.for_scenario(sid).scenario(sid))
+        replies: list[dict[str, str]] = await pipe.execute()
+    found = {}
+    for sid, fields in zip(wanted, replies, strict=True):
+        if not fields:
+            raise ScenarioNotFoundError(sid)
+        found[sid] = decode_scenario(sid, fields)
+    return found
+
+
 async def find_expired(client: Redis, space: KeySpace, *, now: float, limit: int) -> list[Task]:
     """Processing tasks whose lease ran out, oldest expiry first, across every shard."""
     async with client.pipeline(transaction=False) as pipe:

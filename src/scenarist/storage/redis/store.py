@@ -144,6 +144,18 @@ class RedisStore:
         return await self.get_scenario(sid), False
 
     @translate_errors
+    async def create_scenarios(
+        self, batch: Sequence[tuple[Scenario, Sequence[Task]]]
+    ) -> list[tuple[Scenario, bool]]:
+        outcomes = await self._submitter.create_many(batch)
+        existing = [sid for sid, created in outcomes if not created]
+        found = await reads.get_scenarios(self._client, self._space, existing)
+        return [
+            (scenario, True) if created else (found[sid], False)
+            for (scenario, _), (sid, created) in zip(batch, outcomes, strict=True)
+        ]
+
+    @translate_errors
     async def get_scenario(self, scenario_id: str) -> Scenario:
         fields = await self._read_hash(self._space.for_scenario(scenario_id).scenario(scenario_id))
         if not fields:

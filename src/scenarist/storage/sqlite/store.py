@@ -158,6 +158,16 @@ class SqliteStore:
             lambda conn, changes: scenario_ops.create_scenario(conn, changes, scenario, tasks)
         )
 
+    async def create_scenarios(
+        self, batch: Sequence[tuple[Scenario, Sequence[Task]]]
+    ) -> list[tuple[Scenario, bool]]:
+        return await self._write(
+            lambda conn, changes: [
+                scenario_ops.create_scenario(conn, changes, scenario, tasks)
+                for scenario, tasks in batch
+            ]
+        )
+
     async def get_scenario(self, scenario_id: str) -> Scenario:
         return await self._read(lambda conn: reads.get_scenario(conn, scenario_id))
 

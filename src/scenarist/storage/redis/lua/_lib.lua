@@ -65,10 +65,12 @@ local function check_key(declared, derived)
   end
 end
 
-local function check_scenario_keys(sid)
-  check_key(KEYS_[2], scenario_key(sid))
-  check_key(KEYS_[3], tasks_key(sid))
-  check_key(KEYS_[4], events_key(sid))
+-- `at`: where the scenario's three keys start in KEYS (2 unless a script takes several).
+local function check_scenario_keys(sid, at)
+  at = at or 2
+  check_key(KEYS_[at], scenario_key(sid))
+  check_key(KEYS_[at + 1], tasks_key(sid))
+  check_key(KEYS_[at + 2], events_key(sid))
 end
 
 local function split_id(id)

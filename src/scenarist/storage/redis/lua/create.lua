@@ -1,69 +1,87 @@
--- create.lua: persist a new scenario and every task in one step (create_scenario).
+-- create.lua: persist new scenarios and every task of each in one step (create_scenarios;
+-- one scenario is a batch of one). Every scenario of a call lives on this shard.
 -- Rows of the lifecycle table (core/transitions.py RULES): submit_root, submit_child.
 --
 -- KEYS[1]  string  shard prefix (see _lib.lua)
--- KEYS[2]  hash    scenario hash        P.."s:"..sid
--- KEYS[3]  hash    tasks hash           P.."t:"..sid
--- KEYS[4]  stream  events stream       P.."e:"..sid
--- KEYS[5]  string  idempotency key      P.."ik:"..key (any same-slot name when ARGV[6] is "")
+-- Per scenario i (from 1), at b = 2 + 4 * (i - 1):
+-- KEYS[b]    hash    scenario hash        P.."s:"..sid
+-- KEYS[b+1]  hash    tasks hash           P.."t:"..sid
+-- KEYS[b+2]  stream  events stream        P.."e:"..sid
+-- KEYS[b+3]  string  idempotency key      P.."ik:"..key (any same-slot name when none)
 -- ARGV[1..4]       common configuration (see _lib.lua)
--- ARGV[5]  string  scenario id
--- ARGV[6]  string  idempotency key, optional ("" = none)
--- ARGV[7]  json    scenario hash fields, {field: string}, counters included
--- ARGV[8]  number  now
--- ARGV[9]  json    services of the scenario, [service, ...]
--- ARGV[10] json    roots: [[name, ARGV index of its record], ...]
--- ARGV[11..] pairs task name, task record (JSON)
+-- ARGV[5]  number  scenarios in this call, n
+-- Then per scenario, at a (ARGV[6] for the first, each next right after the last pair):
+-- ARGV[a]    string  scenario id
+-- ARGV[a+1]  string  idempotency key, optional ("" = none)
+-- ARGV[a+2]  json    scenario hash fields, {field: string}, counters included
+-- ARGV[a+3]  number  now
+-- ARGV[a+4]  json    services of the scenario, [service, ...]
+-- ARGV[a+5]  json    roots: [[name, ARGV index of its record], ...] (absolute indexes)
+-- ARGV[a+6]  number  tasks m, then ARGV[a+7 .. a+6+2m] pairs task name, task record (JSON)
 -- Derived: P.."ix:all", P.."ix:"..status, P.."sv", ready/delayed queues of the roots,
 --          P.."ob" (empty scenarios with a callback are final at once).
--- Returns {"created", sid} or {"exists", existing_sid}.
-local sid, now_s = ARGV[5], ARGV[8]
-local now = tonumber(now_s)
-check_scenario_keys(sid)
-if opt(ARGV[6]) then
-  local existing = redis.call('GET', KEYS[5])
-  if existing and redis.call('EXISTS', scenario_key(existing)) == 1 then
-    return {'exists', existing}
+-- Returns one {"created", sid} or {"exists", existing_sid} per scenario, in order. A
+-- scenario whose key an earlier one of the same call took answers "exists" with it.
+
+local function create_one(b, a)
+  local sid, ik, now_s = ARGV[a], opt(ARGV[a + 1]), ARGV[a + 3]
+  local now = tonumber(now_s)
+  local ik_key = KEYS[b + 3]
+  check_scenario_keys(sid, b)
+  if ik then
+    local existing = redis.call('GET', ik_key)
+    if existing and redis.call('EXISTS', scenario_key(existing)) == 1 then
+      return {'exists', existing}
+    end
   end
-end
-if redis.call('EXISTS', KEYS[2]) == 1 then return {'exists', sid} end
+  if redis.call('EXISTS', KEYS[b]) == 1 then return {'exists', sid} end
 
-local fields = cjson.decode(ARGV[7])
-local flat = {}
-for f, v in pairs(fields) do
-  flat[#flat + 1] = f
-  flat[#flat + 1] = v
-end
-if opt(ARGV[6]) then
-  redis.call('SET', KEYS[5], sid)
-  flat[#flat + 1] = 'ikk'
-  flat[#flat + 1] = KEYS[5]
-end
--- Every scenario starts pending with its first event; settle_all() moves it on from
--- there (an empty scenario is final at once), as every other operation does.
-flat[#flat + 1] = 'st'
-flat[#flat + 1] = 'pending'
-redis.call('HSET', KEYS[2], unpack(flat))
-redis.call('ZADD', index_key('all'), 0, fields.ixm)
-redis.call('ZADD', index_key('pending'), 0, fields.ixm)
-add_event(sid, '', 'pending', 0, now_s)
-
--- HSET in chunks: unpack() of 10k arguments would overflow the Lua C stack.
-local chunk = {}
-for j = 11, #ARGV, 2 do
-  chunk[#chunk + 1] = ARGV[j]
-  chunk[#chunk + 1] = ARGV[j + 1]
-  if #chunk >= 1000 or j + 2 > #ARGV then
-    redis.call('HSET', KEYS[3], unpack(chunk))
-    chunk = {}
+  local fields = cjson.decode(ARGV[a + 2])
+  local flat = {}
+  for f, v in pairs(fields) do
+    flat[#flat + 1] = f
+    flat[#flat + 1] = v
   end
+  if ik then
+    redis.call('SET', ik_key, sid)
+    flat[#flat + 1] = 'ikk'
+    flat[#flat + 1] = ik_key
+  end
+  -- Every scenario starts pending with its first event; settle_all() moves it on from
+  -- there (an empty scenario is final at once), as every other operation does.
+  flat[#flat + 1] = 'st'
+  flat[#flat + 1] = 'pending'
+  redis.call('HSET', KEYS[b], unpack(flat))
+  redis.call('ZADD', index_key('all'), 0, fields.ixm)
+  redis.call('ZADD', index_key('pending'), 0, fields.ixm)
+  add_event(sid, '', 'pending', 0, now_s)
+
+  -- HSET in chunks: unpack() of 10k arguments would overflow the Lua C stack.
+  local first, last = a + 7, a + 6 + 2 * tonumber(ARGV[a + 6])
+  local chunk = {}
+  for j = first, last, 2 do
+    chunk[#chunk + 1] = ARGV[j]
+    chunk[#chunk + 1] = ARGV[j + 1]
+    if #chunk >= 1000 or j + 2 > last then
+      redis.call('HSET', KEYS[b + 1], unpack(chunk))
+      chunk = {}
+    end
+  end
+
+  for _, svc in ipairs(cjson.decode(ARGV[a + 4])) do redis.call('SADD', K_SERVICES, svc) end
+  for _, root in ipairs(cjson.decode(ARGV[a + 5])) do
+    local t = cjson.decode(ARGV[root[2]])
+    enqueue(sid, root[1], t, t.av or t.q, now)
+  end
+  touch(sid)
+  return {'created', sid}
 end
 
-for _, svc in ipairs(cjson.decode(ARGV[9])) do redis.call('SADD', K_SERVICES, svc) end
-for _, root in ipairs(cjson.decode(ARGV[10])) do
-  local t = cjson.decode(ARGV[root[2]])
-  enqueue(sid, root[1], t, t.av or t.q, now)
+local outcomes, a, last_now = {}, 6, nil
+for i = 1, tonumber(ARGV[5]) do
+  outcomes[i] = create_one(2 + 4 * (i - 1), a)
+  last_now = ARGV[a + 3]
+  a = a + 7 + 2 * tonumber(ARGV[a + 6])
 end
-touch(sid)
-settle_all(now_s)
-return {'created', sid}
+if last_now then settle_all(last_now) end
+return outcomes
