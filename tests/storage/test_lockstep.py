@@ -53,11 +53,14 @@ _prefixes = itertools.count()
 @st.composite
 def dags(draw: st.DrawFn) -> ScenarioPlan:
     """Random DAGs of up to 6 tasks over two services; some with several parents, some
-    parents with several children (fan-out, fan-in, diamonds, independent branches)."""
+    parents with several children (fan-out, fan-in, diamonds, independent branches), some
+    joins that tolerate lost parents and some optional tasks."""
     specs = []
     for i in range(draw(st.integers(0, 6))):
         earlier = [f"t{j}" for j in range(i)]
         deps = draw(st.lists(st.sampled_from(earlier), unique=True, max_size=3)) if earlier else []
+        # A join (successes needed among the parents; None: all) on some fan-ins.
+        need = draw(st.none() | st.integers(1, len(deps))) if deps else None
         specs.append(
             spec(
                 f"t{i}",
@@ -65,6 +68,8 @@ def dags(draw: st.DrawFn) -> ScenarioPlan:
                 service=draw(st.sampled_from(SERVICES)),
                 max_attempts=draw(st.integers(1, 3)),
                 timeout=draw(st.sampled_from([4.0, 8.0])),
+                need=need,
+                optional=draw(st.booleans()),
             )
         )
     return plan(*specs)

@@ -16,6 +16,12 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, NoReturn
 
+from scenarist.core.catalog_dynamic import (
+    dynamic_problems,
+    parse_for_each,
+    parse_join,
+    parse_optional,
+)
 from scenarist.core.catalog_problems import Problems
 from scenarist.core.errors import CatalogError
 from scenarist.core.graph import find_cycle, stable_topological_order
@@ -25,6 +31,8 @@ from scenarist.core.template import (
     MAX_PLAN_TASKS,
     Dependency,
     DependencyMode,
+    ForEach,
+    Join,
     PayloadTemplate,
     ScenarioTemplate,
     TaskTemplate,
@@ -35,7 +43,7 @@ NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 SCENARIO_KEYS = frozenset({"description", "params", "tasks"})
 TASK_KEYS = frozenset(
     {"id", "service", "depends_on", "count", "payload", "max_attempts", "timeout_seconds"}
-    | {"description"}
+    | {"description", "for_each", "max_items", "join", "optional", "max_parallel"}
 )
 DEFAULTS_KEYS = frozenset({"max_attempts", "timeout_seconds"})
 
@@ -233,7 +241,29 @@ class ScenarioParser:
             ),
             description=str(raw.get("description") or ""),
             line=where.line or 0,
+            **self._run_time_keys(where, raw),
         )
+
+    def _run_time_keys(self, where: Where, raw: Mapping[Any, Any]) -> dict[str, Any]:
+        """for_each, max_items, join, optional, max_parallel (each absent: its default)."""
+        checked, at = self.problems.checked, partial(_field_where, where, raw)
+        keys: dict[str, Any] = {}
+        if raw.get("for_each") is not None:
+            compile_leaf = partial(self._compile, at("for_each"), path="for_each")
+            no_group: ForEach | None = None
+            keys["for_each"] = checked(
+                partial(parse_for_each, at("for_each"), raw["for_each"], compile_leaf), no_group
+            )
+        for key in ("max_items", "max_parallel"):
+            if raw.get(key) is not None:
+                keys[key] = checked(partial(positive_int, at(key), raw[key], key), None)
+        if raw.get("join") is not None:
+            keys["join"] = checked(partial(parse_join, at("join"), raw["join"]), Join())
+        if raw.get("optional") is not None:
+            keys["optional"] = checked(
+                partial(parse_optional, at("optional"), raw["optional"]), False
+            )
+        return keys
 
     def _service(self, where: Where, value: object) -> str:
         if not isinstance(value, str) or not value:
@@ -343,6 +373,9 @@ def check_graph(where: Where, tasks: Mapping[str, TaskTemplate], problems: Probl
         for dep in task.depends_on:
             with problems.recover():
                 _check_dependency(at, task, dep, tasks)
+        for message in dynamic_problems(task, tasks):
+            with problems.recover():
+                at.fail(message)
         if task.multiplied:
             copy_name = re.compile(rf"^{re.escape(task.id)}_\d+$")
             for other in tasks:

@@ -69,6 +69,7 @@ def expand_plan(
                     payload=_render_tree(session, task.payload, variables, where),
                     parents=parents,
                     level=level,
+                    need=_need(task, parents, where),
                 )
             )
         copies[task.id] = expanded
@@ -83,6 +84,7 @@ def _spec(
     payload: JSON,
     parents: tuple[str, ...],
     level: int,
+    need: int | None,
 ) -> TaskSpec:
     return TaskSpec(
         name=name,
@@ -94,7 +96,22 @@ def _spec(
         level=level,
         max_attempts=task.max_attempts,
         timeout_seconds=task.timeout_seconds,
+        need=need,
+        optional=task.optional,
     )
+
+
+def _need(task: TaskTemplate, parents: tuple[str, ...], where: str) -> int | None:
+    """The successes the task's join needs among its expanded parents; a bar above the
+    parent count could never be reached, so the submission is refused."""
+    distinct = len(set(parents))
+    need = task.join.need(distinct)
+    if need is not None and need > distinct:
+        raise RenderError(
+            f"{where}: join {task.join.describe()} needs {need} successful parents, "
+            f"but the task has {distinct}"
+        )
+    return need
 
 
 def _counts(

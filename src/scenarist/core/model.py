@@ -61,6 +61,8 @@ class TaskSpec:
     level: int  # longest dependency path from a root (roots are 0)
     max_attempts: int
     timeout_seconds: float  # lease duration used when a worker does not ask for one
+    need: int | None = None  # successes among its parents it needs (join); None: all
+    optional: bool = False  # its failure fails nothing and skips nothing
 
     @property
     def priority(self) -> int:
@@ -115,6 +117,9 @@ class Task:
     result: Mapping[str, JSON] | None = None
     error: str | None = None
     inputs: tuple[Mapping[str, JSON], ...] = ()  # filled on lease: upstream results
+    need: int | None = None  # successes among its parents it needs (join); None: all
+    optional: bool = False  # its failure fails nothing and skips nothing
+    tolerated: bool = False  # failed or skipped, and a join or `optional` tolerates it
 
     @property
     def priority(self) -> int:
@@ -152,6 +157,7 @@ class Scenario:
     # With an idempotency key: a digest of the request (template, params, callback_url),
     # so a repeat of the key with another request is told apart from a retry.
     request_digest: str | None = None
+    tolerated_failures: int = 0  # failed or skipped tasks a join or `optional` tolerated
 
 
 @dataclass(frozen=True, slots=True)

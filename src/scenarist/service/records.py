@@ -64,6 +64,8 @@ def build_records(
             timeout_seconds=spec.timeout_seconds,
             created_at=now,
             queued_at=now if not spec.depends_on else None,
+            need=spec.need,
+            optional=spec.optional,
         )
         for spec in plan.tasks
     ]

@@ -44,14 +44,16 @@ def task_to_row(task: Task, seq: int) -> tuple[object, ...]:
         task.queued_at,
         # A new task's parents are new too, so none has succeeded yet.
         len(set(task.depends_on)),
+        task.need,
+        int(task.optional),
     )
 
 
 INSERT_TASK = """
 INSERT INTO tasks (id, scenario_id, seq, name, service, payload, depends_on, dependents,
                    level, priority, status, attempt, max_attempts, timeout_seconds,
-                   created_at, available_at, queued_at, waiting)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   created_at, available_at, queued_at, waiting, need, optional)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 
@@ -83,6 +85,9 @@ def row_to_task(row: sqlite3.Row, inputs: tuple[Mapping[str, JSON], ...] = ()) -
         result=None if result is None else loads(result),
         error=row["error"],
         inputs=inputs,
+        need=row["need"],
+        optional=bool(row["optional"]),
+        tolerated=bool(row["tolerated"]),
     )
 
 
@@ -111,6 +116,7 @@ def row_to_scenario(row: sqlite3.Row, progress: Progress) -> Scenario:
         idempotency_key=row["idempotency_key"],
         callback_url=row["callback_url"],
         request_digest=row["request_digest"],
+        tolerated_failures=row["tolerated"],
     )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 BUSY_TIMEOUT_MS = 10_000  # other processes writing the same file wait this long at most
 SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 
@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS scenarios (
     idempotency_key TEXT UNIQUE,
     callback_url TEXT,
     callback_due_at REAL,
-    request_digest TEXT
+    request_digest TEXT,
+    tolerated INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS scenarios_by_created ON scenarios (created_at, id);
 CREATE INDEX IF NOT EXISTS scenarios_by_status ON scenarios (status, created_at, id);
@@ -69,6 +70,9 @@ CREATE TABLE IF NOT EXISTS tasks (
     result TEXT,
     error TEXT,
     waiting INTEGER NOT NULL DEFAULT 0,
+    need INTEGER,
+    optional INTEGER NOT NULL DEFAULT 0,
+    tolerated INTEGER,
     ready_at REAL GENERATED ALWAYS AS (COALESCE(available_at, queued_at)) VIRTUAL
 );
 CREATE INDEX IF NOT EXISTS tasks_by_scenario ON tasks (scenario_id, seq);
@@ -118,7 +122,21 @@ MIGRATE_V2_TO_V3 = ("ALTER TABLE tasks ADD COLUMN lease_seconds REAL",)
 # Version 3 -> 4: `scenarios.request_digest` (an idempotency key's request digest; older
 # scenarios have none).
 MIGRATE_V3_TO_V4 = ("ALTER TABLE scenarios ADD COLUMN request_digest TEXT",)
-MIGRATIONS = {1: MIGRATE_V1_TO_V2, 2: MIGRATE_V2_TO_V3, 3: MIGRATE_V3_TO_V4}
+# Version 4 -> 5: joins and optional tasks: a task's `need` (successes among its parents
+# it needs; NULL: all), `optional`, whether its failure was `tolerated`, and the
+# scenario's count of tolerated failures. Older tasks keep today's rule (NULL, 0).
+MIGRATE_V4_TO_V5 = (
+    "ALTER TABLE tasks ADD COLUMN need INTEGER",
+    "ALTER TABLE tasks ADD COLUMN optional INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE tasks ADD COLUMN tolerated INTEGER",
+    "ALTER TABLE scenarios ADD COLUMN tolerated INTEGER NOT NULL DEFAULT 0",
+)
+MIGRATIONS = {
+    1: MIGRATE_V1_TO_V2,
+    2: MIGRATE_V2_TO_V3,
+    3: MIGRATE_V3_TO_V4,
+    4: MIGRATE_V4_TO_V5,
+}
 
 
 def connect(path: str, *, synchronous: str) -> sqlite3.Connection:
