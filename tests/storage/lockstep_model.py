@@ -74,7 +74,8 @@ class ModelStore:
     def _inputs(self, fields: Mapping[str, Any]) -> tuple[Mapping[str, JSON], ...]:
         siblings = self.tasks[fields["scenario_id"]]
         return tuple(
-            tr.parent_input(siblings[name], siblings[name]["result"]) for name in fields["depends_on"]
+            tr.parent_input(siblings[name], siblings[name]["result"])
+            for name in fields["depends_on"]
         )
 
     # --- applying changes ---------------------------------------------------------------

@@ -261,6 +261,11 @@ class ScenarioPublic(ScenarioSummary):
     failures: list[FailurePublic] = Field(
         description="failed tasks (plan order) with their errors and the skips they caused"
     )
+    tolerated_failures: int = Field(
+        default=0,
+        description="failed or skipped tasks whose failure a join or `optional: true` "
+        "tolerated; the scenario is `success` when every other task succeeded",
+    )
 
     @classmethod
     def with_tasks(cls, scenario: Scenario, tasks: list[Task]) -> ScenarioPublic:
@@ -280,6 +285,7 @@ class ScenarioPublic(ScenarioSummary):
                 for t in tasks
             ],
             failures=[FailurePublic.of(f) for f in explain_failures(tasks, skips)],
+            tolerated_failures=scenario.tolerated_failures,
         )
 
 
