@@ -61,9 +61,9 @@ def parse_join(where: Where, value: object) -> Join:
                 return Join(JoinKind.MIN_SUCCESS_RATIO, float(number))
             where.fail(f"join min_success_ratio must be a number in (0, 1], got {number!r}")
     where.fail(
-        "'join' must be all, any, {min_success: K} or {min_success_ratio: r}, "
-        f"got {value!r}"
+        f"'join' must be all, any, {{min_success: K}} or {{min_success_ratio: r}}, got {value!r}"
     )
+    return None
 
 
 def parse_optional(where: Where, value: object) -> bool:

@@ -63,6 +63,14 @@ class TaskSpec:
     timeout_seconds: float  # lease duration used when a worker does not ask for one
     need: int | None = None  # successes among its parents it needs (join); None: all
     optional: bool = False  # its failure fails nothing and skips nothing
+    # An unexpanded dynamic group (one node until its parents' results are known): the
+    # template's `for_each`; its instances are not known at plan time.
+    for_each: str | None = None
+    max_parallel: int | None = None  # instances processing at once, all workers together
+
+    @property
+    def dynamic(self) -> bool:
+        return self.for_each is not None
 
     @property
     def priority(self) -> int:
