@@ -36,7 +36,7 @@ def new_scenario_id() -> str:
     return str(ULID())
 
 
-def check_runnable(plan: ScenarioPlan) -> None:
+def refuse_unrunnable(plan: ScenarioPlan) -> None:
     """`for_each` groups and `max_parallel` are checked at load and shown by graph and dry
     run, but this version neither expands a group at run time nor holds leases back:
     such a plan is refused with the task named, never run as if the key were absent."""
