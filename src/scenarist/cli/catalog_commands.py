@@ -162,7 +162,7 @@ def describe_template_text(template: ScenarioTemplate) -> str:
 
 
 def task_to_json(task: TaskSpec) -> dict[str, JSON]:
-    return {
+    described = {
         "name": task.name,
         "template_id": task.template_id,
         "index": task.index,
@@ -173,9 +173,10 @@ def task_to_json(task: TaskSpec) -> dict[str, JSON]:
         "payload": dict(task.payload),
         "max_attempts": task.max_attempts,
         "timeout_seconds": task.timeout_seconds,
-        "dynamic": task.dynamic,
-        "for_each": task.for_each,
     }
+    if task.dynamic:  # one node for the group until its parents' results are known
+        described.update(dynamic=True, for_each=task.for_each)
+    return described
 
 
 def plan_to_text(plan: ScenarioPlan) -> str:
