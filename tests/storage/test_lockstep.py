@@ -5,6 +5,10 @@ equal: every public field of every task, the scenario records and their counters
 event sequences, the queue statistics, the expired-lease lists, and each operation's
 answer (returned records, or the error's type and current status).
 
+The random DAGs include joins (a `need` below the parent count) and optional tasks, so
+the loss cascade (skips that stop at a reachable join, `parent_lost` count-offs and the
+releases they cause, tolerated failures and the scenario's count of them) is compared too.
+
 Ids and nonces are chosen by the test, so no normalisation is needed beyond dropping
 event ids (integers in SQLite, stream ids in Redis). Every new transition extends this
 test first (docs/architecture.md, "Adding a transition").

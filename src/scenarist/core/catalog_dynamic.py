@@ -8,12 +8,14 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from scenarist.core.catalog_problems import Problems
+from scenarist.core.catalog_where import Where, field_where, positive_int
 from scenarist.core.template import ForEach, Join, JoinKind, TaskTemplate
 
 if TYPE_CHECKING:
-    from scenarist.core.catalog_parse import Where
     from scenarist.core.render import CompiledLeaf
 
 _GROUP_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
@@ -95,3 +97,25 @@ def dynamic_problems(task: TaskTemplate, tasks: Mapping[str, TaskTemplate]) -> l
     if task.join.kind is not JoinKind.ALL and not task.depends_on:
         problems.append("'join' needs a task with depends_on")
     return problems
+
+
+def parse_run_time_keys(
+    where: Where, raw: Mapping[Any, Any], problems: Problems, compile_leaf: Any
+) -> dict[str, Any]:
+    """for_each, max_items, join, optional, max_parallel (each absent: its default)."""
+    checked, at = problems.checked, partial(field_where, where, raw)
+    keys: dict[str, Any] = {}
+    if raw.get("for_each") is not None:
+        compile_here = partial(compile_leaf, at("for_each"), path="for_each")
+        no_group: ForEach | None = None
+        keys["for_each"] = checked(
+            partial(parse_for_each, at("for_each"), raw["for_each"], compile_here), no_group
+        )
+    for key in ("max_items", "max_parallel"):
+        if raw.get(key) is not None:
+            keys[key] = checked(partial(positive_int, at(key), raw[key], key), None)
+    if raw.get("join") is not None:
+        keys["join"] = checked(partial(parse_join, at("join"), raw["join"]), Join())
+    if raw.get("optional") is not None:
+        keys["optional"] = checked(partial(parse_optional, at("optional"), raw["optional"]), False)
+    return keys
