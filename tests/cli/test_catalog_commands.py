@@ -195,3 +195,47 @@ def test_validate_reports_every_problem_in_file_order(tmp_path: Path) -> None:
         " got 0",
         f"error: {path}:6, scenario 'B', task 'b': unknown dependency 'c'; tasks: b",
     ]
+
+
+GROUPS = """\
+Storyboard:
+  tasks:
+    - id: outline
+      service: text-service
+    - id: shot
+      service: image-service
+      depends_on: [outline]
+      for_each: "{{ results.outline.shots }}"
+    - id: cut
+      service: video-service
+      depends_on: [shot]
+      join: any
+"""
+
+
+def test_graph_shows_an_unexpanded_group_as_one_dynamic_node(tmp_path: Path) -> None:
+    catalog = tmp_path / "groups.yml"
+    catalog.write_text(GROUPS)
+    text = runner.invoke(app, ["graph", "Storyboard", "--catalog", str(catalog)])
+    assert text.exit_code == 0, text.output
+    assert "shot[*] (dynamic, for_each {{ results.outline.shots }}) [image-service]" in (
+        text.output
+    )
+    assert "1 of them dynamic groups" in text.output
+    dot = runner.invoke(app, ["graph", "Storyboard", "--catalog", str(catalog), "--format", "dot"])
+    assert '"shot" [label="shot[*]\\nimage-service\\ndynamic: for_each", style=dashed];' in (
+        dot.output
+    )
+    raw = runner.invoke(app, ["graph", "Storyboard", "--catalog", str(catalog), "--format", "json"])
+    shot = {t["name"]: t for t in json.loads(raw.output)}["shot"]
+    assert (shot["dynamic"], shot["for_each"]) == (True, "{{ results.outline.shots }}")
+
+
+def test_validate_names_file_line_scenario_and_task_of_a_bad_join(tmp_path: Path) -> None:
+    catalog = tmp_path / "bad.yml"
+    catalog.write_text(GROUPS.replace("join: any", "join: most"))
+    result = runner.invoke(app, ["validate", str(catalog)])
+    assert result.exit_code == 1
+    assert f"{catalog}:12, scenario 'Storyboard', task 'cut': 'join' must be all, any" in (
+        result.output
+    )

@@ -61,6 +61,7 @@ class ModelStore:
     def _public(self, fields: Mapping[str, Any], inputs: tuple[Any, ...] = ()) -> Task:
         values = {k: v for k, v in fields.items() if k in _TASK_ATTRS}
         values["status"] = TaskStatus(values["status"])
+        values["tolerated"] = bool(values["tolerated"])
         return Task(**{**values, "inputs": inputs})
 
     def _scenario(self, scenario_id: str) -> Scenario:
@@ -69,16 +70,13 @@ class ModelStore:
             raise ScenarioNotFoundError(scenario_id)
         tasks = self.tasks[scenario_id].values()
         progress = count_progress((t["service"], TaskStatus(t["status"])) for t in tasks)
-        return Scenario(progress=progress, **row)
+        tolerated = sum(bool(t["tolerated"]) for t in tasks)
+        return Scenario(progress=progress, tolerated_failures=tolerated, **row)
 
     def _inputs(self, fields: Mapping[str, Any]) -> tuple[Mapping[str, JSON], ...]:
         siblings = self.tasks[fields["scenario_id"]]
         return tuple(
-            {
-                "task": name,
-                "result_ref": siblings[name]["result_ref"],
-                "result": siblings[name]["result"],
-            }
+            tr.parent_input(siblings[name], siblings[name]["result"])
             for name in fields["depends_on"]
         )
 
@@ -105,7 +103,10 @@ class ModelStore:
             row = self.scenarios[scenario_id]
             current = self._scenario(scenario_id)
             derived = derive_scenario_status(
-                current.progress, started=row["started_at"] is not None, cancelled=row["cancelled"]
+                current.progress,
+                started=row["started_at"] is not None,
+                cancelled=row["cancelled"],
+                tolerated=current.tolerated_failures,
             )
             if derived is not current.status:
                 if derived.is_final and not current.status.is_final:

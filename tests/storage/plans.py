@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -21,6 +22,8 @@ def spec(
     max_attempts: int = 3,
     timeout: float = 30.0,
     payload: Mapping[str, Any] | None = None,
+    need: int | None = None,
+    optional: bool = False,
 ) -> TaskSpec:
     """`level` None: filled in by `plan` as the longest path from a root."""
     return TaskSpec(
@@ -33,6 +36,8 @@ def spec(
         level=-1 if level is None else level,
         max_attempts=max_attempts,
         timeout_seconds=timeout,
+        need=need,
+        optional=optional,
     )
 
 
@@ -44,12 +49,7 @@ def plan(
     for s in specs:
         level = s.level if s.level >= 0 else 1 + max((levels[d] for d in s.depends_on), default=-1)
         levels[s.name] = level
-        tasks.append(
-            TaskSpec(
-                s.name, s.template_id, s.index, s.service, s.payload, s.depends_on,
-                level, s.max_attempts, s.timeout_seconds,
-            )
-        )  # fmt: skip
+        tasks.append(dataclasses.replace(s, level=level))
     return ScenarioPlan(template=template, params=dict(params or {}), tasks=tuple(tasks))
 
 

@@ -87,9 +87,19 @@ async def test_inputs_follow_depends_on_order_with_results(store: Store) -> None
         )  # fmt: skip
     [d] = await lease(store, now=T0 + 3)
     assert d.inputs == (
-        {"task": "p3", "result_ref": "s3://p3", "result": {"seconds": 1.5, "tags": ["a"]}},
-        {"task": "p1", "result_ref": "s3://p1", "result": {"mime": "image/png"}},
-        {"task": "p2", "result_ref": "s3://p2", "result": None},
+        {
+            "task": "p3",
+            "status": "success",
+            "result_ref": "s3://p3",
+            "result": {"seconds": 1.5, "tags": ["a"]},
+        },
+        {
+            "task": "p1",
+            "status": "success",
+            "result_ref": "s3://p1",
+            "result": {"mime": "image/png"},
+        },
+        {"task": "p2", "status": "success", "result_ref": "s3://p2", "result": None},
     )
     assert (await store.list_tasks(scenario.id))[3].inputs == ()
 

@@ -90,7 +90,7 @@ async def test_fills_inputs_and_respects_backoff(store: Store) -> None:
     [p] = await lease_services(store, ["a", "b"], now=T0 + 1)
     await store.complete(p.id, p.lease_token, result_ref="ref:p", result=None, now=T0 + 2)
     [q] = await lease_services(store, ["a", "b"], now=T0 + 3, nonce="n1")
-    assert q.inputs == ({"task": "p", "result_ref": "ref:p", "result": None},)
+    assert q.inputs == ({"task": "p", "status": "success", "result_ref": "ref:p", "result": None},)
     await store.fail(q.id, q.lease_token, attempt=1, error="x", retry_at=T0 + 10, now=T0 + 4)
     assert await lease_services(store, ["a", "b"], now=T0 + 9) == []
     [again] = await lease_services(store, ["b", "a"], now=T0 + 10, nonce="n2")

@@ -98,6 +98,7 @@ async def test_a_version_1_file_is_migrated_with_waiting_filled_in(tmp_path: Pat
         conn.execute("ALTER TABLE tasks DROP COLUMN usage")
         conn.execute("ALTER TABLE scenarios DROP COLUMN traceparent")
         conn.execute("DROP TABLE usage_totals")
+        drop_version_6_columns(conn)
         conn.execute("PRAGMA user_version = 1")
 
     reopened = await SqliteStore.open(path)
@@ -106,5 +107,39 @@ async def test_a_version_1_file_is_migrated_with_waiting_filled_in(tmp_path: Pat
         with sqlite3.connect(path) as conn:
             assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert await complete_named(reopened, scenario.id, "c") == (f"{scenario.id}:d",)
+    finally:
+        await reopened.close()
+
+
+def drop_version_6_columns(conn: sqlite3.Connection) -> None:
+    for column in ("need", "optional", "tolerated"):
+        conn.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
+    conn.execute("ALTER TABLE scenarios DROP COLUMN tolerated")
+
+
+async def test_a_version_5_file_gets_joins_with_todays_rule(tmp_path: Path) -> None:
+    """Version 6 adds need / optional / tolerated: an older scenario keeps `join: all`
+    (a failed parent skips the fan-in) and counts no tolerated failures."""
+    path = tmp_path / "old.db"
+    store = await SqliteStore.open(path)
+    try:
+        scenario, _ = await submit(store, plan(spec("p_0"), spec("p_1"), spec("j", "p_0", "p_1")))
+        await complete_named(store, scenario.id, "p_0")
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        drop_version_6_columns(conn)
+        conn.execute("PRAGMA user_version = 5")
+
+    reopened = await SqliteStore.open(path)
+    try:
+        failing = await lease_named(reopened, scenario.id, "p_1", now=T0 + 1)
+        await reopened.fail(
+            failing.id, failing.lease_token, attempt=failing.attempt, error="x",
+            retry_at=None, now=T0 + 2,
+        )  # fmt: skip
+        assert (await statuses(reopened, scenario.id))["j"] == TaskStatus.SKIPPED
+        after = await reopened.get_scenario(scenario.id)
+        assert (after.status.value, after.tolerated_failures) == ("failed", 0)
     finally:
         await reopened.close()

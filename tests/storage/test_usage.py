@@ -12,6 +12,7 @@ from scenarist.storage.base import CompletionItem, Store
 from scenarist.storage.sqlite.schema import SCHEMA_VERSION
 from scenarist.storage.sqlite.store import SqliteStore
 from tests.storage.plans import T0, lease_named, plan, spec, submit
+from tests.storage.test_sqlite_waiting import drop_version_6_columns
 
 HOUR = usage_hour(T0)
 
@@ -131,6 +132,7 @@ async def test_a_version_4_file_is_migrated_and_counts_usage(tmp_path: Path) -> 
         conn.execute("ALTER TABLE tasks DROP COLUMN usage")
         conn.execute("ALTER TABLE scenarios DROP COLUMN traceparent")
         conn.execute("DROP TABLE usage_totals")
+        drop_version_6_columns(conn)  # version 6 came after: a version 4 file has neither
         conn.execute("PRAGMA user_version = 4")
     reopened = await SqliteStore.open(path)
     try:

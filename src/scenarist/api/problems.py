@@ -23,6 +23,7 @@ from scenarist.core.errors import (
     ConflictError,
     IdempotencyKeyReusedError,
     NotFoundError,
+    NotRunnableError,
     ParamError,
     RenderError,
     ScenaristError,
@@ -46,6 +47,7 @@ ERROR_STATUS: tuple[tuple[type[ScenaristError], int], ...] = (
     (ParamError, 422),
     (IdempotencyKeyReusedError, 422),
     (RenderError, 422),
+    (NotRunnableError, 422),
     (StoreUnavailableError, 503),
     (CatalogError, 500),
 )

@@ -71,6 +71,11 @@ class ScenarioPublic(ScenarioSummary):
     params: dict[str, Any]
     callback_url: str | None
     eta_seconds: float | None = Field(default=None, description=ETA_TEXT)
+    tolerated_failures: int = Field(
+        default=0,
+        description="failed or skipped tasks whose failure a join or `optional: true` "
+        "tolerated; the scenario is `success` when every other task succeeded",
+    )
     usage: dict[str, float] | None = Field(
         description="its tasks' usage added up (every attempt); null with `?tasks=none`"
     )
@@ -98,6 +103,7 @@ class ScenarioPublic(ScenarioSummary):
             "params": dict(scenario.params),
             "callback_url": scenario.callback_url,
             "eta_seconds": eta_seconds,
+            "tolerated_failures": scenario.tolerated_failures,
         }
         if tasks is None:
             return cls(**head, usage=None, tasks=None, failures=None)

@@ -152,6 +152,12 @@ class PlannedTask(BaseModel):
     level: int
     depends_on: list[str]
     payload: dict[str, Any]
+    dynamic: bool = Field(
+        default=False,
+        description="an unexpanded `for_each` group: one node until its parents' results "
+        "say how many instances it has",
+    )
+    for_each: str | None = Field(default=None, description="the group's `for_each`")
 
 
 class DryRunPublic(BaseModel):

@@ -162,7 +162,7 @@ def describe_template_text(template: ScenarioTemplate) -> str:
 
 
 def task_to_json(task: TaskSpec) -> dict[str, JSON]:
-    return {
+    described = {
         "name": task.name,
         "template_id": task.template_id,
         "index": task.index,
@@ -174,22 +174,37 @@ def task_to_json(task: TaskSpec) -> dict[str, JSON]:
         "max_attempts": task.max_attempts,
         "timeout_seconds": task.timeout_seconds,
     }
+    if task.dynamic:  # one node for the group until its parents' results are known
+        described.update(dynamic=True, for_each=task.for_each)
+    return described
 
 
 def plan_to_text(plan: ScenarioPlan) -> str:
     count = len(plan.tasks)
     lines = [f"{plan.template}: {count} task{'s' if count != 1 else ''} in {plan.levels} levels"]
+    groups = sum(task.dynamic for task in plan.tasks)
+    if groups:
+        lines[0] += f" ({groups} of them dynamic groups, one node each until they expand)"
     for level in range(plan.levels):
         lines.append(f"level {level}:")
         for task in (t for t in plan.tasks if t.level == level):
             deps = f"  <- {', '.join(task.depends_on)}" if task.depends_on else ""
-            lines.append(f"  {task.name} [{task.service}]{deps}")
+            lines.append(f"  {task.name}{_dynamic_mark(task)} [{task.service}]{deps}")
     return "\n".join(lines)
+
+
+def _dynamic_mark(task: TaskSpec) -> str:
+    """An unexpanded group is one node: its instances exist once its parents' results do."""
+    return f"[*] (dynamic, for_each {task.for_each})" if task.dynamic else ""
 
 
 def plan_to_dot(plan: ScenarioPlan) -> str:
     lines = [f"digraph {json.dumps(plan.template)} {{", "  rankdir=LR;"]
     for task in plan.tasks:
+        if task.dynamic:
+            label = json.dumps(f"{task.name}[*]\n{task.service}\ndynamic: for_each")
+            lines.append(f"  {json.dumps(task.name)} [label={label}, style=dashed];")
+            continue
         label = json.dumps(f"{task.name}\n{task.service}")
         lines.append(f"  {json.dumps(task.name)} [label={label}];")
     for task in plan.tasks:

@@ -17,11 +17,11 @@ from pathlib import Path
 from scenarist.core.catalog_parse import (
     ScenarioParser,
     TaskDefaults,
-    Where,
     parse_defaults,
     parse_services,
 )
 from scenarist.core.catalog_problems import Problems
+from scenarist.core.catalog_where import Where
 from scenarist.core.errors import CatalogError, UnknownScenarioError
 from scenarist.core.expand import expand_plan
 from scenarist.core.model import JSON, ScenarioPlan

@@ -14,10 +14,17 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, NoReturn
 
+from scenarist.core.catalog_dynamic import dynamic_problems, parse_run_time_keys
 from scenarist.core.catalog_problems import Problems
-from scenarist.core.errors import CatalogError
+from scenarist.core.catalog_where import (
+    Where,
+    check_keys,
+    field_where,
+    line_of,
+    positive_int,
+    positive_number,
+)
 from scenarist.core.graph import find_cycle, stable_topological_order
 from scenarist.core.params import ParamSpec, SpecError, parse_param_spec
 from scenarist.core.render import CompiledLeaf, Renderer, TemplateCompileError
@@ -29,13 +36,12 @@ from scenarist.core.template import (
     ScenarioTemplate,
     TaskTemplate,
 )
-from scenarist.core.yaml_source import LineMap
 
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 SCENARIO_KEYS = frozenset({"description", "params", "tasks"})
 TASK_KEYS = frozenset(
     {"id", "service", "depends_on", "count", "payload", "max_attempts", "timeout_seconds"}
-    | {"description"}
+    | {"description", "for_each", "max_items", "join", "optional", "max_parallel"}
 )
 DEFAULTS_KEYS = frozenset({"max_attempts", "timeout_seconds"})
 
@@ -44,56 +50,6 @@ DEFAULTS_KEYS = frozenset({"max_attempts", "timeout_seconds"})
 class TaskDefaults:
     max_attempts: int = 3
     timeout_seconds: float = 300.0
-
-
-@dataclass(frozen=True, slots=True)
-class Where:
-    """Where in the catalog a check runs: builds CatalogErrors with the location filled in."""
-
-    file: str
-    line: int | None = None
-    scenario: str | None = None
-    task: str | None = None
-
-    def at(self, line: int | None) -> Where:
-        return Where(self.file, line or self.line, self.scenario, self.task)
-
-    def fail(self, message: str, line: int | None = None) -> NoReturn:
-        raise CatalogError(
-            message, file=self.file, line=line or self.line, scenario=self.scenario, task=self.task
-        )
-
-
-def line_of(value: object, key: object = None) -> int | None:
-    if not isinstance(value, LineMap):
-        return None
-    return value.line_of(key) if key is not None else value.line
-
-
-def check_keys(
-    where: Where, raw: Mapping[Any, Any], allowed: frozenset[str], what: str, problems: Problems
-) -> None:
-    for key in raw:
-        if key not in allowed:
-            with problems.recover():
-                where.fail(
-                    f"unknown key {key!r} in {what}; allowed: {', '.join(sorted(allowed))}",
-                    line_of(raw, key),
-                )
-
-
-def positive_int(where: Where, value: object, key: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        where.fail(f"{key!r} must be a positive integer, got {value!r}")
-    return value
-
-
-def positive_number(where: Where, value: object, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        where.fail(f"{key!r} must be a positive number, got {value!r}")
-    if not math.isfinite(value) or value <= 0:
-        where.fail(f"{key!r} must be a positive number, got {value!r}")
-    return float(value)
 
 
 def parse_defaults(where: Where, raw: object, problems: Problems) -> TaskDefaults:
@@ -204,7 +160,7 @@ class ScenarioParser:
             where.fail(f"task 'id' must match {NAME_PATTERN.pattern}, got {task_id!r}")
         where = Where(self.file, where.line, where.scenario, task_id)
         check_keys(where, raw, TASK_KEYS, "a task", self.problems)
-        checked, at = self.problems.checked, partial(_field_where, where, raw)
+        checked, at = self.problems.checked, partial(field_where, where, raw)
         return TaskTemplate(
             id=task_id,
             service=checked(partial(self._service, at("service"), raw.get("service")), ""),
@@ -233,6 +189,7 @@ class ScenarioParser:
             ),
             description=str(raw.get("description") or ""),
             line=where.line or 0,
+            **parse_run_time_keys(where, raw, self.problems, self._compile),
         )
 
     def _service(self, where: Where, value: object) -> str:
@@ -298,10 +255,6 @@ class ScenarioParser:
             )
 
 
-def _field_where(where: Where, raw: Mapping[Any, Any], key: str) -> Where:
-    return where.at(line_of(raw, key))
-
-
 def _finite_float(value: object) -> bool:
     return isinstance(value, float) and math.isfinite(value)
 
@@ -343,6 +296,9 @@ def check_graph(where: Where, tasks: Mapping[str, TaskTemplate], problems: Probl
         for dep in task.depends_on:
             with problems.recover():
                 _check_dependency(at, task, dep, tasks)
+        for message in dynamic_problems(task, tasks):
+            with problems.recover():
+                at.fail(message)
         if task.multiplied:
             copy_name = re.compile(rf"^{re.escape(task.id)}_\d+$")
             for other in tasks:

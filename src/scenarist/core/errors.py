@@ -110,6 +110,13 @@ class RenderError(ScenaristError):
     code = "render-failed"
 
 
+class NotRunnableError(ScenaristError):
+    """The template is valid and can be planned (graph, dry run), but uses a key this
+    server does not run yet; it is refused rather than run with the key ignored."""
+
+    code = "not-runnable"
+
+
 # --- persisted state --------------------------------------------------------------------
 
 

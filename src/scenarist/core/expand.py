@@ -44,6 +44,7 @@ def expand_plan(
     counts = _counts(template, params, session)
     position = {task.id: i for i, task in enumerate(template.tasks)}
     copies: dict[str, _Copies] = {}
+    dynamic = frozenset(t.id for t in template.tasks if t.for_each is not None)
     levels: dict[str, int] = {}
     specs: list[TaskSpec] = []
     for task in template.tasks:  # topological order: parents are expanded first
@@ -51,6 +52,13 @@ def expand_plan(
         names = (
             (task.id,) if count is None else tuple(f"{task.id}_{i}" for i in range(1, count + 1))
         )
+        if task.for_each is not None:
+            # One node for the group: its items come from a result not known yet.
+            parents = tuple(name for dep in task.depends_on for name in copies[dep.task].names)
+            levels[task.id] = level = 1 + max((levels[p] for p in parents), default=-1)
+            specs.append(_group_spec(task, parents, level))
+            copies[task.id] = _Copies(task, None, (task.id,))
+            continue
         expanded = _Copies(task, count, names)
         # Parents in template order, then by index (see _parents_of_copy): one sort per task.
         deps = sorted(task.depends_on, key=lambda d: position[d.task])
@@ -69,6 +77,7 @@ def expand_plan(
                     payload=_render_tree(session, task.payload, variables, where),
                     parents=parents,
                     level=level,
+                    need=_need(task, parents, where, dynamic),
                 )
             )
         copies[task.id] = expanded
@@ -83,6 +92,7 @@ def _spec(
     payload: JSON,
     parents: tuple[str, ...],
     level: int,
+    need: int | None,
 ) -> TaskSpec:
     return TaskSpec(
         name=name,
@@ -94,7 +104,46 @@ def _spec(
         level=level,
         max_attempts=task.max_attempts,
         timeout_seconds=task.timeout_seconds,
+        need=need,
+        optional=task.optional,
+        max_parallel=task.max_parallel,
     )
+
+
+def _group_spec(task: TaskTemplate, parents: tuple[str, ...], level: int) -> TaskSpec:
+    assert task.for_each is not None
+    return TaskSpec(
+        name=task.id,
+        template_id=task.id,
+        index=None,
+        service=task.service,
+        payload={},
+        depends_on=tuple(dict.fromkeys(parents)),
+        level=level,
+        max_attempts=task.max_attempts,
+        timeout_seconds=task.timeout_seconds,
+        optional=task.optional,
+        for_each=task.for_each.source,
+        max_parallel=task.max_parallel,
+    )
+
+
+def _need(
+    task: TaskTemplate, parents: tuple[str, ...], where: str, dynamic: frozenset[str]
+) -> int | None:
+    """The successes the task's join needs among its expanded parents; a bar above the
+    parent count could never be reached, so the submission is refused. Below a dynamic
+    group the parent count is known only once the group expands (None here)."""
+    if dynamic.intersection(parents):
+        return None
+    distinct = len(set(parents))
+    need = task.join.need(distinct)
+    if need is not None and need > distinct:
+        raise RenderError(
+            f"{where}: join {task.join.describe()} needs {need} successful parents, "
+            f"but the task has {distinct}"
+        )
+    return need
 
 
 def _counts(

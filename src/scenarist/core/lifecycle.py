@@ -26,13 +26,17 @@ def count_progress(tasks: Iterable[tuple[str, TaskStatus]]) -> Progress:
     return Progress(total=total, by_status=by_status, by_service=by_service)
 
 
-def derive_scenario_status(progress: Progress, *, started: bool, cancelled: bool) -> ScenarioStatus:
-    """The scenario's status is a function of its tasks (see storage/base.py)."""
+def derive_scenario_status(
+    progress: Progress, *, started: bool, cancelled: bool, tolerated: int = 0
+) -> ScenarioStatus:
+    """The scenario's status is a function of its tasks (see storage/base.py): `success`
+    when every task succeeded or its failure was tolerated (`tolerated` of them, by a join
+    or `optional`)."""
     if cancelled:
         return ScenarioStatus.CANCELLED
     if progress.finished < progress.total:
         return ScenarioStatus.RUNNING if started else ScenarioStatus.PENDING
-    if progress.by_status.get(TaskStatus.SUCCESS, 0) == progress.total:
+    if progress.by_status.get(TaskStatus.SUCCESS, 0) + tolerated == progress.total:
         return ScenarioStatus.SUCCESS
     return ScenarioStatus.FAILED
 

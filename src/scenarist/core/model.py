@@ -61,6 +61,16 @@ class TaskSpec:
     level: int  # longest dependency path from a root (roots are 0)
     max_attempts: int
     timeout_seconds: float  # lease duration used when a worker does not ask for one
+    need: int | None = None  # successes among its parents it needs (join); None: all
+    optional: bool = False  # its failure fails nothing and skips nothing
+    # An unexpanded dynamic group (one node until its parents' results are known): the
+    # template's `for_each`; its instances are not known at plan time.
+    for_each: str | None = None
+    max_parallel: int | None = None  # instances processing at once, all workers together
+
+    @property
+    def dynamic(self) -> bool:
+        return self.for_each is not None
 
     @property
     def priority(self) -> int:
@@ -117,6 +127,9 @@ class Task:
     # What every attempt reported (core/usage.py); None until something was reported.
     usage: Mapping[str, float] | None = None
     inputs: tuple[Mapping[str, JSON], ...] = ()  # filled on lease: upstream results
+    need: int | None = None  # successes among its parents it needs (join); None: all
+    optional: bool = False  # its failure fails nothing and skips nothing
+    tolerated: bool = False  # failed or skipped, and a join or `optional` tolerates it
 
     @property
     def priority(self) -> int:
@@ -157,6 +170,7 @@ class Scenario:
     # W3C trace context of its submit span (core/trace_ids.py): every attempt's span is a
     # child of it, whichever process ends the attempt.
     traceparent: str | None = None
+    tolerated_failures: int = 0  # failed or skipped tasks a join or `optional` tolerated
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ templated `count`, payload rendering) is left to plan time (see `expand.py`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -16,6 +17,7 @@ from scenarist.core.params import ParamSpec, validate_params
 from scenarist.core.render import CompiledLeaf
 
 MAX_PLAN_TASKS = 10_000  # tasks in one expanded plan, and the largest literal count
+DEFAULT_MAX_ITEMS = 1_000  # instances one `for_each` group may expand into, unless it says
 
 
 class DependencyMode(StrEnum):
@@ -35,6 +37,52 @@ class Dependency:
         return {"task": self.task, "mode": self.mode.value}
 
 
+class JoinKind(StrEnum):
+    ALL = "all"  # every parent succeeded (today's rule)
+    ANY = "any"  # at least one parent succeeded
+    MIN_SUCCESS = "min_success"  # at least K parents succeeded
+    MIN_SUCCESS_RATIO = "min_success_ratio"  # at least ceil(r * parents) succeeded
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    """When a task with parents may run: every parent is final and enough succeeded."""
+
+    kind: JoinKind = JoinKind.ALL
+    value: float = 0  # K for min_success, r for min_success_ratio
+
+    def need(self, parents: int) -> int | None:
+        """Successes required among `parents` distinct parents; None: all of them (the
+        rule without a join, where any loss skips the task)."""
+        if self.kind is JoinKind.ALL:
+            return None
+        if self.kind is JoinKind.ANY:
+            return min(1, parents)
+        if self.kind is JoinKind.MIN_SUCCESS:
+            return int(self.value)
+        return math.ceil(self.value * parents - 1e-9)
+
+    def describe(self) -> JSON:
+        if self.kind in (JoinKind.ALL, JoinKind.ANY):
+            return self.kind.value
+        value = int(self.value) if self.kind is JoinKind.MIN_SUCCESS else self.value
+        return {self.kind.value: value}
+
+
+@dataclass(frozen=True, slots=True)
+class ForEach:
+    """`for_each`: a template over `results.<parent>` giving a list (one instance per
+    item), or the name of an upstream dynamic group (one instance per instance, zipped)."""
+
+    source: str
+    leaf: CompiledLeaf | None  # the template; None when `group` is set
+    group: str | None = None  # the upstream dynamic group it zips with
+    parents: tuple[str, ...] = ()  # the parents whose results the template reads
+
+    def describe(self) -> JSON:
+        return self.source
+
+
 # A payload template: the YAML value with each string leaf that holds template syntax
 # replaced by its CompiledLeaf (plain text stays a str).
 PayloadTemplate = Any
@@ -51,10 +99,23 @@ class TaskTemplate:
     timeout_seconds: float
     description: str = ""
     line: int = 0
+    for_each: ForEach | None = None  # a dynamic group: expands when its parents succeed
+    max_items: int | None = None  # None: DEFAULT_MAX_ITEMS (see item_limit)
+    join: Join = Join()
+    optional: bool = False  # its failure fails nothing and blocks nothing
+    max_parallel: int | None = None  # instances processing at once, all workers together
 
     @property
     def multiplied(self) -> bool:
-        return self.count is not None
+        return self.count is not None or self.for_each is not None
+
+    @property
+    def dynamic(self) -> bool:
+        return self.for_each is not None
+
+    @property
+    def item_limit(self) -> int:
+        return DEFAULT_MAX_ITEMS if self.max_items is None else self.max_items
 
     def describe(self) -> dict[str, JSON]:
         count = self.count.source if isinstance(self.count, CompiledLeaf) else self.count
@@ -67,6 +128,15 @@ class TaskTemplate:
         }
         if count is not None:
             described["count"] = count
+        if self.for_each is not None:
+            described["for_each"] = self.for_each.describe()
+            described["max_items"] = self.item_limit
+        if self.join.kind is not JoinKind.ALL:
+            described["join"] = self.join.describe()
+        if self.optional:
+            described["optional"] = True
+        if self.max_parallel is not None:
+            described["max_parallel"] = self.max_parallel
         if self.description:
             described["description"] = self.description
         return described

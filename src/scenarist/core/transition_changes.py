@@ -100,7 +100,7 @@ def fail_changes(
     usage: Usage | None = None,
 ) -> list[Change]:
     """A failed attempt (or an expired lease): back to the queue until `retry_at`, or
-    failed for good with every transitive non-final dependent skipped in plan order.
+    failed for good with its loss cascading to its dependents (see LossCascade).
     `usage` (what the failed attempt reported) counts like a completion's."""
     total = add_usage(task["usage"], usage)
     if retry_at is not None:
@@ -109,27 +109,105 @@ def fail_changes(
                 "requeue", task, error=error, available_at=retry_at, queued_at=now, usage=total
             )
         ]
-    failed = apply_rule("fail", task, error=error, finished_at=now, usage=total)
-    return [failed, *skip_changes(task, lookup, now=now)]
-
-
-def skip_changes(task: TaskFields, lookup: Lookup, *, now: float) -> list[Change]:
-    found: dict[str, TaskFields] = {}
-    frontier = list(task["dependents"])
-    while frontier:
-        name = frontier.pop()
-        if name in found:
-            continue
-        child = lookup(name)
-        if child is None:
-            continue
-        found[name] = child
-        frontier.extend(child["dependents"])
-    doomed = sorted(
-        (c for c in found.values() if TaskStatus(c["status"]) in NON_FINAL),
-        key=lambda c: c["seq"],
+    cascade = loss_cascade(task, lookup)
+    failed = apply_rule(
+        "fail",
+        task,
+        error=error,
+        finished_at=now,
+        usage=total,
+        tolerated=cascade.tolerated(task),
     )
-    return [apply_rule("skip", child, finished_at=now) for child in doomed]
+    return [failed, *cascade.changes(now)]
+
+
+def loss_cascade(task: TaskFields, lookup: Lookup) -> LossCascade:
+    """What the loss of `task` (failed for good) does downstream."""
+    cascade = LossCascade(lookup, {task["name"]: task})
+    cascade.spread(task)
+    return cascade
+
+
+class LossCascade:
+    """The loss of a task, spread down the graph to a fixed point.
+
+    A lost parent that is `optional` counts for its dependents as a finished parent (they
+    run and see it failed in their inputs). Otherwise a non-final dependent is doomed
+    (skipped) when its join can no longer be reached: more of its distinct parents are
+    lost than its `need` allows (`need` None: all, so any loss dooms it, as without
+    joins). A doomed task is itself lost, and so on down. A dependent that survives
+    counts each lost parent off `waiting` (row parent_lost) and is released once it waits
+    for none. A loss is tolerated when the task is optional, or when it has dependents and
+    every one of them survives it."""
+
+    def __init__(self, lookup: Lookup, lost: dict[str, TaskFields]) -> None:
+        self.lookup = lookup
+        self.lost = lost  # name -> fields: the failed task, then every doomed one
+        self.doomed: list[TaskFields] = []
+
+    def spread(self, task: TaskFields) -> None:
+        frontier = [task]
+        while frontier:
+            parent = frontier.pop()
+            if parent["optional"]:
+                continue
+            for name in dict.fromkeys(parent["dependents"]):
+                child = self.lookup(name)
+                if child is None or name in self.lost or not _live(child):
+                    continue
+                if self._out_of_reach(child):
+                    self.lost[name] = child
+                    self.doomed.append(child)
+                    frontier.append(child)
+
+    def _out_of_reach(self, child: TaskFields) -> bool:
+        parents = list(dict.fromkeys(child["depends_on"]))
+        lost = 0
+        for name in parents:
+            parent = self.lost.get(name) or self.lookup(name)
+            if parent is None or parent["optional"]:
+                continue
+            if name in self.lost or TaskStatus(parent["status"]) in _LOSSES:
+                lost += 1
+        need = child["need"]
+        return lost > 0 if need is None else len(parents) - lost < need
+
+    def _survivors(self, task: TaskFields) -> list[TaskFields]:
+        found = (self.lookup(name) for name in dict.fromkeys(task["dependents"]))
+        return [c for c in found if c is not None and c["name"] not in self.lost and _live(c)]
+
+    def tolerated(self, task: TaskFields) -> bool:
+        if task["optional"]:
+            return True
+        dependents = task["dependents"]
+        return bool(dependents) and len(self._survivors(task)) == len(dict.fromkeys(dependents))
+
+    def changes(self, now: float) -> list[Change]:
+        """The skips in plan order, then each survivor's count-off (and release) in plan
+        order."""
+        doomed = sorted(self.doomed, key=lambda c: c["seq"])
+        changes = [
+            apply_rule("skip", c, finished_at=now, tolerated=self.tolerated(c)) for c in doomed
+        ]
+        counted: dict[str, int] = {}
+        survivors: dict[str, TaskFields] = {}
+        for lost in self.lost.values():
+            for child in self._survivors(lost):
+                counted[child["name"]] = counted.get(child["name"], 0) + 1
+                survivors[child["name"]] = child
+        for child in sorted(survivors.values(), key=lambda c: c["seq"]):
+            waiting = child["waiting"] - counted[child["name"]]
+            changes.append(apply_rule("parent_lost", child, waiting=waiting))
+            if waiting <= 0 and child["status"] == TaskStatus.PENDING:
+                changes.append(apply_rule("release", child, queued_at=now))
+        return changes
+
+
+_LOSSES = frozenset({TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.CANCELLED})
+
+
+def _live(task: TaskFields) -> bool:
+    return TaskStatus(task["status"]) in NON_FINAL
 
 
 def cancel_changes(tasks: Sequence[TaskFields], *, now: float) -> list[Change]:

@@ -56,6 +56,7 @@ TASK_FIELDS = frozenset(
         "error",
         "waiting",
         "usage",
+        "tolerated",
     }
 )
 
@@ -65,7 +66,8 @@ class Cascade(StrEnum):
     # Count the parent's success off every dependent (`waiting`, distinct dependents in
     # `dependents` order); each pending dependent reaching 0 is released.
     RELEASE = "release dependents"
-    # Every transitive non-final dependent is skipped, in plan order (`seq`).
+    # Every dependent whose join can no longer be reached is skipped (and so on down),
+    # in plan order (`seq`); the others count the loss off `waiting` and may be released.
     SKIP = "skip dependents"
 
 
@@ -135,11 +137,19 @@ RULES: dict[str, Rule] = {
             doc="one parent fewer to wait for (any status: a retry recounts from it)",
         ),
         _rule(
+            "parent_lost",
+            NON_FINAL,
+            None,
+            ["waiting"],
+            doc="a parent failed or was skipped and the task still runs: the parent is "
+            "optional, or the task's join can still be reached",
+        ),
+        _rule(
             "release",
             [TaskStatus.PENDING],
             TaskStatus.QUEUED,
             ["queued_at"],
-            doc="its last parent succeeded",
+            doc="its last parent is final (and its join reached)",
         ),
         _rule(
             "lease",
@@ -194,7 +204,7 @@ RULES: dict[str, Rule] = {
             "fail",
             [TaskStatus.PROCESSING],
             TaskStatus.FAILED,
-            ["error", "finished_at", "usage"],
+            ["error", "finished_at", "usage", "tolerated"],
             _ENDS_LEASE,
             Cascade.SKIP,
             doc="for good; keeps worker_id (who ran the last attempt); usage += reported",
@@ -203,9 +213,10 @@ RULES: dict[str, Rule] = {
             "skip",
             NON_FINAL,
             TaskStatus.SKIPPED,
-            ["finished_at"],
+            ["finished_at", "tolerated"],
             [*_ENDS_LEASE, "available_at"],
-            doc="an upstream task failed for good",
+            Cascade.SKIP,
+            doc="an upstream loss left its join out of reach",
         ),
         _rule(
             "cancel",
@@ -267,3 +278,24 @@ def apply_rule(rule_name: str, task: TaskFields, **values: Any) -> Change:
         raise AssertionError(f"rule {rule_name} sets {sorted(rule.sets)}, got {sorted(values)}")
     fields = {**values, **dict.fromkeys(rule.clears)}
     return Change(task["name"], rule_name, before, rule.target or before, fields)
+
+
+def parent_input(parent: TaskFields, result: Any) -> dict[str, Any]:
+    """One entry of a leased task's `inputs`: a parent's outcome, with `result` decoded by
+    the store. A parent that did not succeed (a join or `optional` let the task run
+    anyway) carries its `error` and no result."""
+    status = TaskStatus(parent["status"])
+    if status is TaskStatus.SUCCESS:
+        return {
+            "task": parent["name"],
+            "status": status.value,
+            "result_ref": parent["result_ref"],
+            "result": result,
+        }
+    return {
+        "task": parent["name"],
+        "status": status.value,
+        "result_ref": None,
+        "result": None,
+        "error": parent["error"],
+    }

@@ -33,7 +33,7 @@ from scenarist.core.usage import Usage, UsageTotal
 from scenarist.service.attempt_spans import AttemptSpans
 from scenarist.service.observer import FinishedScenarios, NullObserver, Observer
 from scenarist.service.policy import Limits, RetryPolicy
-from scenarist.service.records import build_records, new_scenario_id
+from scenarist.service.records import build_records, new_scenario_id, refuse_unrunnable
 from scenarist.service.run_stats import RunStats
 from scenarist.service.submission import (
     Outcome,
@@ -102,6 +102,7 @@ class Orchestrator:
         traceparent: str | None = None,
     ) -> Submission:
         plan = self.catalog.plan(template, params)
+        refuse_unrunnable(plan)
         scenario, tasks = build_records(
             plan,
             scenario_id=self.new_id(),

@@ -14,11 +14,15 @@ Conventions every backend follows (the conformance suite in tests/storage checks
   per-status / per-service counters in the same atomic step.
 - The scenario's status is derived after every change: `cancelled` once cancelled;
   otherwise while any task is non-final it is `running` if any task was ever leased
-  (started_at set) else `pending`; once every task is final it is `success` when all
-  succeeded (or there are no tasks), else `failed`. `finished_at` is set when it
-  becomes final, cleared again by `retry_scenario`.
+  (started_at set) else `pending`; once every task is final it is `success` when every
+  task succeeded or its failure was tolerated (`tolerated_failures`: a failed or skipped
+  task that is optional, or whose dependents all still run; see
+  core/transition_changes.py LossCascade), or there are no tasks, else `failed`.
+  `finished_at` is set when it becomes final, cleared again by `retry_scenario`.
 - `inputs` of a leased task: one mapping per parent, in `depends_on` order,
-  `{"task": name, "result_ref": ..., "result": ...}`.
+  `{"task": name, "status": ..., "result_ref": ..., "result": ...}`; a parent that did
+  not succeed (a join or `optional` let the task run) has `"error"` and no result
+  (`core.transitions.parent_input`).
 - A queued task with `available_at > now` (retry backoff) is not leasable yet.
 - `usage` reported with a completion or failure is added to the task's `usage` and, in
   the same atomic step, to the store's hourly totals (`core/usage.py`); a duplicate

@@ -51,7 +51,9 @@ async def test_publish_lists_delivers_ready_tasks_to_a_plain_consumer(
     )
     child = await _brpop(redis_server.url, "text-service")
     assert child["id"] == f"{scenario.id}:b"
-    assert child["inputs"] == [{"task": "a", "result_ref": "s3://a", "result": {"n": 1}}]
+    assert child["inputs"] == [
+        {"task": "a", "status": "success", "result_ref": "s3://a", "result": {"n": 1}}
+    ]
 
 
 async def test_publish_lists_pushes_a_retried_task_when_its_backoff_is_over(

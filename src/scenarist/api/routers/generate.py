@@ -141,6 +141,8 @@ def dry_run_public(plan: ScenarioPlan) -> DryRunPublic:
                 level=t.level,
                 depends_on=list(t.depends_on),
                 payload=dict(t.payload),
+                dynamic=t.dynamic,
+                for_each=t.for_each,
             )
             for t in plan.tasks
         ],

@@ -10,6 +10,10 @@ JSON *strings* so the scripts store them verbatim and never re-encode user data:
     c created_at  av available_at  q queued_at  sa started_at  f finished_at
     k lease token  e lease_expires_at  ls lease_seconds  w worker id  r result_ref
     R result(json)  E error  u usage (name -> exact float text, core/usage.py)
+    R result(json)  E error  j successes needed among the parents (join; absent: all)
+    op optional (true or absent)  tl failure tolerated (true or absent)
+
+Scenario hash: "tol" counts its tolerated failures (no "#": it is not a status counter).
 """
 
 from __future__ import annotations
@@ -92,6 +96,10 @@ def encode_task(task: Task, index: int, statuses: Mapping[str, TaskStatus]) -> s
     record.update({k: v for k, v in extras.items() if v is not None})
     if task.result is not None:
         record["R"] = dump_json(task.result)
+    if task.need is not None:
+        record["j"] = task.need
+    if task.optional:
+        record["op"] = True
     return dump_json(record)
 
 
@@ -138,6 +146,9 @@ def decode_task(scenario_id: str, name: str, raw: str, inputs: str | None = None
         # Lua writes an empty table as [], so only a non-empty object is usage.
         usage={n: float(v) for n, v in usage.items()} if isinstance(usage, dict) else None,
         inputs=tuple(load_json(inputs)) if inputs else (),
+        need=get("j"),
+        optional=bool(get("op")),
+        tolerated=bool(get("tl")),
     )
 
 
@@ -223,6 +234,7 @@ def decode_scenario(scenario_id: str, fields: Mapping[str, str]) -> Scenario:
         callback_url=fields.get("cb"),
         request_digest=fields.get("request_digest"),
         traceparent=fields.get("tp"),
+        tolerated_failures=int(fields.get("tol") or 0),
     )
 
 

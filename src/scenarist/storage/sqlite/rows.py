@@ -44,14 +44,16 @@ def task_to_row(task: Task, seq: int) -> tuple[object, ...]:
         task.queued_at,
         # A new task's parents are new too, so none has succeeded yet.
         len(set(task.depends_on)),
+        task.need,
+        int(task.optional),
     )
 
 
 INSERT_TASK = """
 INSERT INTO tasks (id, scenario_id, seq, name, service, payload, depends_on, dependents,
                    level, priority, status, attempt, max_attempts, timeout_seconds,
-                   created_at, available_at, queued_at, waiting)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   created_at, available_at, queued_at, waiting, need, optional)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 
@@ -84,6 +86,9 @@ def row_to_task(row: sqlite3.Row, inputs: tuple[Mapping[str, JSON], ...] = ()) -
         error=row["error"],
         usage=None if row["usage"] is None else loads(row["usage"]),
         inputs=inputs,
+        need=row["need"],
+        optional=bool(row["optional"]),
+        tolerated=bool(row["tolerated"]),
     )
 
 
@@ -113,6 +118,7 @@ def row_to_scenario(row: sqlite3.Row, progress: Progress) -> Scenario:
         callback_url=row["callback_url"],
         request_digest=row["request_digest"],
         traceparent=row["traceparent"],
+        tolerated_failures=row["tolerated"],
     )
 
 

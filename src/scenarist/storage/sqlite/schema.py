@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 BUSY_TIMEOUT_MS = 10_000  # other processes writing the same file wait this long at most
 SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 
@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS scenarios (
     callback_url TEXT,
     callback_due_at REAL,
     request_digest TEXT,
-    traceparent TEXT
+    traceparent TEXT,
+    tolerated INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS scenarios_by_created ON scenarios (created_at, id);
 CREATE INDEX IF NOT EXISTS scenarios_by_status ON scenarios (status, created_at, id);
@@ -71,6 +72,9 @@ CREATE TABLE IF NOT EXISTS tasks (
     error TEXT,
     waiting INTEGER NOT NULL DEFAULT 0,
     usage TEXT,
+    need INTEGER,
+    optional INTEGER NOT NULL DEFAULT 0,
+    tolerated INTEGER,
     ready_at REAL GENERATED ALWAYS AS (COALESCE(available_at, queued_at)) VIRTUAL
 );
 CREATE INDEX IF NOT EXISTS tasks_by_scenario ON tasks (scenario_id, seq);
@@ -147,11 +151,21 @@ MIGRATE_V4_TO_V5 = (
     ) WITHOUT ROWID
     """,
 )
+# Version 5 -> 6: joins and optional tasks: a task's `need` (successes among its parents
+# it needs; NULL: all), `optional`, whether its failure was `tolerated`, and the
+# scenario's count of tolerated failures. Older tasks keep today's rule (NULL, 0).
+MIGRATE_V5_TO_V6 = (
+    "ALTER TABLE tasks ADD COLUMN need INTEGER",
+    "ALTER TABLE tasks ADD COLUMN optional INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE tasks ADD COLUMN tolerated INTEGER",
+    "ALTER TABLE scenarios ADD COLUMN tolerated INTEGER NOT NULL DEFAULT 0",
+)
 MIGRATIONS = {
     1: MIGRATE_V1_TO_V2,
     2: MIGRATE_V2_TO_V3,
     3: MIGRATE_V3_TO_V4,
     4: MIGRATE_V4_TO_V5,
+    5: MIGRATE_V5_TO_V6,
 }
 
 

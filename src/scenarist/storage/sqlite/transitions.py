@@ -140,6 +140,13 @@ def apply_changes(
         conn.execute(
             f"UPDATE tasks SET {assignments} WHERE id = ?", (*values.values(), fields["id"])
         )
+        if "tolerated" in values:
+            tolerated = int(bool(values["tolerated"])) - int(bool(fields["tolerated"]))
+            if tolerated:
+                conn.execute(
+                    "UPDATE scenarios SET tolerated = tolerated + ? WHERE id = ?",
+                    (tolerated, scenario_id),
+                )
         fields.update(values)
         if "usage" in change.fields:  # read back by core as a mapping, unlike result
             fields["usage"] = change.fields["usage"]
@@ -171,13 +178,7 @@ def lease_inputs(tasks: ScenarioTasks, fields: Mapping[str, Any]) -> tuple[Mappi
         if parent is None:
             continue
         result = parent["result"]
-        inputs.append(
-            {
-                "task": name,
-                "result_ref": parent["result_ref"],
-                "result": None if result is None else loads(result),
-            }
-        )
+        inputs.append(tr.parent_input(parent, None if result is None else loads(result)))
     return tuple(inputs)
 
 
@@ -200,6 +201,7 @@ def refresh_scenario(
         progress_from_counts(counts),
         started=row["started_at"] is not None,
         cancelled=bool(row["cancelled"]),
+        tolerated=row["tolerated"],
     )
     current = ScenarioStatus(row["status"])
     if derived is current:

@@ -195,15 +195,22 @@ local function set_status(sid, name, t, new, now_s)
   add_event(sid, name, new, t.a, now_s)
 end
 
--- Upstream results, one per parent in depends_on order (raw JSON, never re-encoded).
+-- Upstream outcomes, one per parent in depends_on order (raw JSON, never re-encoded);
+-- mirror of core.transitions.parent_input: a parent that did not succeed carries its
+-- error and no result.
 local function inputs_json(sid, t)
   local parts = {}
   for _, parent in ipairs(t.d) do
     local p = load_task(sid, parent)
-    local ref = (p and p.r) and cjson.encode(p.r) or 'null'
-    local result = (p and p.R) or 'null'
-    parts[#parts + 1] = '{"task":' .. cjson.encode(parent) .. ',"result_ref":' .. ref
-      .. ',"result":' .. result .. '}'
+    local status = p and p.s or 'pending'
+    local head = '{"task":' .. cjson.encode(parent) .. ',"status":' .. cjson.encode(status)
+    if status == 'success' then
+      local ref = p.r and cjson.encode(p.r) or 'null'
+      parts[#parts + 1] = head .. ',"result_ref":' .. ref .. ',"result":' .. (p.R or 'null') .. '}'
+    else
+      local err = (p and p.E) and cjson.encode(p.E) or 'null'
+      parts[#parts + 1] = head .. ',"result_ref":null,"result":null,"error":' .. err .. '}'
+    end
   end
   return '[' .. table.concat(parts, ',') .. ']'
 end
@@ -278,32 +285,106 @@ local function take(sid, name, t, nonce, lease_seconds, worker, now_s, now)
   save_task(sid, name, t)
 end
 
--- Row skip: every transitive non-final dependent of `t` -> skipped, in plan order.
-local function skip_dependents(sid, t, now_s)
-  local stack, seen, doomed = {}, {}, {}
-  for _, d in ipairs(t.D) do stack[#stack + 1] = d end
-  while #stack > 0 do
-    local name = table.remove(stack)
-    local c = not seen[name] and load_task(sid, name)
-    seen[name] = true
-    if c then
-      if not FINAL[c.s] then doomed[#doomed + 1] = {name, c} end
-      for _, d in ipairs(c.D) do stack[#stack + 1] = d end
+-- Row tolerated (a field of rows fail and skip): the scenario's "tol" counter follows it.
+local function set_tolerated(sid, t, tolerated)
+  local was = t.tl and 1 or 0
+  t.tl = tolerated or nil
+  local now_tl = t.tl and 1 or 0
+  if now_tl ~= was then bump(sid, 'tol', now_tl - was) end
+end
+
+local LOSSES = {failed = true, skipped = true, cancelled = true}
+
+local function distinct(names)
+  local list, seen = {}, {}
+  for _, n in ipairs(names) do
+    if not seen[n] then
+      seen[n] = true
+      list[#list + 1] = n
     end
   end
+  return list
+end
+
+-- Mirror of core.transition_changes.LossCascade: a lost (failed) task dooms every live
+-- dependent whose join can no longer be reached (need nil: any lost parent), and so on
+-- down; an optional lost task dooms nothing. Rows skip (plan order), then parent_lost
+-- (and release) for every live dependent of a lost task that survives, in plan order.
+local function lose(sid, root_name, root, now_s, now)
+  local lost, doomed = {[root_name] = root}, {}
+  local function out_of_reach(c)
+    local parents, count = distinct(c.d), 0
+    for _, pn in ipairs(parents) do
+      local p = lost[pn] or load_task(sid, pn)
+      if p and not p.op and (lost[pn] or LOSSES[p.s]) then count = count + 1 end
+    end
+    if c.j == nil then return count > 0 end
+    return #parents - count < c.j
+  end
+  local frontier = {root}
+  while #frontier > 0 do
+    local parent = table.remove(frontier)
+    if not parent.op then
+      for _, name in ipairs(distinct(parent.D)) do
+        local c = load_task(sid, name)
+        if c and not lost[name] and not FINAL[c.s] and out_of_reach(c) then
+          lost[name] = c
+          doomed[#doomed + 1] = {name, c}
+          frontier[#frontier + 1] = c
+        end
+      end
+    end
+  end
+  local function survivors(t)
+    local list = {}
+    for _, name in ipairs(distinct(t.D)) do
+      local c = load_task(sid, name)
+      if c and not lost[name] and not FINAL[c.s] then list[#list + 1] = {name, c} end
+    end
+    return list
+  end
+  local function tolerated(t)
+    if t.op then return true end
+    local dependents = distinct(t.D)
+    return #dependents > 0 and #survivors(t) == #dependents
+  end
+  -- Decided before any record moves: every answer reads the step's starting state.
+  local root_tolerated = tolerated(root)
+  local doomed_tolerated = {}
+  for _, entry in ipairs(doomed) do doomed_tolerated[entry[1]] = tolerated(entry[2]) end
+  local counted, kept = {}, {}
+  for _, t in pairs(lost) do
+    for _, entry in ipairs(survivors(t)) do
+      if not counted[entry[1]] then kept[#kept + 1] = entry end
+      counted[entry[1]] = (counted[entry[1]] or 0) + 1
+    end
+  end
+  set_tolerated(sid, root, root_tolerated)
   table.sort(doomed, function(x, y) return x[2].i < y[2].i end)
   for _, entry in ipairs(doomed) do
     local name, c = entry[1], entry[2]
     if c.s == 'queued' then dequeue(sid, name, c) end
     if c.s == 'processing' then drop_lease(sid, name, c) end
     c.f, c.k, c.e, c.ls, c.av = now_s, nil, nil, nil, nil
+    set_tolerated(sid, c, doomed_tolerated[name])
     set_status(sid, name, c, 'skipped', now_s)
+    save_task(sid, name, c)
+  end
+  table.sort(kept, function(x, y) return x[2].i < y[2].i end)
+  for _, entry in ipairs(kept) do
+    local name, c = entry[1], entry[2]
+    c.n = c.n - counted[name]
+    if c.n <= 0 and c.s == 'pending' then
+      c.q = now_s
+      set_status(sid, name, c, 'queued', now_s)
+      enqueue(sid, name, c, now_s, now)
+    end
     save_task(sid, name, c)
   end
 end
 
 -- Rows requeue / fail: processing -> queued (retry_s given: backoff until then) or ->
--- failed for good (+ skip dependents). A failed task keeps the worker of its last attempt.
+-- failed for good (+ its loss cascade, see lose()). A failed task keeps the worker of its last attempt.
 local function fail_attempt(sid, name, t, err, retry_s, now_s, now)
   drop_lease(sid, name, t)
   t.E = err
@@ -320,7 +401,7 @@ local function fail_attempt(sid, name, t, err, retry_s, now_s, now)
     t.f = now_s
     set_status(sid, name, t, 'failed', now_s)
     save_task(sid, name, t)
-    skip_dependents(sid, t, now_s)
+    lose(sid, name, t, now_s, now)
   end
 end
 
@@ -343,7 +424,7 @@ local function add_usage(sid, t, usage, now)
   end
 end
 
-local SCENARIO_FIELDS = {'st', 'ixm', 'cb', 'ikk', 'n', 'cx', 'sa',
+local SCENARIO_FIELDS = {'st', 'ixm', 'cb', 'ikk', 'n', 'cx', 'sa', 'tol',
   '#success', '#failed', '#skipped', '#cancelled'}
 
 -- Mirror of core.lifecycle.derive_scenario_status.
@@ -353,7 +434,7 @@ local function derive_status(cur)
   local finished = succeeded + (tonumber(cur['#failed']) or 0) + (tonumber(cur['#skipped']) or 0)
     + (tonumber(cur['#cancelled']) or 0)
   if finished < total then return cur.sa and 'running' or 'pending' end
-  if succeeded == total then return 'success' end
+  if succeeded + (tonumber(cur.tol) or 0) == total then return 'success' end
   return 'failed'
 end
 

@@ -1,7 +1,7 @@
 -- expire.lua: the reaper's compare-and-set on an expired lease (expire_lease): like
 -- fail.lua with error "lease expired", but only while the task is still processing under
 -- the given token AND its lease has run out at `now`.
--- Rows of the lifecycle table (core/transitions.py RULES): requeue, fail, skip.
+-- Rows of the lifecycle table (core/transitions.py RULES): requeue, fail, skip, parent_lost, release.
 --
 -- KEYS[1]  string  shard prefix (see _lib.lua)
 -- KEYS[2]  hash    scenario hash   P.."s:"..sid

@@ -1,6 +1,7 @@
 -- fail.lua: processing -> queued after a backoff (retry) or -> failed for good, skipping
--- every transitive non-final dependent in the same step.
--- Rows of the lifecycle table (core/transitions.py RULES): requeue, fail, skip.
+-- every dependent whose join the loss puts out of reach (and so on down) and counting it
+-- off the others, in the same step.
+-- Rows of the lifecycle table (core/transitions.py RULES): requeue, fail, skip, parent_lost, release.
 --
 -- KEYS[1]  string  shard prefix (see _lib.lua)
 -- KEYS[2]  hash    scenario hash   P.."s:"..sid

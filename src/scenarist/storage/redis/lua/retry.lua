@@ -41,6 +41,7 @@ for _, entry in ipairs(tasks) do
       seen[parent] = true
     end
     t.a, t.n = 0, waiting
+    set_tolerated(sid, t, false)
     t.E, t.k, t.e, t.ls, t.w, t.r, t.R = nil, nil, nil, nil, nil, nil, nil
     t.f, t.sa, t.av, t.q = nil, nil, nil, nil
     if waiting == 0 then
