@@ -142,6 +142,34 @@ async def test_a_retry_is_a_second_attempt_span_and_a_new_trace_starts_without_a
     assert created.status_code == 201
 
 
+async def test_each_scenario_of_a_batch_is_a_trace_of_its_own_submit_span(
+    client: httpx.AsyncClient, exported: InMemorySpanExporter
+) -> None:
+    items = [SEED_VIDEO, {"scenario": "NoSuchTemplate"}, SEED_VIDEO]
+    answer = await client.post("/generate/batch", json={"items": items})
+    assert answer.status_code == 200
+    outcomes = answer.json()["items"]
+    assert [o["status"] for o in outcomes] == [201, 404, 201]
+    await run_all(client, exported)
+    spans = exported.get_finished_spans()
+    names = by_name(spans)
+    submits = names["submit CreateVideo"]
+    assert len(submits) == 2
+    [refused] = names["submit NoSuchTemplate"]  # its span ends without a scenario
+    assert refused.attributes is not None
+    assert "scenarist.scenario_id" not in refused.attributes
+    by_scenario = {s.attributes["scenarist.scenario_id"]: s for s in submits}  # type: ignore[index]
+    assert set(by_scenario) == {outcomes[0]["scenario_id"], outcomes[2]["scenario_id"]}
+    for scenario_id, submit in by_scenario.items():
+        assert submit.parent is None
+        under = [
+            s for s in spans if s.parent is not None and s.parent.span_id == submit.context.span_id
+        ]
+        assert len(under) == 9  # every task of that scenario, in its own trace
+        assert {s.context.trace_id for s in under} == {submit.context.trace_id}
+        assert all(s.attributes["scenarist.task_id"].startswith(scenario_id) for s in under)  # type: ignore[index,union-attr]
+
+
 def test_the_otel_variables_choose_the_exporter() -> None:
     assert exporter_wanted({}) is None
     assert exporter_wanted({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}) == "otlp"

@@ -31,6 +31,7 @@ class SubmitRequest:
     params: Mapping[str, Any]
     idempotency_key: str | None = None
     callback_url: str | None = None
+    traceparent: str | None = None  # its submit span's, when tracing is on
 
 
 # One item's answer: its submission, or the error that refused it (nothing stored).
@@ -87,6 +88,7 @@ async def submit_batch(
             now=now,
             idempotency_key=request.idempotency_key,
             callback_url=request.callback_url,
+            traceparent=request.traceparent,
         )
         built.append((i, scenario, tasks))
     stored = await orchestrator.store.create_scenarios([(s, t) for _, s, t in built])

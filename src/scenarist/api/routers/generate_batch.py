@@ -4,6 +4,8 @@ item. An item is refused on its own (its problem in the answer); the others are 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from contextlib import ExitStack
 from typing import Any
 
 import orjson
@@ -14,6 +16,8 @@ from scenarist.api.batch_schemas import GenerateBatchCreate, GenerateBatchItem, 
 from scenarist.api.callback_policy import check_callback_url
 from scenarist.api.deps import Client, Services
 from scenarist.api.problems import Problem, problem_of, problem_responses, validation_problem
+from scenarist.api.routers.generate import TraceParentHeader
+from scenarist.api.tracing_config import SubmitSpan
 from scenarist.core.errors import ScenaristError
 from scenarist.service.submission import Outcome, Submission, SubmitRequest
 from scenarist.settings import Settings
@@ -30,7 +34,12 @@ router = APIRouter(tags=["scenarios"])
     response_description="per item: the scenario created (or replayed), or why it was refused",
     responses=problem_responses(400, 401, 403, 413, 415, 422, 503),
 )
-async def generate_batch(body: GenerateBatchCreate, services: Services, _: Client) -> Response:
+async def generate_batch(
+    body: GenerateBatchCreate,
+    services: Services,
+    _: Client,
+    traceparent: TraceParentHeader = None,
+) -> Response:
     answers: list[Outcome | Problem | SubmitRequest] = [checked_item(i) for i in body.items]
     with_callback = [
         (i, a.callback_url)
@@ -45,9 +54,20 @@ async def generate_batch(body: GenerateBatchCreate, services: Services, _: Clien
             if refusal is not None:
                 answers[i] = refusal
     valid = [(i, a) for i, a in enumerate(answers) if isinstance(a, SubmitRequest)]
-    submitted = await services.orchestrator.submit_many([request for _, request in valid])
-    for (i, _request), outcome in zip(valid, submitted, strict=True):
-        answers[i] = outcome
+    with ExitStack() as open_spans:
+        spans: list[SubmitSpan | None] = [None] * len(valid)
+        if services.tracing is not None:  # a trace per scenario, as for POST /generate
+            for k, (i, request) in enumerate(valid):
+                opened = open_spans.enter_context(
+                    services.tracing.submit_span(request.template, traceparent)
+                )
+                spans[k] = opened
+                valid[k] = (i, dataclasses.replace(request, traceparent=opened.header))
+        submitted = await services.orchestrator.submit_many([request for _, request in valid])
+        for (i, _request), outcome, span in zip(valid, submitted, spans, strict=True):
+            answers[i] = outcome
+            if span is not None and isinstance(outcome, Submission):
+                span.scenario(outcome.scenario.id, outcome.created)
     return Response(batch_body(answers), media_type="application/json")
 
 
