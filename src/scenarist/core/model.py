@@ -67,6 +67,11 @@ class TaskSpec:
     # template's `for_each`; its instances are not known at plan time.
     for_each: str | None = None
     max_parallel: int | None = None  # instances processing at once, all workers together
+    # The group's unrendered spec (`for_each`, payload sources, `max_items`, the group it
+    # zips with), stored with the scenario so a catalog reload cannot change it.
+    group_spec: Mapping[str, JSON] | None = None
+    # Below a dynamic group: the template's join, turned into `need` at expansion.
+    join: JSON = None
 
     @property
     def dynamic(self) -> bool:
@@ -128,10 +133,17 @@ class Task:
     need: int | None = None  # successes among its parents it needs (join); None: all
     optional: bool = False  # its failure fails nothing and skips nothing
     tolerated: bool = False  # failed or skipped, and a join or `optional` tolerates it
+    # An unexpanded `for_each` group: its unrendered spec (see TaskSpec.group_spec).
+    group_spec: Mapping[str, JSON] | None = None
+    join: JSON = None  # below a dynamic group: the join, turned into `need` at expansion
 
     @property
     def priority(self) -> int:
         return min(self.level, MAX_PRIORITY)
+
+    @property
+    def dynamic(self) -> bool:
+        return self.group_spec is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +151,7 @@ class Progress:
     total: int
     by_status: Mapping[TaskStatus, int]
     by_service: Mapping[str, Mapping[TaskStatus, int]]
+    growing: bool = False  # a `for_each` group has not expanded yet: `total` will change
 
     @property
     def finished(self) -> int:

@@ -56,6 +56,9 @@ TASK_FIELDS = frozenset(
         "error",
         "waiting",
         "tolerated",
+        "depends_on",
+        "dependents",
+        "need",
     }
 )
 
@@ -76,7 +79,7 @@ NEW: frozenset[TaskStatus] = frozenset()  # `sources` of a task that does not ex
 
 # Cleared whenever a task starts over (scenario retry): nothing of the old run survives
 # but what the retry rows set again.
-_RUN_FIELDS = TASK_FIELDS - {"attempt", "queued_at", "waiting"}
+_RUN_FIELDS = TASK_FIELDS - {"attempt", "queued_at", "waiting", "depends_on", "dependents", "need"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +152,42 @@ RULES: dict[str, Rule] = {
             TaskStatus.QUEUED,
             ["queued_at"],
             doc="its last parent is final (and its join reached)",
+        ),
+        _rule(
+            "expand_group",
+            [TaskStatus.PENDING],
+            None,
+            doc="a for_each group whose parents are final becomes its instances: the "
+            "group's record is removed (its counter goes, no event)",
+        ),
+        _rule(
+            "instance_ready",
+            NEW,
+            TaskStatus.QUEUED,
+            ["queued_at", "waiting"],
+            doc="an instance of an expanded group whose parents are final",
+        ),
+        _rule(
+            "instance_waiting",
+            NEW,
+            TaskStatus.PENDING,
+            ["waiting"],
+            doc="an instance of a zipped group: waits for its instance of the upstream group",
+        ),
+        _rule(
+            "rewire_parent",
+            TaskStatus,
+            None,
+            ["dependents"],
+            doc="a parent of an expanded group names the instances as its dependents",
+        ),
+        _rule(
+            "rewire_dependent",
+            [TaskStatus.PENDING],
+            None,
+            ["depends_on", "waiting", "need"],
+            doc="a dependent of an expanded group waits for its instances (need from its "
+            "join once no parent is an unexpanded group)",
         ),
         _rule(
             "lease",

@@ -15,9 +15,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from scenarist.core.errors import (
+    BadGroupResultError,
+    ConflictError,
+    ExpansionRequiredError,
     IdempotencyKeyReusedError,
     IllegalTransitionError,
+    NotFoundError,
     ParamError,
+    RenderError,
     ScenaristError,
 )
 from scenarist.core.model import (
@@ -31,6 +36,7 @@ from scenarist.core.model import (
     Task,
     TaskStatus,
 )
+from scenarist.service.group_render import GroupRenderer
 from scenarist.service.observer import FinishedScenarios, NullObserver, Observer
 from scenarist.service.policy import Limits, RetryPolicy
 from scenarist.service.records import build_records, new_scenario_id, refuse_unrunnable
@@ -39,6 +45,7 @@ from scenarist.storage.base import Store
 from scenarist.storage.watch import Watch
 
 CompletionItem = base.CompletionItem  # what the edges build for complete_many
+MAX_EXPANSION_ROUNDS = 64  # groups one completion may release, plus one
 # Has the caller of a long poll gone away (its connection closed)? Asked before and
 # after each wait, never on an immediate answer (the hot path).
 CallerGone = Callable[[], Awaitable[bool]]
@@ -82,6 +89,7 @@ class Orchestrator:
         self.finished = FinishedScenarios()
         self._draining = False
         self._waiting: set[Watch] = set()  # the watches long polls are waiting on now
+        self.groups = GroupRenderer(store)
 
     # --- submit -------------------------------------------------------------------------
 
@@ -233,9 +241,7 @@ class Orchestrator:
         result_ref: str | None,
         result: Mapping[str, JSON] | None = None,
     ) -> Completion:
-        done = await self.store.complete(
-            task_id, lease_token, result_ref=result_ref, result=result, now=self.clock()
-        )
+        done = await self._complete(task_id, lease_token, result_ref=result_ref, result=result)
         if not done.duplicate:
             self.observer.task_completed(done.task)
             if not done.released:  # releasing a dependent means it goes on
@@ -250,12 +256,60 @@ class Orchestrator:
         reads as a duplicate."""
         self._check_batch(len(items), "items")
         outcomes = await self.store.complete_many(items, now=self.clock())
+        for i, item in enumerate(items):
+            refused = outcomes[i]
+            if isinstance(refused, ExpansionRequiredError):  # the item expands a group
+                try:
+                    outcomes[i] = await self._complete(
+                        item.task_id,
+                        item.lease_token,
+                        result_ref=item.result_ref,
+                        result=item.result,
+                        first_group=refused.group,
+                    )
+                except (ConflictError, NotFoundError, BadGroupResultError, RenderError) as exc:
+                    outcomes[i] = exc
         for outcome in outcomes:
             if isinstance(outcome, Completion) and not outcome.duplicate:
                 self.observer.task_completed(outcome.task)
                 if not outcome.released:
                     self.finished.suspect(outcome.task.scenario_id)
         return outcomes
+
+    async def _complete(
+        self,
+        task_id: str,
+        lease_token: str | None,
+        *,
+        result_ref: str | None,
+        result: Mapping[str, JSON] | None,
+        first_group: str | None = None,
+    ) -> Completion:
+        """A completion that releases a `for_each` group is refused by the store until the
+        group's instances are rendered (core.group_expansion): render the group it names
+        and repeat, until the store has every group it releases (one completion may
+        release several; each round adds one, so the loop is bounded by the task's
+        dependents)."""
+        payloads: dict[str, list[JSON]] = {}
+        group = first_group
+        for _ in range(MAX_EXPANSION_ROUNDS):
+            if group is not None:
+                task = await self.store.get_task(task_id)
+                payloads.update(await self.groups.payloads(task, result, group))
+            try:
+                return await self.store.complete(
+                    task_id,
+                    lease_token,
+                    result_ref=result_ref,
+                    result=result,
+                    now=self.clock(),
+                    payloads=payloads,
+                )
+            except ExpansionRequiredError as exc:
+                group = exc.group
+        raise ConflictError(
+            f"task {task_id!r}: its dependent groups kept changing", field="task_id"
+        )
 
     async def fail(
         self, task_id: str, lease_token: str | None, *, error: str, retryable: bool = True

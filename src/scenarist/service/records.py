@@ -37,16 +37,10 @@ def new_scenario_id() -> str:
 
 
 def refuse_unrunnable(plan: ScenarioPlan) -> None:
-    """`for_each` groups and `max_parallel` are checked at load and shown by graph and dry
-    run, but this version neither expands a group at run time nor holds leases back:
-    such a plan is refused with the task named, never run as if the key were absent."""
+    """`max_parallel` is checked at load and shown by graph and dry run, but this version
+    does not hold leases back: such a plan is refused with the task named, never run as if
+    the key were absent."""
     for spec in plan.tasks:
-        if spec.dynamic:
-            raise NotRunnableError(
-                f"scenario {plan.template!r}, task {spec.name!r}: for_each groups are not "
-                "run by this server version (graph and dry run show them)",
-                field="scenario",
-            )
         if spec.max_parallel is not None:
             raise NotRunnableError(
                 f"scenario {plan.template!r}, task {spec.name!r}: max_parallel is not "
@@ -86,6 +80,8 @@ def build_records(
             queued_at=now if not spec.depends_on else None,
             need=spec.need,
             optional=spec.optional,
+            group_spec=spec.group_spec,
+            join=spec.join,
         )
         for spec in plan.tasks
     ]

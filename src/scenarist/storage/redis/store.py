@@ -8,6 +8,7 @@ from typing import Any, cast
 from redis.asyncio import Redis
 
 from scenarist.core.errors import (
+    NotRunnableError,
     ScenarioNotFoundError,
     ScenaristError,
     TaskNotFoundError,
@@ -134,6 +135,13 @@ class RedisStore:
     async def create_scenario(
         self, scenario: Scenario, tasks: Sequence[Task]
     ) -> tuple[Scenario, bool]:
+        for task in tasks:
+            if task.group_spec is not None:
+                raise NotRunnableError(
+                    f"scenario {scenario.template!r}, task {task.name!r}: the Redis store "
+                    "does not expand for_each groups yet (the SQLite store does)",
+                    field="scenario",
+                )
         sid, created = await self._submitter.create(scenario, tasks)
         if created:
             # Stored exactly as given (the script derives the same status and counters),
@@ -272,7 +280,10 @@ class RedisStore:
         result_ref: str | None,
         result: Mapping[str, JSON] | None,
         now: float,
+        payloads: Mapping[str, Sequence[JSON]] | None = None,
     ) -> Completion:
+        # No scenario here has a group to expand (create_scenario refuses them), so no
+        # completion needs `payloads`.
         item = CompletionItem(task_id, lease_token, result_ref, result)
         [done] = await self.complete_many([item], now=now)
         if isinstance(done, ScenaristError):

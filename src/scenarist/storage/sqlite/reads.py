@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import replace
 
 from scenarist.core.errors import ScenarioNotFoundError
 from scenarist.core.model import Event, Progress, QueueStats, Scenario, ScenarioStatus, Task
@@ -31,7 +32,17 @@ def read_progress(conn: sqlite3.Connection, scenario_ids: list[str]) -> dict[str
     counts: dict[str, list[tuple[str, str, int]]] = {sid: [] for sid in scenario_ids}
     for row in rows:
         counts[row["scenario_id"]].append((row["service"], row["status"], row["n"]))
-    return {sid: progress_from_counts(c) for sid, c in counts.items()}
+    growing = {
+        row[0]
+        for row in conn.execute(
+            f"SELECT DISTINCT scenario_id FROM tasks WHERE scenario_id IN ({marks}) "
+            "AND group_spec IS NOT NULL AND status IN ('pending', 'queued', 'processing')",
+            scenario_ids,
+        )
+    }
+    return {
+        sid: replace(progress_from_counts(c), growing=sid in growing) for sid, c in counts.items()
+    }
 
 
 def get_scenario(conn: sqlite3.Connection, scenario_id: str) -> Scenario:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 BUSY_TIMEOUT_MS = 10_000  # other processes writing the same file wait this long at most
 SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 
@@ -73,6 +73,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     need INTEGER,
     optional INTEGER NOT NULL DEFAULT 0,
     tolerated INTEGER,
+    group_spec TEXT,
+    join_spec TEXT,
     ready_at REAL GENERATED ALWAYS AS (COALESCE(available_at, queued_at)) VIRTUAL
 );
 CREATE INDEX IF NOT EXISTS tasks_by_scenario ON tasks (scenario_id, seq);
@@ -131,11 +133,19 @@ MIGRATE_V4_TO_V5 = (
     "ALTER TABLE tasks ADD COLUMN tolerated INTEGER",
     "ALTER TABLE scenarios ADD COLUMN tolerated INTEGER NOT NULL DEFAULT 0",
 )
+# Version 5 -> 6: `for_each` groups run: an unexpanded group keeps its unrendered spec
+# (`group_spec`, JSON), a task below one keeps its join (`join_spec`, JSON) until the
+# group expands. Older tasks are neither (NULL).
+MIGRATE_V5_TO_V6 = (
+    "ALTER TABLE tasks ADD COLUMN group_spec TEXT",
+    "ALTER TABLE tasks ADD COLUMN join_spec TEXT",
+)
 MIGRATIONS = {
     1: MIGRATE_V1_TO_V2,
     2: MIGRATE_V2_TO_V3,
     3: MIGRATE_V3_TO_V4,
     4: MIGRATE_V4_TO_V5,
+    5: MIGRATE_V5_TO_V6,
 }
 
 

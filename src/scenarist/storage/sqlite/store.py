@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from scenarist.core.errors import (
     ConflictError,
+    ExpansionRequiredError,
     NotFoundError,
     ScenaristError,
     StoreUnavailableError,
@@ -273,10 +274,18 @@ class SqliteStore:
         result_ref: str | None,
         result: Mapping[str, JSON] | None,
         now: float,
+        payloads: Mapping[str, Sequence[JSON]] | None = None,
     ) -> Completion:
         return await self._write(
             lambda conn, changes: task_ops.complete(
-                conn, changes, task_id, lease_token, result_ref=result_ref, result=result, now=now
+                conn,
+                changes,
+                task_id,
+                lease_token,
+                result_ref=result_ref,
+                result=result,
+                now=now,
+                payloads=payloads or {},
             )
         )
 
@@ -294,9 +303,10 @@ class SqliteStore:
                         result_ref=item.result_ref,
                         result=item.result,
                         now=now,
+                        payloads=item.payloads,
                     )
                 )
-            except (ConflictError, NotFoundError) as exc:
+            except (ConflictError, NotFoundError, ExpansionRequiredError) as exc:
                 outcomes.append(exc)
         return outcomes
 

@@ -12,7 +12,10 @@ from collections.abc import Mapping, Sequence
 from scenarist.core import transition_changes as changes_of
 from scenarist.core import transition_guards as guards
 from scenarist.core import transitions as tr
+from scenarist.core.group_expansion import Payloads, complete_steps, released_names
 from scenarist.core.model import JSON, Completion, Task, TaskStatus
+from scenarist.core.model import task_id as task_id_of
+from scenarist.storage.sqlite.expansion import apply_steps, next_seq
 from scenarist.storage.sqlite.rows import row_to_task
 from scenarist.storage.sqlite.transitions import (
     Changes,
@@ -22,7 +25,6 @@ from scenarist.storage.sqlite.transitions import (
     lease_inputs,
     mark_started,
     refresh_scenarios,
-    released_ids,
 )
 
 # Walks the partial index tasks_ready in ready order and stops after `limit` rows.
@@ -153,20 +155,27 @@ def complete(
     result_ref: str | None,
     result: Mapping[str, JSON] | None,
     now: float,
+    payloads: Payloads,
 ) -> Completion:
     row = fetch_task(conn, task_id)
     if guards.is_duplicate_completion(row, lease_token):
         return Completion(task=row_to_task(row), duplicate=True)
     guards.check_lease(row, lease_token, TaskStatus.SUCCESS)
     tasks = ScenarioTasks(conn, row["scenario_id"])
-    moves = changes_of.complete_changes(
-        tasks.add(row), tasks.get, result_ref=result_ref, result=result, now=now
+    steps = complete_steps(
+        tasks.add(row),
+        tasks.get,
+        result_ref=result_ref,
+        result=result,
+        now=now,
+        payloads=payloads,
+        next_seq=next_seq(conn, row["scenario_id"]),
     )
-    apply_changes(conn, changes, tasks, moves, now=now)
+    apply_steps(conn, changes, tasks, steps, now=now)
     refresh_scenarios(conn, changes, now)
     return Completion(
         task=row_to_task(fetch_task(conn, task_id)),
-        released=released_ids(row["scenario_id"], moves),
+        released=tuple(task_id_of(row["scenario_id"], n) for n in released_names(steps)),
     )
 
 

@@ -52,6 +52,8 @@ def task_fields(row: sqlite3.Row) -> dict[str, Any]:
     fields = dict(zip(row.keys(), row, strict=True))
     fields["depends_on"] = loads(row["depends_on"])
     fields["dependents"] = loads(row["dependents"])
+    fields["group_spec"] = None if row["group_spec"] is None else loads(row["group_spec"])
+    fields["join"] = None if row["join_spec"] is None else loads(row["join_spec"])
     return fields
 
 
@@ -111,6 +113,8 @@ def bump_count(
 def _column_value(name: str, value: Any) -> Any:
     if name == "result":
         return store_result(value)
+    if name in ("depends_on", "dependents"):
+        return dumps(list(value))
     return value
 
 
@@ -144,6 +148,10 @@ def apply_changes(
                     (tolerated, scenario_id),
                 )
         fields.update(values)
+        if "depends_on" in change.fields:
+            fields["depends_on"] = list(change.fields["depends_on"])
+        if "dependents" in change.fields:
+            fields["dependents"] = list(change.fields["dependents"])
         if not change.moves:
             continue
         service = fields["service"]

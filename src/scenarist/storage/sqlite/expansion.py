@@ -1,0 +1,81 @@
+"""How SQLite applies the steps of a completion that expands `for_each` groups
+(`core.group_expansion`): an instance is inserted with its counter and event, the group's
+row is deleted with its counter, every other step is a change of the lifecycle table."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from scenarist.core.group_expansion import Instance, Step
+from scenarist.core.model import Task, task_id
+from scenarist.storage.sqlite.rows import INSERT_TASK, task_to_row
+from scenarist.storage.sqlite.transitions import (
+    Changes,
+    ScenarioTasks,
+    append_event,
+    apply_changes,
+    bump_count,
+)
+
+_WAITING_COLUMN = 17  # position of `waiting` in task_to_row
+
+
+def next_seq(conn: sqlite3.Connection, scenario_id: str) -> int:
+    row = conn.execute(
+        "SELECT max(seq) FROM tasks WHERE scenario_id = ?", (scenario_id,)
+    ).fetchone()
+    return 0 if row[0] is None else int(row[0]) + 1
+
+
+def apply_steps(
+    conn: sqlite3.Connection,
+    changes: Changes,
+    tasks: ScenarioTasks,
+    steps: Sequence[Step],
+    *,
+    now: float,
+) -> None:
+    scenario_id = tasks.scenario_id
+    for step in steps:
+        if isinstance(step, Instance):
+            _insert(conn, changes, scenario_id, step, now)
+        elif step.rule == "expand_group":
+            fields = tasks.fields.pop(step.name)
+            conn.execute("DELETE FROM tasks WHERE id = ?", (fields["id"],))
+            bump_count(conn, scenario_id, fields["service"], step.before.value, -1)
+            changes.scenarios.add(scenario_id)
+        else:
+            apply_changes(conn, changes, tasks, [step], now=now)
+
+
+def _insert(
+    conn: sqlite3.Connection, changes: Changes, scenario_id: str, step: Instance, now: float
+) -> None:
+    f = step.fields
+    task = Task(
+        id=task_id(scenario_id, step.name),
+        scenario_id=scenario_id,
+        name=step.name,
+        service=f["service"],
+        payload=f["payload"],
+        depends_on=tuple(f["depends_on"]),
+        dependents=tuple(f["dependents"]),
+        level=f["level"],
+        status=step.status,
+        attempt=0,
+        max_attempts=f["max_attempts"],
+        timeout_seconds=f["timeout_seconds"],
+        created_at=now,
+        queued_at=f["queued_at"],
+        need=f["need"],
+        optional=f["optional"],
+    )
+    row = list(task_to_row(task, f["seq"]))
+    row[_WAITING_COLUMN] = f["waiting"]
+    conn.execute(INSERT_TASK, row)
+    bump_count(conn, scenario_id, task.service, task.status.value, +1)
+    append_event(conn, scenario_id, at=now, task=step.name, status=task.status.value, attempt=0)
+    changes.scenarios.add(scenario_id)
+    if task.queued_at is not None:
+        changes.ready_services.add(task.service)
