@@ -97,8 +97,8 @@ class ModelStore:
             fields = tasks[change.name]
             attempt = change.event_attempt(fields)
             fields.update(change.fields)
-            fields["status"] = change.after
             if change.moves:
+                fields["status"] = change.after
                 self._event(scenario_id, now, change.name, change.after.value, attempt)
         if scenario_id not in self.touched:
             self.touched.append(scenario_id)

@@ -44,6 +44,12 @@ def apply_steps(
             fields = tasks.fields.pop(step.name)
             conn.execute("DELETE FROM tasks WHERE id = ?", (fields["id"],))
             bump_count(conn, scenario_id, fields["service"], step.before.value, -1)
+            # A service whose only task was the group leaves the progress (as in a plan
+            # that never had it); a service with tasks keeps a non-zero row.
+            conn.execute(
+                "DELETE FROM task_counts WHERE scenario_id = ? AND service = ? AND n = 0",
+                (scenario_id, fields["service"]),
+            )
             changes.scenarios.add(scenario_id)
         else:
             apply_changes(conn, changes, tasks, [step], now=now)
