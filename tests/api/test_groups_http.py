@@ -5,6 +5,7 @@ nothing. Runs on every store that expands groups."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,16 @@ Plain:
     - id: cut
       service: video-service
       depends_on: [shot]
+Limited:
+  tasks:
+    - id: outline
+      service: text-service
+    - id: shot
+      service: image-service
+      depends_on: [outline]
+      for_each: "{{ results.outline.shots }}"
+      max_parallel: 2
+      payload: {prompt: "{{ item }}"}
 """
 
 SERVICES = ("text-service", "image-service", "video-service")
@@ -222,3 +233,39 @@ async def test_a_bad_result_in_a_batch_is_that_items_own_422(client: httpx.Async
     assert outcomes[1]["ok"] is True
     shots = await lease(client, "image-service")
     assert sorted(t["payload"]["prompt"] for t in shots) == ["a", "b"]
+
+
+async def test_max_parallel_holds_back_instances_across_concurrent_workers(
+    client: httpx.AsyncClient,
+) -> None:
+    """Four workers lease concurrently (two tasks at a time each); a sampler watches the
+    scenario: never more than 2 shots processing, the rest queued and counted as held."""
+    sid = await start(client, "Limited")
+    assert (await outline_done(client, [f"p{i}" for i in range(12)])).status_code == 200
+    samples: list[int] = []
+    held_seen: list[int] = []
+    done: list[str] = []
+
+    async def sample() -> None:
+        body = await scenario(client, sid)
+        samples.append(body["progress"]["by_status"]["processing"])
+        queues = (await client.get("/queues")).json()["queues"]
+        held_seen.extend(q["held"] for q in queues if q["service"] == "image-service")
+
+    async def worker() -> None:
+        for _ in range(40):
+            r = await client.post("/queues/image-service/lease", json={"max_tasks": 2})
+            leased = r.json()["tasks"]
+            await sample()
+            await asyncio.sleep(0.005)
+            for task in leased:
+                assert (await complete(client, task)).status_code == 200
+                done.append(task["name"])
+            if len(done) == 12:
+                return
+
+    await asyncio.gather(*(worker() for _ in range(4)))
+    assert sorted(done) == sorted(f"shot_{i}" for i in range(1, 13))
+    assert max(samples) == 2
+    assert max(held_seen) > 0
+    assert (await scenario(client, sid))["status"] == "success"

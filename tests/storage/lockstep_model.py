@@ -122,6 +122,8 @@ class ModelStore:
             queued_at=f["queued_at"],
             need=f["need"],
             optional=f["optional"],
+            max_parallel=f["max_parallel"],
+            parallel_group=f["parallel_group"],
         )
         fields = {a.name: getattr(task, a.name) for a in dataclasses.fields(Task)}
         fields.update(seq=f["seq"], waiting=f["waiting"])

@@ -116,7 +116,8 @@ def drop_version_5_columns(conn: sqlite3.Connection) -> None:
 
 
 def drop_version_6_columns(conn: sqlite3.Connection) -> None:
-    for column in ("group_spec", "join_spec"):
+    conn.execute("DROP INDEX tasks_parallel")
+    for column in ("group_spec", "join_spec", "max_parallel", "parallel_group"):
         conn.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
 
 

@@ -68,14 +68,21 @@ def complete_steps(
     changes = complete_changes(task, lookup, result_ref=result_ref, result=result, now=now)
     expansion = _Expansion(lookup, payloads, now, next_seq, task["name"])
     steps: list[Step] = []
+    groups: list[str] = []
     for change in changes:
         group = lookup(change.name) if change.rule == "release" else None
         if group is not None and group["group_spec"] is not None:
-            released = expansion.current(change.name)
-            released["waiting"] = 0  # its last parent just succeeded
-            steps.extend(expansion.expand(released, None))
-        else:
-            steps.append(change)
+            groups.append(change.name)
+            continue
+        steps.append(change)
+        if change.rule == "parent_succeeded" and lookup(change.name) is not None:
+            # An expansion below reads the count after this step (a zipped group that
+            # also waited for the completed task).
+            expansion.current(change.name)["waiting"] = change.fields["waiting"]
+    # Expansions last: every count-off of this completion is applied before a group's
+    # record is removed or its dependents rewired.
+    for name in groups:
+        steps.extend(expansion.expand(expansion.current(name), None))
     return steps
 
 
@@ -169,6 +176,8 @@ class _Expansion:
             "max_attempts": group["max_attempts"],
             "timeout_seconds": group["timeout_seconds"],
             "need": group["need"],
+            "max_parallel": group["max_parallel"],
+            "parallel_group": group["parallel_group"],
             "optional": bool(group["optional"]),
             "waiting": waiting,
             "queued_at": self.now if waiting <= 0 else None,
@@ -235,6 +244,8 @@ _KEYS = (
     "join",
     "group_spec",
     "tolerated",
+    "max_parallel",
+    "parallel_group",
 )
 
 

@@ -136,6 +136,10 @@ class Task:
     # An unexpanded `for_each` group: its unrendered spec (see TaskSpec.group_spec).
     group_spec: Mapping[str, JSON] | None = None
     join: JSON = None  # below a dynamic group: the join, turned into `need` at expansion
+    # At most `max_parallel` tasks of `parallel_group` (the template task id: its copies
+    # or a group's instances) processing at once in the scenario, all workers together.
+    max_parallel: int | None = None
+    parallel_group: str | None = None
 
     @property
     def priority(self) -> int:
@@ -200,6 +204,7 @@ class QueueStats:
     delayed: int  # queued but waiting out a retry backoff
     in_flight: int  # processing
     oldest_ready_age: float | None  # seconds the oldest ready task has waited
+    held: int = 0  # ready, but held back: their group has max_parallel tasks processing
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,7 @@ from scenarist.core.model import (
 from scenarist.service.group_render import GroupRenderer
 from scenarist.service.observer import FinishedScenarios, NullObserver, Observer
 from scenarist.service.policy import Limits, RetryPolicy
-from scenarist.service.records import build_records, new_scenario_id, refuse_unrunnable
+from scenarist.service.records import build_records, new_scenario_id
 from scenarist.storage import base
 from scenarist.storage.base import Store
 from scenarist.storage.watch import Watch
@@ -106,7 +106,6 @@ class Orchestrator:
         callback_url: str | None = None,
     ) -> Submission:
         plan = self.catalog.plan(template, params)
-        refuse_unrunnable(plan)
         scenario, tasks = build_records(
             plan,
             scenario_id=self.new_id(),

@@ -8,7 +8,6 @@ from collections.abc import Mapping
 import orjson
 from ulid import ULID
 
-from scenarist.core.errors import NotRunnableError
 from scenarist.core.lifecycle import count_progress
 from scenarist.core.model import (
     JSON,
@@ -34,19 +33,6 @@ def request_digest(template: str, params: Mapping[str, JSON], callback_url: str 
 def new_scenario_id() -> str:
     """ULIDs sort by creation time, which keeps listings and Redis scans in order."""
     return str(ULID())
-
-
-def refuse_unrunnable(plan: ScenarioPlan) -> None:
-    """`max_parallel` is checked at load and shown by graph and dry run, but this version
-    does not hold leases back: such a plan is refused with the task named, never run as if
-    the key were absent."""
-    for spec in plan.tasks:
-        if spec.max_parallel is not None:
-            raise NotRunnableError(
-                f"scenario {plan.template!r}, task {spec.name!r}: max_parallel is not "
-                "enforced by this server version",
-                field="scenario",
-            )
 
 
 def build_records(
@@ -82,6 +68,8 @@ def build_records(
             optional=spec.optional,
             group_spec=spec.group_spec,
             join=spec.join,
+            max_parallel=spec.max_parallel,
+            parallel_group=None if spec.max_parallel is None else spec.template_id,
         )
         for spec in plan.tasks
     ]

@@ -136,10 +136,11 @@ class RedisStore:
         self, scenario: Scenario, tasks: Sequence[Task]
     ) -> tuple[Scenario, bool]:
         for task in tasks:
-            if task.group_spec is not None:
+            key = "for_each" if task.dynamic else "max_parallel" if task.max_parallel else None
+            if key is not None:
                 raise NotRunnableError(
                     f"scenario {scenario.template!r}, task {task.name!r}: the Redis store "
-                    "does not expand for_each groups yet (the SQLite store does)",
+                    f"does not run {key} yet (the SQLite store does)",
                     field="scenario",
                 )
         sid, created = await self._submitter.create(scenario, tasks)

@@ -76,6 +76,8 @@ def _insert(
         queued_at=f["queued_at"],
         need=f["need"],
         optional=f["optional"],
+        max_parallel=f["max_parallel"],
+        parallel_group=f["parallel_group"],
     )
     row = list(task_to_row(task, f["seq"]))
     row[_WAITING_COLUMN] = f["waiting"]

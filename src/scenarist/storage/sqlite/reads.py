@@ -138,6 +138,16 @@ def queue_stats(conn: sqlite3.Connection, *, now: float) -> list[QueueStats]:
             (now,),
         )
     }
+    held = dict(
+        conn.execute(
+            "SELECT service, COUNT(*) FROM tasks WHERE status = 'queued' "
+            "AND max_parallel IS NOT NULL AND (available_at IS NULL OR available_at <= ?) AND "
+            "(SELECT COUNT(*) FROM tasks AS running WHERE running.scenario_id = tasks.scenario_id "
+            "AND running.parallel_group = tasks.parallel_group "
+            "AND running.status = 'processing') >= max_parallel GROUP BY service",
+            (now,),
+        ).fetchall()
+    )
     in_flight = dict(
         conn.execute(
             "SELECT service, COUNT(*) FROM tasks WHERE status = 'processing' GROUP BY service"
@@ -154,6 +164,7 @@ def queue_stats(conn: sqlite3.Connection, *, now: float) -> list[QueueStats]:
                 delayed=0 if row is None else row["delayed"],
                 in_flight=in_flight.get(service, 0),
                 oldest_ready_age=None if oldest is None else max(0.0, now - oldest),
+                held=held.get(service, 0),
             )
         )
     return stats

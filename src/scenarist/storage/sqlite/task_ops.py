@@ -27,10 +27,17 @@ from scenarist.storage.sqlite.transitions import (
     refresh_scenarios,
 )
 
-# Walks the partial index tasks_ready in ready order and stops after `limit` rows.
-READY_TASKS = """
+# Tasks of a group with `max_parallel` already processing that many (decision 56).
+RUNNING_IN_GROUP = """
+(SELECT COUNT(*) FROM tasks AS running WHERE running.scenario_id = tasks.scenario_id
+ AND running.parallel_group = tasks.parallel_group AND running.status = 'processing')
+"""
+# Walks the partial index tasks_ready in ready order and stops after `limit` rows; a task
+# whose group is at its max_parallel stays queued (held back).
+READY_TASKS = f"""
 SELECT * FROM tasks
 WHERE service = ? AND status = 'queued' AND (available_at IS NULL OR available_at <= ?)
+AND (max_parallel IS NULL OR {RUNNING_IN_GROUP} < max_parallel)
 ORDER BY priority DESC, ready_at, id
 LIMIT ?
 """
@@ -51,6 +58,29 @@ def ready_rows(
     return conn.execute(query, [*params, limit]).fetchall()
 
 
+def within_max_parallel(conn: sqlite3.Connection, rows: list[sqlite3.Row]) -> list[sqlite3.Row]:
+    """The query leaves out groups at their limit; one lease taking several tasks of a
+    group below it takes only as many as the limit still allows (the rest stay queued)."""
+    room: dict[tuple[str, str], int] = {}
+    kept = []
+    for row in rows:
+        limit = row["max_parallel"]
+        if limit is not None:
+            key = (row["scenario_id"], row["parallel_group"])
+            if key not in room:
+                running = conn.execute(
+                    "SELECT COUNT(*) FROM tasks WHERE scenario_id = ? AND parallel_group = ? "
+                    "AND status = 'processing'",
+                    key,
+                ).fetchone()[0]
+                room[key] = limit - running
+            if room[key] <= 0:
+                continue
+            room[key] -= 1
+        kept.append(row)
+    return kept
+
+
 def lease(
     conn: sqlite3.Connection,
     changes: Changes,
@@ -62,7 +92,9 @@ def lease(
     now: float,
     nonce: str,
 ) -> list[Task]:
-    rows = ready_rows(conn, list(dict.fromkeys(services)), now, max_tasks)
+    rows = within_max_parallel(
+        conn, ready_rows(conn, list(dict.fromkeys(services)), now, max_tasks)
+    )
     leased = [
         start_lease(
             conn,
