@@ -206,10 +206,11 @@ class _Expansion:
         depends_on = _replace(current["depends_on"], group, names)
         waiting = current["waiting"] - 1 + len(set(names))
         parents = list(dict.fromkeys(depends_on))
+        instances = set(names)
         unexpanded = any(
             (p := self.lookup(n)) is not None and p["group_spec"] is not None
             for n in parents
-            if n not in names
+            if n not in instances
         )
         need = None if unexpanded else join_need(current["join"], len(parents))
         steps: list[Step] = [

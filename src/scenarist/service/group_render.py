@@ -18,13 +18,21 @@ from scenarist.core.errors import BadGroupResultError
 from scenarist.core.expand import render_tree
 from scenarist.core.model import JSON, Task, TaskStatus, task_id
 from scenarist.core.render import CompiledLeaf, Renderer, RenderSession
+from scenarist.core.render_budget import RenderLimits
 from scenarist.storage.base import Store
+
+# A plan's limits bound one submission; an expansion renders the list (one value as large
+# as the completion body allows, at most max_items items) and up to max_items payloads, so
+# its limits are those of a body, not of a plan's leaf.
+EXPANSION_LIMITS = RenderLimits(
+    max_leaf_chars=64 * 1024 * 1024, max_plan_chars=256 * 1024 * 1024, max_seconds=10.0
+)
 
 
 class GroupRenderer:
     def __init__(self, store: Store, renderer: Renderer | None = None) -> None:
         self.store = store
-        self.renderer = renderer or Renderer()
+        self.renderer = renderer or Renderer(EXPANSION_LIMITS)
 
     async def payloads(
         self, task: Task, result: Mapping[str, JSON] | None, group_name: str
