@@ -1,6 +1,5 @@
 """Joins and optional tasks through the HTTP worker protocol, driven by a plain httpx
-worker (no SDK): what a worker in any language sees. A `for_each` group is planned (dry
-run shows one dynamic node) but not run by this version: submitting it is a clear 422."""
+worker (no SDK): what a worker in any language sees. `for_each` groups: test_groups_http.py."""
 
 from __future__ import annotations
 
@@ -30,19 +29,6 @@ Storyboard:
       service: image-service
       depends_on: [outline]
       optional: true
-Dynamic:
-  tasks:
-    - id: outline
-      service: text-service
-    - id: shot
-      service: image-service
-      depends_on: [outline]
-      for_each: "{{ results.outline.shots }}"
-      payload: {prompt: "{{ item.prompt }}"}
-    - id: cut
-      service: video-service
-      depends_on: [shot]
-      join: any
 """
 
 
@@ -115,17 +101,3 @@ async def test_two_failed_shots_skip_the_join_and_fail_the_scenario(
     statuses = {t["name"]: t["status"] for t in body["tasks"]}
     assert statuses["cut"] == "skipped"
     assert body["status"] == "failed"
-
-
-async def test_a_for_each_group_is_one_dynamic_node_in_a_dry_run_and_refused_at_submit(
-    client: httpx.AsyncClient,
-) -> None:
-    r = await client.post("/generate?dry_run=true", json={"scenario": "Dynamic"})
-    assert r.status_code == 200, r.text
-    shot = {t["name"]: t for t in r.json()["tasks"]}["shot"]
-    assert (shot["dynamic"], shot["for_each"]) == (True, "{{ results.outline.shots }}")
-
-    r = await client.post("/generate", json={"scenario": "Dynamic"})
-    assert r.status_code == 422
-    assert r.headers["content-type"].startswith("application/problem+json")
-    assert "task 'shot': for_each" in r.json()["detail"]

@@ -20,6 +20,7 @@ def graph(*specs: tuple[str, tuple[str, ...], dict[str, Any]]) -> dict[str, dict
             "id": f"s:{name}", "name": name, "seq": seq, "status": "pending",
             "depends_on": list(parents), "dependents": [], "waiting": len(set(parents)),
             "need": None, "optional": False, "tolerated": None, "attempt": 0, "usage": None,
+            "group_spec": None,
         } | extra  # fmt: skip
         for parent in parents:
             tasks[parent]["dependents"].append(name)

@@ -3,6 +3,7 @@ minute and leave no process behind, also when interrupted."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -18,6 +19,7 @@ import pytest
 from scenarist.demo.media import probe_media
 from scenarist.demo.runner import CLI_BOOTSTRAP
 from scenarist.demo.speech import ESPEAK, TONE, narration_notice
+from scenarist.demo.text import auto_parts
 
 pytestmark = [
     pytest.mark.slow,
@@ -46,10 +48,10 @@ def marked_processes(marker: str) -> list[int]:
     return found
 
 
-def start_demo(out_dir: Path, marker: str) -> subprocess.Popen[str]:
+def start_demo(out_dir: Path, marker: str, *extra: str) -> subprocess.Popen[str]:
     env = {**os.environ, MARKER_VARIABLE: marker, "NO_COLOR": "1"}
     return subprocess.Popen(
-        [sys.executable, "-c", CLI_BOOTSTRAP, "demo", "--out", str(out_dir)],
+        [sys.executable, "-c", CLI_BOOTSTRAP, "demo", "--out", str(out_dir), *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -86,6 +88,29 @@ def test_demo_makes_a_720p_video_with_sound_and_cleans_up(tmp_path: Path) -> Non
     for service in ("text-service", "audio-service", "image-service", "video-service"):
         assert service in stderr  # a progress bar per service
     assert narration_notice(EXPECTED_ENGINE) in stderr
+    assert_no_process_left(marker)
+
+
+def test_auto_demo_makes_as_many_slides_as_the_script_chose(tmp_path: Path) -> None:
+    """CreateVideoAuto: the script writer picks the part count from the description
+    (`auto_parts`), the slide groups expand from its result, the video has that many."""
+    marker = uuid.uuid4().hex
+    description = "How rivers carve deep canyons over millions of quiet years"
+    demo = start_demo(tmp_path / "out", marker, "--auto", "--json", "--description", description)
+    try:
+        stdout, stderr = demo.communicate(timeout=90)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    assert demo.returncode == 0, stderr
+    outcome = json.loads(stdout.strip().splitlines()[-1])
+    assert outcome["status"] == "success"
+    video = Path(outcome["video"])
+    assert probe_media(video).duration_seconds
+    slides = sorted(p.name for p in video.parent.glob("slide_*.png"))
+    assert slides == [f"slide_{i}.png" for i in range(1, auto_parts(description) + 1)]
+    assert auto_parts(description) == 4
     assert_no_process_left(marker)
 
 

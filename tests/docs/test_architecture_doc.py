@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from scenarist.core import (
+    group_expansion,
     lifecycle,
     ready_order,
     transition_changes,
@@ -41,6 +42,7 @@ def test_every_row_and_core_function_it_names_exists() -> None:
     core_names |= {n for n in names if n.endswith(("_change", "_changes"))}
     modules = (
         transitions,
+        group_expansion,
         transition_changes,
         transition_guards,
         ready_order,

@@ -18,6 +18,7 @@ from scenarist.core.errors import (
     ScenaristError,
     TaskNotFoundError,
 )
+from scenarist.core.group_expansion import Instance, Step, complete_steps, released_names
 from scenarist.core.lifecycle import count_progress, derive_scenario_status
 from scenarist.core.model import (
     JSON,
@@ -62,6 +63,8 @@ class ModelStore:
         values = {k: v for k, v in fields.items() if k in _TASK_ATTRS}
         values["status"] = TaskStatus(values["status"])
         values["tolerated"] = bool(values["tolerated"])
+        values["depends_on"] = tuple(values["depends_on"])
+        values["dependents"] = tuple(values["dependents"])
         return Task(**{**values, "inputs": inputs})
 
     def _scenario(self, scenario_id: str) -> Scenario:
@@ -70,6 +73,8 @@ class ModelStore:
             raise ScenarioNotFoundError(scenario_id)
         tasks = self.tasks[scenario_id].values()
         progress = count_progress((t["service"], TaskStatus(t["status"])) for t in tasks)
+        growing = any(t["group_spec"] is not None and t["status"] in tr.NON_FINAL for t in tasks)
+        progress = dataclasses.replace(progress, growing=growing)
         tolerated = sum(bool(t["tolerated"]) for t in tasks)
         return Scenario(progress=progress, tolerated_failures=tolerated, **row)
 
@@ -82,17 +87,50 @@ class ModelStore:
 
     # --- applying changes ---------------------------------------------------------------
 
-    def _apply(self, scenario_id: str, changes: Sequence[tr.Change], now: float) -> None:
+    def _apply(self, scenario_id: str, changes: Sequence[Step], now: float) -> None:
         tasks = self.tasks[scenario_id]
         for change in changes:
+            if isinstance(change, Instance):
+                self._create(scenario_id, change, now)
+                continue
+            if change.rule == "expand_group":
+                del tasks[change.name]
+                continue
             fields = tasks[change.name]
             attempt = change.event_attempt(fields)
             fields.update(change.fields)
-            fields["status"] = change.after
             if change.moves:
+                fields["status"] = change.after
                 self._event(scenario_id, now, change.name, change.after.value, attempt)
         if scenario_id not in self.touched:
             self.touched.append(scenario_id)
+
+    def _create(self, scenario_id: str, instance: Instance, now: float) -> None:
+        f = instance.fields
+        task = Task(
+            id=f"{scenario_id}:{instance.name}",
+            scenario_id=scenario_id,
+            name=instance.name,
+            service=f["service"],
+            payload=f["payload"],
+            depends_on=tuple(f["depends_on"]),
+            dependents=tuple(f["dependents"]),
+            level=f["level"],
+            status=instance.status,
+            attempt=0,
+            max_attempts=f["max_attempts"],
+            timeout_seconds=f["timeout_seconds"],
+            created_at=now,
+            queued_at=f["queued_at"],
+            need=f["need"],
+            optional=f["optional"],
+            max_parallel=f["max_parallel"],
+            parallel_group=f["parallel_group"],
+        )
+        fields = {a.name: getattr(task, a.name) for a in dataclasses.fields(Task)}
+        fields.update(seq=f["seq"], waiting=f["waiting"])
+        self.tasks[scenario_id][instance.name] = fields
+        self._event(scenario_id, now, instance.name, instance.status.value, 0)
 
     def _event(self, scenario_id: str, at: float, task: str | None, status: str, n: int) -> None:
         events = self.events[scenario_id]
@@ -285,24 +323,28 @@ class ModelStore:
         result: Mapping[str, JSON] | None,
         now: float,
         usage: Usage | None = None,
+        payloads: Mapping[str, Sequence[JSON]] | None = None,
     ) -> Completion:
         fields = self._task(task_id)
         if guards.is_duplicate_completion(fields, lease_token):
             return Completion(task=self._public(fields), duplicate=True)
         guards.check_lease(fields, lease_token, TaskStatus.SUCCESS)
         scenario_id = fields["scenario_id"]
-        changes = changes_of.complete_changes(
+        tasks = self.tasks[scenario_id]
+        steps = complete_steps(
             fields,
             self._lookup(scenario_id),
             result_ref=result_ref,
             result=result,
             now=now,
             usage=usage,
+            payloads=payloads or {},
+            next_seq=1 + max(t["seq"] for t in tasks.values()),
         )
         self._count_usage(fields, usage, now)
-        self._apply(scenario_id, changes, now)
+        self._apply(scenario_id, steps, now)
         self._settle(now)
-        released = tuple(f"{scenario_id}:{c.name}" for c in changes if c.rule == "release")
+        released = tuple(f"{scenario_id}:{name}" for name in released_names(steps))
         return Completion(task=self._public(fields), released=released)
 
     async def complete_many(
@@ -319,6 +361,7 @@ class ModelStore:
                         result=item.result,
                         now=now,
                         usage=item.usage,
+                        payloads=item.payloads,
                     )
                 )
             except ScenaristError as exc:

@@ -112,9 +112,45 @@ async def test_a_version_1_file_is_migrated_with_waiting_filled_in(tmp_path: Pat
 
 
 def drop_version_6_columns(conn: sqlite3.Connection) -> None:
+    """Back to version 5: without joins (version 6) or groups (version 7)."""
+    drop_version_7_columns(conn)
     for column in ("need", "optional", "tolerated"):
         conn.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
     conn.execute("ALTER TABLE scenarios DROP COLUMN tolerated")
+
+
+def drop_version_7_columns(conn: sqlite3.Connection) -> None:
+    """Back to version 6: without groups."""
+    conn.execute("DROP INDEX tasks_parallel")
+    for column in ("group_spec", "join_spec", "max_parallel", "parallel_group"):
+        conn.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
+
+
+async def test_a_version_6_file_migrates_and_its_tasks_are_not_groups(tmp_path: Path) -> None:
+    """Version 7 keeps an unexpanded group's spec and the join below it: an older
+    scenario has neither, and goes on as before."""
+    path = tmp_path / "old.db"
+    store = await SqliteStore.open(path)
+    try:
+        scenario, _ = await submit(store, diamond())
+        await complete_named(store, scenario.id, "a")
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        drop_version_7_columns(conn)
+        conn.execute("PRAGMA user_version = 6")
+
+    reopened = await SqliteStore.open(path)
+    try:
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        tasks = await reopened.list_tasks(scenario.id)
+        assert not any(t.dynamic or t.join is not None for t in tasks)
+        assert (await reopened.get_scenario(scenario.id)).progress.growing is False
+        assert await complete_named(reopened, scenario.id, "b") == ()
+        assert await complete_named(reopened, scenario.id, "c") == (f"{scenario.id}:d",)
+    finally:
+        await reopened.close()
 
 
 async def test_a_version_5_file_gets_joins_with_todays_rule(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from scenarist.core.errors import (
+    BadGroupResultError,
     CatalogError,
     ConflictError,
     IdempotencyKeyReusedError,
@@ -48,6 +49,7 @@ ERROR_STATUS: tuple[tuple[type[ScenaristError], int], ...] = (
     (IdempotencyKeyReusedError, 422),
     (RenderError, 422),
     (NotRunnableError, 422),
+    (BadGroupResultError, 422),
     (StoreUnavailableError, 503),
     (CatalogError, 500),
 )

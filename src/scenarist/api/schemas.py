@@ -182,6 +182,11 @@ class ProgressPublic(BaseModel):
         description="finished tasks by outcome, e.g. `9/9 finished: 6 succeeded, 1 failed, "
         "2 skipped` (percent counts every finished task, failed ones included)"
     )
+    growing: bool = Field(
+        default=False,
+        description="a `for_each` group has not expanded yet: `total` counts it as one task "
+        "until its parents' results say how many instances it has",
+    )
 
     @classmethod
     def of(cls, progress: Progress) -> ProgressPublic:
@@ -190,6 +195,7 @@ class ProgressPublic(BaseModel):
             finished=progress.finished,
             percent=progress.percent,
             summary=progress_summary(progress),
+            growing=progress.growing,
             by_status={str(s): n for s, n in progress.by_status.items()},
             by_service={
                 service: {str(s): n for s, n in counts.items()}

@@ -187,6 +187,11 @@ class QueuePublic(BaseModel):
     delayed: int = Field(description="queued but waiting out a retry backoff")
     in_flight: int = Field(description="leased, processing")
     oldest_ready_age: float | None = Field(description="seconds the oldest ready task waited")
+    held: int = Field(
+        default=0,
+        description="of the ready ones, held back because their group has `max_parallel` "
+        "tasks processing",
+    )
 
     @classmethod
     def of(cls, stats: QueueStats) -> QueuePublic:
@@ -196,6 +201,7 @@ class QueuePublic(BaseModel):
             delayed=stats.delayed,
             in_flight=stats.in_flight,
             oldest_ready_age=stats.oldest_ready_age,
+            held=stats.held,
         )
 
 

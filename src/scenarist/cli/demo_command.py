@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from scenarist.demo.runner import DemoProcesses
 
 DEMO_SCENARIO = "CreateVideo"
+AUTO_SCENARIO = "CreateVideoAuto"  # --auto: the script decides how many slides
 DEFAULT_DESCRIPTION = "A video about cats"
 DEFAULT_SLIDES = 3
 EXIT_FAILED = 1
@@ -67,16 +68,23 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def run_pipeline(
-    processes: DemoProcesses, description: str, slides: int, console: Console | None
+    processes: DemoProcesses,
+    description: str,
+    slides: int | None,
+    console: Console | None,
 ) -> ScenarioOutcome:
+    """`slides` None: CreateVideoAuto, whose script decides the slide count."""
     from scenarist.cli.watch import wait_for_scenario
     from scenarist.worker.client import ScenaristClient
 
     with ScenaristClient(processes.url) as client:
-        params = {"description": description, "slides_count": slides}
-        scenario_id = client.submit(DEMO_SCENARIO, params)["scenario_id"]
+        name = AUTO_SCENARIO if slides is None else DEMO_SCENARIO
+        params: dict[str, Any] = {"description": description}
+        if slides is not None:
+            params["slides_count"] = slides
+        scenario_id = client.submit(name, params)["scenario_id"]
         if console is not None:
-            console.print(f"submitted {DEMO_SCENARIO} as {scenario_id}", highlight=False)
+            console.print(f"submitted {name} as {scenario_id}", highlight=False)
         return wait_for_scenario(client, scenario_id, console=console)
 
 
@@ -121,6 +129,13 @@ def demo(
     ),
     slides: Annotated[int, typer.Option(min=1, max=20, help="number of slides")] = DEFAULT_SLIDES,
     as_json: Annotated[bool, typer.Option("--json", help="print the outcome as JSON")] = False,
+    auto: Annotated[
+        bool,
+        typer.Option(
+            "--auto",
+            help="run CreateVideoAuto: the script decides the slide count (--slides ignored)",
+        ),
+    ] = False,
 ) -> None:
     """Run server + demo workers, make a video about cats, print the MP4 path, clean up."""
     if demo_extra_missing():
@@ -136,7 +151,8 @@ def demo(
     processes = DemoProcesses(out_dir=out_dir, store=store, port=port)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        outcome = _run_demo(processes, console, description, slides, quiet=as_json)
+        chosen = None if auto else slides
+        outcome = _run_demo(processes, console, description, chosen, quiet=as_json)
     except DemoStartError as exc:
         console.print(f"[red]demo could not start[/red]: {exc}", highlight=False, markup=False)
         raise typer.Exit(EXIT_FAILED) from exc
@@ -161,7 +177,12 @@ def demo(
 
 
 def _run_demo(
-    processes: DemoProcesses, console: Console, description: str, slides: int, *, quiet: bool
+    processes: DemoProcesses,
+    console: Console,
+    description: str,
+    slides: int | None,
+    *,
+    quiet: bool,
 ) -> ScenarioOutcome:
     """Inside the `with`, so logs can still be shown before the processes are stopped."""
     from scenarist.demo.runner import CrashWatch

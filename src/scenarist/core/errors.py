@@ -117,6 +117,27 @@ class NotRunnableError(ScenaristError):
     code = "not-runnable"
 
 
+class BadGroupResultError(ScenaristError):
+    """A completion's result does not give its dependent group a list (or gives too long
+    a list): refused, nothing changes; the worker can fix the result or fail the task."""
+
+    code = "bad-group-result"
+
+
+class ExpansionRequiredError(ScenaristError):
+    """A completion releases a `for_each` group, but the caller rendered no instances for
+    it (another parent finished in between): the service renders them and repeats."""
+
+    code = "expansion-required"
+
+    def __init__(self, task: str, group: str) -> None:
+        super().__init__(
+            f"completing task {task!r} expands group {group!r}, whose instances were not rendered",
+            field="result",
+        )
+        self.group = group
+
+
 # --- persisted state --------------------------------------------------------------------
 
 

@@ -74,10 +74,11 @@ def expand_plan(
                     task,
                     name=name,
                     position=copy if count is not None else None,
-                    payload=_render_tree(session, task.payload, variables, where),
+                    payload=render_tree(session, task.payload, variables, where),
                     parents=parents,
                     level=level,
                     need=_need(task, parents, where, dynamic),
+                    join=task.join.describe() if dynamic.intersection(parents) else None,
                 )
             )
         copies[task.id] = expanded
@@ -93,6 +94,7 @@ def _spec(
     parents: tuple[str, ...],
     level: int,
     need: int | None,
+    join: JSON = None,
 ) -> TaskSpec:
     return TaskSpec(
         name=name,
@@ -107,6 +109,7 @@ def _spec(
         need=need,
         optional=task.optional,
         max_parallel=task.max_parallel,
+        join=join,
     )
 
 
@@ -125,7 +128,24 @@ def _group_spec(task: TaskTemplate, parents: tuple[str, ...], level: int) -> Tas
         optional=task.optional,
         for_each=task.for_each.source,
         max_parallel=task.max_parallel,
+        group_spec={
+            "for_each": task.for_each.source,
+            "zip": task.for_each.group,
+            "payload": payload_source(task.payload),
+            "max_items": task.item_limit,
+        },
     )
+
+
+def payload_source(value: PayloadTemplate) -> JSON:
+    """A payload template back as the YAML value it was loaded from (leaves as text)."""
+    if isinstance(value, CompiledLeaf):
+        return value.source
+    if isinstance(value, dict):
+        return {key: payload_source(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [payload_source(item) for item in value]
+    return value
 
 
 def _need(
@@ -208,14 +228,14 @@ def _zips(scenario: str, child: _Copies, dep: Dependency, parent: _Copies) -> bo
     return True
 
 
-def _render_tree(
+def render_tree(
     session: RenderSession, value: PayloadTemplate, variables: Mapping[str, JSON], where: str
 ) -> JSON:
     """Render every leaf of a payload; each leaf knows its own path for error messages."""
     if isinstance(value, CompiledLeaf):
         return session.render(value, variables, where)
     if isinstance(value, dict):
-        return {key: _render_tree(session, item, variables, where) for key, item in value.items()}
+        return {key: render_tree(session, item, variables, where) for key, item in value.items()}
     if isinstance(value, list):
-        return [_render_tree(session, item, variables, where) for item in value]
+        return [render_tree(session, item, variables, where) for item in value]
     return value

@@ -67,6 +67,11 @@ class TaskSpec:
     # template's `for_each`; its instances are not known at plan time.
     for_each: str | None = None
     max_parallel: int | None = None  # instances processing at once, all workers together
+    # The group's unrendered spec (`for_each`, payload sources, `max_items`, the group it
+    # zips with), stored with the scenario so a catalog reload cannot change it.
+    group_spec: Mapping[str, JSON] | None = None
+    # Below a dynamic group: the template's join, turned into `need` at expansion.
+    join: JSON = None
 
     @property
     def dynamic(self) -> bool:
@@ -130,10 +135,21 @@ class Task:
     need: int | None = None  # successes among its parents it needs (join); None: all
     optional: bool = False  # its failure fails nothing and skips nothing
     tolerated: bool = False  # failed or skipped, and a join or `optional` tolerates it
+    # An unexpanded `for_each` group: its unrendered spec (see TaskSpec.group_spec).
+    group_spec: Mapping[str, JSON] | None = None
+    join: JSON = None  # below a dynamic group: the join, turned into `need` at expansion
+    # At most `max_parallel` tasks of `parallel_group` (the template task id: its copies
+    # or a group's instances) processing at once in the scenario, all workers together.
+    max_parallel: int | None = None
+    parallel_group: str | None = None
 
     @property
     def priority(self) -> int:
         return min(self.level, MAX_PRIORITY)
+
+    @property
+    def dynamic(self) -> bool:
+        return self.group_spec is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +157,7 @@ class Progress:
     total: int
     by_status: Mapping[TaskStatus, int]
     by_service: Mapping[str, Mapping[TaskStatus, int]]
+    growing: bool = False  # a `for_each` group has not expanded yet: `total` will change
 
     @property
     def finished(self) -> int:
@@ -192,6 +209,7 @@ class QueueStats:
     delayed: int  # queued but waiting out a retry backoff
     in_flight: int  # processing
     oldest_ready_age: float | None  # seconds the oldest ready task has waited
+    held: int = 0  # ready, but held back: their group has max_parallel tasks processing
 
 
 @dataclass(frozen=True, slots=True)

@@ -149,27 +149,36 @@ class LossCascade:
         frontier = [task]
         while frontier:
             parent = frontier.pop()
-            if parent["optional"]:
-                continue
             for name in dict.fromkeys(parent["dependents"]):
                 child = self.lookup(name)
                 if child is None or name in self.lost or not _live(child):
                     continue
-                if self._out_of_reach(child):
+                if parent["optional"] and child["group_spec"] is None:
+                    continue
+                if self.out_of_reach(child):
                     self.lost[name] = child
                     self.doomed.append(child)
                     frontier.append(child)
 
-    def _out_of_reach(self, child: TaskFields) -> bool:
+    def doom(self, task: TaskFields) -> None:
+        """`task` (live) is lost: skipped, and its loss spread."""
+        self.lost[task["name"]] = task
+        self.doomed.append(task)
+        self.spread(task)
+
+    def out_of_reach(self, child: TaskFields) -> bool:
+        """A `for_each` group expands only from its parents' results, so any lost parent
+        (optional ones too) dooms it."""
         parents = list(dict.fromkeys(child["depends_on"]))
+        group = child["group_spec"] is not None
         lost = 0
         for name in parents:
             parent = self.lost.get(name) or self.lookup(name)
-            if parent is None or parent["optional"]:
+            if parent is None or (parent["optional"] and not group):
                 continue
             if name in self.lost or TaskStatus(parent["status"]) in _LOSSES:
                 lost += 1
-        need = child["need"]
+        need = None if group else child["need"]
         return lost > 0 if need is None else len(parents) - lost < need
 
     def _survivors(self, task: TaskFields) -> list[TaskFields]:

@@ -57,6 +57,9 @@ TASK_FIELDS = frozenset(
         "waiting",
         "usage",
         "tolerated",
+        "depends_on",
+        "dependents",
+        "need",
     }
 )
 
@@ -76,8 +79,17 @@ RETRYABLE = frozenset({TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.CANCELL
 NEW: frozenset[TaskStatus] = frozenset()  # `sources` of a task that does not exist yet
 
 # Cleared whenever a task starts over (scenario retry): nothing of the old run survives
-# but what the retry rows set again, and `usage` (what every attempt cost, see core/usage.py).
-_RUN_FIELDS = TASK_FIELDS - {"attempt", "queued_at", "waiting", "usage"}
+# but what the retry rows set again, `usage` (what every attempt cost, see core/usage.py)
+# and the task's place in the graph (a group's expansion rewires it).
+_RUN_FIELDS = TASK_FIELDS - {
+    "attempt",
+    "queued_at",
+    "waiting",
+    "usage",
+    "depends_on",
+    "dependents",
+    "need",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +162,42 @@ RULES: dict[str, Rule] = {
             TaskStatus.QUEUED,
             ["queued_at"],
             doc="its last parent is final (and its join reached)",
+        ),
+        _rule(
+            "expand_group",
+            [TaskStatus.PENDING],
+            None,
+            doc="a for_each group whose parents are final becomes its instances: the "
+            "group's record is removed (its counter goes, no event)",
+        ),
+        _rule(
+            "instance_ready",
+            NEW,
+            TaskStatus.QUEUED,
+            ["queued_at", "waiting"],
+            doc="an instance of an expanded group whose parents are final",
+        ),
+        _rule(
+            "instance_waiting",
+            NEW,
+            TaskStatus.PENDING,
+            ["waiting"],
+            doc="an instance of a zipped group: waits for its instance of the upstream group",
+        ),
+        _rule(
+            "rewire_parent",
+            TaskStatus,
+            None,
+            ["dependents"],
+            doc="a parent of an expanded group names the instances as its dependents",
+        ),
+        _rule(
+            "rewire_dependent",
+            [TaskStatus.PENDING],
+            None,
+            ["depends_on", "waiting", "need"],
+            doc="a dependent of an expanded group waits for its instances (need from its "
+            "join once no parent is an unexpanded group)",
         ),
         _rule(
             "lease",

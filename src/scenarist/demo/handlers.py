@@ -31,11 +31,13 @@ from scenarist.demo.payload import (
 from scenarist.demo.slides import SlideSpec, draw_slide
 from scenarist.demo.speech import speak
 from scenarist.demo.text import (
+    auto_parts,
     narration_paragraph,
     narration_script,
     paragraph_for_part,
     parse_slide_prompt,
     prompt_from_paragraph,
+    script_sections,
 )
 
 HANDLED_SERVICES = ("text-service", "audio-service", "image-service", "video-service")
@@ -91,13 +93,18 @@ def _text_result(path: Path, text: str, **extra: Any) -> DemoResult:
 def write_script(
     payload: Mapping[str, Any], artefacts: list[UpstreamArtefact], out_dir: Path
 ) -> DemoResult:
-    """kind=script: the narration, a paragraph per part, to script.txt."""
+    """kind=script: the narration, a paragraph per part, to script.txt. `parts: auto`
+    lets the writer choose the count from the topic; the result lists the `sections`
+    (part, title), which CreateVideoAuto's `for_each` expands over."""
     topic = require_text(payload, "topic")
-    parts = parse_count(payload, "parts", default=1)
+    if payload.get("parts") == "auto":
+        parts = auto_parts(topic)
+    else:
+        parts = parse_count(payload, "parts", default=1)
     script = narration_script(topic, parts)
     path = out_dir / "script.txt"
     write_text_atomic(path, script)
-    return _text_result(path, script, parts=parts)
+    return _text_result(path, script, parts=parts, sections=script_sections(script))
 
 
 def write_slide_prompt(

@@ -154,6 +154,26 @@ def narration_script(topic: str, parts: int) -> str:
     return "\n\n".join(paragraphs) + "\n"
 
 
+AUTO_MIN_PARTS, AUTO_MAX_PARTS = 2, 6
+
+
+def auto_parts(topic: str) -> int:
+    """How many parts the script writer chooses for a topic (deterministic: a longer
+    description gets more parts), for scenarios whose script decides the slide count."""
+    return max(AUTO_MIN_PARTS, min(AUTO_MAX_PARTS, 1 + len(topic.split()) // 3))
+
+
+def script_sections(script: str) -> list[dict[str, object]]:
+    """The parts of a script written by `narration_script`, in order: `part` and `title`
+    (what a `for_each` over the script's result iterates)."""
+    sections: list[dict[str, object]] = []
+    for paragraph in (p.strip() for p in script.split("\n\n") if p.strip()):
+        match = _HEADING.match(paragraph.partition("\n")[0].strip())
+        if match:
+            sections.append({"part": int(match.group(1)), "title": match.group(2)})
+    return sections
+
+
 def prompt_from_paragraph(paragraph: str) -> SlidePrompt:
     """Turn a script paragraph (heading line + sentences) into a slide prompt."""
     heading, _, body = paragraph.strip().partition("\n")

@@ -14,8 +14,13 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from scenarist.core.errors import (
+    BadGroupResultError,
+    ConflictError,
+    ExpansionRequiredError,
     IllegalTransitionError,
+    NotFoundError,
     ParamError,
+    RenderError,
     ScenaristError,
 )
 from scenarist.core.model import (
@@ -31,9 +36,10 @@ from scenarist.core.model import (
 )
 from scenarist.core.usage import Usage, UsageTotal
 from scenarist.service.attempt_spans import AttemptSpans
+from scenarist.service.group_render import GroupRenderer
 from scenarist.service.observer import FinishedScenarios, NullObserver, Observer
 from scenarist.service.policy import Limits, RetryPolicy
-from scenarist.service.records import build_records, new_scenario_id, refuse_unrunnable
+from scenarist.service.records import build_records, new_scenario_id
 from scenarist.service.run_stats import RunStats
 from scenarist.service.submission import (
     Outcome,
@@ -47,6 +53,7 @@ from scenarist.storage.base import Store
 from scenarist.storage.watch import Watch
 
 CompletionItem = base.CompletionItem  # what the edges build for complete_many
+MAX_EXPANSION_ROUNDS = 64  # groups one completion may release, plus one
 # Has the caller of a long poll gone away (its connection closed)? Asked before and
 # after each wait, never on an immediate answer (the hot path).
 CallerGone = Callable[[], Awaitable[bool]]
@@ -85,6 +92,7 @@ class Orchestrator:
         self.run_stats = RunStats()  # run times and worker slots seen here, for the ETA
         self._draining = False
         self._waiting: set[Watch] = set()  # the watches long polls are waiting on now
+        self.groups = GroupRenderer(store)
 
     # --- submit -------------------------------------------------------------------------
 
@@ -102,7 +110,6 @@ class Orchestrator:
         traceparent: str | None = None,
     ) -> Submission:
         plan = self.catalog.plan(template, params)
-        refuse_unrunnable(plan)
         scenario, tasks = build_records(
             plan,
             scenario_id=self.new_id(),
@@ -248,8 +255,8 @@ class Orchestrator:
         spans = self.spans
         befores = await spans.read_before([task_id]) if spans else {}
         now = self.clock()
-        done = await self.store.complete(
-            task_id, lease_token, result_ref=result_ref, result=result, now=now, usage=usage
+        done = await self._complete(
+            task_id, lease_token, result_ref=result_ref, result=result, usage=usage, now=now
         )
         if not done.duplicate:
             if spans is not None:
@@ -271,6 +278,21 @@ class Orchestrator:
         befores = await spans.read_before([i.task_id for i in items]) if spans else {}
         now = self.clock()
         outcomes = await self.store.complete_many(items, now=now)
+        for i, item in enumerate(items):
+            refused = outcomes[i]
+            if isinstance(refused, ExpansionRequiredError):  # the item expands a group
+                try:
+                    outcomes[i] = await self._complete(
+                        item.task_id,
+                        item.lease_token,
+                        result_ref=item.result_ref,
+                        result=item.result,
+                        usage=item.usage,
+                        now=now,
+                        first_group=refused.group,
+                    )
+                except (ConflictError, NotFoundError, BadGroupResultError, RenderError) as exc:
+                    outcomes[i] = exc
         for outcome in outcomes:
             if isinstance(outcome, Completion) and not outcome.duplicate:
                 if spans is not None:
@@ -280,6 +302,44 @@ class Orchestrator:
                 if not outcome.released:
                     self.finished.suspect(outcome.task.scenario_id)
         return outcomes
+
+    async def _complete(
+        self,
+        task_id: str,
+        lease_token: str | None,
+        *,
+        result_ref: str | None,
+        result: Mapping[str, JSON] | None,
+        usage: Usage | None,
+        now: float,
+        first_group: str | None = None,
+    ) -> Completion:
+        """A completion that releases a `for_each` group is refused by the store until the
+        group's instances are rendered (core.group_expansion): render the group it names
+        and repeat, until the store has every group it releases (one completion may
+        release several; each round adds one, so the loop is bounded by the task's
+        dependents)."""
+        payloads: dict[str, list[JSON]] = {}
+        group = first_group
+        for _ in range(MAX_EXPANSION_ROUNDS):
+            if group is not None:
+                task = await self.store.get_task(task_id)
+                payloads.update(await self.groups.payloads(task, result, group))
+            try:
+                return await self.store.complete(
+                    task_id,
+                    lease_token,
+                    result_ref=result_ref,
+                    result=result,
+                    now=now,
+                    usage=usage,
+                    payloads=payloads,
+                )
+            except ExpansionRequiredError as exc:
+                group = exc.group
+        raise ConflictError(
+            f"task {task_id!r}: its dependent groups kept changing", field="task_id"
+        )
 
     async def fail(
         self,

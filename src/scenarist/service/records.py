@@ -8,7 +8,6 @@ from collections.abc import Mapping
 import orjson
 from ulid import ULID
 
-from scenarist.core.errors import NotRunnableError
 from scenarist.core.lifecycle import count_progress
 from scenarist.core.model import (
     JSON,
@@ -34,25 +33,6 @@ def request_digest(template: str, params: Mapping[str, JSON], callback_url: str 
 def new_scenario_id() -> str:
     """ULIDs sort by creation time, which keeps listings and Redis scans in order."""
     return str(ULID())
-
-
-def refuse_unrunnable(plan: ScenarioPlan) -> None:
-    """`for_each` groups and `max_parallel` are checked at load and shown by graph and dry
-    run, but this version neither expands a group at run time nor holds leases back:
-    such a plan is refused with the task named, never run as if the key were absent."""
-    for spec in plan.tasks:
-        if spec.dynamic:
-            raise NotRunnableError(
-                f"scenario {plan.template!r}, task {spec.name!r}: for_each groups are not "
-                "run by this server version (graph and dry run show them)",
-                field="scenario",
-            )
-        if spec.max_parallel is not None:
-            raise NotRunnableError(
-                f"scenario {plan.template!r}, task {spec.name!r}: max_parallel is not "
-                "enforced by this server version",
-                field="scenario",
-            )
 
 
 def build_records(
@@ -87,6 +67,10 @@ def build_records(
             queued_at=now if not spec.depends_on else None,
             need=spec.need,
             optional=spec.optional,
+            group_spec=spec.group_spec,
+            join=spec.join,
+            max_parallel=spec.max_parallel,
+            parallel_group=None if spec.max_parallel is None else spec.template_id,
         )
         for spec in plan.tasks
     ]

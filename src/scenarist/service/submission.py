@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from scenarist.core.errors import IdempotencyKeyReusedError, ParamError, ScenaristError
 from scenarist.core.model import Scenario, Task
-from scenarist.service.records import build_records, refuse_unrunnable
+from scenarist.service.records import build_records
 
 if TYPE_CHECKING:
     from scenarist.service.orchestrator import Orchestrator
@@ -71,7 +71,6 @@ async def submit_batch(
     for i, request in enumerate(requests):
         try:
             plan = orchestrator.catalog.plan(request.template, request.params)
-            refuse_unrunnable(plan)
         except ScenaristError as error:
             outcomes[i] = error
             continue

@@ -35,7 +35,7 @@ Conventions every backend follows (the conformance suite in tests/storage checks
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from scenarist.core.errors import ScenaristError
@@ -61,6 +61,9 @@ class CompletionItem:
     result_ref: str | None
     result: Mapping[str, JSON] | None = None
     usage: Usage | None = None
+    # Rendered instances of the `for_each` groups this completion may release (see
+    # core.group_expansion); empty for a task with no dynamic dependent.
+    payloads: Mapping[str, Sequence[JSON]] = field(default_factory=dict)
 
 
 class Store(Protocol):
@@ -186,9 +189,13 @@ class Store(Protocol):
         result: Mapping[str, JSON] | None,
         now: float,
         usage: Usage | None = None,
+        payloads: Mapping[str, Sequence[JSON]] | None = None,
     ) -> Completion:
         """processing -> success, store the result, add `usage`, and in the same step
-        queue every dependent whose parents have all succeeded (returned in `released`).
+        queue every dependent whose parents have all succeeded (returned in `released`),
+        and expand every `for_each` group it releases from `payloads` (group name -> the
+        rendered payload of each instance; a released group without them raises
+        ExpansionRequiredError and nothing changes).
         `lease_token=None` is the seed's PATCH: any current lease is accepted.
         A repeat with the token that already completed the task changes nothing and
         returns (task, released=(), duplicate=True). Otherwise a wrong token or a task

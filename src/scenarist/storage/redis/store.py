@@ -8,6 +8,7 @@ from typing import Any, cast
 from redis.asyncio import Redis
 
 from scenarist.core.errors import (
+    NotRunnableError,
     ScenarioNotFoundError,
     ScenaristError,
     TaskNotFoundError,
@@ -54,6 +55,20 @@ from scenarist.storage.redis.submit import Submitter
 from scenarist.storage.watch import Watch
 
 DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600.0
+
+
+def refuse_unrunnable(scenario: Scenario, tasks: Sequence[Task]) -> None:
+    """`for_each` groups and `max_parallel` run on the SQLite store only, until the Lua
+    mirror of their rows exists (decision 55): such a plan is refused, the task named,
+    never run as if the key were absent."""
+    for task in tasks:
+        key = "for_each" if task.dynamic else "max_parallel" if task.max_parallel else None
+        if key is not None:
+            raise NotRunnableError(
+                f"scenario {scenario.template!r}, task {task.name!r}: the Redis store "
+                f"does not run {key} yet (the SQLite store does)",
+                field="scenario",
+            )
 
 
 class RedisStore:
@@ -136,6 +151,7 @@ class RedisStore:
     async def create_scenario(
         self, scenario: Scenario, tasks: Sequence[Task]
     ) -> tuple[Scenario, bool]:
+        refuse_unrunnable(scenario, tasks)
         sid, created = await self._submitter.create(scenario, tasks)
         if created:
             # Stored exactly as given (the script derives the same status and counters),
@@ -147,6 +163,8 @@ class RedisStore:
     async def create_scenarios(
         self, batch: Sequence[tuple[Scenario, Sequence[Task]]]
     ) -> list[tuple[Scenario, bool]]:
+        for scenario, tasks in batch:  # the whole batch: an outcome per item is a success
+            refuse_unrunnable(scenario, tasks)
         outcomes = await self._submitter.create_many(batch)
         existing = [sid for sid, created in outcomes if not created]
         found = await reads.get_scenarios(self._client, self._space, existing)
@@ -291,7 +309,10 @@ class RedisStore:
         result: Mapping[str, JSON] | None,
         now: float,
         usage: Usage | None = None,
+        payloads: Mapping[str, Sequence[JSON]] | None = None,
     ) -> Completion:
+        # No scenario here has a group to expand (create_scenario refuses them), so no
+        # completion needs `payloads`.
         item = CompletionItem(task_id, lease_token, result_ref, result, usage)
         [done] = await self.complete_many([item], now=now)
         if isinstance(done, ScenaristError):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import replace
 
 from scenarist.core.errors import ScenarioNotFoundError
 from scenarist.core.model import Event, Progress, QueueStats, Scenario, ScenarioStatus, Task
@@ -33,7 +34,17 @@ def read_progress(conn: sqlite3.Connection, scenario_ids: list[str]) -> dict[str
     counts: dict[str, list[tuple[str, str, int]]] = {sid: [] for sid in scenario_ids}
     for row in rows:
         counts[row["scenario_id"]].append((row["service"], row["status"], row["n"]))
-    return {sid: progress_from_counts(c) for sid, c in counts.items()}
+    growing = {
+        row[0]
+        for row in conn.execute(
+            f"SELECT DISTINCT scenario_id FROM tasks WHERE scenario_id IN ({marks}) "
+            "AND group_spec IS NOT NULL AND status IN ('pending', 'queued', 'processing')",
+            scenario_ids,
+        )
+    }
+    return {
+        sid: replace(progress_from_counts(c), growing=sid in growing) for sid, c in counts.items()
+    }
 
 
 def get_scenario(conn: sqlite3.Connection, scenario_id: str) -> Scenario:
@@ -129,6 +140,16 @@ def queue_stats(conn: sqlite3.Connection, *, now: float) -> list[QueueStats]:
             (now,),
         )
     }
+    held = dict(
+        conn.execute(
+            "SELECT service, COUNT(*) FROM tasks WHERE status = 'queued' "
+            "AND max_parallel IS NOT NULL AND (available_at IS NULL OR available_at <= ?) AND "
+            "(SELECT COUNT(*) FROM tasks AS running WHERE running.scenario_id = tasks.scenario_id "
+            "AND running.parallel_group = tasks.parallel_group "
+            "AND running.status = 'processing') >= max_parallel GROUP BY service",
+            (now,),
+        ).fetchall()
+    )
     in_flight = dict(
         conn.execute(
             "SELECT service, COUNT(*) FROM tasks WHERE status = 'processing' GROUP BY service"
@@ -145,6 +166,7 @@ def queue_stats(conn: sqlite3.Connection, *, now: float) -> list[QueueStats]:
                 delayed=0 if row is None else row["delayed"],
                 in_flight=in_flight.get(service, 0),
                 oldest_ready_age=None if oldest is None else max(0.0, now - oldest),
+                held=held.get(service, 0),
             )
         )
     return stats

@@ -46,14 +46,19 @@ def task_to_row(task: Task, seq: int) -> tuple[object, ...]:
         len(set(task.depends_on)),
         task.need,
         int(task.optional),
+        None if task.group_spec is None else dumps(task.group_spec),
+        None if task.join is None else dumps(task.join),
+        task.max_parallel,
+        task.parallel_group,
     )
 
 
 INSERT_TASK = """
 INSERT INTO tasks (id, scenario_id, seq, name, service, payload, depends_on, dependents,
                    level, priority, status, attempt, max_attempts, timeout_seconds,
-                   created_at, available_at, queued_at, waiting, need, optional)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   created_at, available_at, queued_at, waiting, need, optional, group_spec,
+                   join_spec, max_parallel, parallel_group)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 
@@ -89,6 +94,10 @@ def row_to_task(row: sqlite3.Row, inputs: tuple[Mapping[str, JSON], ...] = ()) -
         need=row["need"],
         optional=bool(row["optional"]),
         tolerated=bool(row["tolerated"]),
+        group_spec=None if row["group_spec"] is None else loads(row["group_spec"]),
+        join=None if row["join_spec"] is None else loads(row["join_spec"]),
+        max_parallel=row["max_parallel"],
+        parallel_group=row["parallel_group"],
     )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 BUSY_TIMEOUT_MS = 10_000  # other processes writing the same file wait this long at most
 SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 
@@ -75,11 +75,17 @@ CREATE TABLE IF NOT EXISTS tasks (
     need INTEGER,
     optional INTEGER NOT NULL DEFAULT 0,
     tolerated INTEGER,
+    group_spec TEXT,
+    join_spec TEXT,
+    max_parallel INTEGER,
+    parallel_group TEXT,
     ready_at REAL GENERATED ALWAYS AS (COALESCE(available_at, queued_at)) VIRTUAL
 );
 CREATE INDEX IF NOT EXISTS tasks_by_scenario ON tasks (scenario_id, seq);
 CREATE INDEX IF NOT EXISTS tasks_ready
     ON tasks (service, priority DESC, ready_at, id, available_at) WHERE status = 'queued';
+CREATE INDEX IF NOT EXISTS tasks_parallel
+    ON tasks (scenario_id, parallel_group, status) WHERE parallel_group IS NOT NULL;
 CREATE INDEX IF NOT EXISTS tasks_in_flight
     ON tasks (lease_expires_at, id) WHERE status = 'processing';
 
@@ -160,12 +166,25 @@ MIGRATE_V5_TO_V6 = (
     "ALTER TABLE tasks ADD COLUMN tolerated INTEGER",
     "ALTER TABLE scenarios ADD COLUMN tolerated INTEGER NOT NULL DEFAULT 0",
 )
+# Version 6 -> 7: `for_each` groups run: an unexpanded group keeps its unrendered spec
+# (`group_spec`, JSON), a task below one keeps its join (`join_spec`, JSON) until the
+# group expands. `max_parallel` / `parallel_group`: at most that many tasks of the group
+# processing at once (checked by the lease's query). Older tasks are none of these (NULL).
+MIGRATE_V6_TO_V7 = (
+    "ALTER TABLE tasks ADD COLUMN group_spec TEXT",
+    "ALTER TABLE tasks ADD COLUMN join_spec TEXT",
+    "ALTER TABLE tasks ADD COLUMN max_parallel INTEGER",
+    "ALTER TABLE tasks ADD COLUMN parallel_group TEXT",
+    "CREATE INDEX IF NOT EXISTS tasks_parallel ON tasks (scenario_id, parallel_group, status) "
+    "WHERE parallel_group IS NOT NULL",
+)
 MIGRATIONS = {
     1: MIGRATE_V1_TO_V2,
     2: MIGRATE_V2_TO_V3,
     3: MIGRATE_V3_TO_V4,
     4: MIGRATE_V4_TO_V5,
     5: MIGRATE_V5_TO_V6,
+    6: MIGRATE_V6_TO_V7,
 }
 
 

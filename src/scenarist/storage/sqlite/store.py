@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from scenarist.core.errors import (
     ConflictError,
+    ExpansionRequiredError,
     NotFoundError,
     ScenaristError,
     StoreUnavailableError,
@@ -288,6 +289,7 @@ class SqliteStore:
         result: Mapping[str, JSON] | None,
         now: float,
         usage: Usage | None = None,
+        payloads: Mapping[str, Sequence[JSON]] | None = None,
     ) -> Completion:
         return await self._write(
             lambda conn, changes: task_ops.complete(
@@ -299,6 +301,7 @@ class SqliteStore:
                 result=result,
                 now=now,
                 usage=usage,
+                payloads=payloads or {},
             )
         )
 
@@ -317,9 +320,10 @@ class SqliteStore:
                         result=item.result,
                         now=now,
                         usage=item.usage,
+                        payloads=item.payloads,
                     )
                 )
-            except (ConflictError, NotFoundError) as exc:
+            except (ConflictError, NotFoundError, ExpansionRequiredError) as exc:
                 outcomes.append(exc)
         return outcomes
 

@@ -12,8 +12,11 @@ from collections.abc import Mapping, Sequence
 from scenarist.core import transition_changes as changes_of
 from scenarist.core import transition_guards as guards
 from scenarist.core import transitions as tr
+from scenarist.core.group_expansion import Payloads, complete_steps, released_names
 from scenarist.core.model import JSON, Completion, Task, TaskStatus
+from scenarist.core.model import task_id as task_id_of
 from scenarist.core.usage import Usage
+from scenarist.storage.sqlite.expansion import apply_steps, next_seq
 from scenarist.storage.sqlite.rows import row_to_task
 from scenarist.storage.sqlite.transitions import (
     Changes,
@@ -24,13 +27,19 @@ from scenarist.storage.sqlite.transitions import (
     lease_inputs,
     mark_started,
     refresh_scenarios,
-    released_ids,
 )
 
-# Walks the partial index tasks_ready in ready order and stops after `limit` rows.
-READY_TASKS = """
+# Tasks of a group with `max_parallel` already processing that many (decision 56).
+RUNNING_IN_GROUP = """
+(SELECT COUNT(*) FROM tasks AS running WHERE running.scenario_id = tasks.scenario_id
+ AND running.parallel_group = tasks.parallel_group AND running.status = 'processing')
+"""
+# Walks the partial index tasks_ready in ready order and stops after `limit` rows; a task
+# whose group is at its max_parallel stays queued (held back).
+READY_TASKS = f"""
 SELECT * FROM tasks
 WHERE service = ? AND status = 'queued' AND (available_at IS NULL OR available_at <= ?)
+AND (max_parallel IS NULL OR {RUNNING_IN_GROUP} < max_parallel)
 ORDER BY priority DESC, ready_at, id
 LIMIT ?
 """
@@ -51,6 +60,29 @@ def ready_rows(
     return conn.execute(query, [*params, limit]).fetchall()
 
 
+def within_max_parallel(conn: sqlite3.Connection, rows: list[sqlite3.Row]) -> list[sqlite3.Row]:
+    """The query leaves out groups at their limit; one lease taking several tasks of a
+    group below it takes only as many as the limit still allows (the rest stay queued)."""
+    room: dict[tuple[str, str], int] = {}
+    kept = []
+    for row in rows:
+        limit = row["max_parallel"]
+        if limit is not None:
+            key = (row["scenario_id"], row["parallel_group"])
+            if key not in room:
+                running = conn.execute(
+                    "SELECT COUNT(*) FROM tasks WHERE scenario_id = ? AND parallel_group = ? "
+                    "AND status = 'processing'",
+                    key,
+                ).fetchone()[0]
+                room[key] = limit - running
+            if room[key] <= 0:
+                continue
+            room[key] -= 1
+        kept.append(row)
+    return kept
+
+
 def lease(
     conn: sqlite3.Connection,
     changes: Changes,
@@ -62,7 +94,9 @@ def lease(
     now: float,
     nonce: str,
 ) -> list[Task]:
-    rows = ready_rows(conn, list(dict.fromkeys(services)), now, max_tasks)
+    rows = within_max_parallel(
+        conn, ready_rows(conn, list(dict.fromkeys(services)), now, max_tasks)
+    )
     leased = [
         start_lease(
             conn,
@@ -156,21 +190,29 @@ def complete(
     result: Mapping[str, JSON] | None,
     now: float,
     usage: Usage | None = None,
+    payloads: Payloads | None = None,
 ) -> Completion:
     row = fetch_task(conn, task_id)
     if guards.is_duplicate_completion(row, lease_token):
         return Completion(task=row_to_task(row), duplicate=True)
     guards.check_lease(row, lease_token, TaskStatus.SUCCESS)
     tasks = ScenarioTasks(conn, row["scenario_id"])
-    moves = changes_of.complete_changes(
-        tasks.add(row), tasks.get, result_ref=result_ref, result=result, now=now, usage=usage
+    steps = complete_steps(
+        tasks.add(row),
+        tasks.get,
+        result_ref=result_ref,
+        result=result,
+        now=now,
+        usage=usage,
+        payloads=payloads or {},
+        next_seq=next_seq(conn, row["scenario_id"]),
     )
-    apply_changes(conn, changes, tasks, moves, now=now)
+    apply_steps(conn, changes, tasks, steps, now=now)
     count_usage(conn, row, usage, now)
     refresh_scenarios(conn, changes, now)
     return Completion(
         task=row_to_task(fetch_task(conn, task_id)),
-        released=released_ids(row["scenario_id"], moves),
+        released=tuple(task_id_of(row["scenario_id"], n) for n in released_names(steps)),
     )
 
 

@@ -54,6 +54,8 @@ def task_fields(row: sqlite3.Row) -> dict[str, Any]:
     fields["depends_on"] = loads(row["depends_on"])
     fields["dependents"] = loads(row["dependents"])
     fields["usage"] = None if row["usage"] is None else loads(row["usage"])
+    fields["group_spec"] = None if row["group_spec"] is None else loads(row["group_spec"])
+    fields["join"] = None if row["join_spec"] is None else loads(row["join_spec"])
     return fields
 
 
@@ -115,6 +117,8 @@ def _column_value(name: str, value: Any) -> Any:
         return store_result(value)
     if name == "usage":
         return None if value is None else dumps(dict(value))
+    if name in ("depends_on", "dependents"):
+        return dumps(list(value))
     return value
 
 
@@ -150,6 +154,10 @@ def apply_changes(
         fields.update(values)
         if "usage" in change.fields:  # read back by core as a mapping, unlike result
             fields["usage"] = change.fields["usage"]
+        if "depends_on" in change.fields:
+            fields["depends_on"] = list(change.fields["depends_on"])
+        if "dependents" in change.fields:
+            fields["dependents"] = list(change.fields["dependents"])
         if not change.moves:
             continue
         service = fields["service"]
