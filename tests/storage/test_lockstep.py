@@ -245,7 +245,9 @@ class Lockstep(RuleBasedStateMachine):
     @rule(data=st.data())
     def complete_many(self, data: st.DataObject) -> None:
         picked = data.draw(st.lists(st.sampled_from(self.tokens), min_size=1, max_size=4))
-        items = [CompletionItem(i, t, f"ref:{i}", {"k": i}, data.draw(USAGE)) for i, t in picked]
+        items = [
+            CompletionItem(i, t, f"ref:{i}", {"k": i}, usage=data.draw(USAGE)) for i, t in picked
+        ]
         if data.draw(st.booleans()):
             items.append(CompletionItem("sc999:nope", "x.1", None))
         now = self.tick()

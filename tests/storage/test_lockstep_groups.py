@@ -88,7 +88,7 @@ class GroupLockstep(Lockstep):
         }
         now = self.tick()
         if batch:
-            items = [CompletionItem(task_id, token, "ref", {"x": 1}, payloads)]
+            items = [CompletionItem(task_id, token, "ref", {"x": 1}, payloads=payloads)]
             self.each(lambda s: s.complete_many(items, now=now))
         else:
             self.each(

@@ -87,9 +87,9 @@ async def test_a_batch_counts_each_item_once_and_an_expiry_adds_nothing(store: S
     c = await lease_named(store, sid, "c", now=T0 + 1)
     outcomes = await store.complete_many(
         [
-            CompletionItem(a.id, a.lease_token, None, None, {"tokens": 1}),
-            CompletionItem(b.id, b.lease_token, None, None, {"tokens": 2}),
-            CompletionItem(a.id, a.lease_token, None, None, {"tokens": 100}),  # a repeat
+            CompletionItem(a.id, a.lease_token, None, None, usage={"tokens": 1}),
+            CompletionItem(b.id, b.lease_token, None, None, usage={"tokens": 2}),
+            CompletionItem(a.id, a.lease_token, None, None, usage={"tokens": 100}),  # a repeat
         ],
         now=T0 + 2,
     )

@@ -60,10 +60,11 @@ class CompletionItem:
     lease_token: str | None
     result_ref: str | None
     result: Mapping[str, JSON] | None = None
-    usage: Usage | None = None
+    # Keyword-only: two optional mappings after `result` are too easy to swap.
+    usage: Usage | None = field(default=None, kw_only=True)
     # Rendered instances of the `for_each` groups this completion may release (see
     # core.group_expansion); empty for a task with no dynamic dependent.
-    payloads: Mapping[str, Sequence[JSON]] = field(default_factory=dict)
+    payloads: Mapping[str, Sequence[JSON]] = field(default_factory=dict, kw_only=True)
 
 
 class Store(Protocol):

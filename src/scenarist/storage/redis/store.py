@@ -313,7 +313,7 @@ class RedisStore:
     ) -> Completion:
         # No scenario here has a group to expand (create_scenario refuses them), so no
         # completion needs `payloads`.
-        item = CompletionItem(task_id, lease_token, result_ref, result, usage)
+        item = CompletionItem(task_id, lease_token, result_ref, result, usage=usage)
         [done] = await self.complete_many([item], now=now)
         if isinstance(done, ScenaristError):
             raise done
