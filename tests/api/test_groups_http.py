@@ -269,3 +269,31 @@ async def test_max_parallel_holds_back_instances_across_concurrent_workers(
     assert max(samples) == 2
     assert max(held_seen) > 0
     assert (await scenario(client, sid))["status"] == "success"
+
+
+async def test_a_dry_run_shows_an_unexpanded_group_as_one_dynamic_node(
+    client: httpx.AsyncClient,
+) -> None:
+    r = await client.post("/generate?dry_run=true", json={"scenario": "Plain"})
+    assert r.status_code == 200, r.text
+    shot = {t["name"]: t for t in r.json()["tasks"]}["shot"]
+    assert (shot["dynamic"], shot["for_each"]) == (True, "{{ results.outline.shots }}")
+
+
+@pytest.mark.parametrize("scenario_name", ["Plain", "Limited"])
+async def test_the_redis_store_refuses_groups_and_max_parallel_naming_the_task(
+    store_url: str, tmp_path: Path, scenario_name: str
+) -> None:
+    """Decision 55: the Redis stores do not run these keys yet and say so at submit,
+    instead of running the plan as if the key were absent."""
+    catalog = tmp_path / "scenarios.yml"
+    catalog.write_text(CATALOG)
+    async with serve(make_settings(store_url, scenarios=catalog)) as c:
+        r = await c.post("/generate", json={"scenario": scenario_name})
+    if store_url.startswith("sqlite"):
+        assert r.status_code == 201, r.text
+        return
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert "task 'shot'" in r.json()["detail"]
+    assert "Redis store does not run" in r.json()["detail"]

@@ -263,6 +263,8 @@ def _options() -> Options:
         repeat=1,
         timeout_s=10.0,
         baseline=None,
+        submitter="sdk",
+        peer_submitter="one",
     )
 
 

@@ -162,7 +162,7 @@ def test_validate_accepts_a_good_catalog(custom_catalog: Path) -> None:
 def test_validate_the_packaged_catalog() -> None:
     result = runner.invoke(app, ["validate", str(default_catalog_path())])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("ok: 3 scenarios")
+    assert result.output.startswith("ok: 4 scenarios")
 
 
 def test_validate_reports_file_line_scenario_and_task(tmp_path: Path) -> None:

@@ -124,5 +124,5 @@ def test_the_start_names_the_store_without_its_password_and_the_catalog(
     assert len(server_starts) == 1
     assert caplog.messages == [
         "store redis://worker:***@127.0.0.1:6390/0?password=***; "
-        f"catalog {default_catalog_path()} (3 scenarios)"
+        f"catalog {default_catalog_path()} (4 scenarios)"
     ]

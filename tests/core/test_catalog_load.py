@@ -35,7 +35,7 @@ def expect_error(text: str) -> CatalogError:
 
 def test_the_packaged_catalog_loads() -> None:
     catalog = load_catalog(None)
-    assert catalog.names() == ["CreateVideo", "CreateVoice", "CreateSlides"]
+    assert catalog.names() == ["CreateVideo", "CreateVideoAuto", "CreateVoice", "CreateSlides"]
     assert catalog.source == str(default_catalog_path())
     assert catalog.services == ("text-service", "audio-service", "image-service", "video-service")
 

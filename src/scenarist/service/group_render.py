@@ -14,11 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from scenarist.core.errors import BadGroupResultError
+from scenarist.core.errors import BadGroupResultError, ConflictError, ExpansionRequiredError
 from scenarist.core.expand import render_tree
-from scenarist.core.model import JSON, Task, TaskStatus, task_id
+from scenarist.core.model import JSON, Completion, Task, TaskStatus, task_id
 from scenarist.core.render import CompiledLeaf, Renderer, RenderSession
 from scenarist.core.render_budget import RenderLimits
+from scenarist.core.usage import Usage
 from scenarist.storage.base import Store
 
 # A plan's limits bound one submission; an expansion renders the list (one value as large
@@ -29,10 +30,50 @@ EXPANSION_LIMITS = RenderLimits(
 )
 
 
+MAX_EXPANSION_ROUNDS = 64  # groups one completion may release, plus one
+
+
 class GroupRenderer:
     def __init__(self, store: Store, renderer: Renderer | None = None) -> None:
         self.store = store
         self.renderer = renderer or Renderer(EXPANSION_LIMITS)
+
+    async def complete(
+        self,
+        task_id: str,
+        lease_token: str | None,
+        *,
+        result_ref: str | None,
+        result: Mapping[str, JSON] | None,
+        usage: Usage | None,
+        now: float,
+        first_group: str | None = None,
+    ) -> Completion:
+        """`Store.complete`, with the instances of every group it releases. The store
+        refuses a completion that releases a group it has no instances for (before it
+        changes anything): render the group it names and repeat, until it has every
+        group it releases (one completion may release several; each round adds one)."""
+        payloads: dict[str, list[JSON]] = {}
+        group = first_group
+        for _ in range(MAX_EXPANSION_ROUNDS):
+            if group is not None:
+                task = await self.store.get_task(task_id)
+                payloads.update(await self.payloads(task, result, group))
+            try:
+                return await self.store.complete(
+                    task_id,
+                    lease_token,
+                    result_ref=result_ref,
+                    result=result,
+                    now=now,
+                    usage=usage,
+                    payloads=payloads,
+                )
+            except ExpansionRequiredError as exc:
+                group = exc.group
+        raise ConflictError(
+            f"task {task_id!r}: its dependent groups kept changing", field="task_id"
+        )
 
     async def payloads(
         self, task: Task, result: Mapping[str, JSON] | None, group_name: str

@@ -53,7 +53,6 @@ from scenarist.storage.base import Store
 from scenarist.storage.watch import Watch
 
 CompletionItem = base.CompletionItem  # what the edges build for complete_many
-MAX_EXPANSION_ROUNDS = 64  # groups one completion may release, plus one
 # Has the caller of a long poll gone away (its connection closed)? Asked before and
 # after each wait, never on an immediate answer (the hot path).
 CallerGone = Callable[[], Awaitable[bool]]
@@ -255,7 +254,7 @@ class Orchestrator:
         spans = self.spans
         befores = await spans.read_before([task_id]) if spans else {}
         now = self.clock()
-        done = await self._complete(
+        done = await self.groups.complete(
             task_id, lease_token, result_ref=result_ref, result=result, usage=usage, now=now
         )
         if not done.duplicate:
@@ -282,7 +281,7 @@ class Orchestrator:
             refused = outcomes[i]
             if isinstance(refused, ExpansionRequiredError):  # the item expands a group
                 try:
-                    outcomes[i] = await self._complete(
+                    outcomes[i] = await self.groups.complete(
                         item.task_id,
                         item.lease_token,
                         result_ref=item.result_ref,
@@ -302,44 +301,6 @@ class Orchestrator:
                 if not outcome.released:
                     self.finished.suspect(outcome.task.scenario_id)
         return outcomes
-
-    async def _complete(
-        self,
-        task_id: str,
-        lease_token: str | None,
-        *,
-        result_ref: str | None,
-        result: Mapping[str, JSON] | None,
-        usage: Usage | None,
-        now: float,
-        first_group: str | None = None,
-    ) -> Completion:
-        """A completion that releases a `for_each` group is refused by the store until the
-        group's instances are rendered (core.group_expansion): render the group it names
-        and repeat, until the store has every group it releases (one completion may
-        release several; each round adds one, so the loop is bounded by the task's
-        dependents)."""
-        payloads: dict[str, list[JSON]] = {}
-        group = first_group
-        for _ in range(MAX_EXPANSION_ROUNDS):
-            if group is not None:
-                task = await self.store.get_task(task_id)
-                payloads.update(await self.groups.payloads(task, result, group))
-            try:
-                return await self.store.complete(
-                    task_id,
-                    lease_token,
-                    result_ref=result_ref,
-                    result=result,
-                    now=now,
-                    usage=usage,
-                    payloads=payloads,
-                )
-            except ExpansionRequiredError as exc:
-                group = exc.group
-        raise ConflictError(
-            f"task {task_id!r}: its dependent groups kept changing", field="task_id"
-        )
 
     async def fail(
         self,
