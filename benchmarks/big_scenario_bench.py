@@ -41,7 +41,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # run as a script: make `benchmarks.*` importable
     sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks.harness.processes import ManagedProcess  # noqa: E402
+from benchmarks.harness.processes import ManagedProcess, wait_until_healthy  # noqa: E402
 from benchmarks.harness.redis_proc import RedisProcess, free_port  # noqa: E402
 
 MAX_SLIDES = 4998
@@ -98,17 +98,8 @@ def start_server(workdir: Path, store_url: str, source: Path) -> tuple[ManagedPr
     env = {**os.environ, "PYTHONPATH": str(source)}
     server = ManagedProcess.spawn("api", args, workdir / "server.log", env, workdir)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + _START_TIMEOUT_S
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
-                return server, url
-        except httpx.TransportError:
-            pass
-        if not server.is_running() or time.monotonic() > deadline:
-            server.stop()
-            raise RuntimeError(f"the API server did not start:\n{server.log_tail()}")
-        time.sleep(0.05)
+    wait_until_healthy(server, url, _START_TIMEOUT_S)
+    return server, url
 
 
 def timed(call: Callable[[], httpx.Response]) -> Sample:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import httpx
 
 
 @dataclass
@@ -61,3 +64,19 @@ class ManagedProcess:
         except subprocess.TimeoutExpired:
             os.kill(self.pid, signal.SIGKILL)
             self.process.wait(timeout=grace_s)
+
+
+def wait_until_healthy(server: ManagedProcess, url: str, timeout_s: float) -> None:
+    """Poll `url`/health until the server answers 200; stop it and raise with its log's
+    tail when it exits or does not answer in time."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if not server.is_running() or time.monotonic() > deadline:
+            server.stop()
+            raise RuntimeError(f"the API server did not start:\n{server.log_tail()}")
+        time.sleep(0.05)
