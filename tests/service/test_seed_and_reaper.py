@@ -7,16 +7,17 @@ import pytest
 from scenarist.core.errors import IllegalTransitionError, TaskNotFoundError
 from scenarist.core.model import TaskStatus
 from scenarist.service.orchestrator import Orchestrator
+from scenarist.service.seed_status import set_status
 from tests.service.conftest import FakeClock, RecordingObserver
 
 
 async def test_set_status_processing_claims_a_queued_task(orchestrator: Orchestrator) -> None:
     sid = (await orchestrator.submit("Diamond", {})).scenario.id
-    claimed = await orchestrator.set_status(f"{sid}:a", TaskStatus.PROCESSING, worker_id="w")
+    claimed = await set_status(orchestrator, f"{sid}:a", TaskStatus.PROCESSING, worker_id="w")
     assert (claimed.status, claimed.attempt, claimed.worker_id) == (TaskStatus.PROCESSING, 1, "w")
     assert claimed.lease_token is not None
     with pytest.raises(IllegalTransitionError) as caught:
-        await orchestrator.set_status(f"{sid}:b", TaskStatus.PROCESSING)
+        await set_status(orchestrator, f"{sid}:b", TaskStatus.PROCESSING)
     assert caught.value.current_status == "pending"
 
 
@@ -24,28 +25,28 @@ async def test_set_status_success_claims_and_completes_a_queued_task(
     orchestrator: Orchestrator,
 ) -> None:
     sid = (await orchestrator.submit("Diamond", {})).scenario.id
-    done = await orchestrator.set_status(f"{sid}:a", TaskStatus.SUCCESS, result_ref="file://a")
+    done = await set_status(orchestrator, f"{sid}:a", TaskStatus.SUCCESS, result_ref="file://a")
     assert (done.status, done.result_ref, done.attempt) == (TaskStatus.SUCCESS, "file://a", 1)
     statuses = {t.name: t.status for t in await orchestrator.list_tasks(sid)}
     assert statuses["b"] is TaskStatus.QUEUED
     assert statuses["c"] is TaskStatus.QUEUED
     with pytest.raises(IllegalTransitionError) as caught:
-        await orchestrator.set_status(f"{sid}:a", TaskStatus.SUCCESS)
+        await set_status(orchestrator, f"{sid}:a", TaskStatus.SUCCESS)
     assert caught.value.current_status == "success"
 
 
 async def test_set_status_failed_finishes_a_processing_task(orchestrator: Orchestrator) -> None:
     sid = (await orchestrator.submit("Chain", {})).scenario.id
-    await orchestrator.set_status(f"{sid}:a", TaskStatus.PROCESSING)
-    failed = await orchestrator.set_status(f"{sid}:a", TaskStatus.FAILED, error="disk full")
+    await set_status(orchestrator, f"{sid}:a", TaskStatus.PROCESSING)
+    failed = await set_status(orchestrator, f"{sid}:a", TaskStatus.FAILED, error="disk full")
     assert (failed.status, failed.error) == (TaskStatus.FAILED, "disk full")
     assert (await orchestrator.get_task(f"{sid}:b")).status is TaskStatus.SKIPPED
 
 
 async def test_set_status_failed_retryable_requeues(orchestrator: Orchestrator) -> None:
     sid = (await orchestrator.submit("Chain", {})).scenario.id
-    requeued = await orchestrator.set_status(
-        f"{sid}:a", TaskStatus.FAILED, error="busy", retryable=True
+    requeued = await set_status(
+        orchestrator, f"{sid}:a", TaskStatus.FAILED, error="busy", retryable=True
     )
     assert (requeued.status, requeued.attempt) == (TaskStatus.QUEUED, 1)
     assert requeued.available_at is not None
@@ -57,10 +58,10 @@ async def test_set_status_rejects_other_targets(
 ) -> None:
     sid = (await orchestrator.submit("Chain", {})).scenario.id
     with pytest.raises(IllegalTransitionError) as caught:
-        await orchestrator.set_status(f"{sid}:a", target)
+        await set_status(orchestrator, f"{sid}:a", target)
     assert (caught.value.current_status, caught.value.requested) == ("queued", target)
     with pytest.raises(TaskNotFoundError):
-        await orchestrator.set_status("01NOPE:a", TaskStatus.SUCCESS)
+        await set_status(orchestrator, "01NOPE:a", TaskStatus.SUCCESS)
 
 
 async def test_reaper_requeues_an_expired_lease(

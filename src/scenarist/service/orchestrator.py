@@ -17,7 +17,6 @@ from scenarist.core.errors import (
     BadGroupResultError,
     ConflictError,
     ExpansionRequiredError,
-    IllegalTransitionError,
     NotFoundError,
     ParamError,
     RenderError,
@@ -334,52 +333,6 @@ class Orchestrator:
         if retry_at is None:
             self.finished.suspect(failed.scenario_id)
         return failed
-
-    async def set_status(
-        self,
-        task_id: str,
-        status: TaskStatus,
-        *,
-        result_ref: str | None = None,
-        result: Mapping[str, JSON] | None = None,
-        error: str | None = None,
-        retryable: bool = False,
-        worker_id: str | None = None,
-        usage: Usage | None = None,
-    ) -> Task:
-        """The seed's `PATCH /tasks/{id}/status` for workers that know no lease tokens.
-        `processing` claims a queued task; `success`/`failed` finish a processing one
-        (a queued task is claimed and finished in one call)."""
-        if status is TaskStatus.PROCESSING:
-            return await self.store.claim(
-                task_id,
-                lease_seconds=None,
-                worker_id=worker_id,
-                now=self.clock(),
-                nonce=secrets.token_hex(8),
-            )
-        if status not in (TaskStatus.SUCCESS, TaskStatus.FAILED):
-            current = await self.store.get_task(task_id)
-            raise IllegalTransitionError(task_id, current.status, status)
-        task = await self.store.get_task(task_id)
-        if task.status is TaskStatus.QUEUED:
-            task = await self.store.claim(
-                task_id,
-                lease_seconds=None,
-                worker_id=worker_id,
-                now=self.clock(),
-                nonce=secrets.token_hex(8),
-            )
-        elif task.status is not TaskStatus.PROCESSING:
-            raise IllegalTransitionError(task_id, task.status, status)
-        if status is TaskStatus.SUCCESS:
-            done = await self.complete(
-                task_id, None, result_ref=result_ref, result=result, usage=usage
-            )
-            return done.task
-        return await self.fail(
-            task_id, None, error=error or "failed", retryable=retryable, usage=usage
-        )
 
     async def reap_expired(self) -> int:
         """Requeue (or fail for good) every task whose lease ran out; counts an attempt."""

@@ -24,6 +24,7 @@ from scenarist.api.worker_schemas import (
 )
 from scenarist.core.model import TaskStatus
 from scenarist.service.orchestrator import CompletionItem
+from scenarist.service.seed_status import set_status as set_seed_status
 from scenarist.service.timing import attempts_of
 from scenarist.settings import Role
 
@@ -124,7 +125,8 @@ async def update_task_status(
     task_id: TaskId, body: TaskStatusUpdate, services: Services, caller: Caller
 ) -> TaskPublic:
     await authorize_task_write(services, caller, task_id)
-    task = await services.orchestrator.set_status(
+    task = await set_seed_status(
+        services.orchestrator,
         task_id,
         body.status,
         result_ref=body.result_ref,
