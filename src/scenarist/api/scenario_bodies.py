@@ -16,6 +16,7 @@ from scenarist.api.schemas import (
     ScenarioSummary,
     TaskSummary,
     summary_fields,
+    summary_of,
 )
 from scenarist.api.timing_schemas import ATTEMPTS_TEXT, ETA_TEXT, AttemptPublic, attempts_public
 from scenarist.api.usage_schemas import USAGE_TEXT
@@ -45,12 +46,7 @@ class ScenarioTaskPublic(TaskSummary):
         attempts: list[AttemptSpan] | None = None,
     ) -> ScenarioTaskPublic:
         return cls(
-            id=task.id,
-            name=task.name,
-            service=task.service,
-            level=task.level,
-            depends_on=list(task.depends_on),
-            status=task.status,
+            **summary_of(task),
             attempt=task.attempt,
             max_attempts=task.max_attempts,
             error=task.error,

@@ -127,14 +127,19 @@ class TaskSummary(BaseModel):
 
     @classmethod
     def of(cls, task: Task) -> TaskSummary:
-        return cls(
-            id=task.id,
-            name=task.name,
-            service=task.service,
-            level=task.level,
-            depends_on=list(task.depends_on),
-            status=task.status,
-        )
+        return cls(**summary_of(task))
+
+
+def summary_of(task: Task) -> dict[str, Any]:
+    """TaskSummary's fields of `task`, for the models that extend it."""
+    return {
+        "id": task.id,
+        "name": task.name,
+        "service": task.service,
+        "level": task.level,
+        "depends_on": list(task.depends_on),
+        "status": task.status,
+    }
 
 
 class GeneratePublic(BaseModel):
