@@ -165,12 +165,32 @@ def test_worker_command_runs_a_users_worker_in_burst_mode(
     monkeypatch.chdir(tmp_path)
     with ScenaristClient(server.url) as client:
         scenario_id = client.submit("Jobs", {"n": 3})["scenario_id"]
-    result = invoke("worker", "my_workers:worker", "--burst", "-c", "2", "--url", server.url)
+    result = invoke(
+        "worker", "my_workers:worker", "--burst", "-c", "2", "--url", server.url,
+        "--label", "gpu=a100", "--label", "model=sdxl", "--label", "model=flux",
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "3 completed" in result.output
     with ScenaristClient(server.url) as client:
         task = client.get_task(f"{scenario_id}:job_3")
+        [seen] = client.workers()
     assert (task["result_ref"], task["result"]) == ("made/job_3", {"label": "job"})
+    assert seen["labels"] == {"gpu": "a100", "model": "flux"}  # the last one of a name wins
+
+
+@pytest.mark.parametrize(
+    ("label", "message"),
+    [("gpu", "expected NAME=VALUE"), ("=a100", "expected NAME=VALUE"), ("a b=c", "label name")],
+)
+def test_worker_command_refuses_a_malformed_label_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, label: str, message: str
+) -> None:
+    (tmp_path / "my_workers.py").write_text(WORKER_MODULE)
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["worker", "my_workers:worker", "--label", label])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
 
 
 def test_worker_command_rejects_what_is_not_a_worker(

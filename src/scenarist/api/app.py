@@ -49,6 +49,7 @@ from scenarist.api.routers import (
     scenarios,
     tasks,
     usage,
+    workers,
 )
 from scenarist.api.tracing_config import Tracing, tracing_from_env
 from scenarist.core.catalog import Catalog, load_catalog
@@ -159,7 +160,17 @@ def create_app(
             allow_headers=CORS_REQUEST_HEADERS,
             expose_headers=CORS_EXPOSED_HEADERS,
         )
-    for module in (root, generate, generate_batch, scenarios, tasks, queues, usage, metrics):
+    for module in (
+        root,
+        generate,
+        generate_batch,
+        scenarios,
+        tasks,
+        queues,
+        workers,
+        usage,
+        metrics,
+    ):
         app.include_router(module.router)
     install_openapi(app, auth_enabled=bool(settings.tokens))
     app.include_router(create_dashboard_router())

@@ -11,7 +11,7 @@ variable or a module global), so the exposition filters them out of this app's v
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, Metric
@@ -83,6 +83,12 @@ class PrometheusObserver:
         self.ready = Gauge("scenarist_queue_ready", "Leasable tasks", ["service"], registry=r)
         self.delayed = Gauge(
             "scenarist_queue_delayed", "Queued tasks in retry backoff", ["service"], registry=r
+        )
+        self.live_workers = Gauge(
+            "scenarist_workers_live",
+            "Workers that leased or heartbeated lately (not stale), per service they lease",
+            ["service"],
+            registry=r,
         )
         self.in_flight = Gauge(
             "scenarist_queue_in_flight", "Tasks being processed", ["service"], registry=r
@@ -156,12 +162,21 @@ class PrometheusObserver:
 
     # --- scrape -------------------------------------------------------------------------
 
-    def exposition(self, queues: Sequence[QueueStats], usage: Sequence[UsageTotal] = ()) -> bytes:
-        """The text exposition, with queue gauges set from `queues` and the usage counters
-        from `usage` (both fresh from the store)."""
+    def exposition(
+        self,
+        queues: Sequence[QueueStats],
+        usage: Sequence[UsageTotal] = (),
+        live_workers: Mapping[str, int] | None = None,
+    ) -> bytes:
+        """The text exposition, with queue gauges set from `queues`, the usage counters
+        from `usage` and the live workers per service from `live_workers` (all fresh
+        from the store)."""
         self.usage.totals = usage
-        for gauge in (self.ready, self.delayed, self.in_flight, self.oldest_age):
+        gauges = (self.ready, self.delayed, self.in_flight, self.oldest_age, self.live_workers)
+        for gauge in gauges:
             gauge.clear()  # a service that disappeared must not keep its last value
+        for service, count in (live_workers or {}).items():
+            self.live_workers.labels(service).set(count)
         for q in queues:
             self.ready.labels(q.service).set(q.ready)
             self.delayed.labels(q.service).set(q.delayed)

@@ -21,6 +21,26 @@ from scenarist.api.schemas import (
 )
 from scenarist.api.usage_schemas import UsageReport
 from scenarist.core.model import Completion, QueueStats, TaskStatus
+from scenarist.core.workers import (
+    LABEL_KEY_PATTERN,
+    MAX_LABEL_KEY,
+    MAX_LABEL_VALUE,
+    MAX_LABELS,
+)
+
+LabelName = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_LABEL_KEY, pattern=LABEL_KEY_PATTERN)
+]
+LabelValue = Annotated[str, StringConstraints(max_length=MAX_LABEL_VALUE)]
+WorkerLabels = Annotated[
+    dict[LabelName, LabelValue],
+    Field(
+        max_length=MAX_LABELS,
+        description=f"what this worker has, e.g. a GPU or a loaded model (at most "
+        f"{MAX_LABELS} pairs); replaces the labels of its earlier leases",
+        examples=[{"gpu": "a100", "model": "sdxl"}],
+    ),
+]
 
 
 class LeaseCreate(StrictBody):
@@ -39,7 +59,13 @@ class LeaseCreate(StrictBody):
         allow_inf_nan=False,
         description="long-poll: wait up to this long for a task to become ready",
     )
-    worker_id: ShortText | None = None
+    worker_id: ShortText | None = Field(
+        default=None, description="names the worker in the workers registry (GET /workers)"
+    )
+    labels: WorkerLabels | None = None
+    sdk_version: ShortText | None = Field(
+        default=None, description="the worker SDK's version, shown by GET /workers"
+    )
 
 
 MAX_LEASE_SERVICES = 64

@@ -14,7 +14,7 @@ import importlib
 import json
 import math
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -377,6 +377,17 @@ def load_worker(target: str) -> Worker:
     return found
 
 
+def parse_labels(pairs: Sequence[str]) -> dict[str, str]:
+    """`--label gpu=a100 --label model=sdxl` -> {"gpu": "a100", "model": "sdxl"}."""
+    labels: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise typer.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint="--label")
+        labels[name] = value
+    return labels
+
+
 def worker(
     target: Annotated[str, typer.Argument(help="MODULE:ATTRIBUTE of a Worker")],
     *,
@@ -385,13 +396,28 @@ def worker(
     url: Annotated[str | None, typer.Option("--url", envvar="SCENARIST_URL")] = None,
     token: TokenOption = None,
     log_level: Annotated[str, typer.Option("--log-level")] = "INFO",
+    label: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--label",
+            metavar="NAME=VALUE",
+            help="a label the worker reports with every lease (repeatable), e.g. gpu=a100",
+        ),
+    ] = None,
 ) -> None:
     """Run a Worker object's handlers until SIGTERM/SIGINT (or, with --burst, until idle).
-    --url, --token and --concurrency override what the Worker was built with."""
+    --url, --token and --concurrency override what the Worker was built with; --label
+    adds to its labels (and replaces a label of the same name)."""
     from scenarist.worker.logs import configure_logging
 
     configure_logging(log_level.upper())
+    labels = parse_labels(label or [])
     instance = load_worker(target)
+    if labels:
+        try:
+            instance.set_labels({**instance.labels, **labels})
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--label") from exc
     if url is not None:
         instance.url = url
     if token is not None:

@@ -261,6 +261,18 @@ def add_queue_routes(router: APIRouter, renderer: Renderer) -> None:
         stats = await ctx.orchestrator.queue_stats()
         return renderer.page(request, "_queue_rows.html", queues=stats)
 
+    @router.get("/workers")
+    async def workers_page(request: Request, ctx: Ctx, viewer: Seen) -> Response:
+        workers = await ctx.orchestrator.workers.list()
+        now = ctx.orchestrator.clock()
+        return renderer.page(request, "workers.html", viewer=viewer, workers=workers, now=now)
+
+    @router.get("/fragments/workers")
+    async def worker_rows(request: Request, ctx: Ctx, _: Seen) -> Response:
+        workers = await ctx.orchestrator.workers.list()
+        now = ctx.orchestrator.clock()
+        return renderer.page(request, "_worker_rows.html", workers=workers, now=now)
+
 
 def add_session_routes(router: APIRouter, renderer: Renderer) -> None:
     @router.get("/login")

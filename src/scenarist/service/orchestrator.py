@@ -47,6 +47,7 @@ from scenarist.service.submission import (
     replay_of,
     submit_batch,
 )
+from scenarist.service.workers import WorkerRegistry
 from scenarist.storage import base
 from scenarist.storage.base import Store
 from scenarist.storage.watch import Watch
@@ -91,6 +92,7 @@ class Orchestrator:
         self._draining = False
         self._waiting: set[Watch] = set()  # the watches long polls are waiting on now
         self.groups = GroupRenderer(store)
+        self.workers = WorkerRegistry(store, clock)
 
     # --- submit -------------------------------------------------------------------------
 
@@ -144,6 +146,8 @@ class Orchestrator:
         wait_seconds: float = 0.0,
         worker_id: str | None = None,
         caller_gone: CallerGone | None = None,
+        labels: Mapping[str, str] | None = None,
+        sdk_version: str | None = None,
     ) -> list[Task]:
         """Take up to `max_tasks` ready tasks of `service` (or of any of several services,
         best first across them: see Store.lease_services); with `wait_seconds`, wait
@@ -152,13 +156,17 @@ class Orchestrator:
         A long poll ends empty when `caller_gone` says its caller left before or during
         the wait, and tasks leased in the moment the caller was found gone are handed
         back at once (Store.hand_back: queued again, the attempt unused) instead of
-        sitting out a lease nobody holds. `stop_waiting` (shutdown) ends every wait."""
+        sitting out a lease nobody holds. `stop_waiting` (shutdown) ends every wait.
+        The call records its worker (`labels`, `sdk_version`) in the workers registry."""
         services = [service] if isinstance(service, str) else list(dict.fromkeys(service))
         if not services:
             raise ParamError("services must name at least one service", field="services")
         self._check_batch(max_tasks, "max_tasks")
         lease_seconds = self._check_lease_seconds(lease_seconds)
         wait = min(max(wait_seconds, 0.0), self.limits.max_wait_seconds)
+        await self.workers.leased(
+            worker_id, services, labels=labels, sdk_version=sdk_version, poll_seconds=wait
+        )
         deadline = time.monotonic() + wait
         tasks = await self._lease_now(services, max_tasks, lease_seconds, worker_id)
         while not tasks and (remaining := deadline - time.monotonic()) > 0:
@@ -237,9 +245,11 @@ class Orchestrator:
         self, task_id: str, lease_token: str, *, lease_seconds: float | None = None
     ) -> Task:
         lease_seconds = self._check_lease_seconds(lease_seconds)
-        return await self.store.heartbeat(
+        task = await self.store.heartbeat(
             task_id, lease_token, lease_seconds=lease_seconds, now=self.clock()
         )
+        await self.workers.heartbeat(task.worker_id)
+        return task
 
     async def complete(
         self,

@@ -49,6 +49,7 @@ from scenarist.core.model import (
     Task,
 )
 from scenarist.core.usage import Usage, UsageTotal
+from scenarist.core.workers import WorkerRecord, WorkerSighting
 from scenarist.storage.watch import Watch
 
 
@@ -246,6 +247,19 @@ class Store(Protocol):
         and worker_id cleared, started_at cleared when the attempt returns to 0, one
         `queued` event with the restored attempt, counters and in-flight moved back.
         Else None and nothing changes."""
+
+    # --- workers registry ---------------------------------------------------------------
+
+    async def record_worker(self, sighting: WorkerSighting, *, now: float) -> None:
+        """Upsert the worker's record from a lease: services, labels, SDK version and
+        poll length replaced, `last_seen` = now (never moved back), `first_seen` kept."""
+
+    async def touch_worker(self, worker_id: str, *, now: float) -> None:
+        """A heartbeat: move a known worker's `last_seen` to now; an unknown id is ignored."""
+
+    async def list_workers(self, *, forget_before: float) -> list[WorkerRecord]:
+        """Forget the workers last seen before `forget_before`, then every other one by
+        worker id, `in_flight` counted from the processing tasks it holds now."""
 
     # --- scenario control ---------------------------------------------------------------
 

@@ -175,6 +175,10 @@ class ScenaristClient:
         """`GET /queues`: per service, ready / delayed / in flight / oldest ready age."""
         return self._call(Call("GET", "/queues"))
 
+    def workers(self) -> list[Any]:
+        """`GET /workers`: workers seen lately, with labels, last seen, tasks in flight."""
+        return list(self._call(Call("GET", "/workers"))["workers"])
+
     def retry(self, scenario_id: str) -> Any:
         return self._call(Call("POST", scenario_path(scenario_id, "retry")))
 
@@ -199,9 +203,11 @@ class ScenaristClient:
         wait_seconds: float = 0.0,
         worker_id: str | None = None,
         complete: Sequence[CompletionItem] = (),
+        labels: Mapping[str, str] | None = None,
     ) -> tuple[list[LeasedTask], list[Any]]:
         """Report `complete` done, then lease across `services`: a worker's round in one
-        request. Returns the leased tasks and one outcome per completion item, in order."""
+        request. Returns the leased tasks and one outcome per completion item, in order.
+        `labels` replace the worker's labels in the workers registry."""
         call = Calls.lease_services(
             services,
             max_tasks=max_tasks,
@@ -209,6 +215,7 @@ class ScenaristClient:
             wait=wait_seconds,
             worker_id=worker_id,
             complete=complete,
+            labels=labels,
         )
         return parse_lease_round(self._call(call))
 
@@ -370,9 +377,11 @@ class AsyncScenaristClient:
         wait_seconds: float = 0.0,
         worker_id: str | None = None,
         complete: Sequence[CompletionItem] = (),
+        labels: Mapping[str, str] | None = None,
     ) -> tuple[list[LeasedTask], list[Any]]:
         """Report `complete` done, then lease across `services`: a worker's round in one
-        request. Returns the leased tasks and one outcome per completion item, in order."""
+        request. Returns the leased tasks and one outcome per completion item, in order.
+        `labels` replace the worker's labels in the workers registry."""
         call = Calls.lease_services(
             services,
             max_tasks=max_tasks,
@@ -380,6 +389,7 @@ class AsyncScenaristClient:
             wait=wait_seconds,
             worker_id=worker_id,
             complete=complete,
+            labels=labels,
         )
         return parse_lease_round(await self._call(call))
 

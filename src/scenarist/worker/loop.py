@@ -15,7 +15,7 @@ import inspect
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from scenarist.worker.client import AsyncScenaristClient, LeasedTask
@@ -76,6 +76,8 @@ class RunOptions:
     grace_seconds: float
     worker_id: str
     burst: bool
+    # The worker's labels, read at every lease: `Worker.set_labels` changes them in place.
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 class WorkerRun:
@@ -231,6 +233,7 @@ class WorkerRun:
                 wait_seconds=self.poll_wait,
                 worker_id=self.options.worker_id,
                 complete=[r.item for r in results],
+                labels=dict(self.options.labels),
             )
         except ServerUnreachableError as exc:
             self.reporter.put_back(results, exc)

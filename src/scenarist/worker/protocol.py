@@ -11,6 +11,7 @@ from urllib.parse import quote, urlencode
 
 import orjson
 
+from scenarist import __version__
 from scenarist.worker.errors import (
     ApiError,
     AuthError,
@@ -213,14 +214,19 @@ class Calls:
         wait: float,
         worker_id: str | None,
         complete: Sequence[CompletionItem],
+        labels: Mapping[str, str] | None = None,
     ) -> Call:
-        """One worker round: report `complete` done, then lease across `services`."""
+        """One worker round: report `complete` done, then lease across `services`. A
+        named worker also tells the workers registry its `labels` and SDK version."""
         body: dict[str, Any] = {"services": list(services), "max_tasks": max_tasks}
         if lease_seconds is not None:
             body["lease_seconds"] = lease_seconds
         body["wait_seconds"] = wait
         if worker_id:
             body["worker_id"] = worker_id
+            body["sdk_version"] = __version__
+        if labels is not None:
+            body["labels"] = dict(labels)
         body["complete"] = completion_bodies(complete)
         return Call("POST", "/queues/lease", body, timeout=wait + LONG_POLL_MARGIN_SECONDS)
 

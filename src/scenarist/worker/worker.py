@@ -17,11 +17,13 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 import httpx
 
+from scenarist.core.errors import ScenaristError
+from scenarist.core.workers import check_labels
 from scenarist.worker.client import DEFAULT_URL, AsyncScenaristClient
 from scenarist.worker.loop import HandlerSpec, RunOptions, WorkerRun, WorkerStats
 from scenarist.worker.task import Handler
@@ -42,6 +44,8 @@ class Worker:
     `concurrency` bounds the tasks running at once across all services; `max_tasks`
     bounds one lease batch (default: `concurrency`); `wait_seconds` is the long-poll;
     `lease_seconds` the lease asked for, renewed every third of it while a task runs.
+    `labels` (e.g. `{"gpu": "a100", "model": "sdxl"}`) go with every lease to the
+    workers registry (`GET /workers`); `set_labels` changes them for the next lease.
     """
 
     def __init__(
@@ -56,6 +60,7 @@ class Worker:
         worker_id: str | None = None,
         grace_seconds: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        labels: Mapping[str, str] | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -69,6 +74,8 @@ class Worker:
         self.wait_seconds = wait_seconds
         self.worker_id = worker_id or default_worker_id()
         self.grace_seconds = grace_seconds
+        self._labels: dict[str, str] = {}
+        self.set_labels(labels or {})
         self._transport = transport
         self._handlers: dict[str, HandlerSpec] = {}
         self._run: WorkerRun | None = None
@@ -78,6 +85,20 @@ class Worker:
     @property
     def services(self) -> list[str]:
         return list(self._handlers)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return dict(self._labels)
+
+    def set_labels(self, labels: Mapping[str, str]) -> None:
+        """Replace the labels; the next lease sends them (e.g. after loading another
+        model). ValueError when they break the registry's bounds."""
+        try:
+            checked = check_labels(labels)
+        except ScenaristError as exc:
+            raise ValueError(str(exc)) from exc
+        self._labels.clear()  # in place: a running worker's lease loop reads this dict
+        self._labels.update(checked)
 
     def handler(self, service: str, *, lease_seconds: float | None = None) -> Callable[[H], H]:
         """Decorator: `@worker.handler("image-service")` on a sync or async function that
@@ -116,6 +137,7 @@ class Worker:
             grace_seconds=self.grace_seconds,
             worker_id=self.worker_id,
             burst=burst,
+            labels=self._labels,
         )
         loop = asyncio.get_running_loop()
         async with AsyncScenaristClient(self.url, self.token, transport=self._transport) as client:

@@ -26,4 +26,7 @@ router = APIRouter(tags=["operations"])
 async def metrics(services: Services, _: Caller) -> Response:
     queues = await services.orchestrator.queue_stats()
     usage = await services.orchestrator.usage_totals()
-    return Response(services.metrics.exposition(queues, usage), media_type=CONTENT_TYPE_LATEST)
+    live = await services.orchestrator.workers.live_per_service()
+    return Response(
+        services.metrics.exposition(queues, usage, live), media_type=CONTENT_TYPE_LATEST
+    )

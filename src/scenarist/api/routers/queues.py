@@ -57,6 +57,8 @@ async def lease_services(
         wait_seconds=body.wait_seconds,
         worker_id=body.worker_id,
         caller_gone=request.is_disconnected,
+        labels=body.labels,
+        sdk_version=body.sdk_version,
     )
     traces = await traceparents(services, tasks)
     return Response(services_lease_body(tasks, outcomes, traces), media_type="application/json")
@@ -81,6 +83,8 @@ async def lease(
         wait_seconds=body.wait_seconds,
         worker_id=body.worker_id,
         caller_gone=request.is_disconnected,
+        labels=body.labels,
+        sdk_version=body.sdk_version,
     )
     return Response(
         lease_body(tasks, await traceparents(services, tasks)), media_type="application/json"

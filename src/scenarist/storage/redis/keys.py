@@ -16,6 +16,8 @@ documents the derivation and the tests check that both sides agree):
     {<prefix>:<shard>}:ik:<key>             string  idempotency key -> scenario id
     {<prefix>:<shard>}:us                   hash    usage totals: JSON [hour, template,
                                                     service, name] -> exact float text
+    {<prefix>:w}:workers                    hash    worker id -> worker record (JSON)
+    {<prefix>:w}:seen                       zset    worker id by last seen
     scenarist:function-libraries            hash    server-wide: Lua library version ->
                                                     when a process last loaded it
 
@@ -23,6 +25,8 @@ The hash tag is a SHARD tag, not a per-scenario tag: a scenario lives on shard
 crc32(scenario_id) % shard_count, and every key it touches (its own keys and the ready
 queues and sets of its shard) hashes to that one slot, so every script is single-slot on
 Redis Cluster while workers poll a handful of shards instead of one queue per scenario.
+The workers registry has a tag of its own (`w`, not a shard number): its two keys share
+one slot, and no script touches them together with a shard's keys.
 """
 
 from __future__ import annotations
@@ -116,6 +120,14 @@ class KeySpace:
 
     def shards(self) -> list[ShardKeys]:
         return [self.shard(i) for i in range(self.shard_count)]
+
+    @property
+    def workers(self) -> str:
+        return f"{{{self.key_prefix}:w}}:workers"
+
+    @property
+    def workers_seen(self) -> str:
+        return f"{{{self.key_prefix}:w}}:seen"
 
     @property
     def channel_prefix(self) -> str:

@@ -25,8 +25,9 @@ from scenarist.core.model import (
 )
 from scenarist.core.transitions import LEASE_EXPIRED_ERROR
 from scenarist.core.usage import Usage, UsageTotal
+from scenarist.core.workers import WorkerRecord, WorkerSighting
 from scenarist.storage.base import CompletionItem
-from scenarist.storage.redis import completions, reads
+from scenarist.storage.redis import completions, reads, workers
 from scenarist.storage.redis.codec import (
     decode_scenario,
     decode_task,
@@ -376,6 +377,18 @@ class RedisStore:
         return await self._scripts.run(operation, keys, [sid, *args])
 
     # --- scenario control ---------------------------------------------------------------
+
+    @translate_errors
+    async def record_worker(self, sighting: WorkerSighting, *, now: float) -> None:
+        await workers.record_worker(self._client, self._space, sighting, now=now)
+
+    @translate_errors
+    async def touch_worker(self, worker_id: str, *, now: float) -> None:
+        await workers.touch_worker(self._client, self._space, worker_id, now=now)
+
+    @translate_errors
+    async def list_workers(self, *, forget_before: float) -> list[WorkerRecord]:
+        return await workers.list_workers(self._client, self._space, forget_before=forget_before)
 
     @translate_errors
     async def cancel_scenario(self, scenario_id: str, *, now: float) -> Scenario:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 BUSY_TIMEOUT_MS = 10_000  # other processes writing the same file wait this long at most
 SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 
@@ -120,6 +120,17 @@ CREATE TABLE IF NOT EXISTS usage_totals (
     value REAL NOT NULL,
     PRIMARY KEY (hour, template, service, name)
 ) WITHOUT ROWID;
+
+-- The workers registry (core/workers.py): each worker's last lease, first and last seen.
+CREATE TABLE IF NOT EXISTS workers (
+    worker_id TEXT PRIMARY KEY,
+    services TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    sdk_version TEXT,
+    poll_seconds REAL NOT NULL,
+    first_seen REAL NOT NULL,
+    last_seen REAL NOT NULL
+) WITHOUT ROWID;
 """
 
 # Version 1 -> 2: add `tasks.waiting` and fill it from the parents' current statuses (a task
@@ -178,6 +189,20 @@ MIGRATE_V6_TO_V7 = (
     "CREATE INDEX IF NOT EXISTS tasks_parallel ON tasks (scenario_id, parallel_group, status) "
     "WHERE parallel_group IS NOT NULL",
 )
+# Version 7 -> 8: the workers registry (one row per worker id; older files had none).
+MIGRATE_V7_TO_V8 = (
+    """
+    CREATE TABLE IF NOT EXISTS workers (
+        worker_id TEXT PRIMARY KEY,
+        services TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        sdk_version TEXT,
+        poll_seconds REAL NOT NULL,
+        first_seen REAL NOT NULL,
+        last_seen REAL NOT NULL
+    ) WITHOUT ROWID
+    """,
+)
 MIGRATIONS = {
     1: MIGRATE_V1_TO_V2,
     2: MIGRATE_V2_TO_V3,
@@ -185,6 +210,7 @@ MIGRATIONS = {
     4: MIGRATE_V4_TO_V5,
     5: MIGRATE_V5_TO_V6,
     6: MIGRATE_V6_TO_V7,
+    7: MIGRATE_V7_TO_V8,
 }
 
 

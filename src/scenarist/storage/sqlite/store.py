@@ -34,8 +34,9 @@ from scenarist.core.model import (
     Task,
 )
 from scenarist.core.usage import Usage, UsageTotal
+from scenarist.core.workers import WorkerRecord, WorkerSighting
 from scenarist.storage.base import CompletionItem
-from scenarist.storage.sqlite import reads, scenario_ops, task_ops
+from scenarist.storage.sqlite import reads, scenario_ops, task_ops, workers
 from scenarist.storage.sqlite.notify import events_key, ready_key
 from scenarist.storage.sqlite.schema import connect
 from scenarist.storage.sqlite.transitions import Changes
@@ -370,6 +371,17 @@ class SqliteStore:
         )
 
     # --- scenario control ---------------------------------------------------------------
+
+    async def record_worker(self, sighting: WorkerSighting, *, now: float) -> None:
+        await self._write(lambda conn, _: workers.record_worker(conn, sighting, now=now))
+
+    async def touch_worker(self, worker_id: str, *, now: float) -> None:
+        await self._write(lambda conn, _: workers.touch_worker(conn, worker_id, now=now))
+
+    async def list_workers(self, *, forget_before: float) -> list[WorkerRecord]:
+        return await self._write(
+            lambda conn, _: workers.list_workers(conn, forget_before=forget_before)
+        )
 
     async def cancel_scenario(self, scenario_id: str, *, now: float) -> Scenario:
         return await self._write(
