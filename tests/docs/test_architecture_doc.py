@@ -13,6 +13,7 @@ from scenarist.core import (
     transition_changes,
     transition_guards,
     transitions,
+    workers,
 )
 from scenarist.storage.sqlite import transitions as sqlite_transitions
 
@@ -47,6 +48,7 @@ def test_every_row_and_core_function_it_names_exists() -> None:
         transition_guards,
         ready_order,
         lifecycle,
+        workers,
         sqlite_transitions,
     )
     missing = sorted(n for n in core_names if not any(hasattr(m, n) for m in modules))
