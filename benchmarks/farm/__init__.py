@@ -1,0 +1,1 @@
+"""The simulated GPU farm of `benchmarks/farm_bench.py` (see spec.py)."""

@@ -1,0 +1,77 @@
+"""The farm benchmark: its bounds and metrics on hand-made records, and one tiny run of
+scenarist on the farm end to end (structure and completion only, no timing)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from benchmarks.farm.metrics import measure, summarise
+from benchmarks.farm.spec import (
+    SERVICES,
+    critical_path_seconds,
+    kind,
+    makespan_lower_bound,
+    service_of,
+)
+from benchmarks.farm_bench import main
+from benchmarks.harness.records import ExecutionRecord
+from benchmarks.harness.workload import Workload
+
+MS = 1_000_000
+
+
+def test_tasks_map_to_their_pools_and_durations() -> None:
+    assert kind("slide_image_12") == "slide_image"
+    assert kind("video") == "video"
+    assert [service_of(n) for n in ("script", "slide_prompt_1", "voice", "slide_image_2")] == [
+        "text-service", "text-service", "audio-service", "image-service",
+    ]  # fmt: skip
+
+
+def test_the_lower_bound_is_the_busiest_pool_and_the_critical_path() -> None:
+    parents = Workload(scenarios=1, slides=3).parents_of()
+    # script 30, then the slower of voice (60) and prompt + image (15 + 80), then video 120
+    assert critical_path_seconds(parents, 1.0) == pytest.approx(0.245)
+    # Ten scenarios: image 10 x 3 x 80 ms on 2 slots = 1.2 s; video 10 x 120 ms on 1 = 1.2 s
+    pool, critical = makespan_lower_bound(parents, 10, 1.0)
+    assert (pool, critical) == (pytest.approx(1.2), pytest.approx(0.245))
+    assert makespan_lower_bound(parents, 10, 0.5)[0] == pytest.approx(0.6)
+
+
+def test_measure_reads_time_to_video_and_utilisation_from_the_records() -> None:
+    workload = Workload(scenarios=2, slides=1)
+    submitted = {"s1": 0, "s2": 0}
+    records = []
+    for offset, sid in ((0, "s1"), (200, "s2")):  # s2 runs 200 ms after s1, serially
+        at = offset
+        for name, ms in (("script", 30), ("voice", 60), ("slide_prompt_1", 15),
+                         ("slide_image_1", 80), ("video", 100)):  # fmt: skip
+            records.append(ExecutionRecord(name, sid, at * MS, (at + ms) * MS))
+            at += ms if name != "voice" else 0  # voice beside the prompt
+    run = measure("x", 1, workload=workload, scale=1.0, submitted=submitted, records=records)
+    assert run.makespan_s == pytest.approx(0.425)
+    assert (run.first_video_s, run.ttv_mean_s) == (pytest.approx(0.225), pytest.approx(0.325))
+    assert run.utilisation["video-service"] == pytest.approx(0.2 / 0.425)
+    assert run.utilisation["text-service"] == pytest.approx(0.09 / (2 * 0.425))
+    summary = summarise("x", [run, run])
+    assert (summary.runs, summary.ttv_mean.median) == (2, pytest.approx(0.325))
+    assert set(summary.utilisation) == set(SERVICES)
+
+
+@pytest.mark.redis
+def test_a_tiny_farm_run_of_scenarist_finishes_every_scenario(tmp_path: Path) -> None:
+    argv = ["--systems", "scenarist", "--scenarios", "2", "--slides", "1", "--scale", "0.05"]
+    argv += ["--repeat", "1", "--timeout", "60", "--results-dir", str(tmp_path)]
+    assert main(argv) == 0
+    [report_file] = tmp_path.glob("farm-*.json")
+    report = json.loads(report_file.read_text())
+    assert report["options"]["workload"] == {"scenarios": 2, "slides": 1}
+    [run] = report["farm"]
+    assert run["system"] == "scenarist"
+    assert "error" not in run  # verified: every task of every scenario ran once, in order
+    assert run["first_video_s"] <= run["ttv_mean_s"] <= run["ttv_p95_s"] <= run["makespan_s"]
+    assert run["bound_s"] == max(run["pool_bound_s"], run["critical_path_s"]) > 0
+    assert set(run["utilisation"]) == set(SERVICES)
+    assert all(0 < used <= 1 for used in run["utilisation"].values())
