@@ -22,31 +22,10 @@ from benchmarks.farm.spec import (
     service_of,
 )
 from benchmarks.harness.records import mark_worker_ready
-from benchmarks.harness.workload import SCRIPT, VIDEO, VOICE, Workload, slide_image, slide_prompt
+from benchmarks.harness.workload import SCRIPT, Workload
+from benchmarks.peers.bullmq_runner import fan_out_flow
 from benchmarks.peers.runner_cli import main, redis_url, submit_batches_timed_async
 from bullmq import FlowProducer, Queue, Worker
-
-
-def _node(
-    name: str, scenario_id: str, children: list[dict[str, Any]] | None = None
-) -> dict[str, Any]:
-    node: dict[str, Any] = {
-        "name": name,
-        "queueName": service_of(name),
-        "data": {"sid": scenario_id},
-    }
-    if children:
-        node["children"] = children
-    return node
-
-
-def fan_out_flow(scenario_id: str, slides: int) -> dict[str, Any]:
-    children = [_node(VOICE, scenario_id)]
-    children.extend(
-        _node(slide_image(i), scenario_id, [_node(slide_prompt(i), scenario_id)])
-        for i in range(1, slides + 1)
-    )
-    return _node(VIDEO, scenario_id, children)
 
 
 async def _serve() -> None:
@@ -56,7 +35,7 @@ async def _serve() -> None:
     async def process(job: Any, _token: str) -> None:
         await run_farm_task_async(job.name, job.data["sid"], scale)
         if job.name == SCRIPT:
-            await flows.add(fan_out_flow(job.data["sid"], job.data["slides"]))
+            await flows.add(fan_out_flow(job.data["sid"], job.data["slides"], service_of))
 
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from benchmarks.harness.records import mark_worker_ready, run_noop_task
@@ -33,22 +34,22 @@ from benchmarks.peers.runner_cli import (
 from bullmq import FlowProducer, Queue, Worker
 
 
-def _node(
-    name: str, scenario_id: str, children: list[dict[str, Any]] | None = None
+def fan_out_flow(
+    scenario_id: str, slides: int, queue_of: Callable[[str], str] = lambda _: QUEUE_NAME
 ) -> dict[str, Any]:
-    node: dict[str, Any] = {"name": name, "queueName": QUEUE_NAME, "data": {"sid": scenario_id}}
-    if children:
-        node["children"] = children
-    return node
+    """The flow below `script`; `queue_of` puts each task name on its queue (one queue
+    for every task here, a queue per service on the farm)."""
 
+    def node(name: str, children: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        made: dict[str, Any] = {"name": name, "queueName": queue_of(name)}
+        made["data"] = {"sid": scenario_id}
+        if children:
+            made["children"] = children
+        return made
 
-def fan_out_flow(scenario_id: str, slides: int) -> dict[str, Any]:
-    children = [_node(VOICE, scenario_id)]
-    children.extend(
-        _node(slide_image(i), scenario_id, [_node(slide_prompt(i), scenario_id)])
-        for i in range(1, slides + 1)
-    )
-    return _node(VIDEO, scenario_id, children)
+    children = [node(VOICE)]
+    children.extend(node(slide_image(i), [node(slide_prompt(i))]) for i in range(1, slides + 1))
+    return node(VIDEO, children)
 
 
 async def _serve() -> None:

@@ -120,8 +120,10 @@ CREATE TABLE IF NOT EXISTS usage_totals (
     value REAL NOT NULL,
     PRIMARY KEY (hour, template, service, name)
 ) WITHOUT ROWID;
+"""
 
--- The workers registry (core/workers.py): each worker's last lease, first and last seen.
+# The workers registry (core/workers.py): each worker's last lease, first and last seen.
+WORKERS_TABLE = """
 CREATE TABLE IF NOT EXISTS workers (
     worker_id TEXT PRIMARY KEY,
     services TEXT NOT NULL,
@@ -130,8 +132,9 @@ CREATE TABLE IF NOT EXISTS workers (
     poll_seconds REAL NOT NULL,
     first_seen REAL NOT NULL,
     last_seen REAL NOT NULL
-) WITHOUT ROWID;
+) WITHOUT ROWID
 """
+DDL += WORKERS_TABLE + ";"
 
 # Version 1 -> 2: add `tasks.waiting` and fill it from the parents' current statuses (a task
 # id is "<scenario_id>:<name>", so a parent's row is found from the child's depends_on).
@@ -190,19 +193,7 @@ MIGRATE_V6_TO_V7 = (
     "WHERE parallel_group IS NOT NULL",
 )
 # Version 7 -> 8: the workers registry (one row per worker id; older files had none).
-MIGRATE_V7_TO_V8 = (
-    """
-    CREATE TABLE IF NOT EXISTS workers (
-        worker_id TEXT PRIMARY KEY,
-        services TEXT NOT NULL,
-        labels TEXT NOT NULL,
-        sdk_version TEXT,
-        poll_seconds REAL NOT NULL,
-        first_seen REAL NOT NULL,
-        last_seen REAL NOT NULL
-    ) WITHOUT ROWID
-    """,
-)
+MIGRATE_V7_TO_V8 = (WORKERS_TABLE,)
 MIGRATIONS = {
     1: MIGRATE_V1_TO_V2,
     2: MIGRATE_V2_TO_V3,
