@@ -7,8 +7,10 @@ from pydantic import BaseModel, Field
 
 from scenarist.api.deps import Caller, Services
 from scenarist.api.problems import problem_responses
-from scenarist.core.workers import STALE_POLLS
-from scenarist.service.workers import WorkerView
+from scenarist.core.workers import MIN_POLL_SECONDS, STALE_POLLS
+from scenarist.service.workers import WorkerPolicy, WorkerView
+
+FORGET_HOURS = WorkerPolicy().forget_after_seconds / 3600
 
 router = APIRouter(prefix="/workers", tags=["queues"])
 
@@ -23,7 +25,8 @@ class WorkerPublic(BaseModel):
     in_flight: int = Field(description="tasks it holds processing now")
     stale: bool = Field(
         description=f"no call from it for {STALE_POLLS} of its long polls (at least "
-        "10 s each): probably gone; dropped from the list a day after its last call"
+        f"{MIN_POLL_SECONDS:g} s each): probably gone; dropped from the list "
+        f"{FORGET_HOURS:g} hours after its last call"
     )
 
     @classmethod
