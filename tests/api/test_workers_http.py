@@ -76,3 +76,17 @@ async def test_the_dashboard_lists_workers_and_links_the_page(client: httpx.Asyn
     assert "gpu=a100" in rows
     assert "model=sdxl" in rows
     assert ">live<" in rows
+
+
+async def test_openapi_documents_the_registry_and_the_lease_fields(
+    client: httpx.AsyncClient,
+) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    listing = spec["paths"]["/workers"]["get"]
+    assert listing["operationId"] == "listWorkers"
+    assert "200" in listing["responses"]
+    fields = spec["components"]["schemas"]["WorkerPublic"]["properties"]
+    assert {"labels", "sdk_version", "last_seen", "in_flight", "stale"} <= set(fields)
+    lease = spec["components"]["schemas"]["LeaseCreate"]["properties"]
+    assert lease["labels"]["anyOf"][0]["maxProperties"] == 16
+    assert "sdk_version" in lease
