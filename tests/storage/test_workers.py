@@ -58,6 +58,8 @@ async def test_in_flight_counts_the_processing_tasks_each_worker_holds(store: St
     [c] = await lease(store, now=T0 + 1, nonce="n2", max_tasks=1, worker_id="w-2")
     by_id = {w.worker_id: w.in_flight for w in await store.list_workers(forget_before=0.0)}
     assert by_id == {"w-1": 2, "w-2": 1}
+    uncounted = await store.list_workers(forget_before=0.0, count_in_flight=False)
+    assert {w.worker_id: w.in_flight for w in uncounted} == {"w-1": 0, "w-2": 0}
     await store.complete(c.id, c.lease_token, result_ref=None, result=None, now=T0 + 2)
     by_id = {w.worker_id: w.in_flight for w in await store.list_workers(forget_before=0.0)}
     assert by_id == {"w-1": 2, "w-2": 0}

@@ -88,9 +88,10 @@ class WorkerRegistry:
         return [WorkerView(r, is_stale(r, now=now)) for r in records]
 
     async def live_per_service(self) -> dict[str, int]:
+        """For /metrics, on every scrape: no count of tasks in flight (see Store)."""
         now = self.clock()
         records = await self.store.list_workers(
-            forget_before=now - self.policy.forget_after_seconds
+            forget_before=now - self.policy.forget_after_seconds, count_in_flight=False
         )
         return live_per_service(records, now=now)
 

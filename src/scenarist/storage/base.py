@@ -257,9 +257,12 @@ class Store(Protocol):
     async def touch_worker(self, worker_id: str, *, now: float) -> None:
         """A heartbeat: move a known worker's `last_seen` to now; an unknown id is ignored."""
 
-    async def list_workers(self, *, forget_before: float) -> list[WorkerRecord]:
+    async def list_workers(
+        self, *, forget_before: float, count_in_flight: bool = True
+    ) -> list[WorkerRecord]:
         """Forget the workers last seen before `forget_before`, then every other one by
-        worker id, `in_flight` counted from the processing tasks it holds now."""
+        worker id, `in_flight` counted from the processing tasks it holds now (left 0
+        without `count_in_flight`: that count reads every processing task)."""
 
     # --- scenario control ---------------------------------------------------------------
 

@@ -387,8 +387,15 @@ class RedisStore:
         await workers.touch_worker(self._client, self._space, worker_id, now=now)
 
     @translate_errors
-    async def list_workers(self, *, forget_before: float) -> list[WorkerRecord]:
-        return await workers.list_workers(self._client, self._space, forget_before=forget_before)
+    async def list_workers(
+        self, *, forget_before: float, count_in_flight: bool = True
+    ) -> list[WorkerRecord]:
+        return await workers.list_workers(
+            self._client,
+            self._space,
+            forget_before=forget_before,
+            count_in_flight=count_in_flight,
+        )
 
     @translate_errors
     async def cancel_scenario(self, scenario_id: str, *, now: float) -> Scenario:

@@ -45,7 +45,7 @@ async def touch_worker(client: Redis, space: KeySpace, worker_id: str, *, now: f
 
 
 async def list_workers(
-    client: Redis, space: KeySpace, *, forget_before: float
+    client: Redis, space: KeySpace, *, forget_before: float, count_in_flight: bool
 ) -> list[WorkerRecord]:
     forgotten = await client.zrangebyscore(space.workers_seen, "-inf", f"({forget_before!r}")
     if forgotten:
@@ -62,7 +62,7 @@ async def list_workers(
     ids = sorted(worker_id for worker_id, _ in seen)
     raw = cast("list[str | None]", await client.hmget(space.workers, ids))
     last_seen = dict(seen)
-    in_flight = await _in_flight(client, space)
+    in_flight = await _in_flight(client, space) if count_in_flight else Counter[str]()
     return [
         _record(worker_id, json.loads(text), last_seen[worker_id], in_flight[worker_id])
         for worker_id, text in zip(ids, raw, strict=True)

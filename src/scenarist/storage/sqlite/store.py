@@ -378,9 +378,13 @@ class SqliteStore:
     async def touch_worker(self, worker_id: str, *, now: float) -> None:
         await self._write(lambda conn, _: workers.touch_worker(conn, worker_id, now=now))
 
-    async def list_workers(self, *, forget_before: float) -> list[WorkerRecord]:
+    async def list_workers(
+        self, *, forget_before: float, count_in_flight: bool = True
+    ) -> list[WorkerRecord]:
         return await self._write(
-            lambda conn, _: workers.list_workers(conn, forget_before=forget_before)
+            lambda conn, _: workers.list_workers(
+                conn, forget_before=forget_before, count_in_flight=count_in_flight
+            )
         )
 
     async def cancel_scenario(self, scenario_id: str, *, now: float) -> Scenario:

@@ -24,6 +24,12 @@ ON CONFLICT (worker_id) DO UPDATE SET
 """
 
 
+IN_FLIGHT = (
+    "SELECT worker_id, count(*) FROM tasks "
+    "WHERE status = 'processing' AND worker_id IS NOT NULL GROUP BY worker_id"
+)
+
+
 def record_worker(conn: sqlite3.Connection, sighting: WorkerSighting, *, now: float) -> None:
     conn.execute(
         UPSERT,
@@ -45,16 +51,12 @@ def touch_worker(conn: sqlite3.Connection, worker_id: str, *, now: float) -> Non
     )
 
 
-def list_workers(conn: sqlite3.Connection, *, forget_before: float) -> list[WorkerRecord]:
+def list_workers(
+    conn: sqlite3.Connection, *, forget_before: float, count_in_flight: bool
+) -> list[WorkerRecord]:
     """Forget the workers last seen before `forget_before`, then list the others by id."""
     conn.execute("DELETE FROM workers WHERE last_seen < ?", (forget_before,))
-    in_flight = {
-        row[0]: row[1]
-        for row in conn.execute(
-            "SELECT worker_id, count(*) FROM tasks "
-            "WHERE status = 'processing' AND worker_id IS NOT NULL GROUP BY worker_id"
-        )
-    }
+    in_flight = dict(conn.execute(IN_FLIGHT).fetchall()) if count_in_flight else {}
     return [
         WorkerRecord(
             worker_id=row["worker_id"],
