@@ -44,6 +44,7 @@ from scenarist.core.model import (
     Completion,
     Event,
     QueueStats,
+    RunRecord,
     Scenario,
     ScenarioStatus,
     Task,
@@ -258,6 +259,27 @@ class Store(Protocol):
         """failed/skipped/cancelled tasks go back: `queued` when all parents succeeded,
         else `pending`; attempt reset to 0, error/lease/result cleared; successes kept.
         Raise ConflictError when there is nothing to retry."""
+
+    async def rerun_scenario(
+        self,
+        scenario_id: str,
+        tasks: Sequence[str],
+        *,
+        payloads: Mapping[str, Mapping[str, JSON]],
+        cancel_running: bool,
+        no_cache: bool,
+        history_limit: int,
+        now: float,
+    ) -> tuple[Scenario, tuple[str, ...]]:
+        """`core.rerun.rerun_plan` in one atomic step: the named tasks and their dependents
+        start a new run (`payloads`: overrides merged into the named tasks' payloads), each
+        ended run kept in the task's history (the last `history_limit`), the scenario no
+        longer cancelled. Returns the scenario and the tasks that run again, in plan order.
+        ParamError for unknown names, ConflictError for what the plan refuses (nothing
+        changes then)."""
+
+    async def task_history(self, task_id: str) -> list[RunRecord]:
+        """The runs a rerun ended, newest first (not the current one)."""
 
     # --- scenario-end callbacks (outbox) ------------------------------------------------
 

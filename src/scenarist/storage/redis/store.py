@@ -18,6 +18,7 @@ from scenarist.core.model import (
     Completion,
     Event,
     QueueStats,
+    RunRecord,
     Scenario,
     ScenarioStatus,
     Task,
@@ -26,7 +27,7 @@ from scenarist.core.model import (
 from scenarist.core.transitions import LEASE_EXPIRED_ERROR
 from scenarist.core.usage import Usage, UsageTotal
 from scenarist.storage.base import CompletionItem
-from scenarist.storage.redis import completions, reads
+from scenarist.storage.redis import completions, reads, rerun
 from scenarist.storage.redis.codec import (
     decode_scenario,
     decode_task,
@@ -388,6 +389,29 @@ class RedisStore:
         outcome = await self._run_task_script("retry", scenario_id, [ts(now)])
         check_control_outcome(outcome, scenario_id, "retry")
         return await self.get_scenario(scenario_id)
+
+    @translate_errors
+    async def rerun_scenario(
+        self,
+        scenario_id: str,
+        tasks: Sequence[str],
+        *,
+        payloads: Mapping[str, Mapping[str, JSON]],
+        cancel_running: bool,
+        no_cache: bool,
+        history_limit: int,
+        now: float,
+    ) -> tuple[Scenario, tuple[str, ...]]:
+        again = await rerun.rerun(
+            self._client, self._space, self._scripts, scenario_id, tasks, payloads=payloads,
+            cancel_running=cancel_running, no_cache=no_cache, history_limit=history_limit,
+            now=ts(now),
+        )  # fmt: skip
+        return await self.get_scenario(scenario_id), again
+
+    @translate_errors
+    async def task_history(self, task_id: str) -> list[RunRecord]:
+        return await rerun.task_history(self._client, self._space, task_id)
 
     # --- scenario-end callbacks (outbox) ------------------------------------------------
 
