@@ -27,6 +27,7 @@ from scenarist.core.model import (
     Completion,
     Event,
     QueueStats,
+    RunRecord,
     Scenario,
     ScenarioPlan,
     ScenarioStatus,
@@ -367,6 +368,24 @@ class Orchestrator:
 
     async def retry(self, scenario_id: str) -> Scenario:
         return await self.store.retry_scenario(scenario_id, now=self.clock())
+
+    async def rerun(
+        self,
+        scenario_id: str,
+        tasks: Sequence[str],
+        *,
+        payloads: Mapping[str, Mapping[str, JSON]],
+        cancel_running: bool = False,
+        no_cache: bool = False,
+    ) -> tuple[Scenario, tuple[str, ...]]:
+        """The named tasks and their dependents start a new run (decision 60)."""
+        return await self.store.rerun_scenario(
+            scenario_id, tasks, payloads=payloads, cancel_running=cancel_running,
+            no_cache=no_cache, history_limit=self.limits.history_limit, now=self.clock(),
+        )  # fmt: skip
+
+    async def task_history(self, task_id: str) -> list[RunRecord]:
+        return await self.store.task_history(task_id)
 
     async def get_scenario(self, scenario_id: str) -> Scenario:
         return await self.store.get_scenario(scenario_id)

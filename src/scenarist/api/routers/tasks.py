@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Response
 from scenarist.api.auth import Principal, require_role, require_service
 from scenarist.api.deps import AppServices, Caller, Services
 from scenarist.api.problems import problem_responses
+from scenarist.api.rerun_schemas import TaskHistoryPublic
 from scenarist.api.schemas import TaskDetailPublic, TaskPublic, TaskStatusUpdate
 from scenarist.api.worker_bodies import Outcome, batch_complete_body
 from scenarist.api.worker_schemas import (
@@ -96,6 +97,21 @@ async def complete_items(
         ]
     )
     return [(i.id, r) for i, r in zip(items, results, strict=True)]
+
+
+@router.get(
+    "/{task_id}/history",
+    operation_id="getTaskHistory",
+    summary="A task's runs, newest first: the current one, then those reruns ended",
+    responses=problem_responses(401, 403, 404, 503),
+)
+async def task_history(task_id: TaskId, services: Services, caller: Caller) -> TaskHistoryPublic:
+    task = await services.orchestrator.get_task(task_id)
+    if caller.role is Role.WORKER:
+        require_service(caller, task.service)
+    # Read after the task: a run a rerun ended meanwhile is not listed twice.
+    ended = [r for r in await services.orchestrator.task_history(task_id) if r.run < task.run]
+    return TaskHistoryPublic.of(task, ended)
 
 
 @router.get(
