@@ -3,12 +3,15 @@ request's outcome, what a worker leases afterwards, the refusals that change not
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from scenarist.core.catalog import load_catalog
 from scenarist.core.errors import ConflictError, ParamError
 from scenarist.core.model import ScenarioStatus, Task, TaskStatus
 from scenarist.storage.base import Store
+from scenarist.storage.sqlite.store import SqliteStore
 from tests.storage.plans import (
     T0,
     diamond,
@@ -21,6 +24,7 @@ from tests.storage.plans import (
     submit,
     task_events,
 )
+from tests.storage.test_lockstep_groups import group
 
 SERVICES = ("text-service", "audio-service", "image-service", "video-service")
 
@@ -194,3 +198,32 @@ async def test_a_dependent_a_lost_parent_put_out_of_reach_stays_as_it_is(store: 
     assert (await statuses(store, scenario.id))["d"] == "skipped"
     with pytest.raises(ConflictError, match="d cannot run again"):
         await rerun(store, scenario.id, "d")
+
+
+async def test_a_task_a_group_expanded_from_is_refused_its_instances_are_not(
+    tmp_path: Path,
+) -> None:
+    """SQLite (the Redis stores refuse groups at submit): `a` expanded group `g` into
+    g_1, g_2; rerunning `a` would need `g` again, rerunning g_1 is a plain rerun."""
+    store = await SqliteStore.open(tmp_path / "groups.db")
+    try:
+        the_plan = plan(spec("a"), group(spec("g", "a"), None), spec("d", "g"))
+        scenario, _ = await submit(store, the_plan)
+        a = await lease_named(store, scenario.id, "a", now=T0 + 1)
+        await store.complete(
+            a.id, a.lease_token, result_ref="r", result={"x": [1, 2]}, now=T0 + 1,
+            payloads={"g": [{"n": 1}, {"n": 2}]},
+        )  # fmt: skip
+        await run_to_success(store, scenario.id, ["g_1", "g_2", "d"], now=T0 + 2)
+        before = await snapshot(store, scenario.id)
+
+        with pytest.raises(ConflictError, match="g_1, g_2: instances of an expanded"):
+            await rerun(store, scenario.id, "a")
+        assert await snapshot(store, scenario.id) == before
+
+        # Plan index order: an expansion's instances come after the planned tasks.
+        assert await rerun(store, scenario.id, "g_1") == ("d", "g_1")
+        await run_to_success(store, scenario.id, ["g_1", "d"], now=T0 + 60)
+        assert (await store.get_scenario(scenario.id)).status is ScenarioStatus.SUCCESS
+    finally:
+        await store.close()

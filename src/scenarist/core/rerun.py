@@ -4,12 +4,12 @@ every other task keeps its result. Built from rows `cancel`, `rerun_ready`,
 in one atomic step: the cancels, then each ending run into the task's history, then the
 changes.
 
-What runs again: a named task, and every task below one (in plan order, so a parent is
-decided before its children), except a dependent whose join a lost parent outside the
-rerun already put out of reach: it stays as it is (skipped), and does not pull its own
-dependents in. A named task in that position is refused, as is any task of the rerun that
-an expanded `for_each` group created (its group is gone, so nothing could expand again),
-and a processing one unless `cancel_running` cancels its lease first.
+What runs again: a named task, and every task below one, except a dependent whose join
+a lost parent outside the rerun already put out of reach: it stays as it is (skipped),
+and does not pull its own dependents in. Refused (409, nothing changes): a named task in
+that position; a task an expanded `for_each` group expanded from (the group is gone, so
+its instances cannot be expanded again from the new result; the instances themselves can
+be rerun); a processing task, unless `cancel_running` cancels its lease first.
 
 A task's `waiting` counts its distinct parents that run again or are not final yet; the
 parents that stay final (successes, and losses the task survived) are counted off. A run
@@ -118,14 +118,21 @@ def rerun_plan(
 def _rerun_set(
     tasks: Sequence[Fields], by_name: Mapping[str, Fields], named: set[str], scenario: Fields
 ) -> list[Fields]:
-    chosen: list[Fields] = []
+    """Passes in plan order until nothing joins: an expansion's instances come after every
+    planned task in plan order, though tasks below them come before (a task joins once a
+    parent is a member, and more members only ever let more tasks in)."""
     members: set[str] = set()
-    for t in tasks:
-        below = any(p in members for p in t["depends_on"])
-        if t["name"] in named or (below and not _out_of_reach(t, by_name, members)):
-            chosen.append(t)
-            members.add(t["name"])
-    return chosen
+    grew = True
+    while grew:
+        grew = False
+        for t in tasks:
+            if t["name"] in members:
+                continue
+            below = any(p in members for p in t["depends_on"])
+            if t["name"] in named or (below and not _out_of_reach(t, by_name, members)):
+                members.add(t["name"])
+                grew = True
+    return [t for t in tasks if t["name"] in members]
 
 
 def _out_of_reach(t: Fields, by_name: Mapping[str, Fields], members: set[str]) -> bool:
@@ -153,7 +160,20 @@ def _refuse(
 ) -> None:
     status = str(scenario["status"])
     members = {t["name"] for t in chosen}
-    instances = [t["name"] for t in chosen if t["created_at"] > scenario["created_at"]]
+
+    # An expansion creates tasks after their scenario. An instance whose parent the
+    # rerun reaches from outside the group (the task it expanded from) would need its
+    # group back, rendered from the new result: refused. An instance reached only through
+    # instances (a zipped group below a rerun instance) is a task like any other.
+    def instance(name: str) -> bool:
+        return bool(by_name[name]["created_at"] > scenario["created_at"])
+
+    instances = [
+        t["name"]
+        for t in chosen
+        if instance(t["name"])
+        and any(p in members and not instance(p) for p in t["depends_on"] if p in by_name)
+    ]
     if instances:
         raise refused(REFUSED_EXPANDED, instances, status)
     doomed = [
@@ -171,8 +191,8 @@ REFUSED_EXPANDED = "expanded"
 REFUSED_LOST_PARENT = "lost_parent"
 REFUSED_PROCESSING = "processing"
 _REASONS = {
-    REFUSED_EXPANDED: "{names}: the rerun reaches tasks of an expanded for_each group, "
-    "and a group expands once per scenario",
+    REFUSED_EXPANDED: "{names}: instances of an expanded for_each group would need their "
+    "group again (a group expands once per scenario); rerun the instances themselves",
     REFUSED_LOST_PARENT: "{names} cannot run again: a parent it needs failed or was "
     "skipped; retry the scenario or rerun that parent too",
     REFUSED_PROCESSING: '{names} still processing; wait, or ask with "cancel_running": true',

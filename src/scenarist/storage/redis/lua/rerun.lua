@@ -63,17 +63,27 @@ local function out_of_reach(t, members)
   return #parents - lost < t.j
 end
 
-local chosen, members = {}, {}
+-- Passes in plan order until nothing joins (mirror of core/rerun.py _rerun_set).
+local members, grew = {}, true
+while grew do
+  grew = false
+  for _, entry in ipairs(tasks) do
+    local name, t = entry[1], entry[2]
+    if not members[name] then
+      local below = false
+      for _, parent in ipairs(t.d) do
+        if members[parent] then below = true end
+      end
+      if named[name] or (below and not out_of_reach(t, members)) then
+        members[name] = true
+        grew = true
+      end
+    end
+  end
+end
+local chosen = {}
 for _, entry in ipairs(tasks) do
-  local name, t = entry[1], entry[2]
-  local below = false
-  for _, parent in ipairs(t.d) do
-    if members[parent] then below = true end
-  end
-  if named[name] or (below and not out_of_reach(t, members)) then
-    chosen[#chosen + 1] = entry
-    members[name] = true
-  end
+  if members[entry[1]] then chosen[#chosen + 1] = entry end
 end
 
 local function names_where(test)
@@ -84,8 +94,17 @@ local function names_where(test)
   return list
 end
 local created = tonumber(redis.call('HGET', KEYS[2], 'ca'))
+local function instance(t) return tonumber(t.c) > created end
+-- An instance reached from a parent outside its group would need the group again.
+local function needs_group(_, t)
+  if not instance(t) then return false end
+  for _, pn in ipairs(t.d) do
+    if members[pn] and by_name[pn] and not instance(by_name[pn]) then return true end
+  end
+  return false
+end
 local refusals = {
-  {'expanded', function(_, t) return tonumber(t.c) > created end},
+  {'expanded', needs_group},
   {'lost_parent', function(name, t) return named[name] and out_of_reach(t, members) end},
   {'processing', function(_, t) return t.s == 'processing' and not cancel_running end},
 }
