@@ -3,6 +3,7 @@ request's outcome, what a worker leases afterwards, the refusals that change not
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -225,5 +226,22 @@ async def test_a_task_a_group_expanded_from_is_refused_its_instances_are_not(
         assert await rerun(store, scenario.id, "g_1") == ("d", "g_1")
         await run_to_success(store, scenario.id, ["g_1", "d"], now=T0 + 60)
         assert (await store.get_scenario(scenario.id)).status is ScenarioStatus.SUCCESS
+    finally:
+        await store.close()
+
+
+async def test_the_purge_takes_a_finished_scenarios_history_along(tmp_path: Path) -> None:
+    """SQLite's retention deletes the scenario row; its ended runs go with it (Redis
+    expires the history hash with the scenario: tests/storage/redis)."""
+    store = await SqliteStore.open(tmp_path / "purge.db")
+    try:
+        scenario, _ = await submit(store, plan(spec("a")))
+        await run_to_success(store, scenario.id, ["a"], now=T0 + 1)
+        await rerun(store, scenario.id, "a", now=T0 + 2)
+        await run_to_success(store, scenario.id, ["a"], now=T0 + 3)
+        assert len(await store.task_history(f"{scenario.id}:a")) == 1
+        assert await store.purge_finished(now=T0 + 3 + 8 * 24 * 3600.0, limit=10) == 1
+        with sqlite3.connect(tmp_path / "purge.db") as conn:
+            assert conn.execute("SELECT count(*) FROM task_runs").fetchone()[0] == 0
     finally:
         await store.close()

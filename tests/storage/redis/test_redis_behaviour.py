@@ -222,3 +222,24 @@ async def test_every_key_follows_the_documented_layout(rstore: RedisStore) -> No
     found = {key: await rstore.client.type(key) async for key in rstore.client.scan_iter()}
     assert found == expected
     assert all(key.startswith(shard.prefix) for key in found if key != FUNCTION_LIBRARIES)
+
+
+async def test_a_tasks_history_expires_with_its_finished_scenario(open_store: OpenStore) -> None:
+    store = await open_store(retention_seconds=0.3)
+    scenario, _ = await submit(store, plan(spec("a")))
+    (task,) = await lease(store, now=T0 + 1)
+    await store.complete(task.id, task.lease_token, result_ref="r1", result=None, now=T0 + 2)
+    await store.rerun_scenario(
+        scenario.id, ["a"], payloads={}, cancel_running=False, no_cache=False,
+        history_limit=20, now=T0 + 3,
+    )  # fmt: skip
+    shard = store.key_space.for_scenario(scenario.id)
+    history = shard.history(scenario.id)
+    assert await store.client.pttl(history) == -1, "running again: kept"
+    (task,) = await lease(store, now=T0 + 4)
+    await store.complete(task.id, task.lease_token, result_ref="r2", result=None, now=T0 + 5)
+    assert 0 < await store.client.pttl(history) <= 300
+    [run] = await store.task_history(task.id)
+    assert run.result_ref == "r1"
+    await asyncio.sleep(0.4)
+    assert not await store.client.exists(history)
