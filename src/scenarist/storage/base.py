@@ -18,7 +18,8 @@ Conventions every backend follows (the conformance suite in tests/storage checks
   task succeeded or its failure was tolerated (`tolerated_failures`: a failed or skipped
   task that is optional, or whose dependents all still run; see
   core/transition_changes.py LossCascade), or there are no tasks, else `failed`.
-  `finished_at` is set when it becomes final, cleared again by `retry_scenario`.
+  `finished_at` is set when it becomes final, cleared again by `retry_scenario` and
+  `rerun_scenario`.
 - `inputs` of a leased task: one mapping per parent, in `depends_on` order,
   `{"task": name, "status": ..., "result_ref": ..., "result": ...}`; a parent that did
   not succeed (a join or `optional` let the task run) has `"error"` and no result
