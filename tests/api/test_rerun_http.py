@@ -3,12 +3,15 @@ store: the seed's video with one slide redrawn, and the request's bad inputs."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.api.conftest import drive_to_end, submit
+from tests.api.callback_receivers import Receiver
+from tests.api.conftest import drive_to_end, make_settings, serve, submit
 
 SERVICES = ("text-service", "audio-service", "image-service", "video-service")
 
@@ -107,3 +110,37 @@ async def test_a_rerun_during_processing_is_a_conflict_naming_the_task(
     assert late.status_code == 409
     assert (await client.post("/scenarios/nope/rerun", json={"tasks": ["a"]})).status_code == 404
     assert (await client.get(f"/tasks/{sid}:nope/history")).status_code == 404
+
+
+async def test_a_rerun_scenario_reports_its_new_end_by_callback_and_events(
+    sqlite_url: str,
+) -> None:
+    receiver = Receiver().start()
+    try:
+        settings = make_settings(sqlite_url, callback_allow=("127.0.0.1",))
+        async with serve(settings) as client:
+            body = {"scenario": "CreateVoice", "description": "hi", "callback_url": receiver.url}
+            sid = (await submit(client, body))["scenario_id"]
+            await drive_to_end(client, sid)
+            assert await delivered(receiver, 1)
+            r = await client.post(f"/scenarios/{sid}/rerun", json={"tasks": ["voice_1"]})
+            assert r.status_code == 200, r.text
+            await drive_to_end(client, sid)
+            assert await delivered(receiver, 2)
+            events = await client.get(f"/scenarios/{sid}/events")
+    finally:
+        receiver.stop()
+    statuses = [json.loads(p)["status"] for _, p, _ in receiver.received]
+    assert statuses == ["success", "success"]
+    # The stream replays both ends: success, running again after the rerun, success.
+    text = events.text
+    assert text.index('"running"') < text.rindex('"success"')
+    assert text.count("event: end") == 1
+
+
+async def delivered(receiver: Receiver, count: int) -> bool:
+    for _ in range(400):
+        if len(receiver.received) >= count:
+            return True
+        await asyncio.sleep(0.05)
+    return False
