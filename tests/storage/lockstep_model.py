@@ -31,7 +31,7 @@ from scenarist.core.model import (
     Task,
     TaskStatus,
 )
-from scenarist.core.rerun import merged_payload, rerun_plan, run_record
+from scenarist.core.rerun import RerunRequest, merged_payloads, rerun_plan, run_record
 from scenarist.core.usage import Usage, UsageTotal, usage_hour
 from scenarist.storage.base import CompletionItem
 
@@ -469,35 +469,21 @@ class ModelStore:
         return self._scenario(scenario_id)
 
     async def rerun_scenario(
-        self,
-        scenario_id: str,
-        names: Sequence[str],
-        *,
-        payloads: Mapping[str, Mapping[str, JSON]],
-        cancel_running: bool,
-        no_cache: bool,
-        history_limit: int,
-        now: float,
+        self, scenario_id: str, request: RerunRequest, *, now: float
     ) -> tuple[Scenario, tuple[str, ...]]:
         current = self._scenario(scenario_id)
         tasks = self.tasks[scenario_id]
-        merged = {
-            name: merged_payload(tasks[name]["payload"], override)
-            for name, override in payloads.items()
-            if name in tasks
-        }
         plan = rerun_plan(
             self._plan_order(scenario_id),
-            names,
+            request,
             scenario={
                 "id": scenario_id,
                 "status": current.status.value,
                 "created_at": current.created_at,
             },
-            payloads={**payloads, **merged},
-            cancel_running=cancel_running,
-            no_cache=no_cache,
-            history_limit=history_limit,
+            payloads=merged_payloads(
+                request, lambda n: tasks[n]["payload"] if n in tasks else None
+            ),
             now=now,
         )
         self._apply(scenario_id, plan.cancels, now)
@@ -505,7 +491,7 @@ class ModelStore:
             fields = tasks[name]
             runs = self.history.setdefault(fields["id"], [])
             runs.insert(0, run_record(fields, payload=fields["payload"], result=fields["result"]))
-            del runs[history_limit:]
+            del runs[request.history_limit :]
         self._apply(scenario_id, plan.changes, now)
         self.scenarios[scenario_id]["cancelled"] = False
         self._settle(now)

@@ -42,6 +42,7 @@ from hypothesis.stateful import (
 
 from scenarist.core.errors import ScenaristError
 from scenarist.core.model import Completion, ScenarioPlan, Task
+from scenarist.core.rerun import RerunRequest
 from scenarist.service.records import build_records
 from scenarist.storage.base import CompletionItem, Store
 from tests.storage.lockstep_model import ModelStore
@@ -373,10 +374,11 @@ class Lockstep(RuleBasedStateMachine):
         now = self.tick()
         self.each(
             lambda s: s.rerun_scenario(
-                scenario_id, names, payloads=payloads, cancel_running=cancel_running,
-                no_cache=no_cache, history_limit=limit, now=now,
+                scenario_id,
+                RerunRequest(tuple(names), payloads, cancel_running, no_cache, limit),
+                now=now,
             )
-        )  # fmt: skip
+        )
         for task_id in self.task_ids:
             if task_id.startswith(f"{scenario_id}:"):
                 self.each(lambda s, i=task_id: s.task_history(i))

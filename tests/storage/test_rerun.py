@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from scenarist.core.catalog import load_catalog
 from scenarist.core.errors import ConflictError, ParamError
 from scenarist.core.model import ScenarioStatus, Task, TaskStatus
+from scenarist.core.rerun import RerunRequest
 from scenarist.storage.base import Store
 from scenarist.storage.sqlite.store import SqliteStore
 from tests.storage.plans import (
@@ -48,16 +50,10 @@ async def drain(store: Store, *, now: float, run: int) -> list[Task]:
         leased.extend(batch)
 
 
-async def rerun(store: Store, scenario_id: str, *names: str, **options: object) -> tuple[str, ...]:
-    settings: dict[str, object] = {
-        "payloads": {},
-        "cancel_running": False,
-        "no_cache": False,
-        "history_limit": 20,
-        "now": T0 + 50,
-    }
-    settings.update(options)
-    _, again = await store.rerun_scenario(scenario_id, list(names), **settings)  # type: ignore[arg-type]
+async def rerun(
+    store: Store, scenario_id: str, *names: str, now: float = T0 + 50, **options: Any
+) -> tuple[str, ...]:
+    _, again = await store.rerun_scenario(scenario_id, RerunRequest(names, **options), now=now)
     return again
 
 

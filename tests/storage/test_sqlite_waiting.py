@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from scenarist.core.model import TaskStatus
+from scenarist.core.rerun import RerunRequest
 from scenarist.storage.sqlite.schema import SCHEMA_VERSION
 from scenarist.storage.sqlite.store import SqliteStore
 from tests.storage.plans import T0, diamond, lease_named, plan, spec, statuses, submit
@@ -157,10 +158,8 @@ async def test_a_version_7_file_migrates_and_its_tasks_are_in_their_first_run(
         a = await reopened.get_task(f"{scenario.id}:a")
         assert (a.run, a.runs, a.no_cache) == (1, 1, False)
         assert await reopened.task_history(a.id) == []
-        _, again = await reopened.rerun_scenario(
-            scenario.id, ["a"], payloads={}, cancel_running=False, no_cache=True,
-            history_limit=5, now=T0 + 9,
-        )  # fmt: skip
+        request = RerunRequest(("a",), no_cache=True, history_limit=5)
+        _, again = await reopened.rerun_scenario(scenario.id, request, now=T0 + 9)
         assert again == ("a", "b", "c", "d")
         history = await reopened.task_history(a.id)
         assert [(r.run, r.status) for r in history] == [(1, TaskStatus.SUCCESS)]

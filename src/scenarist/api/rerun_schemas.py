@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
 import orjson
@@ -10,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scenarist.api.schemas import JsonObject, ScenarioSummary, ShortText, StrictBody
 from scenarist.core.errors import ParamError
 from scenarist.core.model import RunRecord, Scenario, Task, TaskStatus
+from scenarist.core.rerun import run_record
 
 MAX_RERUN_TASKS = 1000
 MAX_OVERRIDE_BYTES = 64 * 1024  # one task's payload override, as JSON
@@ -93,21 +95,7 @@ class RunPublic(BaseModel):
 
     @classmethod
     def current(cls, task: Task) -> RunPublic:
-        return cls.of(
-            RunRecord(
-                run=task.run,
-                attempt=task.attempt,
-                status=task.status,
-                payload=task.payload,
-                worker_id=task.worker_id,
-                queued_at=task.queued_at,
-                started_at=task.started_at,
-                finished_at=task.finished_at,
-                result_ref=task.result_ref,
-                result=task.result,
-                error=task.error,
-            )
-        )
+        return cls.of(run_record(asdict(task), payload=task.payload, result=task.result))
 
 
 class TaskHistoryPublic(BaseModel):

@@ -19,8 +19,8 @@ that began (an attempt was made, or it ended) is kept in history and the task st
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from scenarist.core.errors import ConflictError, ParamError
@@ -29,6 +29,19 @@ from scenarist.core.transitions import NON_FINAL, Change, apply_rule
 
 Fields = Mapping[str, Any]
 _LOSSES = frozenset({TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.CANCELLED})
+
+
+@dataclass(frozen=True, slots=True)
+class RerunRequest:
+    """What a rerun asks for: the named tasks, per named task the payload keys to replace,
+    whether processing tasks are cancelled first, whether the new runs may come from a
+    cache, and how many ended runs each task keeps."""
+
+    tasks: tuple[str, ...]
+    payloads: Mapping[str, Mapping[str, JSON]] = field(default_factory=dict)
+    cancel_running: bool = False
+    no_cache: bool = False
+    history_limit: int = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,19 +69,29 @@ def merged_payload(current: Mapping[str, JSON], override: Mapping[str, JSON]) ->
     return {**current, **override}
 
 
+def merged_payloads(
+    request: RerunRequest, payload_of: Callable[[str], Mapping[str, JSON] | None]
+) -> dict[str, Mapping[str, JSON]]:
+    """Each overridden task's whole new payload (`payload_of`: its current payload, None
+    for an unknown task, whose override stays as given: the plan reports the name)."""
+    merged: dict[str, Mapping[str, JSON]] = {}
+    for name, override in request.payloads.items():
+        current = payload_of(name)
+        merged[name] = override if current is None else merged_payload(current, override)
+    return merged
+
+
 def rerun_plan(
     tasks: Sequence[Fields],
-    names: Sequence[str],
+    request: RerunRequest,
     *,
     scenario: Fields,
     payloads: Mapping[str, Mapping[str, JSON]],
-    cancel_running: bool,
-    no_cache: bool,
-    history_limit: int,
     now: float,
 ) -> RerunPlan:
     """`tasks`: the scenario's tasks in plan order; `scenario`: its `id`, `status` and
-    `created_at`; `payloads`: each overridden task's whole new payload."""
+    `created_at`; `payloads`: each overridden task's whole new payload (merged_payloads)."""
+    names = request.tasks
     check_request(names, payloads)
     by_name = {t["name"]: t for t in tasks}
     unknown = [name for name in dict.fromkeys(names) if name not in by_name]
@@ -76,7 +99,7 @@ def rerun_plan(
         raise unknown_tasks(str(scenario["id"]), unknown)
     named = set(names)
     chosen = _rerun_set(tasks, by_name, named, scenario)
-    _refuse(chosen, by_name, named, scenario, cancel_running=cancel_running)
+    _refuse(chosen, by_name, named, scenario, cancel_running=request.cancel_running)
     cancels, current = [], {}
     for t in chosen:
         if t["status"] == TaskStatus.PROCESSING:
@@ -99,8 +122,8 @@ def rerun_plan(
             "attempt": 0,
             "waiting": waiting,
             "run": t["run"] + 1 if began else t["run"],
-            "runs": min(t["runs"], history_limit) + 1 if began else t["runs"],
-            "no_cache": no_cache,
+            "runs": min(t["runs"], request.history_limit) + 1 if began else t["runs"],
+            "no_cache": request.no_cache,
         }
         if waiting == 0:
             change = apply_rule("rerun_ready", t, queued_at=now, **run)

@@ -34,6 +34,7 @@ from scenarist.core.model import (
     Task,
     TaskStatus,
 )
+from scenarist.core.rerun import RerunRequest
 from scenarist.core.usage import Usage, UsageTotal
 from scenarist.service.attempt_spans import AttemptSpans
 from scenarist.service.group_render import GroupRenderer
@@ -379,10 +380,10 @@ class Orchestrator:
         no_cache: bool = False,
     ) -> tuple[Scenario, tuple[str, ...]]:
         """The named tasks and their dependents start a new run (decision 60)."""
-        return await self.store.rerun_scenario(
-            scenario_id, tasks, payloads=payloads, cancel_running=cancel_running,
-            no_cache=no_cache, history_limit=self.limits.history_limit, now=self.clock(),
-        )  # fmt: skip
+        request = RerunRequest(
+            tuple(tasks), payloads, cancel_running, no_cache, self.limits.history_limit
+        )
+        return await self.store.rerun_scenario(scenario_id, request, now=self.clock())
 
     async def task_history(self, task_id: str) -> list[RunRecord]:
         return await self.store.task_history(task_id)

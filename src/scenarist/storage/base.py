@@ -50,6 +50,7 @@ from scenarist.core.model import (
     ScenarioStatus,
     Task,
 )
+from scenarist.core.rerun import RerunRequest
 from scenarist.core.usage import Usage, UsageTotal
 from scenarist.storage.watch import Watch
 
@@ -262,22 +263,14 @@ class Store(Protocol):
         Raise ConflictError when there is nothing to retry."""
 
     async def rerun_scenario(
-        self,
-        scenario_id: str,
-        tasks: Sequence[str],
-        *,
-        payloads: Mapping[str, Mapping[str, JSON]],
-        cancel_running: bool,
-        no_cache: bool,
-        history_limit: int,
-        now: float,
+        self, scenario_id: str, request: RerunRequest, *, now: float
     ) -> tuple[Scenario, tuple[str, ...]]:
-        """`core.rerun.rerun_plan` in one atomic step: the named tasks and their dependents
-        start a new run (`payloads`: overrides merged into the named tasks' payloads), each
-        ended run kept in the task's history (the last `history_limit`), the scenario no
-        longer cancelled. Returns the scenario and the tasks that run again, in plan order.
-        ParamError for unknown names, ConflictError for what the plan refuses (nothing
-        changes then)."""
+        """`core.rerun.rerun_plan` in one atomic step: the named tasks and their
+        dependents start a new run (`request.payloads`: overrides merged into the named
+        tasks' payloads), each ended run kept in the task's history (the last
+        `request.history_limit`), the scenario no longer cancelled. Returns the scenario
+        and the tasks that run again, in plan order. ParamError for unknown names,
+        ConflictError for what the plan refuses (nothing changes then)."""
 
     async def task_history(self, task_id: str) -> list[RunRecord]:
         """The runs a rerun ended, newest first (not the current one)."""

@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 
 from scenarist.core.errors import IllegalTransitionError, ParamError, StoreUnavailableError
 from scenarist.core.model import ScenarioPlan
+from scenarist.core.rerun import RerunRequest
 from scenarist.storage.redis.keys import FUNCTION_LIBRARIES
 from scenarist.storage.redis.store import RedisStore
 from tests.storage.plans import T0, diamond, lease, plan, spec, submit
@@ -229,10 +230,7 @@ async def test_a_tasks_history_expires_with_its_finished_scenario(open_store: Op
     scenario, _ = await submit(store, plan(spec("a")))
     (task,) = await lease(store, now=T0 + 1)
     await store.complete(task.id, task.lease_token, result_ref="r1", result=None, now=T0 + 2)
-    await store.rerun_scenario(
-        scenario.id, ["a"], payloads={}, cancel_running=False, no_cache=False,
-        history_limit=20, now=T0 + 3,
-    )  # fmt: skip
+    await store.rerun_scenario(scenario.id, RerunRequest(("a",)), now=T0 + 3)
     shard = store.key_space.for_scenario(scenario.id)
     history = shard.history(scenario.id)
     assert await store.client.pttl(history) == -1, "running again: kept"

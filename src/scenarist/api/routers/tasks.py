@@ -23,7 +23,7 @@ from scenarist.api.worker_schemas import (
     HeartbeatCreate,
     HeartbeatPublic,
 )
-from scenarist.core.model import TaskStatus
+from scenarist.core.model import Task, TaskStatus
 from scenarist.service.orchestrator import CompletionItem
 from scenarist.service.seed_status import set_status as set_seed_status
 from scenarist.service.timing import attempts_of
@@ -99,6 +99,14 @@ async def complete_items(
     return [(i.id, r) for i, r in zip(items, results, strict=True)]
 
 
+async def readable_task(services: AppServices, caller: Principal, task_id: str) -> Task:
+    """The task, if the caller may read it: a worker only its services' tasks."""
+    task = await services.orchestrator.get_task(task_id)
+    if caller.role is Role.WORKER:
+        require_service(caller, task.service)
+    return task
+
+
 @router.get(
     "/{task_id}/history",
     operation_id="getTaskHistory",
@@ -106,9 +114,7 @@ async def complete_items(
     responses=problem_responses(401, 403, 404, 503),
 )
 async def task_history(task_id: TaskId, services: Services, caller: Caller) -> TaskHistoryPublic:
-    task = await services.orchestrator.get_task(task_id)
-    if caller.role is Role.WORKER:
-        require_service(caller, task.service)
+    task = await readable_task(services, caller, task_id)
     # Read after the task: a run a rerun ended meanwhile is not listed twice.
     ended = [r for r in await services.orchestrator.task_history(task_id) if r.run < task.run]
     return TaskHistoryPublic.of(task, ended)
@@ -121,9 +127,7 @@ async def task_history(task_id: TaskId, services: Services, caller: Caller) -> T
     responses=problem_responses(401, 403, 404, 503),
 )
 async def get_task(task_id: TaskId, services: Services, caller: Caller) -> TaskDetailPublic:
-    task = await services.orchestrator.get_task(task_id)
-    if caller.role is Role.WORKER:
-        require_service(caller, task.service)
+    task = await readable_task(services, caller, task_id)
     # Only a failed or skipped task is explained by its neighbours: skip the read otherwise.
     explained = task.status in (TaskStatus.FAILED, TaskStatus.SKIPPED)
     scenario_tasks = await services.orchestrator.list_tasks(task.scenario_id) if explained else []

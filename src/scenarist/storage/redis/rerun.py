@@ -7,14 +7,20 @@ from is still the stored one, else it answers "changed" and the merge is done ag
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, cast
 
 from redis.asyncio import Redis
 
 from scenarist.core.errors import ConflictError, ScenarioNotFoundError, TaskNotFoundError
 from scenarist.core.model import JSON, RunRecord
-from scenarist.core.rerun import check_request, merged_payload, refused, unknown_tasks
+from scenarist.core.rerun import (
+    RerunRequest,
+    check_request,
+    merged_payload,
+    refused,
+    unknown_tasks,
+)
 from scenarist.storage.redis.codec import decode_runs, dump_json, load_json
 from scenarist.storage.redis.failures import locate
 from scenarist.storage.redis.keys import KeySpace
@@ -23,19 +29,15 @@ from scenarist.storage.redis.scripts import Scripts
 _MERGE_ATTEMPTS = 5  # concurrent overrides of one task's payload, each retried this often
 
 
-async def rerun(
+async def rerun(  # noqa: PLR0917 (the store's means, then the request)
     client: Redis,
     space: KeySpace,
     scripts: Scripts,
     scenario_id: str,
-    names: Sequence[str],
-    *,
-    payloads: Mapping[str, Mapping[str, JSON]],
-    cancel_running: bool,
-    no_cache: bool,
-    history_limit: int,
+    request: RerunRequest,
     now: str,
 ) -> tuple[str, ...]:
+    names, payloads = request.tasks, request.payloads
     check_request(names, payloads)
     shard = space.for_scenario(scenario_id)
     keys = [*shard.scenario_keys(scenario_id), shard.history(scenario_id)]
@@ -49,9 +51,9 @@ async def rerun(
                 now,
                 dump_json(list(names)),
                 dump_json(overrides),
-                "1" if cancel_running else "0",
-                "1" if no_cache else "0",
-                history_limit,
+                "1" if request.cancel_running else "0",
+                "1" if request.no_cache else "0",
+                request.history_limit,
             ],
         )
         code = outcome[0]

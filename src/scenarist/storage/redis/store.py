@@ -24,6 +24,7 @@ from scenarist.core.model import (
     Task,
     TaskStatus,
 )
+from scenarist.core.rerun import RerunRequest
 from scenarist.core.transitions import LEASE_EXPIRED_ERROR
 from scenarist.core.usage import Usage, UsageTotal
 from scenarist.storage.base import CompletionItem
@@ -392,21 +393,11 @@ class RedisStore:
 
     @translate_errors
     async def rerun_scenario(
-        self,
-        scenario_id: str,
-        tasks: Sequence[str],
-        *,
-        payloads: Mapping[str, Mapping[str, JSON]],
-        cancel_running: bool,
-        no_cache: bool,
-        history_limit: int,
-        now: float,
+        self, scenario_id: str, request: RerunRequest, *, now: float
     ) -> tuple[Scenario, tuple[str, ...]]:
         again = await rerun.rerun(
-            self._client, self._space, self._scripts, scenario_id, tasks, payloads=payloads,
-            cancel_running=cancel_running, no_cache=no_cache, history_limit=history_limit,
-            now=ts(now),
-        )  # fmt: skip
+            self._client, self._space, self._scripts, scenario_id, request, ts(now)
+        )
         return await self.get_scenario(scenario_id), again
 
     @translate_errors

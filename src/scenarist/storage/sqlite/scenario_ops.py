@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from scenarist.core import transition_changes as changes_of
 from scenarist.core import transition_guards as guards
 from scenarist.core.model import JSON, Scenario, ScenarioStatus, Task, TaskStatus
-from scenarist.core.rerun import merged_payload, rerun_plan
+from scenarist.core.rerun import RerunRequest, merged_payloads, rerun_plan
 from scenarist.storage.sqlite.history import archive_runs
 from scenarist.storage.sqlite.reads import get_scenario
 from scenarist.storage.sqlite.rows import INSERT_TASK, dumps, loads, task_to_row
@@ -96,12 +96,8 @@ def rerun_scenario(
     conn: sqlite3.Connection,
     changes: Changes,
     scenario_id: str,
-    names: Sequence[str],
+    request: RerunRequest,
     *,
-    payloads: Mapping[str, Mapping[str, JSON]],
-    cancel_running: bool,
-    no_cache: bool,
-    history_limit: int,
     now: float,
 ) -> tuple[Scenario, tuple[str, ...]]:
     """core.rerun's plan in one transaction: cancels, the ended runs into history, the
@@ -109,24 +105,20 @@ def rerun_scenario(
     row = fetch_scenario(conn, scenario_id)
     tasks = ScenarioTasks(conn, scenario_id)
     every = tasks.all_in_plan_order()
-    by_name = {t["name"]: t for t in every}
-    merged = {
-        name: merged_payload(loads(by_name[name]["payload"]), override)
-        for name, override in payloads.items()
-        if name in by_name
-    }
+
+    def payload_of(name: str) -> JSON:
+        found = tasks.get(name)
+        return None if found is None else loads(found["payload"])
+
     plan = rerun_plan(
         every,
-        names,
+        request,
         scenario=dict(row),
-        payloads={**payloads, **merged},
-        cancel_running=cancel_running,
-        no_cache=no_cache,
-        history_limit=history_limit,
+        payloads=merged_payloads(request, payload_of),
         now=now,
     )
     apply_changes(conn, changes, tasks, plan.cancels, now=now)
-    archive_runs(conn, tasks, plan.archive, history_limit)
+    archive_runs(conn, tasks, plan.archive, request.history_limit)
     apply_changes(conn, changes, tasks, plan.changes, now=now)
     conn.execute("UPDATE scenarios SET cancelled = 0 WHERE id = ?", (scenario_id,))
     changes.scenarios.add(scenario_id)

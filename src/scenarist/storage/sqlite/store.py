@@ -34,6 +34,7 @@ from scenarist.core.model import (
     ScenarioStatus,
     Task,
 )
+from scenarist.core.rerun import RerunRequest
 from scenarist.core.usage import Usage, UsageTotal
 from scenarist.storage.base import CompletionItem
 from scenarist.storage.sqlite import history, reads, scenario_ops, task_ops
@@ -383,27 +384,11 @@ class SqliteStore:
         )
 
     async def rerun_scenario(
-        self,
-        scenario_id: str,
-        tasks: Sequence[str],
-        *,
-        payloads: Mapping[str, Mapping[str, JSON]],
-        cancel_running: bool,
-        no_cache: bool,
-        history_limit: int,
-        now: float,
+        self, scenario_id: str, request: RerunRequest, *, now: float
     ) -> tuple[Scenario, tuple[str, ...]]:
         return await self._write(
             lambda conn, changes: scenario_ops.rerun_scenario(
-                conn,
-                changes,
-                scenario_id,
-                tasks,
-                payloads=payloads,
-                cancel_running=cancel_running,
-                no_cache=no_cache,
-                history_limit=history_limit,
-                now=now,
+                conn, changes, scenario_id, request, now=now
             )
         )
 
