@@ -98,7 +98,7 @@ def rerun_plan(
     if unknown:
         raise unknown_tasks(str(scenario["id"]), unknown)
     named = set(names)
-    chosen = _rerun_set(tasks, by_name, named, scenario)
+    chosen = _rerun_set(tasks, by_name, named)
     _refuse(chosen, by_name, named, scenario, cancel_running=request.cancel_running)
     cancels, current = [], {}
     for t in chosen:
@@ -139,7 +139,7 @@ def rerun_plan(
 
 
 def _rerun_set(
-    tasks: Sequence[Fields], by_name: Mapping[str, Fields], named: set[str], scenario: Fields
+    tasks: Sequence[Fields], by_name: Mapping[str, Fields], named: set[str]
 ) -> list[Fields]:
     """Passes in plan order until nothing joins: an expansion's instances come after every
     planned task in plan order, though tasks below them come before (a task joins once a

@@ -51,13 +51,12 @@ for _, override in ipairs(cjson.decode(ARGV[8])) do
   payloads[override[1]] = override[3]
 end
 
-local LOST = {failed = true, skipped = true, cancelled = true}
 -- Mirror of core/rerun.py _out_of_reach: the parents that stay as they are.
 local function out_of_reach(t, members)
   local parents, lost = distinct(t.d), 0
   for _, pn in ipairs(parents) do
     local p = by_name[pn]
-    if p and not members[pn] and not p.op and LOST[p.s] then lost = lost + 1 end
+    if p and not members[pn] and not p.op and LOSSES[p.s] then lost = lost + 1 end
   end
   if t.j == nil then return lost > 0 end
   return #parents - lost < t.j
