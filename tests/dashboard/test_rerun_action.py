@@ -55,6 +55,8 @@ async def test_a_bad_override_or_a_processing_task_is_refused_with_a_notice(
     url = f"/ui/scenarios/{scenario_id}/tasks/voice_1/rerun"
     bad = await client.post(url, content="payload=%5B1%5D", headers=FORM)
     assert bad.headers["location"].endswith("notice=rerun-bad-override&task=voice_1")
+    unknown = await client.post(url.replace("voice_1", "nope"), headers=FORM)
+    assert unknown.headers["location"].endswith("notice=rerun-unknown&task=nope")
     leased = await client.post("/queues/audio-service/lease", json={"max_tasks": 1})
     assert [t["name"] for t in leased.json()["tasks"]] == ["voice_1"]
     busy = await client.post(url, content="payload=", headers=FORM)

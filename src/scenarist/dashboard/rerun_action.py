@@ -39,8 +39,11 @@ def add_rerun_route(router: APIRouter) -> None:
                 payloads={name: override} if override else {},
                 cancel_running=form.get("cancel_running") == "on",
             )
-        except ParamError:
-            return back_to_task(scenario_id, name, "rerun-bad-override")
+        except ParamError as exc:
+            unknown = exc.field == "tasks"
+            return back_to_task(
+                scenario_id, name, "rerun-unknown" if unknown else "rerun-bad-override"
+            )
         except ConflictError as exc:
             processing = "processing" in exc.message
             return back_to_task(

@@ -29,6 +29,7 @@ NOTICES: Mapping[str, str] = {
     '"cancel running tasks" to cancel them first.',
     "rerun-refused": "Rerun refused: a parent it needs failed, or it reaches an expanded group.",
     "rerun-bad-override": "Rerun refused: the payload override must be a JSON object.",
+    "rerun-unknown": "Rerun refused: the scenario has no such task.",
 }
 
 
