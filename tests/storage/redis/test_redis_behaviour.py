@@ -241,3 +241,27 @@ async def test_a_tasks_history_expires_with_its_finished_scenario(open_store: Op
     assert run.result_ref == "r1"
     await asyncio.sleep(0.4)
     assert not await store.client.exists(history)
+
+
+async def test_an_override_merged_from_a_stale_payload_is_merged_again(
+    rstore: RedisStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The script writes a merged payload only over the payload it was merged from."""
+    from scenarist.storage.redis import rerun as rerun_module
+
+    scenario, _ = await submit(rstore, plan(spec("a", payload={"k": 1})))
+    real = rerun_module._overrides
+    calls: list[int] = []
+
+    async def stale_first(client: Any, key: str, payloads: Any) -> list[list[str]]:
+        found = await real(client, key, payloads)
+        calls.append(len(found))
+        if len(calls) == 1:  # as if another rerun changed the payload after this read
+            return [[name, '{"k": 0}', '{"k": 0, "style": "old"}'] for name, _, _ in found]
+        return found
+
+    monkeypatch.setattr(rerun_module, "_overrides", stale_first)
+    request = RerunRequest(("a",), {"a": {"style": "noir"}})
+    await rstore.rerun_scenario(scenario.id, request, now=T0 + 1)
+    assert calls == [1, 1]
+    assert (await rstore.get_task(f"{scenario.id}:a")).payload == {"k": 1, "style": "noir"}
