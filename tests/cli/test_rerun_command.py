@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,15 +14,6 @@ from scenarist.worker import Worker, WorkerTask
 from tests.worker.server import LiveServer, running
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[LiveServer]:
-    live = LiveServer(workdir=tmp_path / "server").start()
-    try:
-        yield live
-    finally:
-        live.stop()
 
 
 def labelled(task: WorkerTask) -> str:

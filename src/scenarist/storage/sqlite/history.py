@@ -6,7 +6,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from scenarist.core.model import RunRecord, TaskStatus
+from scenarist.core.model import RunRecord
+from scenarist.core.rerun import run_record
 from scenarist.storage.sqlite.rows import loads
 from scenarist.storage.sqlite.transitions import ScenarioTasks, fetch_task
 
@@ -45,18 +46,10 @@ def task_history(conn: sqlite3.Connection, task_id: str) -> list[RunRecord]:
         f"SELECT {_COLUMNS} FROM task_runs WHERE task_id = ? ORDER BY run DESC", (task_id,)
     ).fetchall()
     return [
-        RunRecord(
-            run=row["run"],
-            attempt=row["attempt"],
-            status=TaskStatus(row["status"]),
+        run_record(
+            row,
             payload=loads(row["payload"]),
-            worker_id=row["worker_id"],
-            queued_at=row["queued_at"],
-            started_at=row["started_at"],
-            finished_at=row["finished_at"],
-            result_ref=row["result_ref"],
             result=None if row["result"] is None else loads(row["result"]),
-            error=row["error"],
         )
         for row in rows
     ]
