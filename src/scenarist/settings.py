@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     log_json: bool = False
     access_log: bool = True  # one log line per HTTP request (uvicorn's access log)
     retention_seconds: float = Field(default=7 * 24 * 3600.0, gt=0)
+    history_limit: int = Field(default=20, ge=1, le=1000)  # ended runs kept per task
     reaper_interval: float = Field(default=1.0, gt=0)
     callback_secret: SecretStr | None = None
     callback_interval: float = Field(default=1.0, gt=0)  # outbox poll period

@@ -69,6 +69,13 @@ async def test_open_endpoints_need_no_token(secured: httpx.AsyncClient) -> None:
         ("POST", "/queues/text-service/lease", {}, {CLIENT: 403, WORKER: 200, ADMIN: 200}),
         ("POST", "/queues/image-service/lease", {}, {CLIENT: 403, WORKER: 403, ANY_WORKER: 200}),
         ("GET", "/tasks/{sid}:script", None, {CLIENT: 200, WORKER: 200, ADMIN: 200}),
+        ("GET", "/tasks/{sid}:script/history", None, {CLIENT: 200, WORKER: 200, ADMIN: 200}),
+        (
+            "POST",
+            "/scenarios/{sid}/rerun",
+            {"tasks": ["video"]},
+            {CLIENT: 200, WORKER: 403, ADMIN: 200},
+        ),
         ("GET", "/tasks/{sid}:voice", None, {CLIENT: 200, WORKER: 403, ANY_WORKER: 200}),
         (
             "PATCH",

@@ -25,11 +25,13 @@ from scenarist.core.model import (
     Completion,
     Event,
     QueueStats,
+    RunRecord,
     Scenario,
     ScenarioStatus,
     Task,
     TaskStatus,
 )
+from scenarist.core.rerun import RerunRequest, merged_payloads, rerun_plan, run_record
 from scenarist.core.usage import Usage, UsageTotal, usage_hour
 from scenarist.storage.base import CompletionItem
 
@@ -46,6 +48,7 @@ class ModelStore:
         self.services: set[str] = set()
         self.touched: list[str] = []
         self.usage: dict[tuple[float, str, str, str], float] = {}  # (hour, template, ...)
+        self.history: dict[str, list[RunRecord]] = {}  # task id -> ended runs, newest first
 
     async def close(self) -> None:
         return None
@@ -464,3 +467,36 @@ class ModelStore:
         self.scenarios[scenario_id]["cancelled"] = False
         self._settle(now)
         return self._scenario(scenario_id)
+
+    async def rerun_scenario(
+        self, scenario_id: str, request: RerunRequest, *, now: float
+    ) -> tuple[Scenario, tuple[str, ...]]:
+        current = self._scenario(scenario_id)
+        tasks = self.tasks[scenario_id]
+        plan = rerun_plan(
+            self._plan_order(scenario_id),
+            request,
+            scenario={
+                "id": scenario_id,
+                "status": current.status.value,
+                "created_at": current.created_at,
+            },
+            payloads=merged_payloads(
+                request, lambda n: tasks[n]["payload"] if n in tasks else None
+            ),
+            now=now,
+        )
+        self._apply(scenario_id, plan.cancels, now)
+        for name in plan.archive:
+            fields = tasks[name]
+            runs = self.history.setdefault(fields["id"], [])
+            runs.insert(0, run_record(fields, payload=fields["payload"], result=fields["result"]))
+            del runs[request.history_limit :]
+        self._apply(scenario_id, plan.changes, now)
+        self.scenarios[scenario_id]["cancelled"] = False
+        self._settle(now)
+        return self._scenario(scenario_id), plan.tasks
+
+    async def task_history(self, task_id: str) -> list[RunRecord]:
+        self._task(task_id)
+        return list(self.history.get(task_id, []))

@@ -42,6 +42,7 @@ from hypothesis.stateful import (
 
 from scenarist.core.errors import ScenaristError
 from scenarist.core.model import Completion, ScenarioPlan, Task
+from scenarist.core.rerun import RerunRequest
 from scenarist.service.records import build_records
 from scenarist.storage.base import CompletionItem, Store
 from tests.storage.lockstep_model import ModelStore
@@ -323,6 +324,64 @@ class Lockstep(RuleBasedStateMachine):
         scenario_id = data.draw(st.sampled_from([*self.scenarios, "sc-missing"]))
         now = self.tick()
         self.each(lambda s: s.retry_scenario(scenario_id, now=now))
+
+    @rule(
+        data=st.data(),
+        cancel_running=st.booleans(),
+        no_cache=st.booleans(),
+        history_limit=st.sampled_from([1, 2, 20]),
+    )
+    def rerun(
+        self, data: st.DataObject, cancel_running: bool, no_cache: bool, history_limit: int
+    ) -> None:
+        """A rerun from one or two tasks (sometimes with an unknown name, sometimes with a
+        payload override); every task's history must agree afterwards."""
+        self._rerun(data, cancel_running=cancel_running, no_cache=no_cache, limit=history_limit)
+
+    @precondition(lambda self: self.tokens)
+    @rule(data=st.data())
+    def rerun_while_leased(self, data: st.DataObject) -> None:
+        """As `rerun`, from a task that was leased: while it (or one below it) may still
+        be processing, and later runs of one task (the history's trimming)."""
+        task_id, _ = data.draw(st.sampled_from(self.tokens))
+        self._rerun(data, cancel_running=data.draw(st.booleans()), no_cache=False, limit=2,
+                    first=task_id)  # fmt: skip
+
+    def _rerun(
+        self,
+        data: st.DataObject,
+        *,
+        cancel_running: bool,
+        no_cache: bool,
+        limit: int,
+        first: str | None = None,
+    ) -> None:
+        # Mostly a known scenario and known tasks: the refusals and the new runs are the
+        # point; a missing scenario or an unknown name now and then.
+        rare = data.draw(st.integers(0, 9))
+        if first is not None:
+            scenario_id, _, name = first.partition(":")
+            names = [name]
+        else:
+            scenario_id = "sc-missing" if rare == 0 else data.draw(st.sampled_from(self.scenarios))
+            known = [i.partition(":")[2] for i in self.task_ids if i.startswith(f"{scenario_id}:")]
+            names = data.draw(st.lists(st.sampled_from(known or ["nope"]), min_size=1, max_size=2))
+        if rare == 1:
+            names.append("nope")
+        payloads = (
+            {names[0]: {"style": "noir", "n": len(names)}} if data.draw(st.booleans()) else {}
+        )
+        now = self.tick()
+        self.each(
+            lambda s: s.rerun_scenario(
+                scenario_id,
+                RerunRequest(tuple(names), payloads, cancel_running, no_cache, limit),
+                now=now,
+            )
+        )
+        for task_id in self.task_ids:
+            if task_id.startswith(f"{scenario_id}:"):
+                self.each(lambda s, i=task_id: s.task_history(i))
 
     # --- what every store must agree on after every step --------------------------------
 

@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from scenarist.core.model import TaskStatus
+from scenarist.core.rerun import RerunRequest
 from scenarist.storage.sqlite.schema import SCHEMA_VERSION
 from scenarist.storage.sqlite.store import SqliteStore
 from tests.storage.plans import T0, diamond, lease_named, plan, spec, statuses, submit
@@ -120,10 +121,58 @@ def drop_version_6_columns(conn: sqlite3.Connection) -> None:
 
 
 def drop_version_7_columns(conn: sqlite3.Connection) -> None:
-    """Back to version 6: without groups."""
+    """Back to version 6: without groups (or runs)."""
+    drop_version_8_columns(conn)
     conn.execute("DROP INDEX tasks_parallel")
     for column in ("group_spec", "join_spec", "max_parallel", "parallel_group"):
         conn.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
+
+
+def drop_version_8_columns(conn: sqlite3.Connection) -> None:
+    """Back to version 7: without the workers registry (or runs)."""
+    drop_version_9_columns(conn)
+    conn.execute("DROP TABLE workers")
+
+
+def drop_version_9_columns(conn: sqlite3.Connection) -> None:
+    """Back to version 8: without runs."""
+    conn.execute("DROP TABLE task_runs")
+    for column in ("run", "runs", "no_cache"):
+        conn.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
+
+
+async def test_a_version_8_file_migrates_and_its_tasks_are_in_their_first_run(
+    tmp_path: Path,
+) -> None:
+    """Version 9 adds runs and their history: an older task is in its first run, with no
+    history, and can be rerun."""
+    path = tmp_path / "old.db"
+    store = await SqliteStore.open(path)
+    try:
+        scenario, _ = await submit(store, diamond())
+        await complete_named(store, scenario.id, "a")
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        drop_version_9_columns(conn)
+        conn.execute("PRAGMA user_version = 8")
+
+    reopened = await SqliteStore.open(path)
+    try:
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        a = await reopened.get_task(f"{scenario.id}:a")
+        assert (a.run, a.runs, a.no_cache) == (1, 1, False)
+        assert await reopened.task_history(a.id) == []
+        request = RerunRequest(("a",), no_cache=True, history_limit=5)
+        _, again = await reopened.rerun_scenario(scenario.id, request, now=T0 + 9)
+        assert again == ("a", "b", "c", "d")
+        history = await reopened.task_history(a.id)
+        assert [(r.run, r.status) for r in history] == [(1, TaskStatus.SUCCESS)]
+        rerun = await reopened.get_task(a.id)
+        assert (rerun.run, rerun.runs, rerun.no_cache) == (2, 2, True)
+    finally:
+        await reopened.close()
 
 
 async def test_a_version_6_file_migrates_and_its_tasks_are_not_groups(tmp_path: Path) -> None:

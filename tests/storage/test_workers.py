@@ -14,6 +14,7 @@ from scenarist.storage.base import Store
 from scenarist.storage.sqlite.schema import SCHEMA_VERSION
 from scenarist.storage.sqlite.store import SqliteStore
 from tests.storage.plans import T0, lease, plan, spec, submit
+from tests.storage.test_sqlite_waiting import drop_version_8_columns
 
 GPU = WorkerSighting(
     "gpu-1", ("image-service",), {"gpu": "a100", "model": "sdxl"}, "0.1.0", poll_seconds=20.0
@@ -80,7 +81,7 @@ async def test_a_version_7_file_migrates_and_records_workers(tmp_path: Path) -> 
     store = await SqliteStore.open(path)
     await store.close()
     with sqlite3.connect(path) as conn:  # turn the file back into a version-7 file
-        conn.execute("DROP TABLE workers")
+        drop_version_8_columns(conn)
         conn.execute("PRAGMA user_version = 7")
     reopened = await SqliteStore.open(path)
     try:

@@ -190,7 +190,9 @@ async def build_orchestrator(
         options.update(publish_lists=True, list_prefix=settings.list_prefix)
     store = await open_store(settings.store, **options)
     stack.push_async_callback(store.close)
-    limits = Limits(max_wait_seconds=settings.lease_wait_max_seconds)
+    limits = Limits(
+        max_wait_seconds=settings.lease_wait_max_seconds, history_limit=settings.history_limit
+    )
     return Orchestrator(store, catalog, observer=observer, limits=limits)
 
 

@@ -8,8 +8,9 @@ would otherwise decode UTF-16 and UTF-32 itself and let raw surrogate bytes thro
 400 for an unpaired surrogate escape (`"\\ud800"`), which the parser also accepts. Neither
 is Unicode text and no store can encode it (both used to surface as a 500, after a seed
 PATCH had already claimed its task).
-The one exception is the dashboard's sign-in form: a urlencoded body, on that path only,
-under a much smaller cap (a token in the body stays out of access logs; see dashboard).
+The exceptions are the dashboard's two forms: the sign-in form, a urlencoded body on that
+path only, under a much smaller cap (a token in the body stays out of access logs; see
+dashboard), and "Rerun from here" (a task's rerun path, with its own cap).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from scenarist.api.problems import ProblemError, problem_response
 from scenarist.dashboard.access import LOGIN_FORM_MAX_BYTES, LOGIN_PATH
+from scenarist.dashboard.rerun_action import RERUN_FORM_MAX_BYTES, RERUN_FORM_PATH
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
@@ -39,8 +41,13 @@ def is_json_media_type(content_type: str) -> bool:
     )
 
 
-def is_login_form(scope: Scope, content_type: str) -> bool:
-    return scope["path"] == LOGIN_PATH and media_type_of(content_type) == FORM_MEDIA_TYPE
+def form_limit(scope: Scope, content_type: str) -> int | None:
+    """The cap of a dashboard form's body on its own path; None for any other body."""
+    if media_type_of(content_type) != FORM_MEDIA_TYPE:
+        return None
+    if scope["path"] == LOGIN_PATH:
+        return LOGIN_FORM_MAX_BYTES
+    return RERUN_FORM_MAX_BYTES if RERUN_FORM_PATH.fullmatch(scope["path"]) else None
 
 
 def body_headers(scope: Scope) -> tuple[str, str]:
@@ -66,10 +73,8 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         content_type, declared = body_headers(scope)
-        login_form = is_login_form(scope, content_type)
-        limit = (
-            min(LOGIN_FORM_MAX_BYTES, self.max_body_bytes) if login_form else self.max_body_bytes
-        )
+        form_cap = form_limit(scope, content_type)
+        limit = self.max_body_bytes if form_cap is None else min(form_cap, self.max_body_bytes)
         if declared.isdigit() and int(declared) > limit:
             await self._too_large(scope, receive, send, limit)
             return
@@ -77,7 +82,7 @@ class BodyLimitMiddleware:
         if body is None:
             await self._too_large(scope, receive, send, limit)
             return
-        if login_form:
+        if form_cap is not None:
             await self.app(scope, replay(body, receive), send)
             return
         if body and not is_json_media_type(content_type):

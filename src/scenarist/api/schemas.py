@@ -124,6 +124,8 @@ class TaskSummary(BaseModel):
     level: int
     depends_on: list[str]
     status: TaskStatus
+    run: int = Field(default=1, description="the current run (a rerun starts a new one)")
+    runs: int = Field(default=1, description="runs in the task's history, this one included")
 
     @classmethod
     def of(cls, task: Task) -> TaskSummary:
@@ -139,6 +141,8 @@ def summary_of(task: Task) -> dict[str, Any]:
         "level": task.level,
         "depends_on": list(task.depends_on),
         "status": task.status,
+        "run": task.run,
+        "runs": task.runs,
     }
 
 
@@ -297,6 +301,9 @@ class TaskPublic(BaseModel):
     result: dict[str, Any] | None
     error: str | None
     usage: dict[str, float] = Field(default_factory=dict, description=USAGE_TEXT)
+    run: int = Field(default=1, description="the current run (a rerun starts a new one)")
+    runs: int = Field(default=1, description="runs in the task's history, this one included")
+    no_cache: bool = Field(default=False, description="this run may not come from a cache")
 
     @classmethod
     def of(cls, task: Task) -> TaskPublic:
@@ -325,6 +332,9 @@ class TaskPublic(BaseModel):
             result=dict(task.result) if task.result is not None else None,
             error=task.error,
             usage=dict(task.usage or {}),
+            run=task.run,
+            runs=task.runs,
+            no_cache=task.no_cache,
         )
 
 

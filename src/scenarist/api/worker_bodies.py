@@ -106,6 +106,9 @@ def task_public(task: Task) -> dict[str, Any]:
         "result": dict(task.result) if task.result is not None else None,
         "error": task.error,
         "usage": dict(task.usage or {}),
+        "run": task.run,
+        "runs": task.runs,
+        "no_cache": task.no_cache,
     }
 
 

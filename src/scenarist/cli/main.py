@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from scenarist.cli import catalog_commands, client_commands, demo_command, serve_command
+from scenarist.cli import (
+    catalog_commands,
+    client_commands,
+    demo_command,
+    rerun_command,
+    serve_command,
+)
 
 app = typer.Typer(
     name="scenarist",
@@ -17,6 +23,7 @@ app = typer.Typer(
 catalog_commands.register(app)
 client_commands.register(app)
 demo_command.register(app)
+rerun_command.register(app)
 serve_command.register(app)
 
 

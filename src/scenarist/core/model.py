@@ -142,6 +142,11 @@ class Task:
     # or a group's instances) processing at once in the scenario, all workers together.
     max_parallel: int | None = None
     parallel_group: str | None = None
+    # Runs (decision 60): a rerun starts a new one; `runs` counts the ones GET history
+    # shows (this one and those kept); `no_cache`: this run may not be served from a cache.
+    run: int = 1
+    runs: int = 1
+    no_cache: bool = False
 
     @property
     def priority(self) -> int:
@@ -150,6 +155,23 @@ class Task:
     @property
     def dynamic(self) -> bool:
         return self.group_spec is not None
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One run of a task as its history keeps it: how it ended (or how far it got)."""
+
+    run: int
+    attempt: int  # attempts the run used
+    status: TaskStatus
+    payload: Mapping[str, JSON]  # the payload the run was given
+    worker_id: str | None = None
+    queued_at: float | None = None
+    started_at: float | None = None  # its last attempt's lease
+    finished_at: float | None = None
+    result_ref: str | None = None
+    result: Mapping[str, JSON] | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,6 +60,10 @@ TASK_FIELDS = frozenset(
         "depends_on",
         "dependents",
         "need",
+        "run",
+        "runs",
+        "no_cache",
+        "payload",
     }
 )
 
@@ -76,11 +80,16 @@ class Cascade(StrEnum):
 
 NON_FINAL = frozenset({TaskStatus.PENDING, TaskStatus.QUEUED, TaskStatus.PROCESSING})
 RETRYABLE = frozenset({TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.CANCELLED})
+# A rerun starts a new run of any task that is not processing (a processing one is refused,
+# or cancelled first in the same step): finished ones, and dependents still waiting.
+RERUNNABLE = frozenset(TaskStatus) - {TaskStatus.PROCESSING}
 NEW: frozenset[TaskStatus] = frozenset()  # `sources` of a task that does not exist yet
 
-# Cleared whenever a task starts over (scenario retry): nothing of the old run survives
-# but what the retry rows set again, `usage` (what every attempt cost, see core/usage.py)
-# and the task's place in the graph (a group's expansion rewires it).
+# Cleared whenever a task starts over (scenario retry, rerun): nothing of the old run
+# survives but what the rows set again, `usage` (what every attempt cost, see
+# core/usage.py), the task's place in the graph (a group's expansion rewires it) and its
+# run: a retry continues the run (its number, its payload, its `no_cache`), a rerun sets
+# them anew.
 _RUN_FIELDS = TASK_FIELDS - {
     "attempt",
     "queued_at",
@@ -89,7 +98,12 @@ _RUN_FIELDS = TASK_FIELDS - {
     "depends_on",
     "dependents",
     "need",
+    "run",
+    "runs",
+    "no_cache",
+    "payload",
 }
+_RERUN_SETS = ("attempt", "waiting", "run", "runs", "no_cache")
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +303,30 @@ RULES: dict[str, Rule] = {
             ["attempt", "waiting"],
             [*_RUN_FIELDS, "queued_at"],
             doc="scenario retry: waits for parents (recounted from their statuses)",
+        ),
+        _rule(
+            "rerun_ready",
+            RERUNNABLE,
+            TaskStatus.QUEUED,
+            [*_RERUN_SETS, "queued_at"],
+            _RUN_FIELDS,
+            doc="rerun: a named task or a dependent whose parents are all final; a new "
+            "run (run + 1, its old run kept in history) unless its run never began",
+        ),
+        _rule(
+            "rerun_waiting",
+            RERUNNABLE,
+            TaskStatus.PENDING,
+            _RERUN_SETS,
+            [*_RUN_FIELDS, "queued_at"],
+            doc="rerun: waits for parents that run again or have not finished",
+        ),
+        _rule(
+            "override_payload",
+            [TaskStatus.PENDING, TaskStatus.QUEUED],
+            None,
+            ["payload"],
+            doc="rerun: the request's payload override merged into a named task's payload",
         ),
     )
 }

@@ -21,7 +21,7 @@ from scenarist.core.errors import (
     ScenaristError,
     StoreUnavailableError,
 )
-from scenarist.core.model import Scenario, Task
+from scenarist.core.model import RunRecord, Scenario, Task
 from scenarist.dashboard.access import (
     LOGIN_PATH,
     AccessDeniedError,
@@ -39,6 +39,7 @@ from scenarist.dashboard.groups import GROUP_PAGE_SIZE
 from scenarist.dashboard.live import scenario_feed
 from scenarist.dashboard.previews import Preview, add_artefact_routes, preview_of
 from scenarist.dashboard.rendering import Renderer
+from scenarist.dashboard.rerun_action import add_rerun_route
 from scenarist.dashboard.timing import add_timing_routes, scenario_timing
 from scenarist.dashboard.views import (
     NOTICES,
@@ -48,6 +49,7 @@ from scenarist.dashboard.views import (
     service_counts,
     task_details,
 )
+from scenarist.service.orchestrator import Orchestrator
 from scenarist.service.streams import newest_event_id
 from scenarist.service.timing import attempts_of, eta_seconds
 
@@ -181,6 +183,7 @@ def add_scenario_routes(router: APIRouter, renderer: Renderer) -> None:
             group=require_group(tasks, scenario_id, group, cursor) if group and not task else None,
             page_size=GROUP_PAGE_SIZE,
             attempts=timing.attempts.get(task, []) if task else [],
+            runs=await ended_runs(orchestrator, scenario_id, tasks, task),
             preview=task_preview(ctx, tasks, task),
             media_origins=ctx.settings.preview_origins,
             notice=NOTICES.get(notice or ""),
@@ -204,7 +207,7 @@ def add_scenario_routes(router: APIRouter, renderer: Renderer) -> None:
 
     @router.get("/scenarios/{scenario_id}/tasks/{name}")
     async def task_panel(
-        request: Request, scenario_id: str, name: str, ctx: Ctx, _: Seen
+        request: Request, scenario_id: str, name: str, ctx: Ctx, viewer: Seen
     ) -> Response:
         tasks = await ctx.orchestrator.list_tasks(scenario_id)
         details = task_details(tasks, scenario_id, name)
@@ -212,8 +215,10 @@ def add_scenario_routes(router: APIRouter, renderer: Renderer) -> None:
         return renderer.page(
             request,
             "_task_panel.html",
+            viewer=viewer,
             details=details,
             attempts=attempts[name],
+            runs=await ended_runs(ctx.orchestrator, scenario_id, tasks, name),
             preview=preview_of(
                 details.task, ctx.settings.artefacts_dir, ctx.settings.preview_origins
             ),
@@ -245,6 +250,7 @@ def add_scenario_routes(router: APIRouter, renderer: Renderer) -> None:
         )
 
     add_action_routes(router, renderer)
+    add_rerun_route(router)
     add_group_routes(router, renderer)
     add_artefact_routes(router)
     add_timing_routes(router, renderer)
@@ -325,6 +331,15 @@ def add_session_routes(router: APIRouter, renderer: Renderer) -> None:
             media_type=asset.media_type,
             headers={"Cache-Control": "public, max-age=86400", "ETag": f'"{asset.version}"'},
         )
+
+
+async def ended_runs(
+    orchestrator: Orchestrator, scenario_id: str, tasks: list[Task], name: str | None
+) -> list[RunRecord]:
+    """The runs reruns ended of the selected task (none selected, or unknown: none)."""
+    if name is None or not any(t.name == name for t in tasks):
+        return []
+    return await orchestrator.task_history(f"{scenario_id}:{name}")
 
 
 def task_preview(ctx: DashboardContext, tasks: list[Task], name: str | None) -> Preview | None:

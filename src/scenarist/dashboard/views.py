@@ -24,6 +24,12 @@ NOTICES: Mapping[str, str] = {
     "resumed": "Scenario resumed: its cancelled tasks are queued again.",
     "not-cancellable": "Nothing to cancel: the scenario has already ended.",
     "not-retryable": "Nothing to retry: no task failed or was cancelled.",
+    "rerun": "Rerun requested: the task and every task below it run again.",
+    "rerun-processing": "Rerun refused: a task it would run again is processing; tick "
+    '"cancel running tasks" to cancel them first.',
+    "rerun-refused": "Rerun refused: a parent it needs failed, or it reaches an expanded group.",
+    "rerun-bad-override": "Rerun refused: the payload override must be a JSON object.",
+    "rerun-unknown": "Rerun refused: the scenario has no such task.",
 }
 
 

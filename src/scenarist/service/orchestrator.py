@@ -27,12 +27,14 @@ from scenarist.core.model import (
     Completion,
     Event,
     QueueStats,
+    RunRecord,
     Scenario,
     ScenarioPlan,
     ScenarioStatus,
     Task,
     TaskStatus,
 )
+from scenarist.core.rerun import RerunRequest
 from scenarist.core.usage import Usage, UsageTotal
 from scenarist.service.attempt_spans import AttemptSpans
 from scenarist.service.group_render import GroupRenderer
@@ -377,6 +379,24 @@ class Orchestrator:
 
     async def retry(self, scenario_id: str) -> Scenario:
         return await self.store.retry_scenario(scenario_id, now=self.clock())
+
+    async def rerun(
+        self,
+        scenario_id: str,
+        tasks: Sequence[str],
+        *,
+        payloads: Mapping[str, Mapping[str, JSON]],
+        cancel_running: bool = False,
+        no_cache: bool = False,
+    ) -> tuple[Scenario, tuple[str, ...]]:
+        """The named tasks and their dependents start a new run (decision 60)."""
+        request = RerunRequest(
+            tuple(tasks), payloads, cancel_running, no_cache, self.limits.history_limit
+        )
+        return await self.store.rerun_scenario(scenario_id, request, now=self.clock())
+
+    async def task_history(self, task_id: str) -> list[RunRecord]:
+        return await self.store.task_history(task_id)
 
     async def get_scenario(self, scenario_id: str) -> Scenario:
         return await self.store.get_scenario(scenario_id)

@@ -35,3 +35,4 @@ class Limits:
     max_wait_seconds: float = 60.0  # long-poll of a lease
     recheck_seconds: float = 1.0  # long-poll re-checks at least this often (lost wake-ups)
     reap_batch: int = 500
+    history_limit: int = 20  # ended runs kept per task (decision 60)

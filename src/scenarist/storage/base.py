@@ -18,7 +18,8 @@ Conventions every backend follows (the conformance suite in tests/storage checks
   task succeeded or its failure was tolerated (`tolerated_failures`: a failed or skipped
   task that is optional, or whose dependents all still run; see
   core/transition_changes.py LossCascade), or there are no tasks, else `failed`.
-  `finished_at` is set when it becomes final, cleared again by `retry_scenario`.
+  `finished_at` is set when it becomes final, cleared again by `retry_scenario` and
+  `rerun_scenario`.
 - `inputs` of a leased task: one mapping per parent, in `depends_on` order,
   `{"task": name, "status": ..., "result_ref": ..., "result": ...}`; a parent that did
   not succeed (a join or `optional` let the task run) has `"error"` and no result
@@ -44,10 +45,12 @@ from scenarist.core.model import (
     Completion,
     Event,
     QueueStats,
+    RunRecord,
     Scenario,
     ScenarioStatus,
     Task,
 )
+from scenarist.core.rerun import RerunRequest
 from scenarist.core.usage import Usage, UsageTotal
 from scenarist.core.workers import WorkerRecord, WorkerSighting
 from scenarist.storage.watch import Watch
@@ -275,6 +278,19 @@ class Store(Protocol):
         """failed/skipped/cancelled tasks go back: `queued` when all parents succeeded,
         else `pending`; attempt reset to 0, error/lease/result cleared; successes kept.
         Raise ConflictError when there is nothing to retry."""
+
+    async def rerun_scenario(
+        self, scenario_id: str, request: RerunRequest, *, now: float
+    ) -> tuple[Scenario, tuple[str, ...]]:
+        """`core.rerun.rerun_plan` in one atomic step: the named tasks and their
+        dependents start a new run (`request.payloads`: overrides merged into the named
+        tasks' payloads), each ended run kept in the task's history (the last
+        `request.history_limit`), the scenario no longer cancelled. Returns the scenario
+        and the tasks that run again, in plan order. ParamError for unknown names,
+        ConflictError for what the plan refuses (nothing changes then)."""
+
+    async def task_history(self, task_id: str) -> list[RunRecord]:
+        """The runs a rerun ended, newest first (not the current one)."""
 
     # --- scenario-end callbacks (outbox) ------------------------------------------------
 

@@ -182,6 +182,29 @@ class ScenaristClient:
     def retry(self, scenario_id: str) -> Any:
         return self._call(Call("POST", scenario_path(scenario_id, "retry")))
 
+    def rerun(
+        self,
+        scenario_id: str,
+        tasks: Sequence[str],
+        *,
+        payload: Mapping[str, Mapping[str, Any]] | None = None,
+        cancel_running: bool = False,
+        no_cache: bool = False,
+    ) -> Any:
+        """Run `tasks` and every task below them again; `payload`: per named task, the
+        keys to replace in its payload. The answer lists the tasks under `rerun`."""
+        body = {
+            "tasks": list(tasks),
+            "payload": {name: dict(keys) for name, keys in (payload or {}).items()},
+            "cancel_running": cancel_running,
+            "no_cache": no_cache,
+        }
+        return self._call(Call("POST", scenario_path(scenario_id, "rerun"), body))
+
+    def history(self, task_id: str) -> Any:
+        """A task's runs, newest first (the current one, then those reruns ended)."""
+        return self._call(Call("GET", task_path(task_id, "history")))
+
     def lease(
         self,
         service: str,

@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 
 from scenarist.core.errors import IllegalTransitionError, ParamError, StoreUnavailableError
 from scenarist.core.model import ScenarioPlan
+from scenarist.core.rerun import RerunRequest
 from scenarist.storage.redis.keys import FUNCTION_LIBRARIES
 from scenarist.storage.redis.store import RedisStore
 from tests.storage.plans import T0, diamond, lease, plan, spec, submit
@@ -222,3 +223,45 @@ async def test_every_key_follows_the_documented_layout(rstore: RedisStore) -> No
     found = {key: await rstore.client.type(key) async for key in rstore.client.scan_iter()}
     assert found == expected
     assert all(key.startswith(shard.prefix) for key in found if key != FUNCTION_LIBRARIES)
+
+
+async def test_a_tasks_history_expires_with_its_finished_scenario(open_store: OpenStore) -> None:
+    store = await open_store(retention_seconds=0.3)
+    scenario, _ = await submit(store, plan(spec("a")))
+    (task,) = await lease(store, now=T0 + 1)
+    await store.complete(task.id, task.lease_token, result_ref="r1", result=None, now=T0 + 2)
+    await store.rerun_scenario(scenario.id, RerunRequest(("a",)), now=T0 + 3)
+    shard = store.key_space.for_scenario(scenario.id)
+    history = shard.history(scenario.id)
+    assert await store.client.pttl(history) == -1, "running again: kept"
+    (task,) = await lease(store, now=T0 + 4)
+    await store.complete(task.id, task.lease_token, result_ref="r2", result=None, now=T0 + 5)
+    assert 0 < await store.client.pttl(history) <= 300
+    [run] = await store.task_history(task.id)
+    assert run.result_ref == "r1"
+    await asyncio.sleep(0.4)
+    assert not await store.client.exists(history)
+
+
+async def test_an_override_merged_from_a_stale_payload_is_merged_again(
+    rstore: RedisStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The script writes a merged payload only over the payload it was merged from."""
+    from scenarist.storage.redis import rerun as rerun_module
+
+    scenario, _ = await submit(rstore, plan(spec("a", payload={"k": 1})))
+    real = rerun_module._overrides
+    calls: list[int] = []
+
+    async def stale_first(client: Any, key: str, payloads: Any) -> list[list[str]]:
+        found = await real(client, key, payloads)
+        calls.append(len(found))
+        if len(calls) == 1:  # as if another rerun changed the payload after this read
+            return [[name, '{"k": 0}', '{"k": 0, "style": "old"}'] for name, _, _ in found]
+        return found
+
+    monkeypatch.setattr(rerun_module, "_overrides", stale_first)
+    request = RerunRequest(("a",), {"a": {"style": "noir"}})
+    await rstore.rerun_scenario(scenario.id, request, now=T0 + 1)
+    assert calls == [1, 1]
+    assert (await rstore.get_task(f"{scenario.id}:a")).payload == {"k": 1, "style": "noir"}

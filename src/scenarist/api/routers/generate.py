@@ -125,6 +125,8 @@ def task_summary(task: Task) -> dict[str, Any]:
         "level": task.level,
         "depends_on": list(task.depends_on),
         "status": task.status.value,
+        "run": task.run,
+        "runs": task.runs,
     }
 
 

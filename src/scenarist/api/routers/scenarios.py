@@ -1,4 +1,4 @@
-"""Scenarios: list, read, cancel, retry, and the live event stream."""
+"""Scenarios: list, read, cancel, retry, rerun, and the live event stream."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from fastapi.responses import StreamingResponse
 
 from scenarist.api.deps import Client, Services
 from scenarist.api.problems import problem_responses
+from scenarist.api.rerun_schemas import RerunCreate, RerunPublic
 from scenarist.api.scenario_bodies import ScenarioPublic, ScenarioTaskPage, TasksDetail
 from scenarist.api.schemas import ScenarioPage, ScenarioSummary
 from scenarist.api.sse import SSE_EVENT_SCHEMA, SSE_STREAM_SCHEMA, scenario_stream
@@ -134,6 +135,25 @@ async def cancel_scenario(
 )
 async def retry_scenario(scenario_id: ScenarioId, services: Services, _: Client) -> ScenarioSummary:
     return ScenarioSummary.of(await services.orchestrator.retry(scenario_id))
+
+
+@router.post(
+    "/{scenario_id}/rerun",
+    operation_id="rerunScenario",
+    summary="Run the named tasks and every task below them again (other results are kept)",
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 503),
+)
+async def rerun_scenario(
+    scenario_id: ScenarioId, body: RerunCreate, services: Services, _: Client
+) -> RerunPublic:
+    scenario, again = await services.orchestrator.rerun(
+        scenario_id,
+        body.tasks,
+        payloads=body.payload,
+        cancel_running=body.cancel_running,
+        no_cache=body.no_cache,
+    )
+    return RerunPublic.answer(scenario, again)
 
 
 @router.get(

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Response
 from scenarist.api.auth import Principal, require_role, require_service
 from scenarist.api.deps import AppServices, Caller, Services
 from scenarist.api.problems import problem_responses
+from scenarist.api.rerun_schemas import TaskHistoryPublic
 from scenarist.api.schemas import TaskDetailPublic, TaskPublic, TaskStatusUpdate
 from scenarist.api.worker_bodies import Outcome, batch_complete_body
 from scenarist.api.worker_schemas import (
@@ -22,7 +23,7 @@ from scenarist.api.worker_schemas import (
     HeartbeatCreate,
     HeartbeatPublic,
 )
-from scenarist.core.model import TaskStatus
+from scenarist.core.model import Task, TaskStatus
 from scenarist.service.orchestrator import CompletionItem
 from scenarist.service.seed_status import set_status as set_seed_status
 from scenarist.service.timing import attempts_of
@@ -98,6 +99,27 @@ async def complete_items(
     return [(i.id, r) for i, r in zip(items, results, strict=True)]
 
 
+async def readable_task(services: AppServices, caller: Principal, task_id: str) -> Task:
+    """The task, if the caller may read it: a worker only its services' tasks."""
+    task = await services.orchestrator.get_task(task_id)
+    if caller.role is Role.WORKER:
+        require_service(caller, task.service)
+    return task
+
+
+@router.get(
+    "/{task_id}/history",
+    operation_id="getTaskHistory",
+    summary="A task's runs, newest first: the current one, then those reruns ended",
+    responses=problem_responses(401, 403, 404, 503),
+)
+async def task_history(task_id: TaskId, services: Services, caller: Caller) -> TaskHistoryPublic:
+    task = await readable_task(services, caller, task_id)
+    # Read after the task: a run a rerun ended meanwhile is not listed twice.
+    ended = [r for r in await services.orchestrator.task_history(task_id) if r.run < task.run]
+    return TaskHistoryPublic.of(task, ended)
+
+
 @router.get(
     "/{task_id}",
     operation_id="getTask",
@@ -105,9 +127,7 @@ async def complete_items(
     responses=problem_responses(401, 403, 404, 503),
 )
 async def get_task(task_id: TaskId, services: Services, caller: Caller) -> TaskDetailPublic:
-    task = await services.orchestrator.get_task(task_id)
-    if caller.role is Role.WORKER:
-        require_service(caller, task.service)
+    task = await readable_task(services, caller, task_id)
     # Only a failed or skipped task is explained by its neighbours: skip the read otherwise.
     explained = task.status in (TaskStatus.FAILED, TaskStatus.SKIPPED)
     scenario_tasks = await services.orchestrator.list_tasks(task.scenario_id) if explained else []

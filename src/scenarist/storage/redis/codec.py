@@ -12,6 +12,7 @@ JSON *strings* so the scripts store them verbatim and never re-encode user data:
     R result(json)  E error  u usage (name -> exact float text, core/usage.py)
     R result(json)  E error  j successes needed among the parents (join; absent: all)
     op optional (true or absent)  tl failure tolerated (true or absent)
+    rn run (absent: 1)  rs runs its history shows (absent: 1)  nc no_cache (true or absent)
 
 Scenario hash: "tol" counts its tolerated failures (no "#": it is not a status counter).
 """
@@ -30,6 +31,7 @@ from scenarist.core.model import (
     JSON,
     Event,
     Progress,
+    RunRecord,
     Scenario,
     ScenarioStatus,
     Task,
@@ -149,7 +151,31 @@ def decode_task(scenario_id: str, name: str, raw: str, inputs: str | None = None
         need=get("j"),
         optional=bool(get("op")),
         tolerated=bool(get("tl")),
+        run=int(get("rn") or 1),
+        runs=int(get("rs") or 1),
+        no_cache=bool(get("nc")),
     )
+
+
+def decode_runs(raw: str | None) -> list[RunRecord]:
+    """A task's entry of the history hash (rerun.lua), newest first."""
+    runs = [] if raw is None else load_json(raw)
+    return [
+        RunRecord(
+            run=int(r["rn"]),
+            attempt=int(r["a"]),
+            status=_STATUSES[r["s"]],
+            payload=load_json(r["p"]),
+            worker_id=r.get("w"),
+            queued_at=_time(r.get("q")),
+            started_at=_time(r.get("sa")),
+            finished_at=_time(r.get("f")),
+            result_ref=r.get("r"),
+            result=None if r.get("R") is None else load_json(r["R"]),
+            error=r.get("E"),
+        )
+        for r in (runs if isinstance(runs, list) else [])
+    ]
 
 
 def task_index(raw: str) -> int:

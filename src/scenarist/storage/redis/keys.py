@@ -57,6 +57,10 @@ class ShardKeys:
     def events(self, scenario_id: str) -> str:
         return f"{self.prefix}e:{scenario_id}"
 
+    def history(self, scenario_id: str) -> str:
+        """Each task's ended runs (rerun.lua), expired with the scenario."""
+        return f"{self.prefix}h:{scenario_id}"
+
     def scenario_keys(self, scenario_id: str) -> list[str]:
         """KEYS[1..4] of every per-scenario script: prefix, scenario, tasks, events."""
         sid = scenario_id

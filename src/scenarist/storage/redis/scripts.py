@@ -50,6 +50,7 @@ OPERATIONS = (
     "hand_back",
     "cancel",
     "retry",
+    "rerun",
     "callbacks_claim",
     "callbacks_finish",
     "promote",

@@ -18,16 +18,18 @@ from scenarist.core.model import (
     Completion,
     Event,
     QueueStats,
+    RunRecord,
     Scenario,
     ScenarioStatus,
     Task,
     TaskStatus,
 )
+from scenarist.core.rerun import RerunRequest
 from scenarist.core.transitions import LEASE_EXPIRED_ERROR
 from scenarist.core.usage import Usage, UsageTotal
 from scenarist.core.workers import WorkerRecord, WorkerSighting
 from scenarist.storage.base import CompletionItem
-from scenarist.storage.redis import completions, reads, workers
+from scenarist.storage.redis import completions, reads, rerun, workers
 from scenarist.storage.redis.codec import (
     decode_scenario,
     decode_task,
@@ -408,6 +410,19 @@ class RedisStore:
         outcome = await self._run_task_script("retry", scenario_id, [ts(now)])
         check_control_outcome(outcome, scenario_id, "retry")
         return await self.get_scenario(scenario_id)
+
+    @translate_errors
+    async def rerun_scenario(
+        self, scenario_id: str, request: RerunRequest, *, now: float
+    ) -> tuple[Scenario, tuple[str, ...]]:
+        again = await rerun.rerun(
+            self._client, self._space, self._scripts, scenario_id, request, ts(now)
+        )
+        return await self.get_scenario(scenario_id), again
+
+    @translate_errors
+    async def task_history(self, task_id: str) -> list[RunRecord]:
+        return await rerun.task_history(self._client, self._space, task_id)
 
     # --- scenario-end callbacks (outbox) ------------------------------------------------
 

@@ -98,6 +98,9 @@ def row_to_task(row: sqlite3.Row, inputs: tuple[Mapping[str, JSON], ...] = ()) -
         join=None if row["join_spec"] is None else loads(row["join_spec"]),
         max_parallel=row["max_parallel"],
         parallel_group=row["parallel_group"],
+        run=row["run"],
+        runs=row["runs"],
+        no_cache=bool(row["no_cache"]),
     )
 
 

@@ -1,4 +1,4 @@
-"""Scenario-level writes: create, cancel, retry, the callback outbox and the purge."""
+"""Scenario-level writes: create, cancel, retry, rerun, the callback outbox and the purge."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from collections.abc import Sequence
 
 from scenarist.core import transition_changes as changes_of
 from scenarist.core import transition_guards as guards
-from scenarist.core.model import Scenario, ScenarioStatus, Task, TaskStatus
+from scenarist.core.model import JSON, Scenario, ScenarioStatus, Task, TaskStatus
+from scenarist.core.rerun import RerunRequest, merged_payloads, rerun_plan
+from scenarist.storage.sqlite.history import archive_runs
 from scenarist.storage.sqlite.reads import get_scenario
-from scenarist.storage.sqlite.rows import INSERT_TASK, dumps, task_to_row
+from scenarist.storage.sqlite.rows import INSERT_TASK, dumps, loads, task_to_row
 from scenarist.storage.sqlite.transitions import (
     Changes,
     ScenarioTasks,
@@ -88,6 +90,40 @@ def retry_scenario(
     changes.scenarios.add(scenario_id)
     refresh_scenarios(conn, changes, now)
     return get_scenario(conn, scenario_id)
+
+
+def rerun_scenario(
+    conn: sqlite3.Connection,
+    changes: Changes,
+    scenario_id: str,
+    request: RerunRequest,
+    *,
+    now: float,
+) -> tuple[Scenario, tuple[str, ...]]:
+    """core.rerun's plan in one transaction: cancels, the ended runs into history, the
+    new runs; the scenario is no longer cancelled and its status is derived again."""
+    row = fetch_scenario(conn, scenario_id)
+    tasks = ScenarioTasks(conn, scenario_id)
+    every = tasks.all_in_plan_order()
+
+    def payload_of(name: str) -> JSON:
+        found = tasks.get(name)
+        return None if found is None else loads(found["payload"])
+
+    plan = rerun_plan(
+        every,
+        request,
+        scenario=dict(row),
+        payloads=merged_payloads(request, payload_of),
+        now=now,
+    )
+    apply_changes(conn, changes, tasks, plan.cancels, now=now)
+    archive_runs(conn, tasks, plan.archive, request.history_limit)
+    apply_changes(conn, changes, tasks, plan.changes, now=now)
+    conn.execute("UPDATE scenarios SET cancelled = 0 WHERE id = ?", (scenario_id,))
+    changes.scenarios.add(scenario_id)
+    refresh_scenarios(conn, changes, now)
+    return get_scenario(conn, scenario_id), plan.tasks
 
 
 def claim_due_callbacks(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 BUSY_TIMEOUT_MS = 10_000  # other processes writing the same file wait this long at most
 SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 
@@ -79,6 +79,9 @@ CREATE TABLE IF NOT EXISTS tasks (
     join_spec TEXT,
     max_parallel INTEGER,
     parallel_group TEXT,
+    run INTEGER NOT NULL DEFAULT 1,
+    runs INTEGER NOT NULL DEFAULT 1,
+    no_cache INTEGER NOT NULL DEFAULT 0,
     ready_at REAL GENERATED ALWAYS AS (COALESCE(available_at, queued_at)) VIRTUAL
 );
 CREATE INDEX IF NOT EXISTS tasks_by_scenario ON tasks (scenario_id, seq);
@@ -135,6 +138,30 @@ CREATE TABLE IF NOT EXISTS workers (
 ) WITHOUT ROWID
 """
 DDL += WORKERS_TABLE + ";"
+
+# The runs a rerun ended (decision 60), the last `history_limit` of each task; they go
+# with their scenario (the purge deletes the scenario row).
+HISTORY_DDL = (
+    """
+    CREATE TABLE IF NOT EXISTS task_runs (
+        task_id TEXT NOT NULL,
+        run INTEGER NOT NULL,
+        scenario_id TEXT NOT NULL REFERENCES scenarios (id) ON DELETE CASCADE,
+        attempt INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        worker_id TEXT,
+        queued_at REAL,
+        started_at REAL,
+        finished_at REAL,
+        result_ref TEXT,
+        result TEXT,
+        error TEXT,
+        PRIMARY KEY (task_id, run)
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX IF NOT EXISTS task_runs_by_scenario ON task_runs (scenario_id)",
+)
 
 # Version 1 -> 2: add `tasks.waiting` and fill it from the parents' current statuses (a task
 # id is "<scenario_id>:<name>", so a parent's row is found from the child's depends_on).
@@ -194,6 +221,16 @@ MIGRATE_V6_TO_V7 = (
 )
 # Version 7 -> 8: the workers registry (one row per worker id; older files had none).
 MIGRATE_V7_TO_V8 = (WORKERS_TABLE,)
+
+# Version 8 -> 9: reruns (decision 60): a task's current `run`, the `runs` its history
+# shows, the run's `no_cache` flag, and the ended runs in `task_runs`. Older tasks are in
+# their first run.
+MIGRATE_V8_TO_V9 = (
+    "ALTER TABLE tasks ADD COLUMN run INTEGER NOT NULL DEFAULT 1",
+    "ALTER TABLE tasks ADD COLUMN runs INTEGER NOT NULL DEFAULT 1",
+    "ALTER TABLE tasks ADD COLUMN no_cache INTEGER NOT NULL DEFAULT 0",
+    *HISTORY_DDL,
+)
 MIGRATIONS = {
     1: MIGRATE_V1_TO_V2,
     2: MIGRATE_V2_TO_V3,
@@ -202,6 +239,7 @@ MIGRATIONS = {
     5: MIGRATE_V5_TO_V6,
     6: MIGRATE_V6_TO_V7,
     7: MIGRATE_V7_TO_V8,
+    8: MIGRATE_V8_TO_V9,
 }
 
 
@@ -232,7 +270,7 @@ def apply_schema(conn: sqlite3.Connection) -> None:
                 f"database schema version {version} is newer than this build ({SCHEMA_VERSION})"
             )
         if version == 0:
-            for statement in DDL.split(";"):
+            for statement in (*DDL.split(";"), *HISTORY_DDL):
                 if statement.strip():
                     conn.execute(statement)
         else:

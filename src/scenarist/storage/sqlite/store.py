@@ -29,14 +29,16 @@ from scenarist.core.model import (
     Completion,
     Event,
     QueueStats,
+    RunRecord,
     Scenario,
     ScenarioStatus,
     Task,
 )
+from scenarist.core.rerun import RerunRequest
 from scenarist.core.usage import Usage, UsageTotal
 from scenarist.core.workers import WorkerRecord, WorkerSighting
 from scenarist.storage.base import CompletionItem
-from scenarist.storage.sqlite import reads, scenario_ops, task_ops, workers
+from scenarist.storage.sqlite import history, reads, scenario_ops, task_ops, workers
 from scenarist.storage.sqlite.notify import events_key, ready_key
 from scenarist.storage.sqlite.schema import connect
 from scenarist.storage.sqlite.transitions import Changes
@@ -396,6 +398,18 @@ class SqliteStore:
         return await self._write(
             lambda conn, changes: scenario_ops.retry_scenario(conn, changes, scenario_id, now=now)
         )
+
+    async def rerun_scenario(
+        self, scenario_id: str, request: RerunRequest, *, now: float
+    ) -> tuple[Scenario, tuple[str, ...]]:
+        return await self._write(
+            lambda conn, changes: scenario_ops.rerun_scenario(
+                conn, changes, scenario_id, request, now=now
+            )
+        )
+
+    async def task_history(self, task_id: str) -> list[RunRecord]:
+        return await self._read(lambda conn: history.task_history(conn, task_id))
 
     # --- scenario-end callbacks (outbox) ------------------------------------------------
 

@@ -115,7 +115,7 @@ def bump_count(
 def _column_value(name: str, value: Any) -> Any:
     if name == "result":
         return store_result(value)
-    if name == "usage":
+    if name in ("usage", "payload"):
         return None if value is None else dumps(dict(value))
     if name in ("depends_on", "dependents"):
         return dumps(list(value))

@@ -27,6 +27,8 @@
 --   P.."t:"..sid            hash    task name -> task record (JSON, fields in codec.py)
 --   P.."e:"..sid            stream  scenario events: n=task name ("" = scenario),
 --                                   s=status, a=attempt, at=time
+--   P.."h:"..sid            hash    task name -> its ended runs (rerun.lua), kept and
+--                                   expired with the scenario
 --   P.."q:"..svc..":"..prio zset    ready tasks of a service at one priority (0..4);
 --                                   score = available_at or queued_at, member = task id
 --   P.."d:"..svc            zset    delayed tasks (retry backoff); score = available_at
@@ -56,6 +58,7 @@ local function events_key(sid) return P .. 'e:' .. sid end
 local function queue_key(svc, prio) return P .. 'q:' .. svc .. ':' .. prio end
 local function delayed_key(svc) return P .. 'd:' .. svc end
 local function index_key(status) return P .. 'ix:' .. status end
+local function history_key(sid) return P .. 'h:' .. sid end
 
 -- Declared KEYS must be the names derived here; a mismatch means keys.py and this file
 -- drifted apart, and writing anyway would scatter a scenario over unrelated keys.
@@ -439,7 +442,7 @@ local function derive_status(cur)
 end
 
 local function retain(sid, ikk, final)
-  local keys = {scenario_key(sid), tasks_key(sid), events_key(sid)}
+  local keys = {scenario_key(sid), tasks_key(sid), events_key(sid), history_key(sid)}
   if ikk then keys[#keys + 1] = ikk end
   for _, k in ipairs(keys) do
     if final then redis.call('PEXPIRE', k, RETENTION_MS) else redis.call('PERSIST', k) end
