@@ -6,6 +6,7 @@
     python benchmarks/submit_cpu.py --clients 8            # 8 submitters at once
     python benchmarks/submit_cpu.py --store sqlite         # the SQLite store
     python benchmarks/submit_cpu.py --src OLD/src --src src   # A/B, rounds interleaved
+    python benchmarks/submit_cpu.py --same-params          # every scenario alike
     python benchmarks/submit_cpu.py --profile submit.prof  # + cProfile shares
 
 Starts a private redis-server (or a SQLite file per server) and one `scenarist serve
@@ -98,22 +99,29 @@ def start_server(
     return Server(src, process, url)
 
 
-def params(n: int) -> dict[str, object]:
-    return {"description": f"A video about cats, number {n}", "slides_count": 3}
+def params(n: int | None) -> dict[str, object]:
+    """Scenario n's own description; None: the one every scenario shares (--same-params,
+    the case an expansion cache would serve: decision 75)."""
+    number = "" if n is None else f", number {n}"
+    return {"description": f"A video about cats{number}", "slides_count": 3}
 
 
-async def submit_round(url: str, count: int, mode: str, clients: int) -> None:
+async def submit_round(url: str, count: int, args: argparse.Namespace) -> None:
+    mode, clients, same = args.mode, args.clients, args.same_params
     async with AsyncScenaristClient(url, max_connections=clients) as client:
         if mode == "batch":
             for start in range(0, count, BATCH):
-                items = [SubmitItem("CreateVideo", params(n)) for n in range(start, start + BATCH)]
+                items = [
+                    SubmitItem("CreateVideo", params(None if same else n))
+                    for n in range(start, start + BATCH)
+                ]
                 outcomes = await client.submit_many(items[: count - start])
                 assert all(o["status"] == 201 for o in outcomes), outcomes[:3]
             return
 
         async def loop(first: int) -> None:
             for n in range(first, count, clients):
-                await client.submit("CreateVideo", params(n))
+                await client.submit("CreateVideo", params(None if same else n))
 
         await asyncio.gather(*(loop(i) for i in range(clients)))
 
@@ -122,9 +130,7 @@ def measure(server: Server, redis_pid: int | None, args: argparse.Namespace) -> 
     """[server ms, redis ms (when there is a Redis)] of CPU per scenario for one round."""
     pids = [server.process.pid] + ([] if redis_pid is None else [redis_pid])
     before = [tree_cpu_seconds([pid]) for pid in pids]
-    asyncio.run(
-        asyncio.wait_for(submit_round(server.url, args.count, args.mode, args.clients), 300)
-    )
+    asyncio.run(asyncio.wait_for(submit_round(server.url, args.count, args), 300))
     after = [tree_cpu_seconds([pid]) for pid in pids]
     return [(a - b) * 1000 / args.count for a, b in zip(after, before, strict=True)]
 
@@ -148,12 +154,10 @@ def profile(
         workdir, src, store_url(workdir, redis, len(args.src) + index), profile_to=out
     )
     try:
-        asyncio.run(submit_round(server.url, WARM_UP, args.mode, args.clients))
+        asyncio.run(submit_round(server.url, WARM_UP, args))
         os.kill(server.process.pid, signal.SIGUSR1)
         time.sleep(0.2)  # the handler runs between two bytecodes of the idle loop
-        asyncio.run(
-            asyncio.wait_for(submit_round(server.url, args.count, args.mode, args.clients), 300)
-        )
+        asyncio.run(asyncio.wait_for(submit_round(server.url, args.count, args), 300))
     finally:
         server.process.stop()
     print(f"\nprofile of {src} ({out})")
@@ -194,6 +198,9 @@ def main() -> None:
         "this checkout's)",
     )
     parser.add_argument("--profile", type=Path, help="also profile a round (cProfile file)")
+    parser.add_argument(
+        "--same-params", action="store_true", help="every scenario with the same parameters"
+    )
     args = parser.parse_args()
     args.src = [p.resolve() for p in (args.src or [REPO_ROOT / "src"])]
     with tempfile.TemporaryDirectory(prefix="scenarist-submit-cpu-") as tmp:
@@ -215,7 +222,7 @@ def run(workdir: Path, redis: RedisProcess | None, args: argparse.Namespace) -> 
         for index, src in enumerate(args.src):
             servers.append(start_server(workdir, src, store_url(workdir, redis, index)))
         for server in servers:
-            asyncio.run(submit_round(server.url, WARM_UP, args.mode, args.clients))
+            asyncio.run(submit_round(server.url, WARM_UP, args))
         rounds: list[list[list[float]]] = [[] for _ in servers]
         redis_pid = None if redis is None else redis.pid
         for _ in range(args.repeat):  # interleaved: round r of every tree, then r + 1
@@ -223,6 +230,7 @@ def run(workdir: Path, redis: RedisProcess | None, args: argparse.Namespace) -> 
                 rounds[index].append(measure(server, redis_pid, args))
         load = os.getloadavg()[0]
         print(f"{args.store} store, mode {args.mode}, {args.clients} client(s), "
+              f"{'the same' if args.same_params else 'distinct'} parameters, "
               f"{args.count} scenarios x {args.repeat} rounds; load {load:.1f}")  # fmt: skip
         for server, measured in zip(servers, rounds, strict=True):
             print(f"{server.src}:")
