@@ -159,7 +159,9 @@ def create_app(
             allow_headers=CORS_REQUEST_HEADERS,
             expose_headers=CORS_EXPOSED_HEADERS,
         )
-    for module in (root, generate, generate_batch, scenarios, tasks, queues, usage, metrics):
+    # POST /generate first: every request is matched against the routes in this order,
+    # and the submit path is the busiest (decision 74).
+    for module in (generate, root, generate_batch, scenarios, tasks, queues, usage, metrics):
         app.include_router(module.router)
     install_openapi(app, auth_enabled=bool(settings.tokens))
     app.include_router(create_dashboard_router())
