@@ -160,9 +160,11 @@ def create_app(
             allow_headers=CORS_REQUEST_HEADERS,
             expose_headers=CORS_EXPOSED_HEADERS,
         )
+    # POST /generate first: every request is matched against the routes in this order,
+    # and the submit path is the busiest (decision 74).
     for module in (
-        root,
         generate,
+        root,
         generate_batch,
         scenarios,
         tasks,

@@ -66,5 +66,8 @@ class CallerScheme(SecurityBase):
         return require_role(caller, *self.roles) if self.roles else caller
 
 
+# The client role's check, by name: the lean /generate handler (decision 74) calls it too.
+CLIENT_SCHEME = CallerScheme(Role.CLIENT)
+
 Caller = Annotated[Principal, Depends(CallerScheme())]
-Client = Annotated[Principal, Depends(CallerScheme(Role.CLIENT))]
+Client = Annotated[Principal, Depends(CLIENT_SCHEME)]

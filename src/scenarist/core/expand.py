@@ -19,6 +19,7 @@ from scenarist.core.template import (
     MAX_PLAN_TASKS,
     Dependency,
     DependencyMode,
+    JoinKind,
     PayloadTemplate,
     ScenarioTemplate,
     TaskTemplate,
@@ -69,6 +70,8 @@ def expand_plan(
             # Rendering never mutates its variables, so an unmultiplied task reads `params`.
             variables = params if count is None else {**params, "index": copy + 1, "count": count}
             where = f"scenario {template.name!r}, task {name!r}"
+            # Below a dynamic group the join is kept to apply once the group expands.
+            below_group = bool(dynamic) and not dynamic.isdisjoint(parents)
             specs.append(
                 _spec(
                     task,
@@ -77,8 +80,8 @@ def expand_plan(
                     payload=render_tree(session, task.payload, variables, where),
                     parents=parents,
                     level=level,
-                    need=_need(task, parents, where, dynamic),
-                    join=task.join.describe() if dynamic.intersection(parents) else None,
+                    need=None if below_group else _need(task, parents, where),
+                    join=task.join.describe() if below_group else None,
                 )
             )
         copies[task.id] = expanded
@@ -148,13 +151,11 @@ def payload_source(value: PayloadTemplate) -> JSON:
     return value
 
 
-def _need(
-    task: TaskTemplate, parents: tuple[str, ...], where: str, dynamic: frozenset[str]
-) -> int | None:
+def _need(task: TaskTemplate, parents: tuple[str, ...], where: str) -> int | None:
     """The successes the task's join needs among its expanded parents; a bar above the
-    parent count could never be reached, so the submission is refused. Below a dynamic
-    group the parent count is known only once the group expands (None here)."""
-    if dynamic.intersection(parents):
+    parent count could never be reached, so the submission is refused. (Below a dynamic
+    group the parent count is known only once the group expands: not called there.)"""
+    if task.join.kind is JoinKind.ALL:  # the common join needs no parent count
         return None
     distinct = len(set(parents))
     need = task.join.need(distinct)

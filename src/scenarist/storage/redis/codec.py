@@ -10,7 +10,7 @@ JSON *strings* so the scripts store them verbatim and never re-encode user data:
     c created_at  av available_at  q queued_at  sa started_at  f finished_at
     k lease token  e lease_expires_at  ls lease_seconds  w worker id  r result_ref
     R result(json)  E error  u usage (name -> exact float text, core/usage.py)
-    R result(json)  E error  j successes needed among the parents (join; absent: all)
+    j successes needed among the parents (join; absent: all)
     op optional (true or absent)  tl failure tolerated (true or absent)
     rn run (absent: 1)  rs runs its history shows (absent: 1)  nc no_cache (true or absent)
 
@@ -40,14 +40,6 @@ from scenarist.core.model import (
 
 _JSON_OPTIONS = orjson.OPT_NON_STR_KEYS
 _INDEX_MEMBER = re.compile(r"^\d{10}\.\d{6}\|[^|]+$")
-_OPTIONAL_TIMES = {
-    "available_at": "av",
-    "queued_at": "q",
-    "started_at": "sa",
-    "finished_at": "f",
-    "lease_expires_at": "e",
-    "lease_seconds": "ls",
-}
 
 
 def dump_json(value: JSON) -> str:
@@ -75,34 +67,51 @@ def _time(raw: str | None) -> float | None:
 
 
 def encode_task(task: Task, index: int, statuses: Mapping[str, TaskStatus]) -> str:
-    waiting = sum(1 for p in set(task.depends_on) if statuses.get(p) is not TaskStatus.SUCCESS)
+    # Every task of every submission passes here: attributes read one by one and the
+    # optional fields tested inline (no per-call loop or dict of them) keep it cheap.
+    parents = task.depends_on
+    waiting = (
+        sum(1 for p in set(parents) if statuses.get(p) is not TaskStatus.SUCCESS) if parents else 0
+    )
     record: dict[str, JSON] = {
         "i": index,
         "v": task.service,
-        "p": dump_json(task.payload),
-        "d": list(task.depends_on),
+        "p": orjson.dumps(task.payload, option=_JSON_OPTIONS).decode(),
+        "d": list(parents),
         "D": list(task.dependents),
         "l": task.level,
-        "s": str(task.status),
+        "s": task.status.value,
         "a": task.attempt,
         "m": task.max_attempts,
-        "o": ts(task.timeout_seconds),
+        "o": repr(float(task.timeout_seconds)),
         "n": waiting,
-        "c": ts(task.created_at),
+        "c": repr(float(task.created_at)),
     }
-    for attr, short in _OPTIONAL_TIMES.items():
-        value = getattr(task, attr)
+    for short, value in (
+        ("av", task.available_at),
+        ("q", task.queued_at),
+        ("sa", task.started_at),
+        ("f", task.finished_at),
+        ("e", task.lease_expires_at),
+        ("ls", task.lease_seconds),
+    ):
         if value is not None:
-            record[short] = ts(value)
-    extras = {"k": task.lease_token, "w": task.worker_id, "r": task.result_ref, "E": task.error}
-    record.update({k: v for k, v in extras.items() if v is not None})
+            record[short] = repr(float(value))
+    for short, text in (
+        ("k", task.lease_token),
+        ("w", task.worker_id),
+        ("r", task.result_ref),
+        ("E", task.error),
+    ):
+        if text is not None:
+            record[short] = text
     if task.result is not None:
         record["R"] = dump_json(task.result)
     if task.need is not None:
         record["j"] = task.need
     if task.optional:
         record["op"] = True
-    return dump_json(record)
+    return orjson.dumps(record, option=_JSON_OPTIONS).decode()
 
 
 def _names(value: Any) -> tuple[str, ...]:

@@ -144,18 +144,23 @@ class _Corker:
                 call.outcome.set_result(result)
 
     async def _pipeline(self, batch: list[_Call]) -> list[Any]:
-        async with self.client.pipeline(transaction=False) as pipe:
-            for call in batch:
-                pipe.fcall(call.function, len(call.keys), *call.keys, *call.args)
-            results: list[Any] = await pipe.execute(raise_on_error=False)
+        results: list[Any]
+        if len(batch) == 1:  # a turn with one call (a lone submit): no pipeline object
+            results = [await self._call(batch[0])]
+        else:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for call in batch:
+                    pipe.fcall(call.function, len(call.keys), *call.keys, *call.args)
+                results = await pipe.execute(raise_on_error=False)
         if any(is_missing_function(result) for result in results):
             await self._load_library()
             for i, (call, result) in enumerate(zip(batch, results, strict=True)):
                 if is_missing_function(result):  # nothing ran: repeat the call
-                    results[i] = await self._repeat(call)
+                    results[i] = await self._call(call)
         return results
 
-    async def _repeat(self, call: _Call) -> Any:
+    async def _call(self, call: _Call) -> Any:
+        """One call on its own; a script error is its result, as in a pipeline."""
         try:
             return await self.client.fcall(call.function, len(call.keys), *call.keys, *call.args)
         except ResponseError as exc:
