@@ -1,7 +1,7 @@
 """`for_each` groups through the HTTP worker protocol, driven by a plain httpx worker (no
 SDK): an instance is an ordinary task to a worker. The outline's result decides how many
 shots run; a failed shot is tolerated by `cut`'s join; a bad result is a 422 that changes
-nothing. Runs on every store that expands groups."""
+nothing. Runs on every store (SQLite, Redis)."""
 
 from __future__ import annotations
 
@@ -65,10 +65,10 @@ SERVICES = ("text-service", "image-service", "video-service")
 
 
 @pytest.fixture
-async def client(tmp_path: Path) -> Any:
+async def client(store_url: str, tmp_path: Path) -> Any:
     catalog = tmp_path / "scenarios.yml"
     catalog.write_text(CATALOG)
-    settings = make_settings(f"sqlite:///{tmp_path / 'api.db'}", scenarios=catalog)
+    settings = make_settings(store_url, scenarios=catalog)
     async with serve(settings) as c:
         yield c
 
@@ -278,22 +278,3 @@ async def test_a_dry_run_shows_an_unexpanded_group_as_one_dynamic_node(
     assert r.status_code == 200, r.text
     shot = {t["name"]: t for t in r.json()["tasks"]}["shot"]
     assert (shot["dynamic"], shot["for_each"]) == (True, "{{ results.outline.shots }}")
-
-
-@pytest.mark.parametrize("scenario_name", ["Plain", "Limited"])
-async def test_the_redis_store_refuses_groups_and_max_parallel_naming_the_task(
-    store_url: str, tmp_path: Path, scenario_name: str
-) -> None:
-    """Decision 55: the Redis stores do not run these keys yet and say so at submit,
-    instead of running the plan as if the key were absent."""
-    catalog = tmp_path / "scenarios.yml"
-    catalog.write_text(CATALOG)
-    async with serve(make_settings(store_url, scenarios=catalog)) as c:
-        r = await c.post("/generate", json={"scenario": scenario_name})
-    if store_url.startswith("sqlite"):
-        assert r.status_code == 201, r.text
-        return
-    assert r.status_code == 422, r.text
-    assert r.headers["content-type"].startswith("application/problem+json")
-    assert "task 'shot'" in r.json()["detail"]
-    assert "Redis store does not run" in r.json()["detail"]

@@ -10,10 +10,15 @@ JSON *strings* so the scripts store them verbatim and never re-encode user data:
     c created_at  av available_at  q queued_at  sa started_at  f finished_at
     k lease token  e lease_expires_at  ls lease_seconds  w worker id  r result_ref
     R result(json)  E error  u usage (name -> exact float text, core/usage.py)
-    R result(json)  E error  j successes needed among the parents (join; absent: all)
+    j successes needed among the parents (join; absent: all)
     op optional (true or absent)  tl failure tolerated (true or absent)
+    G an unexpanded for_each group's spec (json)  Z the upstream group it zips with
+    J below a group: its join (json), turned into j at expansion
+    mp max_parallel  pg its parallel group (the template task id)
 
-Scenario hash: "tol" counts its tolerated failures (no "#": it is not a status counter).
+Scenario hash: "tol" counts its tolerated failures, "g" its unexpanded live groups (the
+total is still growing), "nx" the plan index the next instance takes (no "#": none of
+them is a status counter).
 """
 
 from __future__ import annotations
@@ -100,6 +105,16 @@ def encode_task(task: Task, index: int, statuses: Mapping[str, TaskStatus]) -> s
         record["j"] = task.need
     if task.optional:
         record["op"] = True
+    if task.group_spec is not None:
+        record["G"] = dump_json(task.group_spec)
+        zipped = task.group_spec.get("zip")
+        if zipped is not None:
+            record["Z"] = zipped
+    if task.join is not None:
+        record["J"] = dump_json(task.join)
+    if task.max_parallel is not None:
+        record["mp"] = task.max_parallel
+        record["pg"] = task.parallel_group
     return dump_json(record)
 
 
@@ -117,7 +132,7 @@ def decode_task(scenario_id: str, name: str, raw: str, inputs: str | None = None
     r = load_json(raw)
     get = r.get
     result, av, q, sa, f, e = get("R"), get("av"), get("q"), get("sa"), get("f"), get("e")
-    ls, usage = get("ls"), get("u")
+    ls, usage, spec, join = get("ls"), get("u"), get("G"), get("J")
     return Task(
         id=f"{scenario_id}:{name}",
         scenario_id=scenario_id,
@@ -149,6 +164,10 @@ def decode_task(scenario_id: str, name: str, raw: str, inputs: str | None = None
         need=get("j"),
         optional=bool(get("op")),
         tolerated=bool(get("tl")),
+        group_spec=None if spec is None else load_json(spec),
+        join=None if join is None else load_json(join),
+        max_parallel=get("mp"),
+        parallel_group=get("pg"),
     )
 
 
@@ -182,6 +201,8 @@ def scenario_fields(scenario: Scenario, tasks: Sequence[Task]) -> dict[str, str]
         "par": dump_json(scenario.params),
         "ca": ts(scenario.created_at),
         "n": str(len(tasks)),
+        "nx": str(len(tasks)),
+        "g": str(sum(1 for t in tasks if t.dynamic and not t.status.is_final)),
         "ixm": index_member(scenario.created_at, scenario.id),
     }
     if scenario.idempotency_key is not None:
@@ -216,7 +237,15 @@ def _progress(fields: Mapping[str, str]) -> Progress:
             )
         else:
             by_status[TaskStatus(status)] = int(value)
-    return Progress(total=int(fields["n"]), by_status=by_status, by_service=by_service)
+    # A service whose only task was an expanded group (its instances not created: an
+    # empty list) keeps zero counters: it leaves the progress, as in a plan without it.
+    by_service = {s: c for s, c in by_service.items() if any(c.values())}
+    return Progress(
+        total=int(fields["n"]),
+        by_status=by_status,
+        by_service=by_service,
+        growing=int(fields.get("g") or 0) > 0,
+    )
 
 
 def decode_scenario(scenario_id: str, fields: Mapping[str, str]) -> Scenario:

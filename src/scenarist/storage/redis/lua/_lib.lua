@@ -185,8 +185,13 @@ local function bump(sid, field, by)
   d[field] = (d[field] or 0) + by
 end
 
--- Moves the task to `new`, keeping the scenario's counters and event stream in step.
+-- Moves the task to `new`, keeping the scenario's counters and event stream in step. An
+-- unexpanded group entering or leaving a final status moves the "g" counter (the
+-- scenario's total still grows while it is above 0).
 local function set_status(sid, name, t, new, now_s)
+  if t.G and (FINAL[t.s] or false) ~= (FINAL[new] or false) then
+    bump(sid, 'g', FINAL[new] and -1 or 1)
+  end
   bump(sid, '#' .. t.s, -1)
   bump(sid, t.v .. '#' .. t.s, -1)
   bump(sid, '#' .. new, 1)
@@ -306,32 +311,40 @@ local function distinct(names)
   return list
 end
 
+-- Mirror of core.transition_changes.LossCascade.out_of_reach: can `c` still reach its
+-- join with the parents in `lost` (and those final by a loss) lost? An optional parent
+-- counts as finished, except for a for_each group (it expands only from results), which
+-- any lost parent dooms.
+local function out_of_reach(sid, c, lost)
+  local parents, count = distinct(c.d), 0
+  for _, pn in ipairs(parents) do
+    local p = lost[pn] or load_task(sid, pn)
+    if p and (c.G or not p.op) and (lost[pn] or LOSSES[p.s]) then count = count + 1 end
+  end
+  if c.G or c.j == nil then return count > 0 end
+  return #parents - count < c.j
+end
+
 -- Mirror of core.transition_changes.LossCascade: a lost (failed) task dooms every live
 -- dependent whose join can no longer be reached (need nil: any lost parent), and so on
--- down; an optional lost task dooms nothing. Rows skip (plan order), then parent_lost
--- (and release) for every live dependent of a lost task that survives, in plan order.
-local function lose(sid, root_name, root, now_s, now)
+-- down; an optional lost task dooms none but groups. Rows skip (plan order), then
+-- parent_lost (and release) for every live dependent of a lost task that survives, in
+-- plan order. `doom_root`: the root is live and is skipped with the others (a dependent
+-- of an expanded group whose join its instances cannot reach); `released` collects the
+-- ids of the tasks the cascade releases.
+local function lose(sid, root_name, root, now_s, now, doom_root, released)
   local lost, doomed = {[root_name] = root}, {}
-  local function out_of_reach(c)
-    local parents, count = distinct(c.d), 0
-    for _, pn in ipairs(parents) do
-      local p = lost[pn] or load_task(sid, pn)
-      if p and not p.op and (lost[pn] or LOSSES[p.s]) then count = count + 1 end
-    end
-    if c.j == nil then return count > 0 end
-    return #parents - count < c.j
-  end
+  if doom_root then doomed[1] = {root_name, root} end
   local frontier = {root}
   while #frontier > 0 do
     local parent = table.remove(frontier)
-    if not parent.op then
-      for _, name in ipairs(distinct(parent.D)) do
-        local c = load_task(sid, name)
-        if c and not lost[name] and not FINAL[c.s] and out_of_reach(c) then
-          lost[name] = c
-          doomed[#doomed + 1] = {name, c}
-          frontier[#frontier + 1] = c
-        end
+    for _, name in ipairs(distinct(parent.D)) do
+      local c = load_task(sid, name)
+      if c and not lost[name] and not FINAL[c.s] and (c.G or not parent.op)
+        and out_of_reach(sid, c, lost) then
+        lost[name] = c
+        doomed[#doomed + 1] = {name, c}
+        frontier[#frontier + 1] = c
       end
     end
   end
@@ -359,7 +372,7 @@ local function lose(sid, root_name, root, now_s, now)
       counted[entry[1]] = (counted[entry[1]] or 0) + 1
     end
   end
-  set_tolerated(sid, root, root_tolerated)
+  if not doom_root then set_tolerated(sid, root, root_tolerated) end
   table.sort(doomed, function(x, y) return x[2].i < y[2].i end)
   for _, entry in ipairs(doomed) do
     local name, c = entry[1], entry[2]
@@ -378,6 +391,7 @@ local function lose(sid, root_name, root, now_s, now)
       c.q = now_s
       set_status(sid, name, c, 'queued', now_s)
       enqueue(sid, name, c, now_s, now)
+      if released then released[#released + 1] = sid .. ':' .. name end
     end
     save_task(sid, name, c)
   end
