@@ -278,3 +278,24 @@ async def test_a_dry_run_shows_an_unexpanded_group_as_one_dynamic_node(
     assert r.status_code == 200, r.text
     shot = {t["name"]: t for t in r.json()["tasks"]}["shot"]
     assert (shot["dynamic"], shot["for_each"]) == (True, "{{ results.outline.shots }}")
+
+
+async def test_a_seed_claim_beyond_max_parallel_is_a_409_that_changes_nothing(
+    client: httpx.AsyncClient,
+) -> None:
+    sid = await start(client, "Limited")
+    assert (await outline_done(client, ["a", "b", "c"])).status_code == 200
+    running = await lease(client, "image-service")
+    assert len(running) == 2  # the group's limit
+    [waiting] = [f"{sid}:shot_{i}" for i in (1, 2, 3) if f"{sid}:shot_{i}" not in
+                 {t["id"] for t in running}]  # fmt: skip
+    r = await client.patch(f"/tasks/{waiting}/status", json={"status": "processing"})
+    assert r.status_code == 409, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    problem = r.json()
+    assert "max_parallel 2" in problem["detail"]
+    assert "'shot'" in problem["detail"]
+    assert (await client.get(f"/tasks/{waiting}")).json()["status"] == "queued"
+    assert (await complete(client, running[0])).status_code == 200
+    r = await client.patch(f"/tasks/{waiting}/status", json={"status": "processing"})
+    assert r.status_code == 200, r.text

@@ -31,17 +31,27 @@ from tests.support.redis_cluster import RedisCluster
 from tests.support.redis_server import RedisServer
 
 
-def group(base: TaskSpec, zip_with: str | None) -> TaskSpec:
+def group(base: TaskSpec, zip_with: str | None, max_parallel: int | None) -> TaskSpec:
     spec_ = {"for_each": "{{ x }}", "zip": zip_with, "payload": {}, "max_items": 9}
-    return dataclasses.replace(base, for_each="{{ x }}", group_spec=spec_, payload={})
+    return dataclasses.replace(
+        base,
+        for_each="{{ x }}",
+        group_spec=spec_,
+        payload={},
+        max_parallel=max_parallel,
+        template_id=base.name,  # its instances are its max_parallel group
+    )
 
 
 @st.composite
 def group_dags(draw: st.DrawFn) -> ScenarioPlan:
     """Up to 6 tasks; a task with parents may be a group (a group whose parent is a group
-    zips with it), a task below a group may carry a join."""
+    zips with it), a task below a group may carry a join; some groups, and some plain
+    tasks (one max_parallel group of the scenario), have max_parallel 1 or 2."""
     specs: list[TaskSpec] = []
     groups: set[str] = set()
+    # The plain tasks with a limit are one group (template id "t"): one limit for all.
+    plain_limit = draw(st.sampled_from([None, 1, 2]))
     for i in range(draw(st.integers(1, 6))):
         earlier = [f"t{j}" for j in range(i)]
         deps = draw(st.lists(st.sampled_from(earlier), unique=True, max_size=2)) if earlier else []
@@ -52,16 +62,18 @@ def group_dags(draw: st.DrawFn) -> ScenarioPlan:
             max_attempts=draw(st.integers(1, 2)),
             optional=draw(st.sampled_from([False, False, True])),
         )
+        max_parallel = draw(st.sampled_from([None, None, 1, 2]))
         upstream = [d for d in deps if d in groups]
         if deps and len(upstream) <= 1 and draw(st.booleans()):
             # A zipped group has exactly one upstream group among its parents.
-            specs.append(group(base, upstream[0] if upstream else None))
+            specs.append(group(base, upstream[0] if upstream else None, max_parallel))
             groups.add(base.name)
             continue
         if upstream:
             join = draw(st.sampled_from(["all", "any", {"min_success": 1}, {"min_success": 2}]))
             base = dataclasses.replace(base, join=join, need=None)
-        specs.append(base)
+        limited = plain_limit is not None and draw(st.booleans())
+        specs.append(dataclasses.replace(base, max_parallel=plain_limit if limited else None))
     return plan(*specs)
 
 

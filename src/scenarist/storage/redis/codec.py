@@ -18,7 +18,8 @@ JSON *strings* so the scripts store them verbatim and never re-encode user data:
 
 Scenario hash: "tol" counts its tolerated failures, "g" its unexpanded live groups (the
 total is still growing), "nx" the plan index the next instance takes (no "#": none of
-them is a status counter).
+them is a status counter), "hp" that it has max_parallel tasks, "mp:<group>" how many
+tasks of that max_parallel group are processing.
 """
 
 from __future__ import annotations
@@ -205,6 +206,8 @@ def scenario_fields(scenario: Scenario, tasks: Sequence[Task]) -> dict[str, str]
         "g": str(sum(1 for t in tasks if t.dynamic and not t.status.is_final)),
         "ixm": index_member(scenario.created_at, scenario.id),
     }
+    if any(t.max_parallel is not None for t in tasks):
+        fields["hp"] = "1"
     if scenario.idempotency_key is not None:
         fields["ik"] = scenario.idempotency_key
     if scenario.callback_url is not None:

@@ -33,7 +33,7 @@ from scenarist.storage.redis.keys import FUNCTION_LIBRARIES
 
 LIBRARY = "_lib.lua"
 # Helper files, in load order: later ones use the earlier ones' helpers.
-HELPERS = (LIBRARY, "_groups.lua")
+HELPERS = (LIBRARY, "_groups.lua", "_lease.lua")
 LIBRARY_PREFIX = "scenarist_"
 LIBRARY_REGISTRY = FUNCTION_LIBRARIES
 # A library nobody loaded for this long is deleted by the next load of another version. A

@@ -9,6 +9,7 @@ from typing import Any, cast
 from redis.asyncio import Redis
 
 from scenarist.core.errors import (
+    ParallelLimitError,
     ScenarioNotFoundError,
     ScenaristError,
     TaskNotFoundError,
@@ -278,6 +279,8 @@ class RedisStore:
         outcome = await self._run_task_script(
             "claim", sid, [name, opt(lease_seconds), opt(worker_id), ts(now), nonce]
         )
+        if outcome[0] == "full":
+            raise ParallelLimitError(task_id, outcome[2], int(outcome[1]))
         check_task_outcome(outcome, task_id, TaskStatus.PROCESSING)
         return decode_task(sid, name, outcome[1], outcome[2])
 

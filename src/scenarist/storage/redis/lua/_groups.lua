@@ -106,8 +106,22 @@ local function add_instance(sid, g, k, ctx)
   bump(sid, 'n', 1)
   add_event(sid, name, t.s, 0, ctx.now_s)
   if waiting <= 0 then
-    enqueue(sid, name, t, ctx.now_s, ctx.now)
+    -- Queued at now, so never delayed: one ZADD per chunk for the whole group (flush_adds).
+    local adds = ctx.queue_adds
+    adds[#adds + 1] = ctx.now_s
+    adds[#adds + 1] = sid .. ':' .. name
+    ctx.queue_key = queue_key(t.v, priority(t))
+    mark_ready(t.v)
+    push_list(sid, name, t)
     ctx.released[#ctx.released + 1] = sid .. ':' .. name
+  end
+end
+
+-- ZADD in chunks: unpack() of too many arguments would overflow the Lua C stack.
+local function flush_adds(ctx)
+  local adds = ctx.queue_adds
+  for first = 1, #adds, 7000 do
+    redis.call('ZADD', ctx.queue_key, unpack(adds, first, math.min(first + 6999, #adds)))
   end
 end
 
@@ -152,7 +166,9 @@ local function expand_group(sid, name, g, zipped, ctx)
   local inner = {names = names, rendered = rendered, zipped = zipped, zips = zips,
     dependents = dependents, now_s = ctx.now_s, now = ctx.now, released = ctx.released,
     next_index = ctx.next_index}
+  inner.queue_adds = {}
   for k = 1, #rendered do add_instance(sid, g, k, inner) end
+  flush_adds(inner)
   for _, pn in ipairs(distinct(g.d)) do
     if not (zipped and pn == zipped[1]) then
       local p = load_task(sid, pn)

@@ -35,6 +35,7 @@
 --   P.."ob"                 zset    callback outbox: scenario id -> due time
 --   P.."ix:all", P.."ix:"..status  zset  scenario index, score 0, member "<created>|<id>"
 --   P.."sv"                 set     services that have or had tasks
+--   P.."ps"                 set     live scenarios with max_parallel tasks (_lease.lua)
 --   P.."ik:"..key           string  idempotency key -> scenario id
 --   P.."us"                 hash    usage totals: JSON [hour, template, service, name]
 --                                   -> sum as exact float text (core/usage.py)
@@ -188,9 +189,14 @@ end
 -- Moves the task to `new`, keeping the scenario's counters and event stream in step. An
 -- unexpanded group entering or leaving a final status moves the "g" counter (the
 -- scenario's total still grows while it is above 0).
+-- A task of a max_parallel group moves the group's count of processing tasks
+-- ("mp:" .. group), which lease and claim read (see _lease.lua).
 local function set_status(sid, name, t, new, now_s)
   if t.G and (FINAL[t.s] or false) ~= (FINAL[new] or false) then
     bump(sid, 'g', FINAL[new] and -1 or 1)
+  end
+  if t.pg and (t.s == 'processing') ~= (new == 'processing') then
+    bump(sid, 'mp:' .. t.pg, new == 'processing' and 1 or -1)
   end
   bump(sid, '#' .. t.s, -1)
   bump(sid, t.v .. '#' .. t.s, -1)
@@ -438,7 +444,7 @@ local function add_usage(sid, t, usage, now)
   end
 end
 
-local SCENARIO_FIELDS = {'st', 'ixm', 'cb', 'ikk', 'n', 'cx', 'sa', 'tol',
+local SCENARIO_FIELDS = {'st', 'ixm', 'cb', 'ikk', 'n', 'cx', 'sa', 'tol', 'hp',
   '#success', '#failed', '#skipped', '#cancelled'}
 
 -- Mirror of core.lifecycle.derive_scenario_status.
@@ -497,6 +503,10 @@ local function settle(sid, now_s)
     if old then redis.call('ZREM', index_key(old), cur.ixm) end
     redis.call('ZADD', index_key(new), 0, cur.ixm)
     add_event(sid, '', new, 0, now_s)
+    -- Scenarios with max_parallel tasks that may hold some back: read by stats.lua.
+    if cur.hp then
+      redis.call(FINAL[new] and 'SREM' or 'SADD', P .. 'ps', sid)
+    end
     if FINAL[new] then
       update[#update + 1] = 'fa'
       update[#update + 1] = now_s
