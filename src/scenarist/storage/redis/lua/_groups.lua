@@ -82,46 +82,89 @@ local function take_index(sid, ctx)
   return i
 end
 
--- Rows instance_ready / instance_waiting: instance `k` of group `g`.
-local function add_instance(sid, g, k, ctx)
-  local name, payload = ctx.names[k], ctx.rendered[k]
-  local depends_on = {}
-  for j, p in ipairs(g.d) do
-    depends_on[j] = (ctx.zipped and p == ctx.zipped[1]) and ctx.zipped[2][k] or p
-  end
-  local dependents = {}
-  for j, d in ipairs(ctx.dependents) do
-    dependents[j] = ctx.zips[d] and (d .. '_' .. k) or d
-  end
-  local waiting = g.n
-  local t = {i = take_index(sid, ctx), v = g.v, p = payload, d = depends_on, D = dependents,
-    l = g.l, a = 0, m = g.m, o = g.o, n = waiting, c = ctx.now_s, j = g.j, op = g.op,
-    mp = g.mp, pg = g.pg}
-  t.s = waiting <= 0 and 'queued' or 'pending'
-  if waiting <= 0 then t.q = ctx.now_s end
-  cache[sid][name] = t
-  save_task(sid, name, t)
-  bump(sid, '#' .. t.s, 1)
-  bump(sid, t.v .. '#' .. t.s, 1)
-  bump(sid, 'n', 1)
-  add_event(sid, name, t.s, 0, ctx.now_s)
-  if waiting <= 0 then
-    -- Queued at now, so never delayed: one ZADD per chunk for the whole group (flush_adds).
-    local adds = ctx.queue_adds
-    adds[#adds + 1] = ctx.now_s
-    adds[#adds + 1] = sid .. ':' .. name
-    ctx.queue_key = queue_key(t.v, priority(t))
-    mark_ready(t.v)
-    push_list(sid, name, t)
-    ctx.released[#ctx.released + 1] = sid .. ':' .. name
-  end
+-- JSON text of a list of names (as cjson would write it, [] when empty).
+local function names_json(names)
+  if #names == 0 then return '[]' end
+  return cjson.encode(names)
 end
 
--- ZADD in chunks: unpack() of too many arguments would overflow the Lua C stack.
-local function flush_adds(ctx)
-  local adds = ctx.queue_adds
-  for first = 1, #adds, 7000 do
-    redis.call('ZADD', ctx.queue_key, unpack(adds, first, math.min(first + 6999, #adds)))
+-- The part of an instance's record every instance of `g` shares, as JSON members.
+local function shared_members(g, status, now_s)
+  local parts = {',"v":', cjson.encode(g.v), ',"l":', cjson.encode(g.l), ',"a":0,"m":',
+    cjson.encode(g.m), ',"o":', cjson.encode(g.o), ',"c":', cjson.encode(now_s),
+    ',"n":', cjson.encode(g.n), ',"s":', cjson.encode(status)}
+  if status == 'queued' then
+    parts[#parts + 1] = ',"q":' .. cjson.encode(now_s)
+  end
+  if g.j ~= nil then parts[#parts + 1] = ',"j":' .. cjson.encode(g.j) end
+  if g.op then parts[#parts + 1] = ',"op":true' end
+  if g.mp ~= nil then
+    parts[#parts + 1] = ',"mp":' .. cjson.encode(g.mp) .. ',"pg":' .. cjson.encode(g.pg)
+  end
+  return table.concat(parts)
+end
+
+-- Rows instance_ready / instance_waiting: every instance of group `g`, in index order.
+-- 10,000 instances are one completion: each record's JSON is put together from the
+-- shared members and its own (payload, parents, dependents, plan index) rather than
+-- encoded as a table, the records are written with one HSET per chunk, the counters
+-- moved once, and the ready ones queued with one ZADD per chunk. Each record is also
+-- kept decoded in the unit of work, for any later step of the call that reads it.
+local function add_instances(sid, g, ctx)
+  local status = g.n <= 0 and 'queued' or 'pending'
+  local shared = shared_members(g, status, ctx.now_s)
+  local same_d, same_D = not ctx.zipped, true
+  for _, d in ipairs(ctx.dependents) do
+    if ctx.zips[d] then same_D = false end
+  end
+  local d_json = same_d and names_json(g.d)
+  local D_json = same_D and names_json(ctx.dependents)
+  local hset, adds = {}, {}
+  for k, name in ipairs(ctx.names) do
+    local depends_on, dependents = g.d, ctx.dependents
+    if not same_d then
+      depends_on = {}
+      for j, p in ipairs(g.d) do depends_on[j] = p == ctx.zipped[1] and ctx.zipped[2][k] or p end
+    end
+    if not same_D then
+      dependents = {}
+      for j, d in ipairs(ctx.dependents) do dependents[j] = ctx.zips[d] and (d .. '_' .. k) or d end
+    end
+    local index, payload = take_index(sid, ctx), ctx.rendered[k]
+    local t = {i = index, v = g.v, p = payload, d = depends_on, D = dependents, l = g.l,
+      a = 0, m = g.m, o = g.o, n = g.n, s = status, c = ctx.now_s, j = g.j, op = g.op,
+      mp = g.mp, pg = g.pg}
+    if status == 'queued' then t.q = ctx.now_s end
+    cache[sid][name] = t
+    hset[#hset + 1] = name
+    hset[#hset + 1] = '{"i":' .. index .. ',"p":' .. cjson.encode(payload)
+      .. ',"d":' .. (d_json or names_json(depends_on))
+      .. ',"D":' .. (D_json or names_json(dependents)) .. shared .. '}'
+    if #hset >= 1000 then
+      redis.call('HSET', tasks_key(sid), unpack(hset))
+      hset = {}
+    end
+    add_event(sid, name, status, 0, ctx.now_s)
+    if status == 'queued' then
+      adds[#adds + 1] = ctx.now_s
+      adds[#adds + 1] = sid .. ':' .. name
+      push_list(sid, name, t)
+      ctx.released[#ctx.released + 1] = sid .. ':' .. name
+    end
+  end
+  if #hset > 0 then redis.call('HSET', tasks_key(sid), unpack(hset)) end
+  local count = #ctx.names
+  bump(sid, '#' .. status, count)
+  bump(sid, g.v .. '#' .. status, count)
+  bump(sid, 'n', count)
+  -- Queued at now, so never delayed; unpack() of too many arguments would overflow the
+  -- Lua C stack, hence the chunks.
+  if #adds > 0 then
+    local key = queue_key(g.v, priority(g))
+    for first = 1, #adds, 7000 do
+      redis.call('ZADD', key, unpack(adds, first, math.min(first + 6999, #adds)))
+    end
+    mark_ready(g.v)
   end
 end
 
@@ -163,12 +206,9 @@ local function expand_group(sid, name, g, zipped, ctx)
     if c and c.Z == name then zips[d] = true end
   end
   remove_group(sid, name, g)
-  local inner = {names = names, rendered = rendered, zipped = zipped, zips = zips,
-    dependents = dependents, now_s = ctx.now_s, now = ctx.now, released = ctx.released,
-    next_index = ctx.next_index}
-  inner.queue_adds = {}
-  for k = 1, #rendered do add_instance(sid, g, k, inner) end
-  flush_adds(inner)
+  add_instances(sid, g, {names = names, rendered = rendered, zipped = zipped, zips = zips,
+    dependents = dependents, now_s = ctx.now_s, released = ctx.released,
+    next_index = ctx.next_index})
   for _, pn in ipairs(distinct(g.d)) do
     if not (zipped and pn == zipped[1]) then
       local p = load_task(sid, pn)
