@@ -88,6 +88,11 @@ class ShardKeys:
     def usage(self) -> str:
         return f"{self.prefix}us"
 
+    @property
+    def parallel_scenarios(self) -> str:
+        """Live scenarios with max_parallel tasks (their held tasks, see _lease.lua)."""
+        return f"{self.prefix}ps"
+
     def index(self, status: str | None) -> str:
         return f"{self.prefix}ix:{status or INDEX_ALL}"
 

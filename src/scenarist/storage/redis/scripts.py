@@ -56,6 +56,7 @@ OPERATIONS = (
     "callbacks_finish",
     "promote",
     "stats",
+    "heads",
 )
 
 

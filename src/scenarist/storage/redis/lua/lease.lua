@@ -15,8 +15,9 @@
 --          of this shard), P.."lx", P.."fl", P.."ix:"..status, P.."ob".
 -- Due delayed tasks are promoted first; within a priority the oldest score comes first,
 -- ties by task id; a task whose max_parallel group is full stays queued (lease_scan in
--- _lease.lua). Returns a flat list: task id, task record, inputs (JSON), ... per
--- leased task.
+-- _lease.lua). Returns a flat list: how many tasks it considered
+-- (taken, or left for want of room in their max_parallel group), then task id, task
+-- record, inputs (JSON), ... per leased task.
 local svc, max_tasks = ARGV[5], tonumber(ARGV[6])
 local lease_seconds = opt(ARGV[7]) and tonumber(opt(ARGV[7]))
 local worker, now_s, nonce = opt(ARGV[8]), ARGV[9], ARGV[10]
@@ -37,7 +38,7 @@ for i = 2, 6 do
   considered = considered + lease_scan({KEYS[i]}, max_tasks - considered, take_one)
 end
 settle_all(now_s)
-local out = {}
+local out = {considered}
 for _, x in ipairs(taken) do
   out[#out + 1] = x[1]
   out[#out + 1] = encoded_task(x[2], x[3])

@@ -17,7 +17,9 @@
 -- single-service order: higher priority first, then the older queue score, then task id.
 -- Within a priority the heads of every service's queue are merged, so a service listed
 -- first gets no precedence; a task whose max_parallel group is full stays queued
--- (lease_scan in _lease.lua). Returns a flat list: task id, task record, inputs (JSON), ...
+-- (lease_scan in _lease.lua). Returns a flat list: how many tasks it considered
+-- (taken, or left for want of room in their max_parallel group), then task id, task
+-- record, inputs (JSON), ...
 local max_tasks = tonumber(ARGV[5])
 local lease_seconds = opt(ARGV[6]) and tonumber(opt(ARGV[6]))
 local worker, now_s, nonce = opt(ARGV[7]), ARGV[8], ARGV[9]
@@ -45,7 +47,7 @@ for p = 0, 4 do
   considered = considered + lease_scan(keys, max_tasks - considered, take_one)
 end
 settle_all(now_s)
-local out = {}
+local out = {considered}
 for _, x in ipairs(taken) do
   out[#out + 1] = x[1]
   out[#out + 1] = encoded_task(x[2], x[3])
