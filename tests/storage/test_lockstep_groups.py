@@ -22,6 +22,7 @@ from tests.storage.lockstep_model import ModelStore
 from tests.storage.plans import plan, spec
 from tests.storage.test_lockstep import (
     LOCKSTEP_SETTINGS,
+    MUTANT_SETTINGS,
     SERVICES,
     Lockstep,
     open_redis,
@@ -142,3 +143,32 @@ def test_groups_in_lockstep_on_every_store(
     run_state_machine_as_test(
         machine, settings=settings(LOCKSTEP_SETTINGS, max_examples=15, stateful_step_count=35)
     )
+
+
+@pytest.mark.redis
+def test_the_group_lockstep_catches_a_broken_lua_expansion(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Redis store with one line of _groups.lua changed: an expansion leaves the
+    scenario's task count as it was."""
+    from scenarist.storage.redis import scripts
+
+    shipped = scripts.lua_source
+    counts = "  bump(sid, 'n', count)\n"
+    assert counts in shipped("_groups.lua")
+
+    def forgets_count(name: str) -> str:
+        return shipped(name).replace(counts, "  bump(sid, 'n', 0)\n")
+
+    monkeypatch.setattr(scripts, "lua_source", forgets_count)
+
+    async def model() -> Store:
+        return ModelStore()
+
+    machine = type(
+        "BrokenGroupLockstep",
+        (GroupLockstep,),
+        {"openers": {"model": model, "redis": lambda: open_redis(redis_server.url)}},
+    )
+    with pytest.raises(AssertionError, match="redis answered differently"):
+        run_state_machine_as_test(machine, settings=MUTANT_SETTINGS)
