@@ -25,8 +25,8 @@ from tests.storage.test_lockstep import (
     MUTANT_SETTINGS,
     SERVICES,
     Lockstep,
+    every_store,
     open_redis,
-    open_sqlite,
 )
 from tests.support.redis_cluster import RedisCluster
 from tests.support.redis_server import RedisServer
@@ -130,15 +130,7 @@ class GroupLockstep(Lockstep):
 def test_groups_in_lockstep_on_every_store(
     tmp_path: Path, redis_server: RedisServer, conformance_cluster: RedisCluster
 ) -> None:
-    async def model() -> Store:
-        return ModelStore()
-
-    openers = {
-        "model": model,
-        "sqlite": lambda: open_sqlite(tmp_path),
-        "redis": lambda: open_redis(redis_server.url),
-        "redis-cluster": lambda: open_redis(conformance_cluster.url),
-    }
+    openers = every_store(tmp_path, redis_server, conformance_cluster)
     machine = type("GroupLockstepMachine", (GroupLockstep,), {"openers": openers})
     run_state_machine_as_test(
         machine, settings=settings(LOCKSTEP_SETTINGS, max_examples=15, stateful_step_count=35)
