@@ -13,6 +13,7 @@ documents the derivation and the tests check that both sides agree):
     {<prefix>:<shard>}:ob                   zset    callback outbox
     {<prefix>:<shard>}:ix:all|<status>      zset    scenario index (lex order)
     {<prefix>:<shard>}:sv                   set     services that have or had tasks
+    {<prefix>:<shard>}:ps                   set     live scenarios with max_parallel tasks
     {<prefix>:<shard>}:ik:<key>             string  idempotency key -> scenario id
     {<prefix>:<shard>}:us                   hash    usage totals: JSON [hour, template,
                                                     service, name] -> exact float text

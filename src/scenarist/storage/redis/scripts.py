@@ -1,4 +1,4 @@
-"""Load and run the Lua scripts: one file per atomic operation, plus `lua/_lib.lua`.
+"""Load and run the Lua scripts: one file per atomic operation, plus the helper files.
 
 On a single node all operations are ONE Redis Function library (FUNCTION LOAD once, then
 FCALL per call): the shared helpers are built when the library loads instead of on every

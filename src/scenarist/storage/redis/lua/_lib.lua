@@ -1,7 +1,9 @@
 -- _lib.lua: helpers shared by every scenarist script. scripts.py builds one Redis Function
--- library from this file and every operation file (each operation one function: one FCALL,
--- one atomic step), and, for the cluster path, one EVAL script per operation (this file,
--- then `begin(KEYS, ARGV)`, then the operation). The helpers exist once in the source tree.
+-- library from this file, the other helper files (_groups.lua, _lease.lua: they use the
+-- helpers here) and every operation file (each operation one function: one FCALL, one
+-- atomic step), and, for the cluster path, one EVAL script per operation (the helper
+-- files, then `begin(KEYS, ARGV)`, then the operation). The helpers exist once in the
+-- source tree.
 --
 -- Conventions every script follows:
 --   KEYS[1]  string  shard prefix "{<key_prefix>:<shard>}:". It carries the shard hash tag;
