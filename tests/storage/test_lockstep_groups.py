@@ -17,9 +17,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import initialize, precondition, rule, run_state_machine_as_test
 
 from scenarist.core.model import ScenarioPlan, TaskSpec
+from scenarist.service.records import build_records
 from scenarist.storage.base import CompletionItem, Store
 from tests.storage.lockstep_model import ModelStore
-from tests.storage.plans import plan, spec
+from tests.storage.plans import T0, plan, spec
 from tests.storage.test_lockstep import (
     LOCKSTEP_SETTINGS,
     MUTANT_SETTINGS,
@@ -27,6 +28,7 @@ from tests.storage.test_lockstep import (
     Lockstep,
     every_store,
     open_redis,
+    open_sqlite,
 )
 from tests.support.redis_cluster import RedisCluster
 from tests.support.redis_server import RedisServer
@@ -164,3 +166,47 @@ def test_the_group_lockstep_catches_a_broken_lua_expansion(
     )
     with pytest.raises(AssertionError, match="redis answered differently"):
         run_state_machine_as_test(machine, settings=MUTANT_SETTINGS)
+
+
+@pytest.mark.redis
+async def test_a_zipped_group_doomed_while_its_upstream_expands_stays_skipped(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """t1 expands to one instance; t2 below it needs two successes, so the expansion
+    skips it, and t3 (zipped with t1, also below t2) with it: t3 must not expand as well
+    (it once did on the model and SQLite, leaving a skipped group's instance behind and
+    the counters off). Every store ends the same way."""
+    t2 = dataclasses.replace(spec("t2", "t1"), join={"min_success": 2}, need=None)
+    the_plan = plan(
+        spec("t0"),
+        group(spec("t1", "t0"), None, None),
+        t2,
+        group(spec("t3", "t1", "t2"), "t1", None),
+    )
+
+    async def model() -> Store:
+        return ModelStore()
+
+    answers = []
+    for open_ in (model, lambda: open_sqlite(tmp_path), lambda: open_redis(redis_server.url)):
+        store = await open_()
+        try:
+            scenario, tasks = build_records(the_plan, scenario_id="sc1", now=T0)
+            await store.create_scenario(scenario, tasks)
+            [root] = await store.lease(
+                "svc", max_tasks=1, lease_seconds=None, worker_id=None, now=T0 + 1, nonce="n"
+            )
+            payloads = {"t1": [{}], "t3": [{}]}
+            await store.complete(
+                root.id, root.lease_token, result_ref=None, result=None, now=T0 + 2,
+                payloads=payloads,
+            )  # fmt: skip
+            listed = [(t.name, t.status.value) for t in await store.list_tasks("sc1")]
+            answers.append((listed, dict((await store.get_scenario("sc1")).progress.by_status)))
+        finally:
+            await store.close()
+    assert answers[0][0] == [
+        ("t0", "success"), ("t2", "skipped"), ("t3", "skipped"), ("t1_1", "queued"),
+    ]  # fmt: skip
+    assert answers[1] == answers[0]
+    assert answers[2] == answers[0]
