@@ -1,7 +1,7 @@
 """`for_each` groups through the HTTP worker protocol, driven by a plain httpx worker (no
 SDK): an instance is an ordinary task to a worker. The outline's result decides how many
 shots run; a failed shot is tolerated by `cut`'s join; a bad result is a 422 that changes
-nothing. Runs on every store that expands groups."""
+nothing. Runs on every store (SQLite, Redis)."""
 
 from __future__ import annotations
 
@@ -65,10 +65,10 @@ SERVICES = ("text-service", "image-service", "video-service")
 
 
 @pytest.fixture
-async def client(tmp_path: Path) -> Any:
+async def client(store_url: str, tmp_path: Path) -> Any:
     catalog = tmp_path / "scenarios.yml"
     catalog.write_text(CATALOG)
-    settings = make_settings(f"sqlite:///{tmp_path / 'api.db'}", scenarios=catalog)
+    settings = make_settings(store_url, scenarios=catalog)
     async with serve(settings) as c:
         yield c
 
@@ -280,20 +280,22 @@ async def test_a_dry_run_shows_an_unexpanded_group_as_one_dynamic_node(
     assert (shot["dynamic"], shot["for_each"]) == (True, "{{ results.outline.shots }}")
 
 
-@pytest.mark.parametrize("scenario_name", ["Plain", "Limited"])
-async def test_the_redis_store_refuses_groups_and_max_parallel_naming_the_task(
-    store_url: str, tmp_path: Path, scenario_name: str
+async def test_a_seed_claim_beyond_max_parallel_is_a_409_that_changes_nothing(
+    client: httpx.AsyncClient,
 ) -> None:
-    """Decision 55: the Redis stores do not run these keys yet and say so at submit,
-    instead of running the plan as if the key were absent."""
-    catalog = tmp_path / "scenarios.yml"
-    catalog.write_text(CATALOG)
-    async with serve(make_settings(store_url, scenarios=catalog)) as c:
-        r = await c.post("/generate", json={"scenario": scenario_name})
-    if store_url.startswith("sqlite"):
-        assert r.status_code == 201, r.text
-        return
-    assert r.status_code == 422, r.text
+    sid = await start(client, "Limited")
+    assert (await outline_done(client, ["a", "b", "c"])).status_code == 200
+    running = await lease(client, "image-service")
+    assert len(running) == 2  # the group's limit
+    [waiting] = [f"{sid}:shot_{i}" for i in (1, 2, 3) if f"{sid}:shot_{i}" not in
+                 {t["id"] for t in running}]  # fmt: skip
+    r = await client.patch(f"/tasks/{waiting}/status", json={"status": "processing"})
+    assert r.status_code == 409, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
-    assert "task 'shot'" in r.json()["detail"]
-    assert "Redis store does not run" in r.json()["detail"]
+    problem = r.json()
+    assert "max_parallel 2" in problem["detail"]
+    assert "'shot'" in problem["detail"]
+    assert (await client.get(f"/tasks/{waiting}")).json()["status"] == "queued"
+    assert (await complete(client, running[0])).status_code == 200
+    r = await client.patch(f"/tasks/{waiting}/status", json={"status": "processing"})
+    assert r.status_code == 200, r.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 
 import pytest
@@ -120,5 +121,29 @@ async def test_more_concurrent_calls_than_a_node_pool_holds(cluster: RedisCluste
             )
         )
         assert all(d.task.status.value == "success" for d in done)
+    finally:
+        await store.close()
+
+
+async def test_a_held_task_at_a_shards_head_wins_that_shard_no_share(cluster: RedisCluster) -> None:
+    """The cluster lease ranks the shards' heads without the tasks a full max_parallel
+    group holds back, so it takes the globally next ready task, not the held shard's."""
+    store = await RedisStore.open(cluster.url, key_prefix=next(_prefixes))
+    try:
+        space = store.key_space
+        ids = (f"held{i:04d}" for i in itertools.count())
+        first = next(ids)
+        same = next(i for i in ids if space.shard_of(i) == space.shard_of(first))
+        other = next(i for i in ids if space.shard_of(i) != space.shard_of(first))
+        limited = [dataclasses.replace(spec(n), max_parallel=1) for n in ("x_1", "x_2")]
+        await submit(store, plan(*limited), now=T0, scenario_id=first)
+        [running] = await lease(store, now=T0 + 0.5, max_tasks=1)
+        assert running.name == "x_1"  # x_2 is held from now on, at the head of its shard
+        await submit(store, plan(spec("b")), now=T0 + 1, scenario_id=other)
+        await submit(store, plan(spec("c")), now=T0 + 2, scenario_id=same)
+        [taken] = await lease(store, now=T0 + 3, max_tasks=1)
+        assert taken.id == f"{other}:b"
+        [stats] = await store.queue_stats(now=T0 + 3)
+        assert (stats.ready, stats.held) == (2, 1)
     finally:
         await store.close()

@@ -246,9 +246,22 @@ class ModelStore:
                     delayed=sum(t["status"] == TaskStatus.QUEUED for t in mine) - len(ready),
                     in_flight=sum(t["status"] == TaskStatus.PROCESSING for t in mine),
                     oldest_ready_age=None if oldest is None else max(0.0, now - oldest),
+                    held=sum(self._held(t) for t in ready),
                 )
             )
         return stats
+
+    def _running(self, task: Mapping[str, Any]) -> int:
+        """Processing tasks of the task's max_parallel group (decision 56)."""
+        group = self.tasks[task["scenario_id"]].values()
+        return sum(
+            t["parallel_group"] == task["parallel_group"] and t["status"] == TaskStatus.PROCESSING
+            for t in group
+        )
+
+    def _held(self, task: Mapping[str, Any]) -> bool:
+        limit = task["max_parallel"]
+        return limit is not None and self._running(task) >= limit
 
     # --- worker protocol ----------------------------------------------------------------
 
@@ -270,14 +283,25 @@ class ModelStore:
                 t
                 for tasks in self.tasks.values()
                 for t in tasks.values()
-                if t["service"] in services and ready_order.is_ready(t, now)
+                if t["service"] in services and ready_order.is_ready(t, now) and not self._held(t)
             ),
             key=ready_order.ready_key,
         )[:max_tasks]
+        # Of the first max_tasks not held, those their group still has room for.
+        room: dict[tuple[str, str], int] = {}
+        taken = []
+        for t in ready:
+            if t["max_parallel"] is not None:
+                key = (t["scenario_id"], t["parallel_group"])
+                room.setdefault(key, t["max_parallel"] - self._running(t))
+                if room[key] <= 0:
+                    continue
+                room[key] -= 1
+            taken.append(t)
         leased = [
             self._take(t, "lease", lease_seconds=lease_seconds, worker_id=worker_id, now=now,
                        nonce=nonce)
-            for t in ready
+            for t in taken
         ]  # fmt: skip
         self._settle(now)
         return leased
@@ -302,6 +326,7 @@ class ModelStore:
     ) -> Task:
         fields = self._task(task_id)
         guards.check_claim(fields)
+        guards.check_claim_room(fields, self._running(fields))
         task = self._take(
             fields, "claim", lease_seconds=lease_seconds, worker_id=worker_id, now=now, nonce=nonce
         )

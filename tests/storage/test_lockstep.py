@@ -450,17 +450,23 @@ MUTANT_SETTINGS = settings(
 def test_every_store_in_lockstep(
     tmp_path: Path, redis_server: RedisServer, conformance_cluster: RedisCluster
 ) -> None:
+    run_lockstep(every_store(tmp_path, redis_server, conformance_cluster))
+
+
+def every_store(
+    tmp_path: Path, redis_server: RedisServer, cluster: RedisCluster
+) -> dict[str, Callable[[], Awaitable[Store]]]:
+    """Openers of the model and of every store backend, the model first (the reference)."""
+
     async def model() -> Store:
         return ModelStore()
 
-    run_lockstep(
-        {
-            "model": model,
-            "sqlite": lambda: open_sqlite(tmp_path),
-            "redis": lambda: open_redis(redis_server.url),
-            "redis-cluster": lambda: open_redis(conformance_cluster.url),
-        }
-    )
+    return {
+        "model": model,
+        "sqlite": lambda: open_sqlite(tmp_path),
+        "redis": lambda: open_redis(redis_server.url),
+        "redis-cluster": lambda: open_redis(cluster.url),
+    }
 
 
 class CancelKeepsLeaseToken(ModelStore):

@@ -1,8 +1,9 @@
 """The lockstep test with `for_each` groups: random DAGs where some tasks are groups
 (expanded by the completion that makes their parents final, some zipped with an upstream
 group, joins below them), driven through the same operations on the model of the
-lifecycle table and on SQLite, compared after every step. The Redis stores refuse groups
-at submit (decision 55), so they are not part of this run."""
+lifecycle table, on SQLite, on single-node Redis and on a real Redis Cluster, compared
+after every step (Lua expands a group inside the completion's script, see
+storage/redis/lua/_groups.lua)."""
 
 from __future__ import annotations
 
@@ -10,33 +11,50 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, precondition, rule, run_state_machine_as_test
 
 from scenarist.core.model import ScenarioPlan, TaskSpec
+from scenarist.service.records import build_records
 from scenarist.storage.base import CompletionItem, Store
 from tests.storage.lockstep_model import ModelStore
-from tests.storage.plans import plan, spec
+from tests.storage.plans import T0, plan, spec
 from tests.storage.test_lockstep import (
     LOCKSTEP_SETTINGS,
+    MUTANT_SETTINGS,
     SERVICES,
     Lockstep,
+    every_store,
+    open_redis,
     open_sqlite,
 )
+from tests.support.redis_cluster import RedisCluster
+from tests.support.redis_server import RedisServer
 
 
-def group(base: TaskSpec, zip_with: str | None) -> TaskSpec:
+def group(base: TaskSpec, zip_with: str | None, max_parallel: int | None) -> TaskSpec:
     spec_ = {"for_each": "{{ x }}", "zip": zip_with, "payload": {}, "max_items": 9}
-    return dataclasses.replace(base, for_each="{{ x }}", group_spec=spec_, payload={})
+    return dataclasses.replace(
+        base,
+        for_each="{{ x }}",
+        group_spec=spec_,
+        payload={},
+        max_parallel=max_parallel,
+        template_id=base.name,  # its instances are its max_parallel group
+    )
 
 
 @st.composite
 def group_dags(draw: st.DrawFn) -> ScenarioPlan:
     """Up to 6 tasks; a task with parents may be a group (a group whose parent is a group
-    zips with it), a task below a group may carry a join."""
+    zips with it), a task below a group may carry a join; some groups, and some plain
+    tasks (one max_parallel group of the scenario), have max_parallel 1 or 2."""
     specs: list[TaskSpec] = []
     groups: set[str] = set()
+    # The plain tasks with a limit are one group (template id "t"): one limit for all.
+    plain_limit = draw(st.sampled_from([None, 1, 2]))
     for i in range(draw(st.integers(1, 6))):
         earlier = [f"t{j}" for j in range(i)]
         deps = draw(st.lists(st.sampled_from(earlier), unique=True, max_size=2)) if earlier else []
@@ -47,16 +65,18 @@ def group_dags(draw: st.DrawFn) -> ScenarioPlan:
             max_attempts=draw(st.integers(1, 2)),
             optional=draw(st.sampled_from([False, False, True])),
         )
+        max_parallel = draw(st.sampled_from([None, None, 1, 2]))
         upstream = [d for d in deps if d in groups]
         if deps and len(upstream) <= 1 and draw(st.booleans()):
             # A zipped group has exactly one upstream group among its parents.
-            specs.append(group(base, upstream[0] if upstream else None))
+            specs.append(group(base, upstream[0] if upstream else None, max_parallel))
             groups.add(base.name)
             continue
         if upstream:
             join = draw(st.sampled_from(["all", "any", {"min_success": 1}, {"min_success": 2}]))
             base = dataclasses.replace(base, join=join, need=None)
-        specs.append(base)
+        limited = plain_limit is not None and draw(st.booleans())
+        specs.append(dataclasses.replace(base, max_parallel=plain_limit if limited else None))
     return plan(*specs)
 
 
@@ -107,15 +127,86 @@ class GroupLockstep(Lockstep):
                     self.task_ids.append(task.id)
 
 
-def test_groups_in_lockstep_on_the_model_and_sqlite(tmp_path: Path) -> None:
+@pytest.mark.redis
+@pytest.mark.redis_cluster
+def test_groups_in_lockstep_on_every_store(
+    tmp_path: Path, redis_server: RedisServer, conformance_cluster: RedisCluster
+) -> None:
+    openers = every_store(tmp_path, redis_server, conformance_cluster)
+    machine = type("GroupLockstepMachine", (GroupLockstep,), {"openers": openers})
+    run_state_machine_as_test(
+        machine, settings=settings(LOCKSTEP_SETTINGS, max_examples=15, stateful_step_count=35)
+    )
+
+
+@pytest.mark.redis
+def test_the_group_lockstep_catches_a_broken_lua_expansion(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Redis store with one line of _groups.lua changed: an expansion leaves the
+    scenario's task count as it was."""
+    from scenarist.storage.redis import scripts
+
+    shipped = scripts.lua_source
+    counts = "  bump(sid, 'n', count)\n"
+    assert counts in shipped("_groups.lua")
+
+    def forgets_count(name: str) -> str:
+        return shipped(name).replace(counts, "  bump(sid, 'n', 0)\n")
+
+    monkeypatch.setattr(scripts, "lua_source", forgets_count)
+
     async def model() -> Store:
         return ModelStore()
 
     machine = type(
-        "GroupLockstepMachine",
+        "BrokenGroupLockstep",
         (GroupLockstep,),
-        {"openers": {"model": model, "sqlite": lambda: open_sqlite(tmp_path)}},
+        {"openers": {"model": model, "redis": lambda: open_redis(redis_server.url)}},
     )
-    run_state_machine_as_test(
-        machine, settings=settings(LOCKSTEP_SETTINGS, max_examples=40, stateful_step_count=50)
+    with pytest.raises(AssertionError, match="redis answered differently"):
+        run_state_machine_as_test(machine, settings=MUTANT_SETTINGS)
+
+
+@pytest.mark.redis
+async def test_a_zipped_group_doomed_while_its_upstream_expands_stays_skipped(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """t1 expands to one instance; t2 below it needs two successes, so the expansion
+    skips it, and t3 (zipped with t1, also below t2) with it: t3 must not expand as well
+    (it once did on the model and SQLite, leaving a skipped group's instance behind and
+    the counters off). Every store ends the same way."""
+    t2 = dataclasses.replace(spec("t2", "t1"), join={"min_success": 2}, need=None)
+    the_plan = plan(
+        spec("t0"),
+        group(spec("t1", "t0"), None, None),
+        t2,
+        group(spec("t3", "t1", "t2"), "t1", None),
     )
+
+    async def model() -> Store:
+        return ModelStore()
+
+    answers = []
+    for open_ in (model, lambda: open_sqlite(tmp_path), lambda: open_redis(redis_server.url)):
+        store = await open_()
+        try:
+            scenario, tasks = build_records(the_plan, scenario_id="sc1", now=T0)
+            await store.create_scenario(scenario, tasks)
+            [root] = await store.lease(
+                "svc", max_tasks=1, lease_seconds=None, worker_id=None, now=T0 + 1, nonce="n"
+            )
+            payloads = {"t1": [{}], "t3": [{}]}
+            await store.complete(
+                root.id, root.lease_token, result_ref=None, result=None, now=T0 + 2,
+                payloads=payloads,
+            )  # fmt: skip
+            listed = [(t.name, t.status.value) for t in await store.list_tasks("sc1")]
+            answers.append((listed, dict((await store.get_scenario("sc1")).progress.by_status)))
+        finally:
+            await store.close()
+    assert answers[0][0] == [
+        ("t0", "success"), ("t2", "skipped"), ("t3", "skipped"), ("t1_1", "queued"),
+    ]  # fmt: skip
+    assert answers[1] == answers[0]
+    assert answers[2] == answers[0]

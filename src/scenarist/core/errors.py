@@ -180,6 +180,21 @@ class ConflictError(ScenaristError):
         self.current_status = current_status
 
 
+class ParallelLimitError(ConflictError):
+    """A claim (the seed's PATCH processing) of a task whose `max_parallel` group already
+    has that many tasks processing: refused, nothing changes; claim it once one ends."""
+
+    code = "max-parallel-reached"
+
+    def __init__(self, task_id: str, group: str, limit: int) -> None:
+        super().__init__(
+            f"task {task_id!r}: group {group!r} already has {limit} task(s) processing "
+            f"(max_parallel {limit}); claim it once one of them ends",
+            current_status="queued",
+            field="status",
+        )
+
+
 class StaleLeaseError(ConflictError):
     """The lease token does not match the task's current lease: the task was re-leased,
     finished, cancelled or reaped. Nothing was changed."""

@@ -224,12 +224,24 @@ class _Expansion:
         ]
         current.update(depends_on=depends_on, waiting=waiting, need=need)
         cascade = LossCascade(self.lookup, {})
+        moves: list[Change] = []
         if need is not None and cascade.out_of_reach(current):
             cascade.doom(current)
-            steps.extend(cascade.changes(self.now))
+            moves = cascade.changes(self.now)
         elif waiting <= 0:
-            steps.append(apply_rule("release", current, queued_at=self.now))
+            moves = [apply_rule("release", current, queued_at=self.now)]
+        self._note(moves)
+        steps.extend(moves)
         return steps
+
+    def _note(self, moves: Sequence[Change]) -> None:
+        """The rest of the expansion sees what these moves did: a task this step skipped
+        is final (a zipped group below it does not expand; a later cascade counts it
+        lost), a count-off or a release is current."""
+        for move in moves:
+            current = self.current(move.name)
+            current.update({k: v for k, v in move.fields.items() if k in current})
+            current["status"] = move.after
 
 
 _KEYS = (

@@ -6,7 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from scenarist.core.errors import ConflictError, IllegalTransitionError, StaleLeaseError
+from scenarist.core.errors import (
+    ConflictError,
+    IllegalTransitionError,
+    ParallelLimitError,
+    StaleLeaseError,
+)
 from scenarist.core.model import TaskStatus
 from scenarist.core.transitions import RETRYABLE, TaskFields
 
@@ -51,6 +56,14 @@ def check_fail(task: TaskFields, lease_token: str | None, attempt: int) -> None:
 def check_claim(task: TaskFields) -> None:
     if task["status"] != TaskStatus.QUEUED:
         raise IllegalTransitionError(task["id"], task["status"], TaskStatus.PROCESSING)
+
+
+def check_claim_room(task: TaskFields, running: int) -> None:
+    """A claim, like a lease, keeps `max_parallel` (decision 56): `running` is how many
+    tasks of the task's group are processing."""
+    limit = task["max_parallel"]
+    if limit is not None and running >= limit:
+        raise ParallelLimitError(task["id"], task["parallel_group"], limit)
 
 
 def can_expire(task: TaskFields | None, lease_token: str, now: float) -> bool:

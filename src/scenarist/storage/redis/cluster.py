@@ -52,7 +52,7 @@ from scenarist.storage.redis.scripts import Scripts
 CLUSTER_SCHEMES = frozenset({"redis+cluster", "rediss+cluster"})
 DEFAULT_CLUSTER_SHARDS = 16
 DEFAULT_WAIT_TIMEOUT_MS = 1000
-READ_ONLY_OPERATIONS = frozenset({"stats"})
+READ_ONLY_OPERATIONS = frozenset({"stats", "heads"})
 _QUERY_OPTIONS = ("shard_count", "wait_replicas", "wait_timeout_ms")
 # MovedError is an AskError.
 _TOPOLOGY_ERRORS = (

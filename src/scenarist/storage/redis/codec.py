@@ -13,8 +13,14 @@ JSON *strings* so the scripts store them verbatim and never re-encode user data:
     j successes needed among the parents (join; absent: all)
     op optional (true or absent)  tl failure tolerated (true or absent)
     rn run (absent: 1)  rs runs its history shows (absent: 1)  nc no_cache (true or absent)
+    G an unexpanded for_each group's spec (json)  Z the upstream group it zips with
+    J below a group: its join (json), turned into j at expansion
+    mp max_parallel  pg its parallel group (the template task id)
 
-Scenario hash: "tol" counts its tolerated failures (no "#": it is not a status counter).
+Scenario hash: "tol" counts its tolerated failures, "g" its unexpanded live groups (the
+total is still growing), "nx" the plan index the next instance takes (no "#": none of
+them is a status counter), "hp" that it has max_parallel tasks, "mp:<group>" how many
+tasks of that max_parallel group are processing.
 """
 
 from __future__ import annotations
@@ -111,7 +117,17 @@ def encode_task(task: Task, index: int, statuses: Mapping[str, TaskStatus]) -> s
         record["j"] = task.need
     if task.optional:
         record["op"] = True
-    return orjson.dumps(record, option=_JSON_OPTIONS).decode()
+    if task.group_spec is not None:
+        record["G"] = dump_json(task.group_spec)
+        zipped = task.group_spec.get("zip")
+        if zipped is not None:
+            record["Z"] = zipped
+    if task.join is not None:
+        record["J"] = dump_json(task.join)
+    if task.max_parallel is not None:
+        record["mp"] = task.max_parallel
+        record["pg"] = task.parallel_group
+    return dump_json(record)
 
 
 def _names(value: Any) -> tuple[str, ...]:
@@ -128,7 +144,7 @@ def decode_task(scenario_id: str, name: str, raw: str, inputs: str | None = None
     r = load_json(raw)
     get = r.get
     result, av, q, sa, f, e = get("R"), get("av"), get("q"), get("sa"), get("f"), get("e")
-    ls, usage = get("ls"), get("u")
+    ls, usage, spec, join = get("ls"), get("u"), get("G"), get("J")
     return Task(
         id=f"{scenario_id}:{name}",
         scenario_id=scenario_id,
@@ -163,6 +179,10 @@ def decode_task(scenario_id: str, name: str, raw: str, inputs: str | None = None
         run=int(get("rn") or 1),
         runs=int(get("rs") or 1),
         no_cache=bool(get("nc")),
+        group_spec=None if spec is None else load_json(spec),
+        join=None if join is None else load_json(join),
+        max_parallel=get("mp"),
+        parallel_group=get("pg"),
     )
 
 
@@ -217,8 +237,12 @@ def scenario_fields(scenario: Scenario, tasks: Sequence[Task]) -> dict[str, str]
         "par": dump_json(scenario.params),
         "ca": ts(scenario.created_at),
         "n": str(len(tasks)),
+        "nx": str(len(tasks)),
+        "g": str(sum(1 for t in tasks if t.dynamic and not t.status.is_final)),
         "ixm": index_member(scenario.created_at, scenario.id),
     }
+    if any(t.max_parallel is not None for t in tasks):
+        fields["hp"] = "1"
     if scenario.idempotency_key is not None:
         fields["ik"] = scenario.idempotency_key
     if scenario.callback_url is not None:
@@ -251,7 +275,15 @@ def _progress(fields: Mapping[str, str]) -> Progress:
             )
         else:
             by_status[TaskStatus(status)] = int(value)
-    return Progress(total=int(fields["n"]), by_status=by_status, by_service=by_service)
+    # A service whose only task was an expanded group (its instances not created: an
+    # empty list) keeps zero counters: it leaves the progress, as in a plan without it.
+    by_service = {s: c for s, c in by_service.items() if any(c.values())}
+    return Progress(
+        total=int(fields["n"]),
+        by_status=by_status,
+        by_service=by_service,
+        growing=int(fields.get("g") or 0) > 0,
+    )
 
 
 def decode_scenario(scenario_id: str, fields: Mapping[str, str]) -> Scenario:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from scenarist.core.errors import ScenaristError, TaskNotFoundError
+from scenarist.core.errors import ExpansionRequiredError, ScenaristError, TaskNotFoundError
 from scenarist.core.model import JSON, Completion, TaskStatus
 from scenarist.storage.base import CompletionItem
 from scenarist.storage.redis.codec import decode_task, dump_json, opt, ts
@@ -26,6 +26,8 @@ def completion_of(reply: list[Any], task_id: str) -> Outcome:
     if error is not None:
         return error
     sid, name = locate(task_id)
+    if reply[0] == "expand":
+        return ExpansionRequiredError(name, reply[1])
     task = decode_task(sid, name, reply[1])
     if reply[0] == "dup":
         return Completion(task=task, released=(), duplicate=True)
@@ -54,8 +56,12 @@ class _ShardBatch:
             opt(item.result_ref),
             opt(result),
         ]
-        if item.usage:
-            entry.append(dict(item.usage))
+        if item.usage or item.payloads:
+            entry.append(dict(item.usage or {}))
+        if item.payloads:
+            # Each payload as JSON text: the script stores it verbatim as the
+            # instance's record field, never decoding it.
+            entry.append({g: [dump_json(p) for p in ps] for g, ps in item.payloads.items()})
         self.items.append(entry)
 
     def keys(self) -> list[str]:

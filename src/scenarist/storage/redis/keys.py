@@ -13,6 +13,7 @@ documents the derivation and the tests check that both sides agree):
     {<prefix>:<shard>}:ob                   zset    callback outbox
     {<prefix>:<shard>}:ix:all|<status>      zset    scenario index (lex order)
     {<prefix>:<shard>}:sv                   set     services that have or had tasks
+    {<prefix>:<shard>}:ps                   set     live scenarios with max_parallel tasks
     {<prefix>:<shard>}:ik:<key>             string  idempotency key -> scenario id
     {<prefix>:<shard>}:us                   hash    usage totals: JSON [hour, template,
                                                     service, name] -> exact float text
@@ -95,6 +96,11 @@ class ShardKeys:
     @property
     def usage(self) -> str:
         return f"{self.prefix}us"
+
+    @property
+    def parallel_scenarios(self) -> str:
+        """Live scenarios with max_parallel tasks (their held tasks, see _lease.lua)."""
+        return f"{self.prefix}ps"
 
     def index(self, status: str | None) -> str:
         return f"{self.prefix}ix:{status or INDEX_ALL}"

@@ -1,4 +1,4 @@
-"""Load and run the Lua scripts: one file per atomic operation, plus `lua/_lib.lua`.
+"""Load and run the Lua scripts: one file per atomic operation, plus the helper files.
 
 On a single node all operations are ONE Redis Function library (FUNCTION LOAD once, then
 FCALL per call): the shared helpers are built when the library loads instead of on every
@@ -32,6 +32,8 @@ from redis.exceptions import ResponseError
 from scenarist.storage.redis.keys import FUNCTION_LIBRARIES
 
 LIBRARY = "_lib.lua"
+# Helper files, in load order: later ones use the earlier ones' helpers.
+HELPERS = (LIBRARY, "_groups.lua", "_lease.lua")
 LIBRARY_PREFIX = "scenarist_"
 LIBRARY_REGISTRY = FUNCTION_LIBRARIES
 # A library nobody loaded for this long is deleted by the next load of another version. A
@@ -55,6 +57,7 @@ OPERATIONS = (
     "callbacks_finish",
     "promote",
     "stats",
+    "heads",
 )
 
 
@@ -65,13 +68,20 @@ def lua_source(name: str) -> str:
 def operation_source(operation: str) -> str:
     """The EVAL script of `operation`: library, `begin` with the script's KEYS/ARGV, then
     the operation's own text."""
-    return f"{lua_source(LIBRARY)}\nbegin(KEYS, ARGV)\n{lua_source(f'{operation}.lua')}"
+    return f"{helpers_source()}\nbegin(KEYS, ARGV)\n{lua_source(f'{operation}.lua')}"
+
+
+def helpers_source() -> str:
+    return "\n".join(lua_source(name) for name in HELPERS)
 
 
 def library_version() -> str:
     """Names the loaded library and its functions after its source: a server shared by
     two versions of scenarist holds both, each calling its own."""
-    texts = [lua_source(LIBRARY), *(lua_source(f"{op}.lua") for op in OPERATIONS)]
+    texts = [
+        *(lua_source(name) for name in HELPERS),
+        *(lua_source(f"{op}.lua") for op in OPERATIONS),
+    ]
     return hashlib.sha1("\0".join(texts).encode()).hexdigest()[:12]
 
 
@@ -82,7 +92,7 @@ def function_name(operation: str, version: str) -> str:
 def library_source(version: str) -> str:
     """One library: the helpers once, then each operation as a function whose parameters
     shadow KEYS and ARGV, so the operation's text runs unchanged."""
-    parts = [f"#!lua name={LIBRARY_PREFIX}{version}", lua_source(LIBRARY)]
+    parts = [f"#!lua name={LIBRARY_PREFIX}{version}", helpers_source()]
     for op in OPERATIONS:
         parts.append(
             f"redis.register_function('{function_name(op, version)}', function(KEYS, ARGV)\n"

@@ -10,6 +10,11 @@ all their queues together, in the same order. Shards with due delayed tasks (bac
 are promoted first so those tasks compete too. A concurrent leaser may take a candidate in
 between; that shard's script then takes its next task or returns short, and the caller
 tops up.
+
+A task held back by its max_parallel group (see _lease.lua) must not win a share: on a
+shard with live scenarios that have max_parallel tasks, the heads come from heads.lua
+(read only), which leaves held tasks out. A share the shard's script considered but did
+not take (its group had no room left) is not topped up, as in one SQLite lease.
 """
 
 from __future__ import annotations
@@ -49,19 +54,25 @@ class Leaser:
     ) -> list[Task]:
         space = self._space
         if space.shard_count == 1:
-            return await self._lease_shard(space.shard(0), services, max_tasks, args)
-        plan = await plan_lease(self._client, space, services, wanted=max_tasks, now=now)
+            return (await self._lease_shard(space.shard(0), services, max_tasks, args))[0]
+        plan = await self._plan(services, max_tasks, now)
         if plan.due:
             await self.promote([space.shard(i) for i in plan.due], now)
-            plan = await plan_lease(self._client, space, services, wanted=max_tasks, now=now)
+            plan = await self._plan(services, max_tasks, now)
         batches = await asyncio.gather(
             *(self._lease_shard(space.shard(i), services, n, args) for i, n in plan.shares.items())
         )
-        leased = [task for batch in batches for task in batch]
+        leased = [task for batch, _ in batches for task in batch]
         leased = [leased[i] for i in plan.sort([t.id for t in leased])]
-        if len(leased) < sum(plan.shares.values()):  # a concurrent leaser was quicker
-            leased += await self._lease_rotating(services, max_tasks - len(leased), args)
+        considered = sum(n for _, n in batches)
+        if considered < sum(plan.shares.values()):  # a concurrent leaser was quicker
+            leased += await self._lease_rotating(services, max_tasks - considered, args)
         return leased
+
+    async def _plan(self, services: Sequence[str], max_tasks: int, now: float) -> LeasePlan:
+        return await plan_lease(
+            self._client, self._space, services, wanted=max_tasks, now=now, scripts=self._scripts
+        )
 
     async def promote(self, shards: Sequence[ShardKeys], now: float) -> None:
         """Move due delayed tasks of `shards` to their ready queues."""
@@ -77,16 +88,20 @@ class Leaser:
         shards = self._space.shards()
         start = next(self._rotation) % len(shards)
         leased: list[Task] = []
+        considered = 0
         for shard in shards[start:] + shards[:start]:
-            wanted = max_tasks - len(leased)
+            wanted = max_tasks - considered
             if wanted <= 0:
                 break
-            leased += await self._lease_shard(shard, services, wanted, args)
+            batch, seen = await self._lease_shard(shard, services, wanted, args)
+            leased += batch
+            considered += seen
         return leased
 
     async def _lease_shard(
         self, shard: ShardKeys, services: Sequence[str], wanted: int, args: LeaseArgs
-    ) -> list[Task]:
+    ) -> tuple[list[Task], int]:
+        """The tasks leased on `shard`, and how many it considered (see lease.lua)."""
         if len(services) == 1:
             keys = [shard.prefix, *shard.ready_queues(services[0]), shard.delayed(services[0])]
             flat = await self._scripts.run("lease", keys, [services[0], wanted, *args])
@@ -96,10 +111,10 @@ class Leaser:
                 keys += [*shard.ready_queues(service), shard.delayed(service)]
             flat = await self._scripts.run("lease_many", keys, [wanted, *args, *services])
         leased = []
-        for j in range(0, len(flat), 3):
+        for j in range(1, len(flat), 3):
             sid, name = locate(flat[j])
             leased.append(decode_task(sid, name, flat[j + 1], flat[j + 2]))
-        return leased
+        return leased, int(flat[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +130,13 @@ class LeasePlan:
 
 
 async def plan_lease(
-    client: Redis, space: KeySpace, services: Sequence[str], *, wanted: int, now: float
+    client: Redis,
+    space: KeySpace,
+    services: Sequence[str],
+    *,
+    wanted: int,
+    now: float,
+    scripts: Scripts,
 ) -> LeasePlan:
     shards = space.shards()
     async with client.pipeline(transaction=False) as pipe:
@@ -123,9 +144,22 @@ async def plan_lease(
             for service in services:
                 _queue_heads(pipe, shard, service, wanted)
                 pipe.zcount(shard.delayed(service), "-inf", now)
-        replies: list[Any] = await pipe.execute()
+            pipe.scard(shard.parallel_scenarios)
+        raw: list[Any] = await pipe.execute()
     per_service = MAX_PRIORITY + 2  # five queues and the delayed count
     per_shard = per_service * len(services)
+    replies: list[Any] = []
+    for index, shard in enumerate(shards):
+        block = raw[index * (per_shard + 1) : (index + 1) * (per_shard + 1)]
+        if int(block[-1]) > 0:  # heads without the held tasks
+            lists = await scripts.run(
+                "heads", [shard.prefix, shard.parallel_scenarios], [wanted, *services]
+            )
+            for s in range(len(services)):
+                for offset in range(MAX_PRIORITY + 1):
+                    flat = lists[s * (MAX_PRIORITY + 1) + offset]
+                    block[s * per_service + offset] = list(zip(flat[::2], flat[1::2], strict=True))
+        replies += block[:-1]
     ranked: list[tuple[ReadyRank, int]] = []
     due: set[int] = set()
     for index in range(len(shards)):

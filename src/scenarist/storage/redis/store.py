@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from redis.asyncio import Redis
 
 from scenarist.core.errors import (
-    NotRunnableError,
+    ParallelLimitError,
     ScenarioNotFoundError,
     ScenaristError,
     TaskNotFoundError,
@@ -60,18 +61,14 @@ from scenarist.storage.watch import Watch
 DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600.0
 
 
-def refuse_unrunnable(scenario: Scenario, tasks: Sequence[Task]) -> None:
-    """`for_each` groups and `max_parallel` run on the SQLite store only, until the Lua
-    mirror of their rows exists (decision 55): such a plan is refused, the task named,
-    never run as if the key were absent."""
-    for task in tasks:
-        key = "for_each" if task.dynamic else "max_parallel" if task.max_parallel else None
-        if key is not None:
-            raise NotRunnableError(
-                f"scenario {scenario.template!r}, task {task.name!r}: the Redis store "
-                f"does not run {key} yet (the SQLite store does)",
-                field="scenario",
-            )
+def as_stored(scenario: Scenario, tasks: Sequence[Task]) -> Scenario:
+    """The scenario as a read gives it back: its total is growing while a group waits."""
+    growing = any(t.dynamic and not t.status.is_final for t in tasks)
+    if growing == scenario.progress.growing:
+        return scenario
+    return dataclasses.replace(
+        scenario, progress=dataclasses.replace(scenario.progress, growing=growing)
+    )
 
 
 class RedisStore:
@@ -154,26 +151,23 @@ class RedisStore:
     async def create_scenario(
         self, scenario: Scenario, tasks: Sequence[Task]
     ) -> tuple[Scenario, bool]:
-        refuse_unrunnable(scenario, tasks)
         sid, created = await self._submitter.create(scenario, tasks)
         if created:
             # Stored exactly as given (the script derives the same status and counters),
             # so reading it back would only cost a round trip on the submit path.
-            return scenario, True
+            return as_stored(scenario, tasks), True
         return await self.get_scenario(sid), False
 
     @translate_errors
     async def create_scenarios(
         self, batch: Sequence[tuple[Scenario, Sequence[Task]]]
     ) -> list[tuple[Scenario, bool]]:
-        for scenario, tasks in batch:  # the whole batch: an outcome per item is a success
-            refuse_unrunnable(scenario, tasks)
         outcomes = await self._submitter.create_many(batch)
         existing = [sid for sid, created in outcomes if not created]
         found = await reads.get_scenarios(self._client, self._space, existing)
         return [
-            (scenario, True) if created else (found[sid], False)
-            for (scenario, _), (sid, created) in zip(batch, outcomes, strict=True)
+            (as_stored(scenario, tasks), True) if created else (found[sid], False)
+            for (scenario, tasks), (sid, created) in zip(batch, outcomes, strict=True)
         ]
 
     @translate_errors
@@ -288,6 +282,8 @@ class RedisStore:
         outcome = await self._run_task_script(
             "claim", sid, [name, opt(lease_seconds), opt(worker_id), ts(now), nonce]
         )
+        if outcome[0] == "full":
+            raise ParallelLimitError(task_id, outcome[2], int(outcome[1]))
         check_task_outcome(outcome, task_id, TaskStatus.PROCESSING)
         return decode_task(sid, name, outcome[1], outcome[2])
 
@@ -314,9 +310,9 @@ class RedisStore:
         usage: Usage | None = None,
         payloads: Mapping[str, Sequence[JSON]] | None = None,
     ) -> Completion:
-        # No scenario here has a group to expand (create_scenario refuses them), so no
-        # completion needs `payloads`.
-        item = CompletionItem(task_id, lease_token, result_ref, result, usage=usage)
+        item = CompletionItem(
+            task_id, lease_token, result_ref, result, usage=usage, payloads=payloads or {}
+        )
         [done] = await self.complete_many([item], now=now)
         if isinstance(done, ScenaristError):
             raise done

@@ -70,17 +70,21 @@ def within_max_parallel(conn: sqlite3.Connection, rows: list[sqlite3.Row]) -> li
         if limit is not None:
             key = (row["scenario_id"], row["parallel_group"])
             if key not in room:
-                running = conn.execute(
-                    "SELECT COUNT(*) FROM tasks WHERE scenario_id = ? AND parallel_group = ? "
-                    "AND status = 'processing'",
-                    key,
-                ).fetchone()[0]
-                room[key] = limit - running
+                room[key] = limit - running_in_group(conn, *key)
             if room[key] <= 0:
                 continue
             room[key] -= 1
         kept.append(row)
     return kept
+
+
+def running_in_group(conn: sqlite3.Connection, scenario_id: str, group: str) -> int:
+    count: int = conn.execute(
+        "SELECT COUNT(*) FROM tasks WHERE scenario_id = ? AND parallel_group = ? "
+        "AND status = 'processing'",
+        (scenario_id, group),
+    ).fetchone()[0]
+    return count
 
 
 def lease(
@@ -149,6 +153,10 @@ def claim(
 ) -> Task:
     row = fetch_task(conn, task_id)
     guards.check_claim(row)
+    if row["max_parallel"] is not None:
+        guards.check_claim_room(
+            row, running_in_group(conn, row["scenario_id"], row["parallel_group"])
+        )
     task = start_lease(
         conn,
         changes,

@@ -1,7 +1,9 @@
 -- _lib.lua: helpers shared by every scenarist script. scripts.py builds one Redis Function
--- library from this file and every operation file (each operation one function: one FCALL,
--- one atomic step), and, for the cluster path, one EVAL script per operation (this file,
--- then `begin(KEYS, ARGV)`, then the operation). The helpers exist once in the source tree.
+-- library from this file, the other helper files (_groups.lua, _lease.lua: they use the
+-- helpers here) and every operation file (each operation one function: one FCALL, one
+-- atomic step), and, for the cluster path, one EVAL script per operation (the helper
+-- files, then `begin(KEYS, ARGV)`, then the operation). The helpers exist once in the
+-- source tree.
 --
 -- Conventions every script follows:
 --   KEYS[1]  string  shard prefix "{<key_prefix>:<shard>}:". It carries the shard hash tag;
@@ -37,6 +39,7 @@
 --   P.."ob"                 zset    callback outbox: scenario id -> due time
 --   P.."ix:all", P.."ix:"..status  zset  scenario index, score 0, member "<created>|<id>"
 --   P.."sv"                 set     services that have or had tasks
+--   P.."ps"                 set     live scenarios with max_parallel tasks (_lease.lua)
 --   P.."ik:"..key           string  idempotency key -> scenario id
 --   P.."us"                 hash    usage totals: JSON [hour, template, service, name]
 --                                   -> sum as exact float text (core/usage.py)
@@ -188,8 +191,18 @@ local function bump(sid, field, by)
   d[field] = (d[field] or 0) + by
 end
 
--- Moves the task to `new`, keeping the scenario's counters and event stream in step.
+-- Moves the task to `new`, keeping the scenario's counters and event stream in step. An
+-- unexpanded group entering or leaving a final status moves the "g" counter (the
+-- scenario's total still grows while it is above 0).
+-- A task of a max_parallel group moves the group's count of processing tasks
+-- ("mp:" .. group), which lease and claim read (see _lease.lua).
 local function set_status(sid, name, t, new, now_s)
+  if t.G and (FINAL[t.s] or false) ~= (FINAL[new] or false) then
+    bump(sid, 'g', FINAL[new] and -1 or 1)
+  end
+  if t.pg and (t.s == 'processing') ~= (new == 'processing') then
+    bump(sid, 'mp:' .. t.pg, new == 'processing' and 1 or -1)
+  end
   bump(sid, '#' .. t.s, -1)
   bump(sid, t.v .. '#' .. t.s, -1)
   bump(sid, '#' .. new, 1)
@@ -309,32 +322,40 @@ local function distinct(names)
   return list
 end
 
+-- Mirror of core.transition_changes.LossCascade.out_of_reach: can `c` still reach its
+-- join with the parents in `lost` (and those final by a loss) lost? An optional parent
+-- counts as finished, except for a for_each group (it expands only from results), which
+-- any lost parent dooms.
+local function out_of_reach(sid, c, lost)
+  local parents, count = distinct(c.d), 0
+  for _, pn in ipairs(parents) do
+    local p = lost[pn] or load_task(sid, pn)
+    if p and (c.G or not p.op) and (lost[pn] or LOSSES[p.s]) then count = count + 1 end
+  end
+  if c.G or c.j == nil then return count > 0 end
+  return #parents - count < c.j
+end
+
 -- Mirror of core.transition_changes.LossCascade: a lost (failed) task dooms every live
 -- dependent whose join can no longer be reached (need nil: any lost parent), and so on
--- down; an optional lost task dooms nothing. Rows skip (plan order), then parent_lost
--- (and release) for every live dependent of a lost task that survives, in plan order.
-local function lose(sid, root_name, root, now_s, now)
+-- down; an optional lost task dooms none but groups. Rows skip (plan order), then
+-- parent_lost (and release) for every live dependent of a lost task that survives, in
+-- plan order. `doom_root`: the root is live and is skipped with the others (a dependent
+-- of an expanded group whose join its instances cannot reach); `released` collects the
+-- ids of the tasks the cascade releases.
+local function lose(sid, root_name, root, now_s, now, doom_root, released)
   local lost, doomed = {[root_name] = root}, {}
-  local function out_of_reach(c)
-    local parents, count = distinct(c.d), 0
-    for _, pn in ipairs(parents) do
-      local p = lost[pn] or load_task(sid, pn)
-      if p and not p.op and (lost[pn] or LOSSES[p.s]) then count = count + 1 end
-    end
-    if c.j == nil then return count > 0 end
-    return #parents - count < c.j
-  end
+  if doom_root then doomed[1] = {root_name, root} end
   local frontier = {root}
   while #frontier > 0 do
     local parent = table.remove(frontier)
-    if not parent.op then
-      for _, name in ipairs(distinct(parent.D)) do
-        local c = load_task(sid, name)
-        if c and not lost[name] and not FINAL[c.s] and out_of_reach(c) then
-          lost[name] = c
-          doomed[#doomed + 1] = {name, c}
-          frontier[#frontier + 1] = c
-        end
+    for _, name in ipairs(distinct(parent.D)) do
+      local c = load_task(sid, name)
+      if c and not lost[name] and not FINAL[c.s] and (c.G or not parent.op)
+        and out_of_reach(sid, c, lost) then
+        lost[name] = c
+        doomed[#doomed + 1] = {name, c}
+        frontier[#frontier + 1] = c
       end
     end
   end
@@ -362,7 +383,7 @@ local function lose(sid, root_name, root, now_s, now)
       counted[entry[1]] = (counted[entry[1]] or 0) + 1
     end
   end
-  set_tolerated(sid, root, root_tolerated)
+  if not doom_root then set_tolerated(sid, root, root_tolerated) end
   table.sort(doomed, function(x, y) return x[2].i < y[2].i end)
   for _, entry in ipairs(doomed) do
     local name, c = entry[1], entry[2]
@@ -381,6 +402,7 @@ local function lose(sid, root_name, root, now_s, now)
       c.q = now_s
       set_status(sid, name, c, 'queued', now_s)
       enqueue(sid, name, c, now_s, now)
+      if released then released[#released + 1] = sid .. ':' .. name end
     end
     save_task(sid, name, c)
   end
@@ -427,7 +449,7 @@ local function add_usage(sid, t, usage, now)
   end
 end
 
-local SCENARIO_FIELDS = {'st', 'ixm', 'cb', 'ikk', 'n', 'cx', 'sa', 'tol',
+local SCENARIO_FIELDS = {'st', 'ixm', 'cb', 'ikk', 'n', 'cx', 'sa', 'tol', 'hp',
   '#success', '#failed', '#skipped', '#cancelled'}
 
 -- Mirror of core.lifecycle.derive_scenario_status.
@@ -486,6 +508,10 @@ local function settle(sid, now_s)
     if old then redis.call('ZREM', index_key(old), cur.ixm) end
     redis.call('ZADD', index_key(new), 0, cur.ixm)
     add_event(sid, '', new, 0, now_s)
+    -- Scenarios with max_parallel tasks that may hold some back: read by stats.lua.
+    if cur.hp then
+      redis.call(FINAL[new] and 'SREM' or 'SADD', P .. 'ps', sid)
+    end
     if FINAL[new] then
       update[#update + 1] = 'fa'
       update[#update + 1] = now_s

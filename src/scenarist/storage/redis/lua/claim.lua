@@ -13,7 +13,8 @@
 -- ARGV[9]  number  now
 -- ARGV[10] string  nonce for the lease token
 -- Derived: the task's ready queue and delayed set, P.."lx", P.."fl", P.."ix:"..status, P.."ob".
--- Returns {"ok", record, inputs} | {"notfound"} | {"illegal", current_status}.
+-- Returns {"ok", record, inputs} | {"notfound"} | {"illegal", current_status}
+--       | {"full", limit, group}: the task's max_parallel group has that many processing.
 local sid, name = ARGV[5], ARGV[6]
 local lease_seconds = opt(ARGV[7]) and tonumber(opt(ARGV[7]))
 local worker, now_s, nonce = opt(ARGV[8]), ARGV[9], ARGV[10]
@@ -21,6 +22,7 @@ check_scenario_keys(sid)
 local t = load_task(sid, name)
 if not t then return {'notfound'} end
 if t.s ~= 'queued' then return {'illegal', t.s} end
+if t.mp ~= nil and running_stored(sid, t.pg) >= t.mp then return {'full', t.mp, t.pg} end
 dequeue(sid, name, t)
 take(sid, name, t, nonce, lease_seconds, worker, now_s, tonumber(now_s))
 settle_all(now_s)

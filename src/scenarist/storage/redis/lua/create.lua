@@ -18,7 +18,7 @@
 -- ARGV[a+4]  json    services of the scenario, [service, ...]
 -- ARGV[a+5]  json    roots: [[name, ARGV index of its record], ...] (absolute indexes)
 -- ARGV[a+6]  number  tasks m, then ARGV[a+7 .. a+6+2m] pairs task name, task record (JSON)
--- Derived: P.."ix:all", P.."ix:"..status, P.."sv", ready/delayed queues of the roots,
+-- Derived: P.."ix:all", P.."ix:"..status, P.."sv", P.."ps", ready/delayed queues of the roots,
 --          P.."ob" (empty scenarios with a callback are final at once).
 -- Returns one {"created", sid} or {"exists", existing_sid} per scenario, in order. A
 -- scenario whose key an earlier one of the same call took answers "exists" with it.
@@ -69,6 +69,7 @@ local function create_one(b, a)
   end
 
   for _, svc in ipairs(cjson.decode(ARGV[a + 4])) do redis.call('SADD', K_SERVICES, svc) end
+  if fields.hp then redis.call('SADD', P .. 'ps', sid) end
   for _, root in ipairs(cjson.decode(ARGV[a + 5])) do
     local t = cjson.decode(ARGV[root[2]])
     enqueue(sid, root[1], t, t.av or t.q, now)

@@ -13,9 +13,11 @@
 -- ARGV[10] string  nonce for the lease tokens
 -- Derived: the leased tasks' scenario hashes, tasks hashes and event streams (any scenario
 --          of this shard), P.."lx", P.."fl", P.."ix:"..status, P.."ob".
--- Due delayed tasks are promoted first; within a priority ZPOPMIN yields the oldest score,
--- ties by task id. Returns a flat list: task id, task record, inputs (JSON), ... per
--- leased task.
+-- Due delayed tasks are promoted first; within a priority the oldest score comes first,
+-- ties by task id; a task whose max_parallel group is full stays queued (lease_scan in
+-- _lease.lua). Returns a flat list: how many tasks it considered
+-- (taken, or left for want of room in their max_parallel group), then task id, task
+-- record, inputs (JSON), ... per leased task.
 local svc, max_tasks = ARGV[5], tonumber(ARGV[6])
 local lease_seconds = opt(ARGV[7]) and tonumber(opt(ARGV[7]))
 local worker, now_s, nonce = opt(ARGV[8]), ARGV[9], ARGV[10]
@@ -26,22 +28,17 @@ check_key(KEYS[7], delayed_key(svc))
 -- Every due backoff is promoted before anything is taken: promoted in batches of the
 -- oldest, a due task of a higher priority could otherwise wait behind a full batch.
 while promote_due(svc, now_s, 1000) == 1000 do end
-local taken, leased = {}, 0
+local taken, considered = {}, 0
+local function take_one(id, sid, name, t)
+  take(sid, name, t, nonce, lease_seconds, worker, now_s, now)
+  taken[#taken + 1] = {id, sid, name, inputs_json(sid, t)}
+end
 for i = 2, 6 do
-  if leased >= max_tasks then break end
-  local popped = redis.call('ZPOPMIN', KEYS[i], max_tasks - leased)
-  for j = 1, #popped, 2 do
-    local sid, name = split_id(popped[j])
-    local t = sid and load_task(sid, name)
-    if t and t.s == 'queued' then
-      take(sid, name, t, nonce, lease_seconds, worker, now_s, now)
-      taken[#taken + 1] = {popped[j], sid, name, inputs_json(sid, t)}
-      leased = leased + 1
-    end
-  end
+  if considered >= max_tasks then break end
+  considered = considered + lease_scan({KEYS[i]}, max_tasks - considered, take_one)
 end
 settle_all(now_s)
-local out = {}
+local out = {considered}
 for _, x in ipairs(taken) do
   out[#out + 1] = x[1]
   out[#out + 1] = encoded_task(x[2], x[3])

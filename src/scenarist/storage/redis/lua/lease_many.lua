@@ -16,7 +16,10 @@
 -- Due delayed tasks of every service are promoted first. Order across the services is the
 -- single-service order: higher priority first, then the older queue score, then task id.
 -- Within a priority the heads of every service's queue are merged, so a service listed
--- first gets no precedence. Returns a flat list: task id, task record, inputs (JSON), ...
+-- first gets no precedence; a task whose max_parallel group is full stays queued
+-- (lease_scan in _lease.lua). Returns a flat list: how many tasks it considered
+-- (taken, or left for want of room in their max_parallel group), then task id, task
+-- record, inputs (JSON), ...
 local max_tasks = tonumber(ARGV[5])
 local lease_seconds = opt(ARGV[6]) and tonumber(opt(ARGV[6]))
 local worker, now_s, nonce = opt(ARGV[7]), ARGV[8], ARGV[9]
@@ -32,40 +35,19 @@ for s, svc in ipairs(services) do
   while promote_due(svc, now_s, 1000) == 1000 do end
 end
 
--- The best `want` entries of one priority over every service: {score, id, queue key}.
-local function best_heads(p, want)
-  local heads = {}
-  for s = 1, #services do
-    local key = KEYS[2 + (s - 1) * 6 + p]
-    local got = redis.call('ZRANGE', key, 0, want - 1, 'WITHSCORES')
-    for j = 1, #got, 2 do heads[#heads + 1] = {tonumber(got[j + 1]), got[j], key} end
-  end
-  table.sort(heads, function(a, b)
-    if a[1] ~= b[1] then return a[1] < b[1] end
-    return bytes_less(a[2], b[2])
-  end)
-  return heads
+local taken, considered = {}, 0
+local function take_one(id, sid, name, t)
+  take(sid, name, t, nonce, lease_seconds, worker, now_s, now)
+  taken[#taken + 1] = {id, sid, name, inputs_json(sid, t)}
 end
-
-local taken, leased = {}, 0
 for p = 0, 4 do
-  if leased >= max_tasks then break end
-  local want = max_tasks - leased
-  local heads = best_heads(p, want)
-  for k = 1, math.min(want, #heads) do
-    local id, key = heads[k][2], heads[k][3]
-    redis.call('ZREM', key, id)
-    local sid, name = split_id(id)
-    local t = sid and load_task(sid, name)
-    if t and t.s == 'queued' then
-      take(sid, name, t, nonce, lease_seconds, worker, now_s, now)
-      taken[#taken + 1] = {id, sid, name, inputs_json(sid, t)}
-      leased = leased + 1
-    end
-  end
+  if considered >= max_tasks then break end
+  local keys = {}
+  for s = 1, #services do keys[s] = KEYS[2 + (s - 1) * 6 + p] end
+  considered = considered + lease_scan(keys, max_tasks - considered, take_one)
 end
 settle_all(now_s)
-local out = {}
+local out = {considered}
 for _, x in ipairs(taken) do
   out[#out + 1] = x[1]
   out[#out + 1] = encoded_task(x[2], x[3])

@@ -7,11 +7,14 @@
 -- ARGV[1..4]       common configuration (see _lib.lua)
 -- ARGV[5]  number  now
 -- Derived: P.."q:"..svc..":"..prio and P.."d:"..svc of every service (read only).
+-- Derived: P.."ps" and the tasks hashes of its scenarios (held tasks, see _lease.lua).
 -- Returns a flat list per service: name, ready, delayed, in flight, oldest ready score
--- ("" when nothing is ready). Due delayed tasks count as ready.
+-- ("" when nothing is ready), held (ready, but their max_parallel group is full). Due
+-- delayed tasks count as ready.
 check_key(KEYS[2], K_SERVICES)
 check_key(KEYS[3], K_INFLIGHT)
 local now_s = ARGV[5]
+local held_by_service = held_counts(tonumber(now_s))
 local out = {}
 for _, svc in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   local ready_count, oldest = 0, nil
@@ -30,5 +33,6 @@ for _, svc in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   out[#out + 1] = redis.call('ZCOUNT', dk, '(' .. now_s, '+inf')
   out[#out + 1] = tonumber(redis.call('HGET', KEYS[3], svc) or '0')
   out[#out + 1] = oldest and fmt(oldest) or ''
+  out[#out + 1] = held_by_service[svc] or 0
 end
 return out
