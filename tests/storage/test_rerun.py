@@ -198,32 +198,28 @@ async def test_a_dependent_a_lost_parent_put_out_of_reach_stays_as_it_is(store: 
 
 
 async def test_a_task_a_group_expanded_from_is_refused_its_instances_are_not(
-    tmp_path: Path,
+    store: Store,
 ) -> None:
-    """SQLite (the Redis stores refuse groups at submit): `a` expanded group `g` into
-    g_1, g_2; rerunning `a` would need `g` again, rerunning g_1 is a plain rerun."""
-    store = await SqliteStore.open(tmp_path / "groups.db")
-    try:
-        the_plan = plan(spec("a"), group(spec("g", "a"), None), spec("d", "g"))
-        scenario, _ = await submit(store, the_plan)
-        a = await lease_named(store, scenario.id, "a", now=T0 + 1)
-        await store.complete(
-            a.id, a.lease_token, result_ref="r", result={"x": [1, 2]}, now=T0 + 1,
-            payloads={"g": [{"n": 1}, {"n": 2}]},
-        )  # fmt: skip
-        await run_to_success(store, scenario.id, ["g_1", "g_2", "d"], now=T0 + 2)
-        before = await snapshot(store, scenario.id)
+    """`a` expanded group `g` into g_1, g_2; rerunning `a` would need `g` again,
+    rerunning g_1 is a plain rerun (every store: Redis expands groups too)."""
+    the_plan = plan(spec("a"), group(spec("g", "a"), None, None), spec("d", "g"))
+    scenario, _ = await submit(store, the_plan)
+    a = await lease_named(store, scenario.id, "a", now=T0 + 1)
+    await store.complete(
+        a.id, a.lease_token, result_ref="r", result={"x": [1, 2]}, now=T0 + 1,
+        payloads={"g": [{"n": 1}, {"n": 2}]},
+    )  # fmt: skip
+    await run_to_success(store, scenario.id, ["g_1", "g_2", "d"], now=T0 + 2)
+    before = await snapshot(store, scenario.id)
 
-        with pytest.raises(ConflictError, match="g_1, g_2: instances of an expanded"):
-            await rerun(store, scenario.id, "a")
-        assert await snapshot(store, scenario.id) == before
+    with pytest.raises(ConflictError, match="g_1, g_2: instances of an expanded"):
+        await rerun(store, scenario.id, "a")
+    assert await snapshot(store, scenario.id) == before
 
-        # Plan index order: an expansion's instances come after the planned tasks.
-        assert await rerun(store, scenario.id, "g_1") == ("d", "g_1")
-        await run_to_success(store, scenario.id, ["g_1", "d"], now=T0 + 60)
-        assert (await store.get_scenario(scenario.id)).status is ScenarioStatus.SUCCESS
-    finally:
-        await store.close()
+    # Plan index order: an expansion's instances come after the planned tasks.
+    assert await rerun(store, scenario.id, "g_1") == ("d", "g_1")
+    await run_to_success(store, scenario.id, ["g_1", "d"], now=T0 + 60)
+    assert (await store.get_scenario(scenario.id)).status is ScenarioStatus.SUCCESS
 
 
 async def test_the_purge_takes_a_finished_scenarios_history_along(tmp_path: Path) -> None:
