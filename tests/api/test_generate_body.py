@@ -31,6 +31,8 @@ async def test_created_and_replayed_bodies_equal_the_model(any_client: httpx.Asy
         "level": 0,
         "depends_on": [],
         "status": "queued",
+        "cached": False,
+        "cached_from": None,
     }
     replayed = await any_client.post("/generate", json=body, headers=key)
     assert replayed.status_code == 200

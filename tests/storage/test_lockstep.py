@@ -78,6 +78,10 @@ def dags(draw: st.DrawFn) -> ScenarioPlan:
                 timeout=draw(st.sampled_from([4.0, 8.0])),
                 need=need,
                 optional=draw(st.sampled_from([False, False, False, True])),
+                # The step cache: payloads repeat across scenarios ({"name": "t<i>"}), so
+                # cached tasks hit entries of earlier scenarios; 3 s entries expire as the
+                # clock moves on.
+                cache_ttl=draw(st.sampled_from([None, 3, 1000, 1000])),
             )
         )
     return plan(*specs)
@@ -318,6 +322,10 @@ class Lockstep(RuleBasedStateMachine):
         now = self.tick()
         self.each(lambda s: s.cancel_scenario(scenario_id, now=now))
 
+    @rule(service=st.sampled_from([None, *SERVICES]))
+    def clear_cache(self, service: str | None) -> None:
+        self.each(lambda s: s.clear_cache(service=service))
+
     @rule(data=st.data())
     def retry(self, data: st.DataObject) -> None:
         scenario_id = data.draw(st.sampled_from([*self.scenarios, "sc-missing"]))
@@ -338,6 +346,7 @@ class Lockstep(RuleBasedStateMachine):
             self.each(lambda s, i=scenario_id: events_of(s, i))
         self.each(lambda s: s.queue_stats(now=self.now))
         self.each(lambda s: s.find_expired(now=self.now + 10.0, limit=1000))
+        self.each(lambda s: s.cache_counts())
 
 
 async def usage_totals_of(store: Store, *, since: float | None) -> list[tuple[Any, ...]]:

@@ -120,10 +120,19 @@ def drop_version_6_columns(conn: sqlite3.Connection) -> None:
 
 
 def drop_version_7_columns(conn: sqlite3.Connection) -> None:
-    """Back to version 6: without groups."""
+    """Back to version 6: without groups (version 7) or the step cache (version 8)."""
+    drop_version_8_columns(conn)
     conn.execute("DROP INDEX tasks_parallel")
     for column in ("group_spec", "join_spec", "max_parallel", "parallel_group"):
         conn.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
+
+
+def drop_version_8_columns(conn: sqlite3.Connection) -> None:
+    """Back to version 7: without the step cache."""
+    for column in ("cache_ttl", "cache_key", "cached", "cached_from"):
+        conn.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
+    conn.execute("DROP TABLE cache_entries")
+    conn.execute("DROP TABLE cache_counts")
 
 
 async def test_a_version_6_file_migrates_and_its_tasks_are_not_groups(tmp_path: Path) -> None:

@@ -41,6 +41,7 @@ from scenarist.api.openapi import install_openapi, readable_operation_id
 from scenarist.api.problems import install_problem_handlers
 from scenarist.api.request_metrics import RequestMetricsMiddleware
 from scenarist.api.routers import (
+    cache,
     generate,
     generate_batch,
     metrics,
@@ -159,7 +160,8 @@ def create_app(
             allow_headers=CORS_REQUEST_HEADERS,
             expose_headers=CORS_EXPOSED_HEADERS,
         )
-    for module in (root, generate, generate_batch, scenarios, tasks, queues, usage, metrics):
+    routers = (root, generate, generate_batch, scenarios, tasks, queues, usage, metrics, cache)
+    for module in routers:
         app.include_router(module.router)
     install_openapi(app, auth_enabled=bool(settings.tokens))
     app.include_router(create_dashboard_router())

@@ -68,3 +68,4 @@ class CallerScheme(SecurityBase):
 
 Caller = Annotated[Principal, Depends(CallerScheme())]
 Client = Annotated[Principal, Depends(CallerScheme(Role.CLIENT))]
+Admin = Annotated[Principal, Depends(CallerScheme(Role.ADMIN))]

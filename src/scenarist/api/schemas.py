@@ -117,6 +117,10 @@ class GenerateCreate(StrictBody):
         return {**extras, **nested}
 
 
+CACHED_TEXT = "its success was copied from an earlier run with the same inputs (step cache)"
+CACHED_FROM_TEXT = "the task whose success a cached task copies"
+
+
 class TaskSummary(BaseModel):
     id: str
     name: str
@@ -124,6 +128,8 @@ class TaskSummary(BaseModel):
     level: int
     depends_on: list[str]
     status: TaskStatus
+    cached: bool = Field(default=False, description=CACHED_TEXT)
+    cached_from: str | None = Field(default=None, description=CACHED_FROM_TEXT)
 
     @classmethod
     def of(cls, task: Task) -> TaskSummary:
@@ -139,6 +145,8 @@ def summary_of(task: Task) -> dict[str, Any]:
         "level": task.level,
         "depends_on": list(task.depends_on),
         "status": task.status,
+        "cached": task.cached,
+        "cached_from": task.cached_from,
     }
 
 
@@ -297,6 +305,8 @@ class TaskPublic(BaseModel):
     result: dict[str, Any] | None
     error: str | None
     usage: dict[str, float] = Field(default_factory=dict, description=USAGE_TEXT)
+    cached: bool = Field(default=False, description=CACHED_TEXT)
+    cached_from: str | None = Field(default=None, description=CACHED_FROM_TEXT)
 
     @classmethod
     def of(cls, task: Task) -> TaskPublic:
@@ -325,6 +335,8 @@ class TaskPublic(BaseModel):
             result=dict(task.result) if task.result is not None else None,
             error=task.error,
             usage=dict(task.usage or {}),
+            cached=task.cached,
+            cached_from=task.cached_from,
         )
 
 

@@ -33,6 +33,7 @@ from scenarist.core.model import (
     Task,
     TaskStatus,
 )
+from scenarist.core.step_cache import CacheCount
 from scenarist.core.usage import Usage, UsageTotal
 from scenarist.service.attempt_spans import AttemptSpans
 from scenarist.service.group_render import GroupRenderer
@@ -414,6 +415,12 @@ class Orchestrator:
 
     async def usage_totals(self, *, since: float | None = None) -> list[UsageTotal]:
         return await self.store.usage_totals(since=since)
+
+    async def cache_counts(self) -> list[CacheCount]:
+        return await self.store.cache_counts()
+
+    async def clear_cache(self, *, service: str | None = None) -> None:
+        await self.store.clear_cache(service=service)
 
     # --- helpers ------------------------------------------------------------------------
 

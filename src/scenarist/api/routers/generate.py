@@ -125,6 +125,8 @@ def task_summary(task: Task) -> dict[str, Any]:
         "level": task.level,
         "depends_on": list(task.depends_on),
         "status": task.status.value,
+        "cached": task.cached,
+        "cached_from": task.cached_from,
     }
 
 

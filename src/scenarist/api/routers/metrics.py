@@ -26,4 +26,7 @@ router = APIRouter(tags=["operations"])
 async def metrics(services: Services, _: Caller) -> Response:
     queues = await services.orchestrator.queue_stats()
     usage = await services.orchestrator.usage_totals()
-    return Response(services.metrics.exposition(queues, usage), media_type=CONTENT_TYPE_LATEST)
+    cache = await services.orchestrator.cache_counts()
+    return Response(
+        services.metrics.exposition(queues, usage, cache), media_type=CONTENT_TYPE_LATEST
+    )

@@ -12,6 +12,10 @@ JSON *strings* so the scripts store them verbatim and never re-encode user data:
     R result(json)  E error  u usage (name -> exact float text, core/usage.py)
     R result(json)  E error  j successes needed among the parents (join; absent: all)
     op optional (true or absent)  tl failure tolerated (true or absent)
+    ct cache lifetime (seconds; absent: not cached)  cb its service+payload digest
+    ck cache key it was looked up with  ch its success came from the cache (true or
+    absent)  cf the task it was copied from  rd result digest of a success
+    (core/step_cache.py; `nc`, a forced miss, is read as `no_cache`)
 
 Scenario hash: "tol" counts its tolerated failures (no "#": it is not a status counter).
 """
@@ -35,6 +39,7 @@ from scenarist.core.model import (
     Task,
     TaskStatus,
 )
+from scenarist.core.step_cache import base_digest
 
 _JSON_OPTIONS = orjson.OPT_NON_STR_KEYS
 _INDEX_MEMBER = re.compile(r"^\d{10}\.\d{6}\|[^|]+$")
@@ -100,6 +105,9 @@ def encode_task(task: Task, index: int, statuses: Mapping[str, TaskStatus]) -> s
         record["j"] = task.need
     if task.optional:
         record["op"] = True
+    if task.cache_ttl is not None:
+        record["ct"] = task.cache_ttl
+        record["cb"] = base_digest(task.service, task.payload)
     return dump_json(record)
 
 
@@ -149,6 +157,10 @@ def decode_task(scenario_id: str, name: str, raw: str, inputs: str | None = None
         need=get("j"),
         optional=bool(get("op")),
         tolerated=bool(get("tl")),
+        cache_ttl=get("ct"),
+        cache_key=get("ck"),
+        cached=bool(get("ch")),
+        cached_from=get("cf"),
     )
 
 

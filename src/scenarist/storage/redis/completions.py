@@ -11,6 +11,7 @@ from typing import Any
 
 from scenarist.core.errors import ScenaristError, TaskNotFoundError
 from scenarist.core.model import JSON, Completion, TaskStatus
+from scenarist.core.step_cache import result_digest
 from scenarist.storage.base import CompletionItem
 from scenarist.storage.redis.codec import decode_task, dump_json, opt, ts
 from scenarist.storage.redis.failures import locate, task_outcome_error
@@ -54,8 +55,8 @@ class _ShardBatch:
             opt(item.result_ref),
             opt(result),
         ]
-        if item.usage:
-            entry.append(dict(item.usage))
+        usage: JSON = dict(item.usage) if item.usage else None
+        entry += [usage, result_digest(item.result_ref, item.result)]
         self.items.append(entry)
 
     def keys(self) -> list[str]:

@@ -54,6 +54,7 @@ OPERATIONS = (
     "callbacks_finish",
     "promote",
     "stats",
+    "cache_clear",
 )
 
 

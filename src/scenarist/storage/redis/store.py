@@ -23,10 +23,11 @@ from scenarist.core.model import (
     Task,
     TaskStatus,
 )
+from scenarist.core.step_cache import CacheCount
 from scenarist.core.transitions import LEASE_EXPIRED_ERROR
 from scenarist.core.usage import Usage, UsageTotal
 from scenarist.storage.base import CompletionItem
-from scenarist.storage.redis import completions, reads
+from scenarist.storage.redis import completions, reads, step_cache
 from scenarist.storage.redis.codec import (
     decode_scenario,
     decode_task,
@@ -55,6 +56,11 @@ from scenarist.storage.redis.submit import Submitter
 from scenarist.storage.watch import Watch
 
 DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600.0
+
+
+def _may_hit(tasks: Sequence[Task]) -> bool:
+    """A cached root may have been served from the step cache in the create script."""
+    return any(t.cache_ttl is not None and not t.depends_on for t in tasks)
 
 
 def refuse_unrunnable(scenario: Scenario, tasks: Sequence[Task]) -> None:
@@ -153,11 +159,11 @@ class RedisStore:
     ) -> tuple[Scenario, bool]:
         refuse_unrunnable(scenario, tasks)
         sid, created = await self._submitter.create(scenario, tasks)
-        if created:
+        if created and not _may_hit(tasks):
             # Stored exactly as given (the script derives the same status and counters),
             # so reading it back would only cost a round trip on the submit path.
             return scenario, True
-        return await self.get_scenario(sid), False
+        return await self.get_scenario(sid), created
 
     @translate_errors
     async def create_scenarios(
@@ -166,10 +172,15 @@ class RedisStore:
         for scenario, tasks in batch:  # the whole batch: an outcome per item is a success
             refuse_unrunnable(scenario, tasks)
         outcomes = await self._submitter.create_many(batch)
-        existing = [sid for sid, created in outcomes if not created]
-        found = await reads.get_scenarios(self._client, self._space, existing)
+        # Read back: the existing ones, and new ones whose roots the cache may have served.
+        reread = [
+            sid
+            for (_, tasks), (sid, created) in zip(batch, outcomes, strict=True)
+            if not created or _may_hit(tasks)
+        ]
+        found = await reads.get_scenarios(self._client, self._space, reread)
         return [
-            (scenario, True) if created else (found[sid], False)
+            (found[sid], created) if sid in found else (scenario, True)
             for (scenario, _), (sid, created) in zip(batch, outcomes, strict=True)
         ]
 
@@ -323,8 +334,11 @@ class RedisStore:
     async def complete_many(
         self, items: Sequence[CompletionItem], *, now: float
     ) -> list[Completion | ScenaristError]:
-        """One complete.lua call per shard (see completions.py)."""
-        return await completions.complete_many(self._scripts, self._space, items, now=now)
+        """One complete.lua call per shard (see completions.py); the cache entries they
+        wrote are then copied to the other shards (step_cache.py)."""
+        outcomes = await completions.complete_many(self._scripts, self._space, items, now=now)
+        await step_cache.copy_entries(self._client, self._space, outcomes, now=now)
+        return outcomes
 
     @translate_errors
     async def fail(
@@ -426,6 +440,18 @@ class RedisStore:
 
     async def watch_events(self, scenario_id: str) -> Watch:
         return await self._notifier.watch([self._space.events_channel(scenario_id)])
+
+    @translate_errors
+    async def cache_counts(self) -> list[CacheCount]:
+        return await step_cache.cache_counts(self._client, self._space)
+
+    @translate_errors
+    async def clear_cache(self, *, service: str | None) -> None:
+        await step_cache.clear_cache(self._scripts, self._space, service=service)
+
+    async def sweep_cache(self, *, now: float, limit: int) -> int:
+        """Entries expire natively (their TTL), so nothing is deleted here."""
+        return 0
 
     @translate_errors
     async def purge_finished(self, *, now: float, limit: int) -> int:

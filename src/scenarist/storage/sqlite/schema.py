@@ -14,11 +14,31 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 BUSY_TIMEOUT_MS = 10_000  # other processes writing the same file wait this long at most
 SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 
-DDL = """
+CACHE_DDL = """-- The step cache (core/step_cache.py): one entry per key, written in the step of the
+-- success it records. The maintenance tick deletes expired ones (a lookup ignores them
+-- anyway). Hits and misses per service, counted in the steps that looked up.
+CREATE TABLE IF NOT EXISTS cache_entries (
+    key TEXT PRIMARY KEY,
+    service TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    result_ref TEXT,
+    result TEXT,
+    expires_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS cache_entries_by_expiry ON cache_entries (expires_at);
+CREATE TABLE IF NOT EXISTS cache_counts (
+    service TEXT PRIMARY KEY,
+    hits INTEGER NOT NULL DEFAULT 0,
+    misses INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+"""
+
+DDL = (
+    """
 CREATE TABLE IF NOT EXISTS scenarios (
     id TEXT PRIMARY KEY,
     template TEXT NOT NULL,
@@ -79,6 +99,10 @@ CREATE TABLE IF NOT EXISTS tasks (
     join_spec TEXT,
     max_parallel INTEGER,
     parallel_group TEXT,
+    cache_ttl INTEGER,
+    cache_key TEXT,
+    cached INTEGER,
+    cached_from TEXT,
     ready_at REAL GENERATED ALWAYS AS (COALESCE(available_at, queued_at)) VIRTUAL
 );
 CREATE INDEX IF NOT EXISTS tasks_by_scenario ON tasks (scenario_id, seq);
@@ -120,7 +144,10 @@ CREATE TABLE IF NOT EXISTS usage_totals (
     value REAL NOT NULL,
     PRIMARY KEY (hour, template, service, name)
 ) WITHOUT ROWID;
+
 """
+    + CACHE_DDL
+)
 
 # Version 1 -> 2: add `tasks.waiting` and fill it from the parents' current statuses (a task
 # id is "<scenario_id>:<name>", so a parent's row is found from the child's depends_on).
@@ -178,6 +205,16 @@ MIGRATE_V6_TO_V7 = (
     "CREATE INDEX IF NOT EXISTS tasks_parallel ON tasks (scenario_id, parallel_group, status) "
     "WHERE parallel_group IS NOT NULL",
 )
+# Version 7 -> 8: the step cache: a task's entry lifetime (`cache_ttl`; NULL: not cached),
+# the key it was looked up with, whether its success came from the cache and from which
+# task; the entries and the hit/miss counts. Older tasks are not cached (NULL).
+MIGRATE_V7_TO_V8 = (
+    "ALTER TABLE tasks ADD COLUMN cache_ttl INTEGER",
+    "ALTER TABLE tasks ADD COLUMN cache_key TEXT",
+    "ALTER TABLE tasks ADD COLUMN cached INTEGER",
+    "ALTER TABLE tasks ADD COLUMN cached_from TEXT",
+    *(statement for statement in CACHE_DDL.split(";") if statement.strip()),
+)
 MIGRATIONS = {
     1: MIGRATE_V1_TO_V2,
     2: MIGRATE_V2_TO_V3,
@@ -185,6 +222,7 @@ MIGRATIONS = {
     4: MIGRATE_V4_TO_V5,
     5: MIGRATE_V5_TO_V6,
     6: MIGRATE_V6_TO_V7,
+    7: MIGRATE_V7_TO_V8,
 }
 
 

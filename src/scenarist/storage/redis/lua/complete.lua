@@ -3,7 +3,9 @@
 -- released exactly once: each record keeps "n", its count of parents not yet succeeded).
 -- Items are applied in order, each as if alone (a repeat of an earlier item reads as a
 -- duplicate, a stale token fails only its own item); the changes are settled once.
--- Rows of the lifecycle table (core/transitions.py RULES): complete, parent_succeeded, release.
+-- A completion of a cached task writes its cache entry; the dependents it releases are
+-- looked up in the cache (make_ready in _lib.lua).
+-- Rows of the lifecycle table (core/transitions.py RULES): complete, parent_succeeded, release, cache_hit, cache_miss.
 --
 -- KEYS[1]  string  shard prefix (see _lib.lua)
 -- KEYS[2..] three keys per scenario, in ARGV order: its scenario hash P.."s:"..sid,
@@ -16,7 +18,8 @@
 --          [scenario number (1..S), task name, lease token (optional, "" = the seed's
 --          PATCH: any current lease), result_ref (optional), result (optional: json text
 --          in a string, stored verbatim, never decoded here), usage (optional: an object
---          of name -> number, added by add_usage)]
+--          of name -> number, added by add_usage; null: none), result digest
+--          (core.step_cache.result_digest of result_ref and result)]
 -- Derived: ready queues of released dependents, P.."lx", P.."fl", P.."ix:"..status, P.."ob",
 --          P.."us".
 -- Returns one reply per item, in order: {"ok", record, released_id...} | {"dup", record}
@@ -26,7 +29,7 @@
 
 -- One item: 'ok' and the released task ids, 'dup' (a repeat with the token that completed
 -- the task), or 'notfound' | 'stale' | 'illegal' and the task's current status.
-local function complete_task(sid, name, token, ref, result, usage, now_s, now)
+local function complete_task(sid, name, token, ref, result, usage, digest, now_s, now)
   local t = load_task(sid, name)
   if not t then return 'notfound' end
   if token and t.s == 'success' and t.k == token then return 'dup' end
@@ -34,10 +37,11 @@ local function complete_task(sid, name, token, ref, result, usage, now_s, now)
   if token and t.k ~= token then return 'stale', t.s end
   drop_lease(sid, name, t)
   add_usage(sid, t, usage, now)
-  t.r, t.R, t.f, t.E, t.ls = ref, result, now_s, nil, nil
+  t.r, t.R, t.rd, t.f, t.E, t.ls = ref, result, digest, now_s, nil, nil
   set_status(sid, name, t, 'success', now_s)
   save_task(sid, name, t)
-  local released, counted = {}, {}
+  write_cache_entry(sid, name, t, now)
+  local released, names, counted = {}, {}, {}
   for _, child in ipairs(t.D) do
     local c = not counted[child] and load_task(sid, child)
     counted[child] = true
@@ -47,11 +51,12 @@ local function complete_task(sid, name, token, ref, result, usage, now_s, now)
         c.q = now_s
         set_status(sid, child, c, 'queued', now_s)
         released[#released + 1] = sid .. ':' .. child
-        enqueue(sid, child, c, now_s, now)
+        names[#names + 1] = child
       end
       save_task(sid, child, c)
     end
   end
+  make_ready(sid, names, now_s, now)
   return 'ok', released
 end
 
@@ -72,7 +77,7 @@ local replies, finished = {}, {}
 for _, item in ipairs(cjson.decode(ARGV[7 + scenario_count])) do
   local sid, name = sids[item[1]], item[2]
   local code, detail = complete_task(
-    sid, name, opt(item[3]), opt(item[4]), opt(item[5]), item[6], now_s, now)
+    sid, name, opt(item[3]), opt(item[4]), opt(item[5]), item[6], item[7], now_s, now)
   local reply = {code, detail}
   if code == 'ok' then
     reply = {code, false}
