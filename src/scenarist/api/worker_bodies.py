@@ -106,6 +106,8 @@ def task_public(task: Task) -> dict[str, Any]:
         "result": dict(task.result) if task.result is not None else None,
         "error": task.error,
         "usage": dict(task.usage or {}),
+        "cached": task.cached,
+        "cached_from": task.cached_from,
     }
 
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from scenarist.cli import catalog_commands, client_commands, demo_command, serve_command
+from scenarist.cli import (
+    cache_commands,
+    catalog_commands,
+    client_commands,
+    demo_command,
+    serve_command,
+)
 
 app = typer.Typer(
     name="scenarist",
@@ -14,6 +20,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+cache_commands.register(app)
 catalog_commands.register(app)
 client_commands.register(app)
 demo_command.register(app)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
+from urllib.parse import urlencode
 
 from scenarist.worker.blocking_transport import BlockingTransport
 from scenarist.worker.errors import ServerUnreachableError
@@ -177,6 +178,11 @@ class ScenaristClient:
 
     def retry(self, scenario_id: str) -> Any:
         return self._call(Call("POST", scenario_path(scenario_id, "retry")))
+
+    def clear_cache(self, service: str | None = None) -> None:
+        """`DELETE /cache` (admin): empty the step cache, or one service's entries."""
+        query = "" if service is None else "?" + urlencode({"service": service})
+        self._call(Call("DELETE", "/cache" + query))
 
     def lease(
         self,
