@@ -88,6 +88,23 @@ def test_demo_makes_a_720p_video_with_sound_and_cleans_up(tmp_path: Path) -> Non
     for service in ("text-service", "audio-service", "image-service", "video-service"):
         assert service in stderr  # a progress bar per service
     assert narration_notice(EXPECTED_ENGINE) in stderr
+    assert "0 of 9 steps came from the step cache" in stderr
+    assert_no_process_left(marker)
+
+    # Again with the same output directory: its store keeps the step cache, so only the
+    # video (not cached) runs; the pure steps reuse the first run's artefacts.
+    again = start_demo(tmp_path / "out", marker)
+    try:
+        stdout, stderr = again.communicate(timeout=60)
+    finally:
+        if again.poll() is None:
+            again.kill()
+            again.wait()
+    assert again.returncode == 0, stderr
+    assert "8 of 9 steps came from the step cache" in stderr
+    second = Path(stdout.strip().splitlines()[-1])
+    assert second != video
+    assert probe_media(second).duration_seconds == info.duration_seconds
     assert_no_process_left(marker)
 
 
