@@ -31,6 +31,7 @@ from typing import Any
 import orjson
 
 from scenarist.core.model import JSON, TaskStatus, task_id
+from scenarist.core.transition_changes import count_off
 from scenarist.core.transitions import Change, Lookup, TaskFields, apply_rule
 
 _CANONICAL = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
@@ -203,19 +204,13 @@ def ready_changes(
             result=entry.result,
             finished_at=now,
         )
-        changes.append(hit)
         overlay.apply(hit)
-        for name in dict.fromkeys(task["dependents"]):
-            child = overlay.get(name)
-            if child is None:
-                continue
-            waiting = child["waiting"] - 1
-            changes.append(apply_rule("parent_succeeded", child, waiting=waiting))
-            overlay.apply(changes[-1])
-            if waiting <= 0 and child["status"] == TaskStatus.PENDING:
-                changes.append(apply_rule("release", child, queued_at=now))
-                overlay.apply(changes[-1])
-                queue.append(name)
+        # Each change of the count-off is of another dependent (or its own release).
+        released = count_off(task, overlay.get, now=now)
+        for change in released:
+            overlay.apply(change)
+        changes += [hit, *released]
+        queue.extend(c.name for c in released if c.rule == "release")
     return changes
 
 

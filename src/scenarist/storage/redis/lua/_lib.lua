@@ -275,6 +275,27 @@ local function write_cache_entry(sid, name, t, now)
   redis.call('ZREMRANGEBYSCORE', P .. 'ci', '-inf', '(' .. fmt(now - CACHE_GRACE_MS / 1000))
 end
 
+-- Rows parent_succeeded and release for the dependents of `t`, which just succeeded:
+-- each distinct dependent counts it off, and a pending one at 0 becomes queued (its event
+-- written, its queue not yet: see make_ready). The released names are appended to `into`.
+local function release_dependents(sid, t, now_s, into)
+  local counted = {}
+  for _, child in ipairs(t.D) do
+    local c = not counted[child] and load_task(sid, child)
+    counted[child] = true
+    if c then
+      c.n = c.n - 1
+      if c.n <= 0 and c.s == 'pending' then
+        c.q = now_s
+        set_status(sid, child, c, 'queued', now_s)
+        into[#into + 1] = child
+      end
+      save_task(sid, child, c)
+    end
+  end
+  return into
+end
+
 -- Mirror of core.step_cache.ready_changes: `names` just became queued (their status
 -- events are written, their queues not yet). Row cache_hit: success from the entry, its
 -- dependents released and looked up after the others (first in, first out); row
@@ -300,20 +321,7 @@ local function make_ready(sid, names, now_s, now)
         t.r, t.R, t.rd, t.av, t.E = entry.r, entry.R, entry.rd, nil, nil
         set_status(sid, name, t, 'success', now_s)
         save_task(sid, name, t)
-        local counted = {}
-        for _, child in ipairs(t.D) do
-          local c = not counted[child] and load_task(sid, child)
-          counted[child] = true
-          if c then
-            c.n = c.n - 1
-            if c.n <= 0 and c.s == 'pending' then
-              c.q = now_s
-              set_status(sid, child, c, 'queued', now_s)
-              queue[#queue + 1] = child
-            end
-            save_task(sid, child, c)
-          end
-        end
+        release_dependents(sid, t, now_s, queue)
       else
         if key then
           t.ck = key

@@ -41,21 +41,9 @@ local function complete_task(sid, name, token, ref, result, usage, digest, now_s
   set_status(sid, name, t, 'success', now_s)
   save_task(sid, name, t)
   write_cache_entry(sid, name, t, now)
-  local released, names, counted = {}, {}, {}
-  for _, child in ipairs(t.D) do
-    local c = not counted[child] and load_task(sid, child)
-    counted[child] = true
-    if c then
-      c.n = c.n - 1
-      if c.n <= 0 and c.s == 'pending' then
-        c.q = now_s
-        set_status(sid, child, c, 'queued', now_s)
-        released[#released + 1] = sid .. ':' .. child
-        names[#names + 1] = child
-      end
-      save_task(sid, child, c)
-    end
-  end
+  local names = release_dependents(sid, t, now_s, {})
+  local released = {}
+  for i, child in ipairs(names) do released[i] = sid .. ':' .. child end
   make_ready(sid, names, now_s, now)
   return 'ok', released
 end
