@@ -143,7 +143,17 @@ async def test_identical_runs_hit_changed_expired_and_cleared_ones_miss(
     first = await submit(client, SEED_VIDEO)
     assert (await run_to_end(client, first)).count("text-service") == 4
 
-    second = await submit(client, SEED_VIDEO)
+    answer = await client.post("/generate", json=SEED_VIDEO)
+    second = answer.json()["scenario_id"]
+    # The answer shows what the cache served in the submit's step.
+    script = answer.json()["tasks"][0]
+    assert (script["name"], script["status"], script["cached"]) == ("script", "success", True)
+    batch = await client.post("/generate/batch", json={"items": [SEED_VIDEO]})
+    [item] = batch.json()["items"]
+    assert item["status"] == 201, item
+    batch_script = (await client.get(f"/tasks/{item['scenario_id']}:script")).json()
+    assert batch_script["cached"] is True
+    await client.post(f"/scenarios/{item['scenario_id']}/cancel")
     leased = await run_to_end(client, second)
     assert "text-service" not in leased
     assert sorted(leased) == ["audio-service", *["image-service"] * 3, "video-service"]
@@ -159,7 +169,8 @@ async def test_identical_runs_hit_changed_expired_and_cleared_ones_miss(
     assert (await run_to_end(client, changed)).count("text-service") == 4
 
     metrics = (await client.get("/metrics")).text
-    assert counter(metrics, "scenarist_cache_hits_total", "text-service") == 4
+    # The second submission and the batch's: the script and its three slide prompts each.
+    assert counter(metrics, "scenarist_cache_hits_total", "text-service") == 8
     assert counter(metrics, "scenarist_cache_misses_total", "text-service") == 8
     assert counter(metrics, "scenarist_cache_hits_total", "audio-service") == 0
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from scenarist.core.model import JSON, TaskStatus, task_id
+from scenarist.core.model import JSON, Task, TaskStatus, task_id
 from scenarist.core.transition_changes import count_off
 from scenarist.core.transitions import Change, Lookup, TaskFields, apply_rule
 
@@ -90,6 +90,12 @@ def entry_of(
         result=result,
         expires_at=now + task["cache_ttl"],
     )
+
+
+def served_at_submit(tasks: Iterable[Task]) -> bool:
+    """Whether the step that stores `tasks` may have served a root from the cache (so
+    the stored records may differ from the ones built)."""
+    return any(t.cache_ttl is not None and not t.depends_on for t in tasks)
 
 
 def _no_cache(task: TaskFields) -> bool:

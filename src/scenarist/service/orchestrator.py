@@ -33,7 +33,7 @@ from scenarist.core.model import (
     Task,
     TaskStatus,
 )
-from scenarist.core.step_cache import CacheCount
+from scenarist.core.step_cache import CacheCount, served_at_submit
 from scenarist.core.usage import Usage, UsageTotal
 from scenarist.service.attempt_spans import AttemptSpans
 from scenarist.service.group_render import GroupRenderer
@@ -124,6 +124,8 @@ class Orchestrator:
             return Submission(stored, await self.store.list_tasks(stored.id), created=False)
         self.observer.scenario_submitted(stored)
         self.finished.report(stored, self.observer)  # a scenario without tasks ends at once
+        if served_at_submit(tasks):  # the answer shows what the cache served
+            return Submission(stored, await self.store.list_tasks(stored.id), created=True)
         return Submission(stored, tasks, created=True)
 
     async def submit_many(

@@ -23,7 +23,7 @@ from scenarist.core.model import (
     Task,
     TaskStatus,
 )
-from scenarist.core.step_cache import CacheCount
+from scenarist.core.step_cache import CacheCount, served_at_submit
 from scenarist.core.transitions import LEASE_EXPIRED_ERROR
 from scenarist.core.usage import Usage, UsageTotal
 from scenarist.storage.base import CompletionItem
@@ -56,11 +56,6 @@ from scenarist.storage.redis.submit import Submitter
 from scenarist.storage.watch import Watch
 
 DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600.0
-
-
-def _may_hit(tasks: Sequence[Task]) -> bool:
-    """A cached root may have been served from the step cache in the create script."""
-    return any(t.cache_ttl is not None and not t.depends_on for t in tasks)
 
 
 def refuse_unrunnable(scenario: Scenario, tasks: Sequence[Task]) -> None:
@@ -159,7 +154,7 @@ class RedisStore:
     ) -> tuple[Scenario, bool]:
         refuse_unrunnable(scenario, tasks)
         sid, created = await self._submitter.create(scenario, tasks)
-        if created and not _may_hit(tasks):
+        if created and not served_at_submit(tasks):
             # Stored exactly as given (the script derives the same status and counters),
             # so reading it back would only cost a round trip on the submit path.
             return scenario, True
@@ -176,7 +171,7 @@ class RedisStore:
         reread = [
             sid
             for (_, tasks), (sid, created) in zip(batch, outcomes, strict=True)
-            if not created or _may_hit(tasks)
+            if not created or served_at_submit(tasks)
         ]
         found = await reads.get_scenarios(self._client, self._space, reread)
         return [

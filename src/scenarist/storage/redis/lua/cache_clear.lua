@@ -6,7 +6,8 @@
 -- ARGV[1..4]       common configuration (see _lib.lua)
 -- ARGV[5]  string  service, optional ("" = every service)
 -- Derived: P.."c:"..key of each entry.
--- Returns how many entries were deleted (an entry already expired is not counted).
+-- Returns how many entries were deleted (an entry already expired is not counted; the
+-- store does not report it: on a cluster most entries are copies, see step_cache.py).
 check_key(KEYS[2], P .. 'ci')
 local service = opt(ARGV[5])
 local removed = 0

@@ -21,7 +21,7 @@
 --          of name -> number, added by add_usage; null: none), result digest
 --          (core.step_cache.result_digest of result_ref and result)]
 -- Derived: ready queues of released dependents, P.."lx", P.."fl", P.."ix:"..status, P.."ob",
---          P.."us".
+--          P.."us", the step cache's P.."c:"..key, P.."ci" and P.."cc".
 -- Returns one reply per item, in order: {"ok", record, released_id...} | {"dup", record}
 --       | {"notfound"} | {"stale", current_status} | {"illegal", current_status}.
 -- Records are read after the whole batch; a later item never changes an earlier item's

@@ -21,7 +21,8 @@
 --                    the index is no longer read: the records are read back as stored)
 -- ARGV[a+6]  number  tasks m, then ARGV[a+7 .. a+6+2m] pairs task name, task record (JSON)
 -- Derived: P.."ix:all", P.."ix:"..status, P.."sv", ready/delayed queues of the roots,
---          P.."ob" (empty scenarios with a callback are final at once).
+--          P.."ob" (empty scenarios with a callback are final at once), the step
+--          cache's P.."c:"..key (read) and P.."cc".
 -- Returns one {"created", sid} or {"exists", existing_sid} per scenario, in order. A
 -- scenario whose key an earlier one of the same call took answers "exists" with it.
 

@@ -12,7 +12,8 @@
 -- ARGV[5]  string  scenario id
 -- ARGV[6]  number  now
 -- Derived: ready queues of requeued tasks, P.."ix:"..status, P.."ob" (left when the
---          scenario is no longer final); retention is cleared (PERSIST).
+--          scenario is no longer final), the step cache's P.."c:"..key (read) and
+--          P.."cc"; retention is cleared (PERSIST).
 -- Returns {"ok"} | {"notfound"} | {"conflict", current_status}.
 local sid, now_s = ARGV[5], ARGV[6]
 local now = tonumber(now_s)
