@@ -173,3 +173,23 @@ async def test_a_version_7_file_migrates_and_its_tasks_are_not_cached(tmp_path: 
         assert (await reopened.get_task("newer:prompt")).cached
     finally:
         await reopened.close()
+
+
+async def test_an_entry_serves_scenarios_on_every_shard(store: Store) -> None:
+    """A Redis Cluster keeps an entry on the shard of the success it records and copies
+    it to the others after the step (decision 66): a submission on another shard hits."""
+    from scenarist.storage.redis.store import RedisStore
+
+    ids = [f"sc{n}" for n in range(40)]
+    if isinstance(store, RedisStore) and store.key_space.shard_count > 1:
+        space = store.key_space
+        home = space.shard_of(ids[0])
+        others = {space.shard_of(i): i for i in ids[1:] if space.shard_of(i) != home}
+        assert others, "the ids should spread over the shards"
+        ids = [ids[0], *others.values()]
+    await submit(store, chain(), scenario_id=ids[0], now=T0)
+    await run_all(store, ids[0], now=T0 + 1)
+    for n, scenario_id in enumerate(ids[1:], start=2):
+        await submit(store, chain(), scenario_id=scenario_id, now=T0 + n)
+        image = await store.get_task(f"{scenario_id}:image")
+        assert (image.cached, image.cached_from) == (True, f"{ids[0]}:image")
