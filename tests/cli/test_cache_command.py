@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from scenarist.cli.main import app
 from scenarist.worker import ScenaristClient
+from tests.cli.test_client_commands import invoke
 from tests.worker.server import LiveServer
 
 CACHED = """\
@@ -22,7 +21,6 @@ Note:
       cache: true
       payload: {kind: note}
 """
-runner = CliRunner()
 
 
 @pytest.fixture
@@ -32,10 +30,6 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
         yield live
     finally:
         live.stop()
-
-
-def invoke(*args: str) -> Any:
-    return runner.invoke(app, list(args), catch_exceptions=False)
 
 
 def run_note(client: ScenaristClient) -> dict[str, Any]:
