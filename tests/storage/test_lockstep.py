@@ -1,9 +1,11 @@
 """The lockstep test: the same generated operations applied to the reference model (the
 lifecycle table in `core.transitions`, applied to plain dicts), SQLite, single-node Redis
 and a real Redis Cluster at once. After every step everything they store and emit must be
-equal: every public field of every task, the scenario records and their counters, the
-event sequences, the queue statistics, the expired-lease lists, the usage totals, and
-each operation's answer (returned records, or the error's type and current status).
+equal: every public field of every task (a cached task's key, `cached`, `cached_from`
+too), the scenario records and their counters, the event sequences, the queue
+statistics, the expired-lease lists, the usage totals, the step cache's hit and miss
+counts, and each operation's answer (returned records, or the error's type and current
+status).
 
 The random DAGs include joins (a `need` below the parent count) and optional tasks, so
 the loss cascade (skips that stop at a reachable join, `parent_lost` count-offs and the
@@ -23,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import math
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -435,7 +438,15 @@ class SkipsInReverse(ModelStore):
         super()._apply(scenario_id, others + skips[::-1], now)
 
 
-@pytest.mark.parametrize("broken", [CancelKeepsLeaseToken, SkipsInReverse])
+class CacheNeverExpires(ModelStore):
+    """A deliberately broken store: its step cache entries never expire."""
+
+    def _ready(self, scenario_id: str, names: Any, now: float) -> None:
+        self.cache = {k: dataclasses.replace(e, expires_at=math.inf) for k, e in self.cache.items()}
+        super()._ready(scenario_id, names, now)
+
+
+@pytest.mark.parametrize("broken", [CancelKeepsLeaseToken, SkipsInReverse, CacheNeverExpires])
 def test_the_lockstep_catches_a_store_that_breaks_a_rule(broken: type[ModelStore]) -> None:
     async def model() -> Store:
         return ModelStore()
