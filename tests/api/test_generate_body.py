@@ -33,6 +33,8 @@ async def test_created_and_replayed_bodies_equal_the_model(any_client: httpx.Asy
         "status": "queued",
         "run": 1,
         "runs": 1,
+        "cached": False,
+        "cached_from": None,
     }
     replayed = await any_client.post("/generate", json=body, headers=key)
     assert replayed.status_code == 200

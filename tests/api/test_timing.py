@@ -8,7 +8,7 @@ import asyncio
 import httpx
 import pytest
 
-from tests.api.conftest import drive_to_end, submit
+from tests.api.conftest import SEED_VIDEO, drive_to_end, submit
 from tests.api.test_metrics import scrape, value
 from tests.api.test_sse import parse_sse
 
@@ -58,7 +58,8 @@ async def test_attempts_show_wait_and_run_of_each_attempt(any_client: httpx.Asyn
 
 async def test_eta_once_every_service_has_a_run_time(client: httpx.AsyncClient) -> None:
     await drive_to_end(client, (await submit(client))["scenario_id"])
-    sid = (await submit(client))["scenario_id"]
+    # Another topic: the step cache would serve most of an identical submission.
+    sid = (await submit(client, {**SEED_VIDEO, "description": "dogs"}))["scenario_id"]
     body = (await client.get(f"/scenarios/{sid}")).json()
     assert isinstance(body["eta_seconds"], float)
     assert body["eta_seconds"] >= 0

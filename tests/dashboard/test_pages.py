@@ -121,6 +121,19 @@ async def test_task_details_escape_payloads_and_show_inputs(client: httpx.AsyncC
     assert (await client.get("/ui/scenarios/unknown-id")).status_code == 404
 
 
+async def test_task_details_say_a_cached_task_came_from_the_cache(
+    client: httpx.AsyncClient,
+) -> None:
+    """The packaged CreateVideo caches its script: an identical submission copies it."""
+    first = await submit(client)
+    assert "script" in await work_once(client, "text-service")
+    second = await submit(client)
+    panel = (await client.get(f"/ui/scenarios/{second}/tasks/script")).text
+    assert f"copied from <code>{first}:script</code>" in panel
+    ran = (await client.get(f"/ui/scenarios/{first}/tasks/script")).text
+    assert "From the cache" not in ran
+
+
 async def test_live_feed_streams_task_changes_then_ends(client: httpx.AsyncClient) -> None:
     scenario_id = await submit(client, VOICE)
     await finish(client)

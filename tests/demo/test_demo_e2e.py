@@ -59,6 +59,16 @@ def start_demo(out_dir: Path, marker: str, *extra: str) -> subprocess.Popen[str]
     )
 
 
+def finish(demo: subprocess.Popen[str], *, timeout: float) -> tuple[str, str]:
+    """The demo's stdout and stderr once it exits (killed when it outlives `timeout`)."""
+    try:
+        return demo.communicate(timeout=timeout)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+
+
 def assert_no_process_left(marker: str) -> None:
     deadline = time.monotonic() + 5
     while marked_processes(marker) and time.monotonic() < deadline:
@@ -70,12 +80,7 @@ def test_demo_makes_a_720p_video_with_sound_and_cleans_up(tmp_path: Path) -> Non
     marker = uuid.uuid4().hex
     started = time.monotonic()
     demo = start_demo(tmp_path / "out", marker)
-    try:
-        stdout, stderr = demo.communicate(timeout=60)
-    finally:
-        if demo.poll() is None:
-            demo.kill()
-            demo.wait()
+    stdout, stderr = finish(demo, timeout=60)
     assert time.monotonic() - started < 60
     assert demo.returncode == 0, stderr
     video = Path(stdout.strip().splitlines()[-1])
@@ -88,6 +93,18 @@ def test_demo_makes_a_720p_video_with_sound_and_cleans_up(tmp_path: Path) -> Non
     for service in ("text-service", "audio-service", "image-service", "video-service"):
         assert service in stderr  # a progress bar per service
     assert narration_notice(EXPECTED_ENGINE) in stderr
+    assert "0 of 9 steps came from the step cache" in stderr
+    assert_no_process_left(marker)
+
+    # Again with the same output directory: its store keeps the step cache, so only the
+    # video (not cached) runs; the pure steps reuse the first run's artefacts.
+    again = start_demo(tmp_path / "out", marker)
+    stdout, stderr = finish(again, timeout=60)
+    assert again.returncode == 0, stderr
+    assert "8 of 9 steps came from the step cache" in stderr
+    second = Path(stdout.strip().splitlines()[-1])
+    assert second != video
+    assert probe_media(second).duration_seconds == info.duration_seconds
     assert_no_process_left(marker)
 
 
@@ -97,12 +114,7 @@ def test_auto_demo_makes_as_many_slides_as_the_script_chose(tmp_path: Path) -> N
     marker = uuid.uuid4().hex
     description = "How rivers carve deep canyons over millions of quiet years"
     demo = start_demo(tmp_path / "out", marker, "--auto", "--json", "--description", description)
-    try:
-        stdout, stderr = demo.communicate(timeout=90)
-    finally:
-        if demo.poll() is None:
-            demo.kill()
-            demo.wait()
+    stdout, stderr = finish(demo, timeout=90)
     assert demo.returncode == 0, stderr
     outcome = json.loads(stdout.strip().splitlines()[-1])
     assert outcome["status"] == "success"

@@ -10,6 +10,7 @@ from scenarist.core import (
     group_expansion,
     lifecycle,
     ready_order,
+    step_cache,
     transition_changes,
     transition_guards,
     transitions,
@@ -49,6 +50,7 @@ def test_every_row_and_core_function_it_names_exists() -> None:
         ready_order,
         lifecycle,
         workers,
+        step_cache,
         sqlite_transitions,
     )
     missing = sorted(n for n in core_names if not any(hasattr(m, n) for m in modules))

@@ -32,6 +32,7 @@ from scenarist.core.model import (
     TaskStatus,
 )
 from scenarist.core.rerun import RerunRequest, merged_payloads, rerun_plan, run_record
+from scenarist.core.step_cache import CacheCount, CacheEntry, entry_of, ready_changes
 from scenarist.core.usage import Usage, UsageTotal, usage_hour
 from scenarist.storage.base import CompletionItem
 
@@ -49,6 +50,8 @@ class ModelStore:
         self.touched: list[str] = []
         self.usage: dict[tuple[float, str, str, str], float] = {}  # (hour, template, ...)
         self.history: dict[str, list[RunRecord]] = {}  # task id -> ended runs, newest first
+        self.cache: dict[str, CacheEntry] = {}
+        self.cache_hits: dict[str, list[int]] = {}  # service -> [hits, misses]
 
     async def close(self) -> None:
         return None
@@ -66,6 +69,7 @@ class ModelStore:
         values = {k: v for k, v in fields.items() if k in _TASK_ATTRS}
         values["status"] = TaskStatus(values["status"])
         values["tolerated"] = bool(values["tolerated"])
+        values["cached"] = bool(values["cached"])
         values["depends_on"] = tuple(values["depends_on"])
         values["dependents"] = tuple(values["dependents"])
         return Task(**{**values, "inputs": inputs})
@@ -175,6 +179,23 @@ class ModelStore:
     def _lookup(self, scenario_id: str) -> tr.Lookup:
         return self.tasks[scenario_id].get
 
+    def _ready(self, scenario_id: str, names: Sequence[str], now: float) -> None:
+        """The step cache's answer for tasks that just became ready (core/step_cache.py)."""
+        changes = ready_changes(names, self._lookup(scenario_id), self.cache.get, now=now)
+        for change in changes:
+            if change.rule in ("cache_hit", "cache_miss"):
+                service = self.tasks[scenario_id][change.name]["service"]
+                counts = self.cache_hits.setdefault(service, [0, 0])
+                counts[change.rule == "cache_miss"] += 1
+        self._apply(scenario_id, changes, now)
+
+    async def cache_counts(self) -> list[CacheCount]:
+        return [CacheCount(s, *counts) for s, counts in sorted(self.cache_hits.items())]
+
+    async def clear_cache(self, *, service: str | None) -> None:
+        for key in [k for k, e in self.cache.items() if service in (None, e.service)]:
+            del self.cache[key]
+
     # --- submit and read ----------------------------------------------------------------
 
     async def create_scenarios(
@@ -213,6 +234,8 @@ class ModelStore:
         self.events[scenario.id] = []
         self._event(scenario.id, scenario.created_at, None, "pending", 0)
         self.touched.append(scenario.id)
+        roots = [t.name for t in tasks if t.status is TaskStatus.QUEUED]
+        self._ready(scenario.id, roots, scenario.created_at)
         self._settle(scenario.created_at)
         return self._scenario(scenario.id), True
 
@@ -370,7 +393,11 @@ class ModelStore:
             next_seq=1 + max(t["seq"] for t in tasks.values()),
         )
         self._count_usage(fields, usage, now)
+        entry = entry_of(fields, result_ref=result_ref, result=result, now=now)
         self._apply(scenario_id, steps, now)
+        if entry is not None:
+            self.cache[entry.key] = entry
+        self._ready(scenario_id, released_names(steps), now)
         self._settle(now)
         released = tuple(f"{scenario_id}:{name}" for name in released_names(steps))
         return Completion(task=self._public(fields), released=released)
@@ -488,7 +515,9 @@ class ModelStore:
         current = self._scenario(scenario_id)
         tasks = self._plan_order(scenario_id)
         guards.check_retry(scenario_id, current.status.value, tasks)
-        self._apply(scenario_id, changes_of.retry_changes(tasks, now=now), now)
+        changes = changes_of.retry_changes(tasks, now=now)
+        self._apply(scenario_id, changes, now)
+        self._ready(scenario_id, [c.name for c in changes if c.rule == "retry_ready"], now)
         self.scenarios[scenario_id]["cancelled"] = False
         self._settle(now)
         return self._scenario(scenario_id)

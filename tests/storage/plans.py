@@ -24,6 +24,7 @@ def spec(
     payload: Mapping[str, Any] | None = None,
     need: int | None = None,
     optional: bool = False,
+    cache_ttl: int | None = None,
 ) -> TaskSpec:
     """`level` None: filled in by `plan` as the longest path from a root."""
     return TaskSpec(
@@ -38,6 +39,7 @@ def spec(
         timeout_seconds=timeout,
         need=need,
         optional=optional,
+        cache_ttl=cache_ttl,
     )
 
 

@@ -1,9 +1,11 @@
 """The lockstep test: the same generated operations applied to the reference model (the
 lifecycle table in `core.transitions`, applied to plain dicts), SQLite, single-node Redis
 and a real Redis Cluster at once. After every step everything they store and emit must be
-equal: every public field of every task, the scenario records and their counters, the
-event sequences, the queue statistics, the expired-lease lists, the usage totals, and
-each operation's answer (returned records, or the error's type and current status).
+equal: every public field of every task (a cached task's key, `cached`, `cached_from`
+too), the scenario records and their counters, the event sequences, the queue
+statistics, the expired-lease lists, the usage totals, the step cache's hit and miss
+counts, and each operation's answer (returned records, or the error's type and current
+status).
 
 The random DAGs include joins (a `need` below the parent count) and optional tasks, so
 the loss cascade (skips that stop at a reachable join, `parent_lost` count-offs and the
@@ -23,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import math
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -79,6 +82,10 @@ def dags(draw: st.DrawFn) -> ScenarioPlan:
                 timeout=draw(st.sampled_from([4.0, 8.0])),
                 need=need,
                 optional=draw(st.sampled_from([False, False, False, True])),
+                # The step cache: payloads repeat across scenarios ({"name": "t<i>"}), so
+                # cached tasks hit entries of earlier scenarios; 3 s entries expire as the
+                # clock moves on.
+                cache_ttl=draw(st.sampled_from([None, 3, 1000, 1000])),
             )
         )
     return plan(*specs)
@@ -319,6 +326,10 @@ class Lockstep(RuleBasedStateMachine):
         now = self.tick()
         self.each(lambda s: s.cancel_scenario(scenario_id, now=now))
 
+    @rule(service=st.sampled_from([None, *SERVICES]))
+    def clear_cache(self, service: str | None) -> None:
+        self.each(lambda s: s.clear_cache(service=service))
+
     @rule(data=st.data())
     def retry(self, data: st.DataObject) -> None:
         scenario_id = data.draw(st.sampled_from([*self.scenarios, "sc-missing"]))
@@ -397,6 +408,7 @@ class Lockstep(RuleBasedStateMachine):
             self.each(lambda s, i=scenario_id: events_of(s, i))
         self.each(lambda s: s.queue_stats(now=self.now))
         self.each(lambda s: s.find_expired(now=self.now + 10.0, limit=1000))
+        self.each(lambda s: s.cache_counts())
 
 
 async def usage_totals_of(store: Store, *, since: float | None) -> list[tuple[Any, ...]]:
@@ -491,7 +503,15 @@ class SkipsInReverse(ModelStore):
         super()._apply(scenario_id, others + skips[::-1], now)
 
 
-@pytest.mark.parametrize("broken", [CancelKeepsLeaseToken, SkipsInReverse])
+class CacheNeverExpires(ModelStore):
+    """A deliberately broken store: its step cache entries never expire."""
+
+    def _ready(self, scenario_id: str, names: Any, now: float) -> None:
+        self.cache = {k: dataclasses.replace(e, expires_at=math.inf) for k, e in self.cache.items()}
+        super()._ready(scenario_id, names, now)
+
+
+@pytest.mark.parametrize("broken", [CancelKeepsLeaseToken, SkipsInReverse, CacheNeverExpires])
 def test_the_lockstep_catches_a_store_that_breaks_a_rule(broken: type[ModelStore]) -> None:
     async def model() -> Store:
         return ModelStore()

@@ -121,7 +121,7 @@ def drop_version_6_columns(conn: sqlite3.Connection) -> None:
 
 
 def drop_version_7_columns(conn: sqlite3.Connection) -> None:
-    """Back to version 6: without groups (or runs)."""
+    """Back to version 6: without groups (version 7) or anything newer."""
     drop_version_8_columns(conn)
     conn.execute("DROP INDEX tasks_parallel")
     for column in ("group_spec", "join_spec", "max_parallel", "parallel_group"):
@@ -129,16 +129,25 @@ def drop_version_7_columns(conn: sqlite3.Connection) -> None:
 
 
 def drop_version_8_columns(conn: sqlite3.Connection) -> None:
-    """Back to version 7: without the workers registry (or runs)."""
+    """Back to version 7: without the workers registry (or anything newer)."""
     drop_version_9_columns(conn)
     conn.execute("DROP TABLE workers")
 
 
 def drop_version_9_columns(conn: sqlite3.Connection) -> None:
-    """Back to version 8: without runs."""
+    """Back to version 8: without runs (or the step cache)."""
+    drop_version_10_columns(conn)
     conn.execute("DROP TABLE task_runs")
     for column in ("run", "runs", "no_cache"):
         conn.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
+
+
+def drop_version_10_columns(conn: sqlite3.Connection) -> None:
+    """Back to version 9: without the step cache."""
+    for column in ("cache_ttl", "cache_key", "cached", "cached_from"):
+        conn.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
+    conn.execute("DROP TABLE cache_entries")
+    conn.execute("DROP TABLE cache_counts")
 
 
 async def test_a_version_8_file_migrates_and_its_tasks_are_in_their_first_run(

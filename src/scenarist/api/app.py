@@ -41,6 +41,7 @@ from scenarist.api.openapi import install_openapi, readable_operation_id
 from scenarist.api.problems import install_problem_handlers
 from scenarist.api.request_metrics import RequestMetricsMiddleware
 from scenarist.api.routers import (
+    cache,
     generate,
     generate_batch,
     metrics,
@@ -162,17 +163,8 @@ def create_app(
         )
     # POST /generate first: every request is matched against the routes in this order,
     # and the submit path is the busiest (decision 74).
-    for module in (
-        generate,
-        root,
-        generate_batch,
-        scenarios,
-        tasks,
-        queues,
-        workers,
-        usage,
-        metrics,
-    ):
+    routers = (generate, root, generate_batch, scenarios, tasks, queues, workers, usage)
+    for module in (*routers, metrics, cache):
         app.include_router(module.router)
     install_openapi(app, auth_enabled=bool(settings.tokens))
     app.include_router(create_dashboard_router())

@@ -71,3 +71,4 @@ CLIENT_SCHEME = CallerScheme(Role.CLIENT)
 
 Caller = Annotated[Principal, Depends(CallerScheme())]
 Client = Annotated[Principal, Depends(CLIENT_SCHEME)]
+Admin = Annotated[Principal, Depends(CallerScheme(Role.ADMIN))]

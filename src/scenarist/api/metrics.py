@@ -18,6 +18,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, Metric
 
 from scenarist.api.request_metrics import HttpMetrics
 from scenarist.core.model import QueueStats, Scenario, Task
+from scenarist.core.step_cache import CacheCount
 from scenarist.core.usage import UsageTotal
 
 DISPATCH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
@@ -102,6 +103,8 @@ class PrometheusObserver:
         self.http = HttpMetrics(r)
         self.usage = UsageCollector()
         r.register(self.usage)
+        self.cache = CacheCollector()
+        r.register(self.cache)
         self._exposed = WithoutCreatedSeries(r)
         # Label children of the counters (never cleared, unlike the queue gauges).
         self._leased_series: dict[str, tuple[Counter, Histogram, Histogram]] = {}
@@ -167,11 +170,13 @@ class PrometheusObserver:
         queues: Sequence[QueueStats],
         usage: Sequence[UsageTotal] = (),
         live_workers: Mapping[str, int] | None = None,
+        cache: Sequence[CacheCount] = (),
     ) -> bytes:
         """The text exposition, with queue gauges set from `queues`, the usage counters
-        from `usage` and the live workers per service from `live_workers` (all fresh
-        from the store)."""
+        from `usage`, the live workers per service from `live_workers` and the step
+        cache's counters from `cache` (all fresh from the store)."""
         self.usage.totals = usage
+        self.cache.counts = cache
         gauges = (self.ready, self.delayed, self.in_flight, self.oldest_age, self.live_workers)
         for gauge in gauges:
             gauge.clear()  # a service that disappeared must not keep its last value
@@ -213,6 +218,40 @@ class UsageCollector:
             "scenarist_usage",
             "Usage workers reported with completions and failures (every attempt)",
             labels=["name", "service"],
+        )
+
+
+class CacheCollector:
+    """`scenarist_cache_hits_total{service}` / `scenarist_cache_misses_total{service}`:
+    the store's counts of step cache lookups (core/step_cache.py), kept by the store like
+    the usage totals, so every API process exports the same counters."""
+
+    def __init__(self) -> None:
+        self.counts: Sequence[CacheCount] = ()
+
+    def describe(self) -> Iterable[Metric]:
+        return list(self._families())
+
+    def collect(self) -> Iterable[Metric]:
+        hits, misses = self._families()
+        for count in self.counts:
+            hits.add_metric([count.service], count.hits)
+            misses.add_metric([count.service], count.misses)
+        return [hits, misses]
+
+    @staticmethod
+    def _families() -> tuple[CounterMetricFamily, CounterMetricFamily]:
+        return (
+            CounterMetricFamily(
+                "scenarist_cache_hits",
+                "Cached tasks that became ready and were served from the step cache",
+                labels=["service"],
+            ),
+            CounterMetricFamily(
+                "scenarist_cache_misses",
+                "Cached tasks that became ready and found no unexpired entry (they run)",
+                labels=["service"],
+            ),
         )
 
 

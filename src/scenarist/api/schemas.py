@@ -117,6 +117,10 @@ class GenerateCreate(StrictBody):
         return {**extras, **nested}
 
 
+CACHED_TEXT = "its success was copied from an earlier run with the same inputs (step cache)"
+CACHED_FROM_TEXT = "the task whose success a cached task copies"
+
+
 class TaskSummary(BaseModel):
     id: str
     name: str
@@ -126,6 +130,8 @@ class TaskSummary(BaseModel):
     status: TaskStatus
     run: int = Field(default=1, description="the current run (a rerun starts a new one)")
     runs: int = Field(default=1, description="runs in the task's history, this one included")
+    cached: bool = Field(default=False, description=CACHED_TEXT)
+    cached_from: str | None = Field(default=None, description=CACHED_FROM_TEXT)
 
     @classmethod
     def of(cls, task: Task) -> TaskSummary:
@@ -143,6 +149,8 @@ def summary_of(task: Task) -> dict[str, Any]:
         "status": task.status,
         "run": task.run,
         "runs": task.runs,
+        "cached": task.cached,
+        "cached_from": task.cached_from,
     }
 
 
@@ -304,6 +312,8 @@ class TaskPublic(BaseModel):
     run: int = Field(default=1, description="the current run (a rerun starts a new one)")
     runs: int = Field(default=1, description="runs in the task's history, this one included")
     no_cache: bool = Field(default=False, description="this run may not come from a cache")
+    cached: bool = Field(default=False, description=CACHED_TEXT)
+    cached_from: str | None = Field(default=None, description=CACHED_FROM_TEXT)
 
     @classmethod
     def of(cls, task: Task) -> TaskPublic:
@@ -335,6 +345,8 @@ class TaskPublic(BaseModel):
             run=task.run,
             runs=task.runs,
             no_cache=task.no_cache,
+            cached=task.cached,
+            cached_from=task.cached_from,
         )
 
 

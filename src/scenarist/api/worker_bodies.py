@@ -109,6 +109,8 @@ def task_public(task: Task) -> dict[str, Any]:
         "run": task.run,
         "runs": task.runs,
         "no_cache": task.no_cache,
+        "cached": task.cached,
+        "cached_from": task.cached_from,
     }
 
 

@@ -1,8 +1,10 @@
 """`scenarist demo`: the whole pipeline on this machine, ending in a real MP4.
 
-Starts `scenarist serve` (SQLite in a temporary directory unless --store) and the demo
+Starts `scenarist serve` (SQLite in the output directory unless --store) and the demo
 workers as child processes, submits CreateVideo, shows live progress per service, prints
-the MP4's path, and stops every process it started, also on Ctrl-C or SIGTERM.
+the MP4's path and how many steps the step cache served (a second run with the same
+inputs reuses the first one's pure steps), and stops every process it started, also on
+Ctrl-C or SIGTERM.
 
 The demo needs the `demo` extra (Pillow, imageio-ffmpeg); everything it uses is imported
 inside the command, so a base install runs every other command, and `demo` there says how
@@ -96,9 +98,17 @@ def video_metadata(outcome: ScenarioOutcome, mp4: str | None) -> dict[str, Any]:
     return {}
 
 
+def cached_steps(outcome: ScenarioOutcome) -> tuple[int, int]:
+    """(steps served from the step cache, steps) of the scenario."""
+    tasks = list(outcome.scenario.get("tasks") or [])
+    return sum(1 for t in tasks if t.get("cached")), len(tasks)
+
+
 def report(console: Console, outcome: ScenarioOutcome, mp4: str | None) -> None:
     from scenarist.demo.speech import narration_notice
 
+    cached, steps = cached_steps(outcome)
+    console.print(f"{cached} of {steps} steps came from the step cache", highlight=False)
     if outcome.succeeded and mp4:
         meta = video_metadata(outcome, mp4)
         console.print(
@@ -117,7 +127,11 @@ def report(console: Console, outcome: ScenarioOutcome, mp4: str | None) -> None:
 def demo(
     *,
     store: Annotated[
-        str | None, typer.Option(help="store URL (default: SQLite in a temporary directory)")
+        str | None,
+        typer.Option(
+            help="store URL (default: SQLite in the output directory, so the step "
+            "cache serves a second run)"
+        ),
     ] = None,
     out: Annotated[
         Path | None,
@@ -168,6 +182,7 @@ def demo(
             "video": mp4,
             "narration_engine": video_metadata(outcome, mp4).get("narration_engine"),
             "scenario": outcome.scenario,
+            "cached_steps": cached_steps(outcome)[0],
         }
         typer.echo(json.dumps(document))
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from scenarist.cli import (
+    cache_commands,
     catalog_commands,
     client_commands,
     demo_command,
@@ -20,6 +21,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+cache_commands.register(app)
 catalog_commands.register(app)
 client_commands.register(app)
 demo_command.register(app)

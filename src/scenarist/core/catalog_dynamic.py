@@ -1,5 +1,5 @@
 """Load-time checks of the run-time graph keys of a task: `for_each`, `max_items`, `join`,
-`optional`, `max_parallel`. Field checks run per task (catalog_parse._task); the checks
+`optional`, `max_parallel`, `cache`. Field checks run per task (catalog_parse._task); the checks
 that need the whole graph (which parents `for_each` may name, `join` needs parents) run
 from catalog_parse.check_graph. Every error names file, line, scenario and task."""
 
@@ -74,6 +74,20 @@ def parse_optional(where: Where, value: object) -> bool:
     return value
 
 
+# `cache: true`: a success stands in for a run with the same inputs for a day.
+DEFAULT_CACHE_TTL_SECONDS = 86_400
+
+
+def parse_cache(where: Where, value: object) -> int | None:
+    """`cache: true | false | {ttl_seconds: N}` -> the entry's lifetime (None: no cache)."""
+    if isinstance(value, bool):
+        return DEFAULT_CACHE_TTL_SECONDS if value else None
+    if isinstance(value, Mapping) and set(value) == {"ttl_seconds"}:
+        return positive_int(where, value["ttl_seconds"], "cache.ttl_seconds")
+    where.fail(f"'cache' must be true, false or {{ttl_seconds: N}}, got {value!r}")
+    return None
+
+
 def dynamic_problems(task: TaskTemplate, tasks: Mapping[str, TaskTemplate]) -> list[str]:
     """What is wrong with one task's run-time keys given the whole graph."""
     problems = []
@@ -102,7 +116,7 @@ def dynamic_problems(task: TaskTemplate, tasks: Mapping[str, TaskTemplate]) -> l
 def parse_run_time_keys(
     where: Where, raw: Mapping[Any, Any], problems: Problems, compile_leaf: Any
 ) -> dict[str, Any]:
-    """for_each, max_items, join, optional, max_parallel (each absent: its default)."""
+    """for_each, max_items, join, optional, max_parallel, cache (each absent: its default)."""
     checked, at = problems.checked, partial(field_where, where, raw)
     keys: dict[str, Any] = {}
     if raw.get("for_each") is not None:
@@ -118,4 +132,6 @@ def parse_run_time_keys(
         keys["join"] = checked(partial(parse_join, at("join"), raw["join"]), Join())
     if raw.get("optional") is not None:
         keys["optional"] = checked(partial(parse_optional, at("optional"), raw["optional"]), False)
+    if raw.get("cache") is not None:
+        keys["cache_ttl"] = checked(partial(parse_cache, at("cache"), raw["cache"]), None)
     return keys

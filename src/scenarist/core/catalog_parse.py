@@ -41,7 +41,7 @@ NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 SCENARIO_KEYS = frozenset({"description", "params", "tasks"})
 TASK_KEYS = frozenset(
     {"id", "service", "depends_on", "count", "payload", "max_attempts", "timeout_seconds"}
-    | {"description", "for_each", "max_items", "join", "optional", "max_parallel"}
+    | {"description", "for_each", "max_items", "join", "optional", "max_parallel", "cache"}
 )
 DEFAULTS_KEYS = frozenset({"max_attempts", "timeout_seconds"})
 

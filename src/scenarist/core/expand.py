@@ -113,6 +113,7 @@ def _spec(
         optional=task.optional,
         max_parallel=task.max_parallel,
         join=join,
+        cache_ttl=task.cache_ttl,
     )
 
 

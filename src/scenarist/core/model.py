@@ -72,6 +72,7 @@ class TaskSpec:
     group_spec: Mapping[str, JSON] | None = None
     # Below a dynamic group: the template's join, turned into `need` at expansion.
     join: JSON = None
+    cache_ttl: int | None = None  # step cache: an entry's lifetime; None: not cached
 
     @property
     def dynamic(self) -> bool:
@@ -147,6 +148,13 @@ class Task:
     run: int = 1
     runs: int = 1
     no_cache: bool = False
+    # Step cache (core/step_cache.py): the entry's lifetime (None: not cached), the key
+    # computed when the task became ready, and whether its success came from an entry
+    # (`cached_from`: the task whose run it copies).
+    cache_ttl: int | None = None
+    cache_key: str | None = None
+    cached: bool = False
+    cached_from: str | None = None
 
     @property
     def priority(self) -> int:

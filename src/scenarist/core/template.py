@@ -104,6 +104,9 @@ class TaskTemplate:
     join: Join = Join()
     optional: bool = False  # its failure fails nothing and blocks nothing
     max_parallel: int | None = None  # instances processing at once, all workers together
+    # Step cache (decision 64): seconds a success may stand in for a run with the same
+    # inputs; None: not cached.
+    cache_ttl: int | None = None
 
     @property
     def multiplied(self) -> bool:
@@ -137,6 +140,8 @@ class TaskTemplate:
             described["optional"] = True
         if self.max_parallel is not None:
             described["max_parallel"] = self.max_parallel
+        if self.cache_ttl is not None:
+            described["cache"] = {"ttl_seconds": self.cache_ttl}
         if self.description:
             described["description"] = self.description
         return described

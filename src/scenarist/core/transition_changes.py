@@ -79,6 +79,13 @@ def complete_changes(
             usage=add_usage(task["usage"], usage),
         )
     ]
+    return [*changes, *count_off(task, lookup, now=now)]
+
+
+def count_off(task: TaskFields, lookup: Lookup, *, now: float) -> list[Change]:
+    """`task` succeeded: each distinct dependent waits for one parent fewer (row
+    parent_succeeded), and a pending one waiting for none is released (row release)."""
+    changes = []
     for name in dict.fromkeys(task["dependents"]):
         child = lookup(name)
         if child is None:

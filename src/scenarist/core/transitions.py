@@ -64,6 +64,9 @@ TASK_FIELDS = frozenset(
         "runs",
         "no_cache",
         "payload",
+        "cache_key",
+        "cached",
+        "cached_from",
     }
 )
 
@@ -253,6 +256,24 @@ RULES: dict[str, Rule] = {
             ["lease_expires_at", "lease_seconds", "error"],
             Cascade.RELEASE,
             doc="keeps lease_token (a repeat is a duplicate) and worker_id; usage += reported",
+        ),
+        _rule(
+            "cache_hit",
+            [TaskStatus.QUEUED],
+            TaskStatus.SUCCESS,
+            ["cache_key", "cached", "cached_from", "result_ref", "result", "finished_at"],
+            ["available_at", "error"],
+            Cascade.RELEASE,
+            doc="it just became ready, it is cached and an unexpired entry has its key: "
+            "success at once with the entry's result, no worker (core/step_cache.py)",
+        ),
+        _rule(
+            "cache_miss",
+            [TaskStatus.QUEUED],
+            None,
+            ["cache_key"],
+            doc="it just became ready and is cached, no entry has its key (or the run "
+            "forces a miss): it keeps the key, and its completion writes the entry",
         ),
         _rule(
             "requeue",

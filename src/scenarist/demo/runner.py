@@ -67,6 +67,9 @@ def leader_has_exited(pid: int) -> bool:
     return info is not None
 
 
+DEMO_DB = "scenarist-demo.db"  # the demo's store, in its output directory
+
+
 @dataclass
 class ChildProcess:
     name: str
@@ -114,7 +117,10 @@ class DemoProcesses:
             self.workdir = Path(tempfile.mkdtemp(prefix="scenarist-demo-"))
             self._own_workdir = True
         port = self.port or free_loopback_port()
-        store = self.store or f"sqlite:///{self.workdir / 'scenarist.db'}"
+        # Beside the artefacts, so the step cache outlives the run: a second run with the
+        # same inputs reuses the first one's steps (their artefacts are still there).
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        store = self.store or f"sqlite:///{self.out_dir / DEMO_DB}"
         self.url = f"http://127.0.0.1:{port}"
         serve = ["serve", "--host", "127.0.0.1", "--port", str(port), "--store", store]
         # The dashboard previews the artefacts (slides, narration, the MP4) from out_dir.

@@ -35,6 +35,7 @@ from scenarist.core.model import (
     TaskStatus,
 )
 from scenarist.core.rerun import RerunRequest
+from scenarist.core.step_cache import CacheCount, served_at_submit
 from scenarist.core.usage import Usage, UsageTotal
 from scenarist.service.attempt_spans import AttemptSpans
 from scenarist.service.group_render import GroupRenderer
@@ -127,6 +128,8 @@ class Orchestrator:
             return Submission(stored, await self.store.list_tasks(stored.id), created=False)
         self.observer.scenario_submitted(stored)
         self.finished.report(stored, self.observer)  # a scenario without tasks ends at once
+        if served_at_submit(tasks):  # the answer shows what the cache served
+            return Submission(stored, await self.store.list_tasks(stored.id), created=True)
         return Submission(stored, tasks, created=True)
 
     async def submit_many(
@@ -444,6 +447,12 @@ class Orchestrator:
 
     async def usage_totals(self, *, since: float | None = None) -> list[UsageTotal]:
         return await self.store.usage_totals(since=since)
+
+    async def cache_counts(self) -> list[CacheCount]:
+        return await self.store.cache_counts()
+
+    async def clear_cache(self, *, service: str | None = None) -> None:
+        await self.store.clear_cache(service=service)
 
     # --- helpers ------------------------------------------------------------------------
 

@@ -71,6 +71,7 @@ def build_records(
             join=spec.join,
             max_parallel=spec.max_parallel,
             parallel_group=None if spec.max_parallel is None else spec.template_id,
+            cache_ttl=spec.cache_ttl,
         )
         for spec in plan.tasks
     ]

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from scenarist.core.errors import IdempotencyKeyReusedError, ParamError, ScenaristError
 from scenarist.core.model import Scenario, Task
+from scenarist.core.step_cache import served_at_submit
 from scenarist.service.records import build_records
 
 if TYPE_CHECKING:
@@ -92,17 +93,26 @@ async def submit_batch(
         built.append((i, scenario, tasks))
     stored = await orchestrator.store.create_scenarios([(s, t) for _, s, t in built])
     replays: list[tuple[int, Scenario]] = []
+    served: list[int] = []
     for (i, scenario, tasks), (kept, created) in zip(built, stored, strict=True):
         if created:
             orchestrator.observer.scenario_submitted(kept)
             orchestrator.finished.report(kept, orchestrator.observer)
             outcomes[i] = Submission(kept, tasks, created=True)
+            if served_at_submit(tasks):
+                served.append(i)
         elif (reused := replay_of(kept, scenario, requests[i].idempotency_key)) is not None:
             outcomes[i] = reused
         else:
             replays.append((i, kept))
-    # Replays answer with the stored tasks, as a single replayed submit does.
+    # Replays answer with the stored tasks, as a single replayed submit does; so do new
+    # scenarios whose roots the step cache may have served.
     listed = await asyncio.gather(*(orchestrator.store.list_tasks(s.id) for _, s in replays))
     for (i, kept), tasks in zip(replays, listed, strict=True):
         outcomes[i] = Submission(kept, tasks, created=False)
+    for i in served:
+        done = outcomes[i]
+        assert isinstance(done, Submission)
+        tasks = await orchestrator.store.list_tasks(done.scenario.id)
+        outcomes[i] = Submission(done.scenario, tasks, created=True)
     return [outcome for outcome in outcomes if outcome is not None]

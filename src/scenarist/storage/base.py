@@ -51,6 +51,7 @@ from scenarist.core.model import (
     Task,
 )
 from scenarist.core.rerun import RerunRequest
+from scenarist.core.step_cache import CacheCount
 from scenarist.core.usage import Usage, UsageTotal
 from scenarist.core.workers import WorkerRecord, WorkerSighting
 from scenarist.storage.watch import Watch
@@ -317,3 +318,15 @@ class Store(Protocol):
     async def purge_finished(self, *, now: float, limit: int) -> int:
         """Delete scenarios that finished more than the retention ago (backends with native
         expiry may return 0). Returns how many were deleted."""
+
+    # --- the step cache (core/step_cache.py) ---------------------------------------------
+
+    async def cache_counts(self) -> list[CacheCount]:
+        """Cache hits and misses so far, one entry per service that looked up, sorted."""
+
+    async def clear_cache(self, *, service: str | None) -> None:
+        """Delete every cache entry (of `service` only, when given)."""
+
+    async def sweep_cache(self, *, now: float, limit: int) -> int:
+        """Delete up to `limit` entries expired by `now` (backends with native expiry may
+        return 0; a lookup ignores expired entries either way)."""

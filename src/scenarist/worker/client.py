@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
+from urllib.parse import urlencode
 
 from scenarist.worker.blocking_transport import BlockingTransport
 from scenarist.worker.errors import ServerUnreachableError
@@ -204,6 +205,11 @@ class ScenaristClient:
     def history(self, task_id: str) -> Any:
         """A task's runs, newest first (the current one, then those reruns ended)."""
         return self._call(Call("GET", task_path(task_id, "history")))
+
+    def clear_cache(self, service: str | None = None) -> None:
+        """`DELETE /cache` (admin): empty the step cache, or one service's entries."""
+        query = "" if service is None else "?" + urlencode({"service": service})
+        self._call(Call("DELETE", "/cache" + query))
 
     def lease(
         self,

@@ -203,6 +203,8 @@ def task_summary(task: Task) -> dict[str, Any]:
         "status": task.status.value,
         "run": task.run,
         "runs": task.runs,
+        "cached": task.cached,
+        "cached_from": task.cached_from,
     }
 
 

@@ -27,6 +27,8 @@ async def metrics(services: Services, _: Caller) -> Response:
     queues = await services.orchestrator.queue_stats()
     usage = await services.orchestrator.usage_totals()
     live = await services.orchestrator.workers.live_per_service()
+    cache = await services.orchestrator.cache_counts()
     return Response(
-        services.metrics.exposition(queues, usage, live), media_type=CONTENT_TYPE_LATEST
+        services.metrics.exposition(queues, usage, live_workers=live, cache=cache),
+        media_type=CONTENT_TYPE_LATEST,
     )

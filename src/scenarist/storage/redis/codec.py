@@ -16,6 +16,10 @@ JSON *strings* so the scripts store them verbatim and never re-encode user data:
     G an unexpanded for_each group's spec (json)  Z the upstream group it zips with
     J below a group: its join (json), turned into j at expansion
     mp max_parallel  pg its parallel group (the template task id)
+    ct cache lifetime (seconds; absent: not cached)  cb its service+payload digest
+    ck cache key it was looked up with  ch its success came from the cache (true or
+    absent)  cf the task it was copied from  rd result digest of a success
+    (core/step_cache.py; `nc`, a forced miss, is read as `no_cache`)
 
 Scenario hash: "tol" counts its tolerated failures, "g" its unexpanded live groups (the
 total is still growing), "nx" the plan index the next instance takes (no "#": none of
@@ -43,6 +47,7 @@ from scenarist.core.model import (
     Task,
     TaskStatus,
 )
+from scenarist.core.step_cache import base_digest
 
 _JSON_OPTIONS = orjson.OPT_NON_STR_KEYS
 _INDEX_MEMBER = re.compile(r"^\d{10}\.\d{6}\|[^|]+$")
@@ -127,6 +132,9 @@ def encode_task(task: Task, index: int, statuses: Mapping[str, TaskStatus]) -> s
     if task.max_parallel is not None:
         record["mp"] = task.max_parallel
         record["pg"] = task.parallel_group
+    if task.cache_ttl is not None:
+        record["ct"] = task.cache_ttl
+        record["cb"] = base_digest(task.service, task.payload)
     return dump_json(record)
 
 
@@ -183,6 +191,10 @@ def decode_task(scenario_id: str, name: str, raw: str, inputs: str | None = None
         join=None if join is None else load_json(join),
         max_parallel=get("mp"),
         parallel_group=get("pg"),
+        cache_ttl=get("ct"),
+        cache_key=get("ck"),
+        cached=bool(get("ch")),
+        cached_from=get("cf"),
     )
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from scenarist.core.errors import ExpansionRequiredError, ScenaristError, TaskNotFoundError
 from scenarist.core.model import JSON, Completion, TaskStatus
+from scenarist.core.step_cache import result_digest
 from scenarist.storage.base import CompletionItem
 from scenarist.storage.redis.codec import decode_task, dump_json, opt, ts
 from scenarist.storage.redis.failures import locate, task_outcome_error
@@ -56,8 +57,8 @@ class _ShardBatch:
             opt(item.result_ref),
             opt(result),
         ]
-        if item.usage or item.payloads:
-            entry.append(dict(item.usage or {}))
+        usage: JSON = dict(item.usage) if item.usage else None
+        entry += [usage, result_digest(item.result_ref, item.result)]
         if item.payloads:
             # Each payload as JSON text: the script stores it verbatim as the
             # instance's record field, never decoding it.

@@ -58,6 +58,7 @@ OPERATIONS = (
     "promote",
     "stats",
     "heads",
+    "cache_clear",
 )
 
 

@@ -26,11 +26,12 @@ from scenarist.core.model import (
     TaskStatus,
 )
 from scenarist.core.rerun import RerunRequest
+from scenarist.core.step_cache import CacheCount, served_at_submit
 from scenarist.core.transitions import LEASE_EXPIRED_ERROR
 from scenarist.core.usage import Usage, UsageTotal
 from scenarist.core.workers import WorkerRecord, WorkerSighting
 from scenarist.storage.base import CompletionItem
-from scenarist.storage.redis import completions, reads, rerun, workers
+from scenarist.storage.redis import completions, reads, rerun, step_cache, workers
 from scenarist.storage.redis.codec import (
     decode_scenario,
     decode_task,
@@ -152,21 +153,26 @@ class RedisStore:
         self, scenario: Scenario, tasks: Sequence[Task]
     ) -> tuple[Scenario, bool]:
         sid, created = await self._submitter.create(scenario, tasks)
-        if created:
+        if created and not served_at_submit(tasks):
             # Stored exactly as given (the script derives the same status and counters),
             # so reading it back would only cost a round trip on the submit path.
             return as_stored(scenario, tasks), True
-        return await self.get_scenario(sid), False
+        return await self.get_scenario(sid), created
 
     @translate_errors
     async def create_scenarios(
         self, batch: Sequence[tuple[Scenario, Sequence[Task]]]
     ) -> list[tuple[Scenario, bool]]:
         outcomes = await self._submitter.create_many(batch)
-        existing = [sid for sid, created in outcomes if not created]
-        found = await reads.get_scenarios(self._client, self._space, existing)
+        # Read back: the existing ones, and new ones whose roots the cache may have served.
+        reread = [
+            sid
+            for (_, tasks), (sid, created) in zip(batch, outcomes, strict=True)
+            if not created or served_at_submit(tasks)
+        ]
+        found = await reads.get_scenarios(self._client, self._space, reread)
         return [
-            (as_stored(scenario, tasks), True) if created else (found[sid], False)
+            (found[sid], created) if sid in found else (as_stored(scenario, tasks), True)
             for (scenario, tasks), (sid, created) in zip(batch, outcomes, strict=True)
         ]
 
@@ -322,8 +328,11 @@ class RedisStore:
     async def complete_many(
         self, items: Sequence[CompletionItem], *, now: float
     ) -> list[Completion | ScenaristError]:
-        """One complete.lua call per shard (see completions.py)."""
-        return await completions.complete_many(self._scripts, self._space, items, now=now)
+        """One complete.lua call per shard (see completions.py); the cache entries they
+        wrote are then copied to the other shards (step_cache.py)."""
+        outcomes = await completions.complete_many(self._scripts, self._space, items, now=now)
+        await step_cache.copy_entries(self._client, self._space, outcomes, now=now)
+        return outcomes
 
     @translate_errors
     async def fail(
@@ -457,6 +466,18 @@ class RedisStore:
 
     async def watch_events(self, scenario_id: str) -> Watch:
         return await self._notifier.watch([self._space.events_channel(scenario_id)])
+
+    @translate_errors
+    async def cache_counts(self) -> list[CacheCount]:
+        return await step_cache.cache_counts(self._client, self._space)
+
+    @translate_errors
+    async def clear_cache(self, *, service: str | None) -> None:
+        await step_cache.clear_cache(self._scripts, self._space, service=service)
+
+    async def sweep_cache(self, *, now: float, limit: int) -> int:
+        """Entries expire natively (their TTL), so nothing is deleted here."""
+        return 0
 
     @translate_errors
     async def purge_finished(self, *, now: float, limit: int) -> int:

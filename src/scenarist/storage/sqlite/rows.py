@@ -50,6 +50,7 @@ def task_to_row(task: Task, seq: int) -> tuple[object, ...]:
         None if task.join is None else dumps(task.join),
         task.max_parallel,
         task.parallel_group,
+        task.cache_ttl,
     )
 
 
@@ -57,8 +58,8 @@ INSERT_TASK = """
 INSERT INTO tasks (id, scenario_id, seq, name, service, payload, depends_on, dependents,
                    level, priority, status, attempt, max_attempts, timeout_seconds,
                    created_at, available_at, queued_at, waiting, need, optional, group_spec,
-                   join_spec, max_parallel, parallel_group)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   join_spec, max_parallel, parallel_group, cache_ttl)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 
@@ -101,6 +102,10 @@ def row_to_task(row: sqlite3.Row, inputs: tuple[Mapping[str, JSON], ...] = ()) -
         run=row["run"],
         runs=row["runs"],
         no_cache=bool(row["no_cache"]),
+        cache_ttl=row["cache_ttl"],
+        cache_key=row["cache_key"],
+        cached=bool(row["cached"]),
+        cached_from=row["cached_from"],
     )
 
 

@@ -9,6 +9,7 @@ from scenarist.core import transition_changes as changes_of
 from scenarist.core import transition_guards as guards
 from scenarist.core.model import JSON, Scenario, ScenarioStatus, Task, TaskStatus
 from scenarist.core.rerun import RerunRequest, merged_payloads, rerun_plan
+from scenarist.storage.sqlite.cache_ops import make_ready
 from scenarist.storage.sqlite.history import archive_runs
 from scenarist.storage.sqlite.reads import get_scenario
 from scenarist.storage.sqlite.rows import INSERT_TASK, dumps, loads, task_to_row
@@ -57,6 +58,9 @@ def create_scenario(
         if task.status is TaskStatus.QUEUED:
             changes.ready_services.add(task.service)
     append_event(conn, scenario.id, at=scenario.created_at, task=None, status="pending", attempt=0)
+    roots = [t.name for t in tasks if t.status is TaskStatus.QUEUED]
+    if any(t.cache_ttl is not None for t in tasks):
+        make_ready(conn, changes, ScenarioTasks(conn, scenario.id), roots, now=scenario.created_at)
     # A scenario without tasks is final at once (success), callback included.
     refresh_scenario(conn, changes, scenario.id, scenario.created_at)
     changes.scenarios.add(scenario.id)
@@ -85,7 +89,9 @@ def retry_scenario(
     tasks = ScenarioTasks(conn, scenario_id)
     every = tasks.all_in_plan_order()
     guards.check_retry(scenario_id, row["status"], every)
-    apply_changes(conn, changes, tasks, changes_of.retry_changes(every, now=now), now=now)
+    moves = changes_of.retry_changes(every, now=now)
+    apply_changes(conn, changes, tasks, moves, now=now)
+    make_ready(conn, changes, tasks, [m.name for m in moves if m.rule == "retry_ready"], now=now)
     conn.execute("UPDATE scenarios SET cancelled = 0 WHERE id = ?", (scenario_id,))
     changes.scenarios.add(scenario_id)
     refresh_scenarios(conn, changes, now)

@@ -14,11 +14,31 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 BUSY_TIMEOUT_MS = 10_000  # other processes writing the same file wait this long at most
 SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 
-DDL = """
+CACHE_DDL = """-- The step cache (core/step_cache.py): one entry per key, written in the step of the
+-- success it records. The maintenance tick deletes expired ones (a lookup ignores them
+-- anyway). Hits and misses per service, counted in the steps that looked up.
+CREATE TABLE IF NOT EXISTS cache_entries (
+    key TEXT PRIMARY KEY,
+    service TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    result_ref TEXT,
+    result TEXT,
+    expires_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS cache_entries_by_expiry ON cache_entries (expires_at);
+CREATE TABLE IF NOT EXISTS cache_counts (
+    service TEXT PRIMARY KEY,
+    hits INTEGER NOT NULL DEFAULT 0,
+    misses INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+"""
+
+DDL = (
+    """
 CREATE TABLE IF NOT EXISTS scenarios (
     id TEXT PRIMARY KEY,
     template TEXT NOT NULL,
@@ -82,6 +102,10 @@ CREATE TABLE IF NOT EXISTS tasks (
     run INTEGER NOT NULL DEFAULT 1,
     runs INTEGER NOT NULL DEFAULT 1,
     no_cache INTEGER NOT NULL DEFAULT 0,
+    cache_ttl INTEGER,
+    cache_key TEXT,
+    cached INTEGER,
+    cached_from TEXT,
     ready_at REAL GENERATED ALWAYS AS (COALESCE(available_at, queued_at)) VIRTUAL
 );
 CREATE INDEX IF NOT EXISTS tasks_by_scenario ON tasks (scenario_id, seq);
@@ -123,7 +147,10 @@ CREATE TABLE IF NOT EXISTS usage_totals (
     value REAL NOT NULL,
     PRIMARY KEY (hour, template, service, name)
 ) WITHOUT ROWID;
+
 """
+    + CACHE_DDL
+)
 
 # The workers registry (core/workers.py): each worker's last lease, first and last seen.
 WORKERS_TABLE = """
@@ -231,6 +258,17 @@ MIGRATE_V8_TO_V9 = (
     "ALTER TABLE tasks ADD COLUMN no_cache INTEGER NOT NULL DEFAULT 0",
     *HISTORY_DDL,
 )
+
+# Version 9 -> 10: the step cache: a task's entry lifetime (`cache_ttl`; NULL: not cached),
+# the key it was looked up with, whether its success came from the cache and from which
+# task; the entries and the hit/miss counts. Older tasks are not cached (NULL).
+MIGRATE_V9_TO_V10 = (
+    "ALTER TABLE tasks ADD COLUMN cache_ttl INTEGER",
+    "ALTER TABLE tasks ADD COLUMN cache_key TEXT",
+    "ALTER TABLE tasks ADD COLUMN cached INTEGER",
+    "ALTER TABLE tasks ADD COLUMN cached_from TEXT",
+    *(statement for statement in CACHE_DDL.split(";") if statement.strip()),
+)
 MIGRATIONS = {
     1: MIGRATE_V1_TO_V2,
     2: MIGRATE_V2_TO_V3,
@@ -240,6 +278,7 @@ MIGRATIONS = {
     6: MIGRATE_V6_TO_V7,
     7: MIGRATE_V7_TO_V8,
     8: MIGRATE_V8_TO_V9,
+    9: MIGRATE_V9_TO_V10,
 }
 
 

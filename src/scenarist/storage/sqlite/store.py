@@ -35,10 +35,11 @@ from scenarist.core.model import (
     Task,
 )
 from scenarist.core.rerun import RerunRequest
+from scenarist.core.step_cache import CacheCount
 from scenarist.core.usage import Usage, UsageTotal
 from scenarist.core.workers import WorkerRecord, WorkerSighting
 from scenarist.storage.base import CompletionItem
-from scenarist.storage.sqlite import history, reads, scenario_ops, task_ops, workers
+from scenarist.storage.sqlite import cache_ops, history, reads, scenario_ops, task_ops, workers
 from scenarist.storage.sqlite.notify import events_key, ready_key
 from scenarist.storage.sqlite.schema import connect
 from scenarist.storage.sqlite.transitions import Changes
@@ -434,6 +435,15 @@ class SqliteStore:
 
     async def watch_events(self, scenario_id: str) -> Watch:
         return self._watches.watch([events_key(scenario_id)])
+
+    async def cache_counts(self) -> list[CacheCount]:
+        return await self._read(cache_ops.cache_counts)
+
+    async def clear_cache(self, *, service: str | None) -> None:
+        return await self._write(lambda conn, _: cache_ops.clear_cache(conn, service=service))
+
+    async def sweep_cache(self, *, now: float, limit: int) -> int:
+        return await self._write(lambda conn, _: cache_ops.sweep_cache(conn, now=now, limit=limit))
 
     async def purge_finished(self, *, now: float, limit: int) -> int:
         before = now - self.retention_seconds

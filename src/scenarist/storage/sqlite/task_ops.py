@@ -16,6 +16,7 @@ from scenarist.core.group_expansion import Payloads, complete_steps, released_na
 from scenarist.core.model import JSON, Completion, Task, TaskStatus
 from scenarist.core.model import task_id as task_id_of
 from scenarist.core.usage import Usage
+from scenarist.storage.sqlite.cache_ops import make_ready, write_entry
 from scenarist.storage.sqlite.expansion import apply_steps, next_seq
 from scenarist.storage.sqlite.rows import row_to_task
 from scenarist.storage.sqlite.transitions import (
@@ -216,6 +217,8 @@ def complete(
         next_seq=next_seq(conn, row["scenario_id"]),
     )
     apply_steps(conn, changes, tasks, steps, now=now)
+    write_entry(conn, tasks.add(row), result_ref=result_ref, result=result, now=now)
+    make_ready(conn, changes, tasks, released_names(steps), now=now)
     count_usage(conn, row, usage, now)
     refresh_scenarios(conn, changes, now)
     return Completion(

@@ -43,6 +43,12 @@
 --   P.."ik:"..key           string  idempotency key -> scenario id
 --   P.."us"                 hash    usage totals: JSON [hour, template, service, name]
 --                                   -> sum as exact float text (core/usage.py)
+--   P.."c:"..key            string  step cache entry (JSON: v service, f task id, r/R
+--                                   result_ref/result, rd result digest, x expiry);
+--                                   PX = its lifetime + CACHE_GRACE_MS
+--   P.."ci"                 zset    step cache entries of the shard: member key..service,
+--                                   score = expiry (for clearing; pruned as it grows)
+--   P.."cc"                 hash    step cache lookups: "h:"..service, "m:"..service
 
 -- Per-call values and state are upvalues that begin(keys, argv) (at the end of this file)
 -- sets and resets before every operation: loaded as a Redis Function library the helpers
@@ -249,6 +255,104 @@ local function enqueue(sid, name, t, score_s, now)
   redis.call('ZADD', queue_key(t.v, priority(t)), score_s, id)
   mark_ready(t.v)
   push_list(sid, name, t)
+end
+
+-- The step cache: mirror of core/step_cache.py. The record keeps the digests Python
+-- computed (cb: service and payload, at submit; rd: result, at every success), so the
+-- key is one SHA-1 here over the same string core.step_cache.cache_key builds.
+-- Expiry is the entry's own `x` against the step's clock (as core decides it); the
+-- Redis TTL, a grace period longer, only reclaims the memory.
+local CACHE_GRACE_MS = 60000
+
+local function cache_entry_key(key) return P .. 'c:' .. key end
+
+-- Mirror of core.step_cache.key_of: nil unless the task is cached and every parent
+-- succeeded.
+local function cache_key(sid, t)
+  if not t.ct or not t.cb then return nil end
+  local parts = {t.cb}
+  for _, parent in ipairs(t.d) do
+    local p = load_task(sid, parent)
+    if not p or p.s ~= 'success' or not p.rd then return nil end
+    parts[#parts + 1] = p.rd
+  end
+  return redis.sha1hex(table.concat(parts, ':'))
+end
+
+-- Mirror of core.step_cache.entry_of: the completion of a task looked up (it has a key)
+-- writes the entry of its success in the same call.
+local function write_cache_entry(sid, name, t, now)
+  if not t.ck then return end
+  local expires = now + tonumber(t.ct)
+  local entry = {v = t.v, f = sid .. ':' .. name, r = t.r, R = t.R, rd = t.rd, x = fmt(expires)}
+  local ttl_ms = math.floor(tonumber(t.ct) * 1000) + CACHE_GRACE_MS
+  redis.call('SET', cache_entry_key(t.ck), cjson.encode(entry), 'PX', ttl_ms)
+  redis.call('ZADD', P .. 'ci', expires, t.ck .. t.v)
+  redis.call('ZREMRANGEBYSCORE', P .. 'ci', '-inf', '(' .. fmt(now - CACHE_GRACE_MS / 1000))
+end
+
+-- Rows parent_succeeded and release for the dependents of `t`, which just succeeded:
+-- each distinct dependent counts it off, and a pending one at 0 becomes queued (its event
+-- written, its queue not yet: see make_ready). The released names are appended to `into`.
+-- A for_each group at 0 is not released but appended to `groups` ({name, record}) for
+-- expand_released (_groups.lua); a cache hit never releases one (core's ready_changes
+-- does not look up a task that feeds a group), so its caller passes no `groups`.
+local function release_dependents(sid, t, now_s, into, groups)
+  local counted = {}
+  for _, child in ipairs(t.D) do
+    local c = not counted[child] and load_task(sid, child)
+    counted[child] = true
+    if c then
+      c.n = c.n - 1
+      if c.n <= 0 and c.s == 'pending' and c.G then
+        assert(groups, 'a cache hit released the group ' .. child)
+        groups[#groups + 1] = {child, c}
+      elseif c.n <= 0 and c.s == 'pending' then
+        c.q = now_s
+        set_status(sid, child, c, 'queued', now_s)
+        into[#into + 1] = child
+      end
+      save_task(sid, child, c)
+    end
+  end
+  return into
+end
+
+-- Mirror of core.step_cache.ready_changes: `names` just became queued (their status
+-- events are written, their queues not yet). Row cache_hit: success from the entry, its
+-- dependents released and looked up after the others (first in, first out); row
+-- cache_miss: the task keeps its key; every task that is not a hit goes to its queue.
+-- A record with `nc` (a rerun forcing a miss) is not looked up.
+local function make_ready(sid, names, now_s, now)
+  local queue, head = {}, 1
+  for i, n in ipairs(names) do queue[i] = n end
+  while head <= #queue do
+    local name = queue[head]
+    head = head + 1
+    local t = load_task(sid, name)
+    if t and t.s == 'queued' then
+      local key, entry = cache_key(sid, t), nil
+      if key and not t.nc then
+        local raw = redis.call('GET', cache_entry_key(key))
+        entry = raw and cjson.decode(raw) or nil
+        if entry and tonumber(entry.x) <= now then entry = nil end
+      end
+      if key then redis.call('HINCRBY', P .. 'cc', (entry and 'h:' or 'm:') .. t.v, 1) end
+      if entry then
+        t.ck, t.ch, t.cf, t.f = key, true, entry.f, now_s
+        t.r, t.R, t.rd, t.av, t.E = entry.r, entry.R, entry.rd, nil, nil
+        set_status(sid, name, t, 'success', now_s)
+        save_task(sid, name, t)
+        release_dependents(sid, t, now_s, queue)
+      else
+        if key then
+          t.ck = key
+          save_task(sid, name, t)
+        end
+        enqueue(sid, name, t, t.av or t.q, now)
+      end
+    end
+  end
 end
 
 local function dequeue(sid, name, t)

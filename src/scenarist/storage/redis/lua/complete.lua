@@ -5,8 +5,10 @@
 -- duplicate, a stale token fails only its own item); the changes are settled once.
 -- A for_each group the completion releases expands in the same step (see _groups.lua):
 -- after every count-off of the item, its record becomes its instances and its
--- dependents wait for them.
--- Rows of the lifecycle table (core/transitions.py RULES): complete, parent_succeeded, release, expand_group, instance_ready, instance_waiting, rewire_parent, rewire_dependent.
+-- dependents wait for them. A completion of a cached task writes its cache entry; the
+-- other dependents it releases are looked up in the cache after the expansions
+-- (make_ready in _lib.lua), as core's complete_steps and ready_changes order them.
+-- Rows of the lifecycle table (core/transitions.py RULES): complete, parent_succeeded, release, expand_group, instance_ready, instance_waiting, rewire_parent, rewire_dependent, cache_hit, cache_miss.
 --
 -- KEYS[1]  string  shard prefix (see _lib.lua)
 -- KEYS[2..] three keys per scenario, in ARGV order: its scenario hash P.."s:"..sid,
@@ -19,10 +21,11 @@
 --          [scenario number (1..S), task name, lease token (optional, "" = the seed's
 --          PATCH: any current lease), result_ref (optional), result (optional: json text
 --          in a string, stored verbatim, never decoded here), usage (optional: an object
---          of name -> number, added by add_usage; {} for none when payloads follow),
---          payloads (optional: group name -> [instance payload as JSON text, ...])]
+--          of name -> number, added by add_usage; null: none), result digest
+--          (core.step_cache.result_digest of result_ref and result), payloads
+--          (optional: group name -> [instance payload as JSON text, ...])]
 -- Derived: ready queues of released dependents, P.."lx", P.."fl", P.."ix:"..status, P.."ob",
---          P.."us".
+--          P.."us", the step cache's P.."c:"..key, P.."ci" and P.."cc".
 -- Returns one reply per item, in order: {"ok", record, released_id...} | {"dup", record}
 --       | {"notfound"} | {"stale", current_status} | {"illegal", current_status}
 --       | {"expand", group}: the item releases a group it has no payloads for; nothing
@@ -33,7 +36,7 @@
 -- One item: 'ok' and the released task ids, 'dup' (a repeat with the token that completed
 -- the task), 'expand' and the group it lacks instances for, or 'notfound' | 'stale' |
 -- 'illegal' and the task's current status.
-local function complete_task(sid, name, token, ref, result, usage, payloads, now_s, now)
+local function complete_task(sid, name, token, ref, result, usage, digest, payloads, now_s, now)
   local t = load_task(sid, name)
   if not t then return 'notfound' end
   if token and t.s == 'success' and t.k == token then return 'dup' end
@@ -43,29 +46,16 @@ local function complete_task(sid, name, token, ref, result, usage, payloads, now
   if missing then return 'expand', missing end
   drop_lease(sid, name, t)
   add_usage(sid, t, usage, now)
-  t.r, t.R, t.f, t.E, t.ls = ref, result, now_s, nil, nil
+  t.r, t.R, t.rd, t.f, t.E, t.ls = ref, result, digest, now_s, nil, nil
   set_status(sid, name, t, 'success', now_s)
   save_task(sid, name, t)
-  local released, counted, groups = {}, {}, {}
-  for _, child in ipairs(t.D) do
-    local c = not counted[child] and load_task(sid, child)
-    counted[child] = true
-    if c then
-      c.n = c.n - 1
-      if c.n <= 0 and c.s == 'pending' then
-        if c.G then
-          groups[#groups + 1] = {child, c}
-        else
-          c.q = now_s
-          set_status(sid, child, c, 'queued', now_s)
-          released[#released + 1] = sid .. ':' .. child
-          enqueue(sid, child, c, now_s, now)
-        end
-      end
-      save_task(sid, child, c)
-    end
-  end
+  write_cache_entry(sid, name, t, now)
+  local groups = {}
+  local names = release_dependents(sid, t, now_s, {}, groups)
+  local released = {}
+  for i, child in ipairs(names) do released[i] = sid .. ':' .. child end
   expand_released(sid, groups, payloads, released, now_s, now)
+  make_ready(sid, names, now_s, now)
   return 'ok', released
 end
 
@@ -86,7 +76,8 @@ local replies, finished = {}, {}
 for _, item in ipairs(cjson.decode(ARGV[7 + scenario_count])) do
   local sid, name = sids[item[1]], item[2]
   local code, detail = complete_task(
-    sid, name, opt(item[3]), opt(item[4]), opt(item[5]), item[6], item[7] or {}, now_s, now)
+    sid, name, opt(item[3]), opt(item[4]), opt(item[5]), item[6], item[7], item[8] or {},
+    now_s, now)
   local reply = {code, detail}
   if code == 'ok' then
     reply = {code, false}

@@ -1,6 +1,7 @@
 -- create.lua: persist new scenarios and every task of each in one step (create_scenarios;
 -- one scenario is a batch of one). Every scenario of a call lives on this shard.
--- Rows of the lifecycle table (core/transitions.py RULES): submit_root, submit_child.
+-- Roots are looked up in the step cache (make_ready in _lib.lua).
+-- Rows of the lifecycle table (core/transitions.py RULES): submit_root, submit_child, cache_hit, cache_miss.
 --
 -- KEYS[1]  string  shard prefix (see _lib.lua)
 -- Per scenario i (from 1), at b = 2 + 4 * (i - 1):
@@ -16,10 +17,12 @@
 -- ARGV[a+2]  json    scenario hash fields, {field: string}, counters included
 -- ARGV[a+3]  number  now
 -- ARGV[a+4]  json    services of the scenario, [service, ...]
--- ARGV[a+5]  json    roots: [[name, ARGV index of its record], ...] (absolute indexes)
+-- ARGV[a+5]  json    roots: [[name, ARGV index of its record], ...] (absolute indexes;
+--                    the index is no longer read: the records are read back as stored)
 -- ARGV[a+6]  number  tasks m, then ARGV[a+7 .. a+6+2m] pairs task name, task record (JSON)
 -- Derived: P.."ix:all", P.."ix:"..status, P.."sv", P.."ps", ready/delayed queues of the roots,
---          P.."ob" (empty scenarios with a callback are final at once).
+--          P.."ob" (empty scenarios with a callback are final at once), the step
+--          cache's P.."c:"..key (read) and P.."cc".
 -- Returns one {"created", sid} or {"exists", existing_sid} per scenario, in order. A
 -- scenario whose key an earlier one of the same call took answers "exists" with it.
 
@@ -70,11 +73,10 @@ local function create_one(b, a)
 
   for _, svc in ipairs(cjson.decode(ARGV[a + 4])) do redis.call('SADD', K_SERVICES, svc) end
   if fields.hp then redis.call('SADD', P .. 'ps', sid) end
-  for _, root in ipairs(cjson.decode(ARGV[a + 5])) do
-    local t = cjson.decode(ARGV[root[2]])
-    enqueue(sid, root[1], t, t.av or t.q, now)
-  end
+  local roots = {}
+  for _, root in ipairs(cjson.decode(ARGV[a + 5])) do roots[#roots + 1] = root[1] end
   touch(sid)
+  make_ready(sid, roots, now_s, now)
   return {'created', sid}
 end
 
