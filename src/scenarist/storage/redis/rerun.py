@@ -21,6 +21,7 @@ from scenarist.core.rerun import (
     refused,
     unknown_tasks,
 )
+from scenarist.core.step_cache import base_digest
 from scenarist.storage.redis.codec import decode_runs, dump_json, load_json
 from scenarist.storage.redis.failures import locate
 from scenarist.storage.redis.keys import KeySpace
@@ -74,8 +75,8 @@ async def rerun(  # noqa: PLR0917 (the store's means, then the request)
 async def _overrides(
     client: Redis, tasks_key: str, payloads: Mapping[str, Mapping[str, JSON]]
 ) -> list[list[str]]:
-    """[name, stored payload, merged payload] for every override of a task that exists
-    (an unknown one is reported by the script)."""
+    """[name, stored payload, merged payload, its cache base digest] for every override
+    of a task that exists (an unknown one is reported by the script)."""
     if not payloads:
         return []
     names = list(payloads)
@@ -83,9 +84,11 @@ async def _overrides(
     merged = []
     for name, raw in zip(names, records, strict=True):
         if raw is not None:
-            stored = load_json(raw)["p"]
-            new = dump_json(merged_payload(load_json(stored), payloads[name]))
-            merged.append([name, stored, new])
+            record = load_json(raw)
+            stored = record["p"]
+            payload = merged_payload(load_json(stored), payloads[name])
+            # A cached task's key starts from its service and payload (core/step_cache.py).
+            merged.append([name, stored, dump_json(payload), base_digest(record["v"], payload)])
     return merged
 
 

@@ -17,7 +17,8 @@
 -- ARGV[6]  number  now
 -- ARGV[7]  json    the named tasks (list of names)
 -- ARGV[8]  json    payload overrides: list of [name, payload read by the caller, payload
---                  to write]; a payload that changed since the caller read it is refused
+--                  to write, its step-cache base digest "cb"]; a payload that changed
+--                  since the caller read it is refused
 -- ARGV[9]  "0"|"1" cancel_running
 -- ARGV[10] "0"|"1" no_cache (set on every task of the rerun)
 -- ARGV[11] number  history_limit
@@ -48,7 +49,7 @@ if #unknown > 0 then return {'unknown', cjson.encode(unknown)} end
 local payloads = {}
 for _, override in ipairs(cjson.decode(ARGV[8])) do
   if by_name[override[1]].p ~= override[2] then return {'changed'} end
-  payloads[override[1]] = override[3]
+  payloads[override[1]] = {override[3], override[4]}
 end
 
 -- Mirror of core/rerun.py _out_of_reach: the parents that stay as they are.
@@ -150,7 +151,13 @@ for _, entry in ipairs(chosen) do
   set_tolerated(sid, t, false)
   t.av, t.sa, t.f, t.k, t.e, t.ls, t.w, t.r, t.R, t.E = nil, nil, nil, nil, nil, nil, nil, nil,
     nil, nil
-  t.p = payloads[name] or t.p
+  -- The step cache's fields are the run's too: the new run is looked up afresh.
+  t.ck, t.ch, t.cf, t.rd = nil, nil, nil, nil
+  local override = payloads[name]
+  if override then
+    t.p = override[1]
+    if t.cb then t.cb = override[2] end
+  end
   if waiting == 0 then
     t.q = now_s
     set_status(sid, name, t, 'queued', now_s)
