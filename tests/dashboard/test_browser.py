@@ -7,6 +7,7 @@ Screenshots go to test-output/dashboard/. Never a downloaded browser: the system
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import socket
@@ -107,8 +108,14 @@ def api(base_url: str) -> Iterator[httpx.Client]:
         yield client
 
 
+_submissions = itertools.count()
+
+
 def submit(api: httpx.Client, body: dict[str, object]) -> str:
-    response = api.post("/generate", json=body)
+    # The tests share one server and the packaged CreateVideo caches its pure steps: each
+    # submission gets its own description so that none is served from another's run.
+    unique = {**body, "description": f"{body['description']} ({next(_submissions)})"}
+    response = api.post("/generate", json=unique)
     assert response.status_code == 201, response.text
     scenario_id: str = response.json()["scenario_id"]
     return scenario_id

@@ -5,6 +5,7 @@ stays bounded however often the cases are repeated."""
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -41,8 +42,14 @@ def client(server: ServerProcess) -> Iterator[httpx.Client]:
         yield c
 
 
+_submissions = itertools.count()
+
+
 def leased_text_task(client: httpx.Client) -> dict[str, Any]:
-    body = {"scenario": "CreateVideo", "description": "input tests", "slides_count": 1}
+    # Each submission its own description: the packaged CreateVideo caches its script step,
+    # so a repeated one would be served from the step cache with nothing to lease.
+    description = f"input tests {next(_submissions)}"
+    body = {"scenario": "CreateVideo", "description": description, "slides_count": 1}
     assert client.post("/generate", json=body).status_code == 201
     tasks: list[dict[str, Any]] = client.post("/queues/text-service/lease", json={}).json()["tasks"]
     assert tasks, "nothing to lease"
