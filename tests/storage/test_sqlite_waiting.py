@@ -119,11 +119,51 @@ def drop_version_6_columns(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE scenarios DROP COLUMN tolerated")
 
 
+def drop_version_8_columns(conn: sqlite3.Connection) -> None:
+    """Back to version 7: without lease-time gates."""
+    conn.execute("DROP INDEX tasks_processing_by_service")
+    conn.execute("DROP INDEX tasks_by_concurrency_key")
+    conn.execute("DROP TABLE rate_buckets")
+    for column in ("concurrency_key", "concurrency_limit"):
+        conn.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
+
+
 def drop_version_7_columns(conn: sqlite3.Connection) -> None:
     """Back to version 6: without groups."""
+    drop_version_8_columns(conn)
     conn.execute("DROP INDEX tasks_parallel")
     for column in ("group_spec", "join_spec", "max_parallel", "parallel_group"):
         conn.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
+
+
+async def test_a_version_7_file_migrates_and_its_tasks_have_no_concurrency_key(
+    tmp_path: Path,
+) -> None:
+    """Version 8 adds a task's concurrency key and the services' token buckets: an older
+    task has no key, and leases as before."""
+    path = tmp_path / "old.db"
+    store = await SqliteStore.open(path)
+    try:
+        scenario, _ = await submit(store, diamond())
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        drop_version_8_columns(conn)
+        conn.execute("PRAGMA user_version = 7")
+
+    reopened = await SqliteStore.open(path)
+    try:
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+            assert conn.execute("SELECT COUNT(*) FROM rate_buckets").fetchone()[0] == 0
+        tasks = await reopened.list_tasks(scenario.id)
+        assert all(t.concurrency_key is None for t in tasks)
+        assert await complete_named(reopened, scenario.id, "a") == (
+            f"{scenario.id}:b",
+            f"{scenario.id}:c",
+        )
+    finally:
+        await reopened.close()
 
 
 async def test_a_version_6_file_migrates_and_its_tasks_are_not_groups(tmp_path: Path) -> None:

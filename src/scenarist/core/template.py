@@ -88,6 +88,18 @@ class ForEach:
 PayloadTemplate = Any
 
 
+@dataclass(frozen=True, slots=True)
+class Concurrency:
+    """A task template's `concurrency`: `key` rendered at plan time like a payload leaf."""
+
+    key: CompiledLeaf | str
+    limit: int
+
+    def describe(self) -> dict[str, JSON]:
+        key = self.key.source if isinstance(self.key, CompiledLeaf) else self.key
+        return {"key": key, "limit": self.limit}
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class TaskTemplate:
     id: str
@@ -104,6 +116,7 @@ class TaskTemplate:
     join: Join = Join()
     optional: bool = False  # its failure fails nothing and blocks nothing
     max_parallel: int | None = None  # instances processing at once, all workers together
+    concurrency: Concurrency | None = None  # tasks sharing the rendered key, all workers
 
     @property
     def multiplied(self) -> bool:
@@ -137,6 +150,8 @@ class TaskTemplate:
             described["optional"] = True
         if self.max_parallel is not None:
             described["max_parallel"] = self.max_parallel
+        if self.concurrency is not None:
+            described["concurrency"] = self.concurrency.describe()
         if self.description:
             described["description"] = self.description
         return described

@@ -22,6 +22,7 @@ from scenarist.core.errors import (
     RenderError,
     ScenaristError,
 )
+from scenarist.core.gates import NO_GATES, Gates
 from scenarist.core.model import (
     JSON,
     Completion,
@@ -76,9 +77,12 @@ class Orchestrator:
         limits: Limits | None = None,
         observer: Observer | None = None,
         new_id: Callable[[], str] = new_scenario_id,
+        gates: Gates | None = None,
     ) -> None:
         self.store = store
         self.catalog = catalog
+        # The services' caps and rate limits, checked by the store inside every lease.
+        self.gates: Gates = gates if gates is not None else getattr(catalog, "gates", NO_GATES)
         self.clock = clock
         self.rng = rng or random.Random()
         self.retry_policy = retry_policy or RetryPolicy()
@@ -224,6 +228,7 @@ class Orchestrator:
             "worker_id": worker_id,
             "now": now,
             "nonce": secrets.token_hex(8),
+            "gates": self.gates,
         }
         if len(services) == 1:
             tasks = await self.store.lease(services[0], **options)

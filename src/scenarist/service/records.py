@@ -71,6 +71,8 @@ def build_records(
             join=spec.join,
             max_parallel=spec.max_parallel,
             parallel_group=None if spec.max_parallel is None else spec.template_id,
+            concurrency_key=spec.concurrency_key,
+            concurrency_limit=spec.concurrency_limit,
         )
         for spec in plan.tasks
     ]

@@ -12,6 +12,7 @@ JSON *strings* so the scripts store them verbatim and never re-encode user data:
     R result(json)  E error  u usage (name -> exact float text, core/usage.py)
     R result(json)  E error  j successes needed among the parents (join; absent: all)
     op optional (true or absent)  tl failure tolerated (true or absent)
+    ck concurrency key  cl its limit (both absent without `concurrency`, core/gates.py)
 
 Scenario hash: "tol" counts its tolerated failures (no "#": it is not a status counter).
 """
@@ -100,6 +101,9 @@ def encode_task(task: Task, index: int, statuses: Mapping[str, TaskStatus]) -> s
         record["j"] = task.need
     if task.optional:
         record["op"] = True
+    if task.concurrency_key is not None:
+        record["ck"] = task.concurrency_key
+        record["cl"] = task.concurrency_limit
     return dump_json(record)
 
 
@@ -149,6 +153,8 @@ def decode_task(scenario_id: str, name: str, raw: str, inputs: str | None = None
         need=get("j"),
         optional=bool(get("op")),
         tolerated=bool(get("tl")),
+        concurrency_key=get("ck"),
+        concurrency_limit=get("cl"),
     )
 
 

@@ -139,14 +139,17 @@ def queue_stats(rows: list[list[Any]], *, now: float) -> list[QueueStats]:
     """Merge the per-shard rows of stats.lua into one entry per service."""
     merged: dict[str, list[Any]] = {}
     for flat in rows:
-        for j in range(0, len(flat), 5):
-            service, ready, delayed, in_flight, oldest = flat[j : j + 5]
-            entry = merged.setdefault(service, [0, 0, 0, None])
+        for j in range(0, len(flat), 8):
+            service, ready, delayed, in_flight, oldest, held, tokens, at = flat[j : j + 8]
+            entry = merged.setdefault(service, [0, 0, 0, None, 0, None, None])
             entry[0] += int(ready)
             entry[1] += int(delayed)
             entry[2] += int(in_flight)
             if oldest != "" and (entry[3] is None or float(oldest) < entry[3]):
                 entry[3] = float(oldest)
+            entry[4] += int(held)
+            if tokens != "":  # one shard holds a service's bucket (decision 68)
+                entry[5], entry[6] = float(tokens), float(at)
     return [
         QueueStats(
             service=service,
@@ -154,8 +157,11 @@ def queue_stats(rows: list[list[Any]], *, now: float) -> list[QueueStats]:
             delayed=delayed,
             in_flight=max(in_flight, 0),
             oldest_ready_age=None if oldest is None else max(now - oldest, 0.0),
+            held_by_key=held,
+            bucket_tokens=tokens,
+            bucket_at=at,
         )
-        for service, (ready, delayed, in_flight, oldest) in sorted(merged.items())
+        for service, (ready, delayed, in_flight, oldest, held, tokens, at) in sorted(merged.items())
     ]
 
 

@@ -23,16 +23,40 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from scenarist.core.errors import NotRunnableError
+from scenarist.core.gates import Gates, ServiceGate
 from scenarist.core.model import MAX_PRIORITY, Task
 from scenarist.core.ready_order import ReadyRank, ready_rank
-from scenarist.storage.redis.codec import decode_task, ts
+from scenarist.storage.redis.codec import decode_task, dump_json, ts
 from scenarist.storage.redis.failures import locate
 from scenarist.storage.redis.keys import KeySpace, ShardKeys
 from scenarist.storage.redis.scripts import Scripts
 
 PROMOTE_BATCH = 1000
 
-LeaseArgs = tuple[str, str, str, str]  # lease.lua ARGV: lease seconds, worker id, now, nonce
+# lease.lua ARGV: lease seconds, worker id, now, nonce, gates (JSON, see gates_json)
+LeaseArgs = tuple[str, str, str, str, str]
+
+
+NO_GATES_JSON = "{}"
+
+
+def gates_json(gates: Gates, services: Sequence[str]) -> str:
+    """The gates of `services` as _lib.lua's `new_room` reads them: absent limits are
+    left out (a JSON null would be a true value in Lua)."""
+    encoded: dict[str, dict[str, float]] = {}
+    for service in services:
+        gate = gates.get(service)
+        if gate is None or gate == ServiceGate():
+            continue
+        entry: dict[str, float] = {}
+        if gate.max_in_flight is not None:
+            entry["cap"] = gate.max_in_flight
+        if gate.rate_limit is not None:
+            entry["rate"] = gate.rate_limit.per_second
+            entry["burst"] = gate.rate_limit.burst
+        encoded[service] = entry
+    return dump_json(encoded)
 
 
 class Leaser:
@@ -48,6 +72,15 @@ class Leaser:
         self, services: Sequence[str], max_tasks: int, args: LeaseArgs, *, now: float
     ) -> list[Task]:
         space = self._space
+        if space.shard_count > 1 and args[-1] != NO_GATES_JSON:
+            # A shard's script sees only its own counters: a cap or bucket over several
+            # shards would be exceeded, so it is refused, never ignored (decision 68).
+            raise NotRunnableError(
+                "service caps and rate limits (max_in_flight, rate_limit) need SQLite or "
+                f"single-node Redis; Redis Cluster does not run them (services: "
+                f"{', '.join(services)})",
+                field="services",
+            )
         if space.shard_count == 1:
             return await self._lease_shard(space.shard(0), services, max_tasks, args)
         plan = await plan_lease(self._client, space, services, wanted=max_tasks, now=now)

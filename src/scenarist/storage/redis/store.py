@@ -13,6 +13,7 @@ from scenarist.core.errors import (
     ScenaristError,
     TaskNotFoundError,
 )
+from scenarist.core.gates import NO_GATES, Gates
 from scenarist.core.model import (
     JSON,
     Completion,
@@ -50,19 +51,22 @@ from scenarist.storage.redis.pool import (
     PoolLimits,
 )
 from scenarist.storage.redis.scripts import Scripts
-from scenarist.storage.redis.shard_lease import Leaser
+from scenarist.storage.redis.shard_lease import Leaser, gates_json
 from scenarist.storage.redis.submit import Submitter
 from scenarist.storage.watch import Watch
 
 DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600.0
 
 
-def refuse_unrunnable(scenario: Scenario, tasks: Sequence[Task]) -> None:
+def refuse_unrunnable(scenario: Scenario, tasks: Sequence[Task], *, shards: int) -> None:
     """`for_each` groups and `max_parallel` run on the SQLite store only, until the Lua
-    mirror of their rows exists (decision 55): such a plan is refused, the task named,
-    never run as if the key were absent."""
+    mirror of their rows exists (decision 55), and a `concurrency` key on one Redis node
+    only (decision 68: its count lives in a shard): such a plan is refused, the task
+    named, never run as if the key were absent."""
     for task in tasks:
         key = "for_each" if task.dynamic else "max_parallel" if task.max_parallel else None
+        if key is None and shards > 1 and task.concurrency_key is not None:
+            key = "concurrency on Redis Cluster"
         if key is not None:
             raise NotRunnableError(
                 f"scenario {scenario.template!r}, task {task.name!r}: the Redis store "
@@ -151,7 +155,7 @@ class RedisStore:
     async def create_scenario(
         self, scenario: Scenario, tasks: Sequence[Task]
     ) -> tuple[Scenario, bool]:
-        refuse_unrunnable(scenario, tasks)
+        refuse_unrunnable(scenario, tasks, shards=self._space.shard_count)
         sid, created = await self._submitter.create(scenario, tasks)
         if created:
             # Stored exactly as given (the script derives the same status and counters),
@@ -164,7 +168,7 @@ class RedisStore:
         self, batch: Sequence[tuple[Scenario, Sequence[Task]]]
     ) -> list[tuple[Scenario, bool]]:
         for scenario, tasks in batch:  # the whole batch: an outcome per item is a success
-            refuse_unrunnable(scenario, tasks)
+            refuse_unrunnable(scenario, tasks, shards=self._space.shard_count)
         outcomes = await self._submitter.create_many(batch)
         existing = [sid for sid, created in outcomes if not created]
         found = await reads.get_scenarios(self._client, self._space, existing)
@@ -251,9 +255,10 @@ class RedisStore:
         worker_id: str | None,
         now: float,
         nonce: str,
+        gates: Gates = NO_GATES,
     ) -> list[Task]:
         """In ready order across every shard of the service (see shard_lease.py)."""
-        args = (opt(lease_seconds), opt(worker_id), ts(now), nonce)
+        args = (opt(lease_seconds), opt(worker_id), ts(now), nonce, gates_json(gates, [service]))
         return await self._leaser.lease([service], max_tasks, args, now=now)
 
     @translate_errors
@@ -266,10 +271,12 @@ class RedisStore:
         worker_id: str | None,
         now: float,
         nonce: str,
+        gates: Gates = NO_GATES,
     ) -> list[Task]:
         """One script per shard over every listed service (lease_many.lua)."""
-        args = (opt(lease_seconds), opt(worker_id), ts(now), nonce)
-        return await self._leaser.lease(list(dict.fromkeys(services)), max_tasks, args, now=now)
+        unique = list(dict.fromkeys(services))
+        args = (opt(lease_seconds), opt(worker_id), ts(now), nonce, gates_json(gates, unique))
+        return await self._leaser.lease(unique, max_tasks, args, now=now)
 
     @translate_errors
     async def claim(

@@ -50,6 +50,8 @@ def task_to_row(task: Task, seq: int) -> tuple[object, ...]:
         None if task.join is None else dumps(task.join),
         task.max_parallel,
         task.parallel_group,
+        task.concurrency_key,
+        task.concurrency_limit,
     )
 
 
@@ -57,8 +59,8 @@ INSERT_TASK = """
 INSERT INTO tasks (id, scenario_id, seq, name, service, payload, depends_on, dependents,
                    level, priority, status, attempt, max_attempts, timeout_seconds,
                    created_at, available_at, queued_at, waiting, need, optional, group_spec,
-                   join_spec, max_parallel, parallel_group)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   join_spec, max_parallel, parallel_group, concurrency_key, concurrency_limit)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 
@@ -98,6 +100,8 @@ def row_to_task(row: sqlite3.Row, inputs: tuple[Mapping[str, JSON], ...] = ()) -
         join=None if row["join_spec"] is None else loads(row["join_spec"]),
         max_parallel=row["max_parallel"],
         parallel_group=row["parallel_group"],
+        concurrency_key=row["concurrency_key"],
+        concurrency_limit=row["concurrency_limit"],
     )
 
 

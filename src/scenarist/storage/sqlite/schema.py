@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 BUSY_TIMEOUT_MS = 10_000  # other processes writing the same file wait this long at most
 SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 
@@ -79,6 +79,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     join_spec TEXT,
     max_parallel INTEGER,
     parallel_group TEXT,
+    concurrency_key TEXT,
+    concurrency_limit INTEGER,
     ready_at REAL GENERATED ALWAYS AS (COALESCE(available_at, queued_at)) VIRTUAL
 );
 CREATE INDEX IF NOT EXISTS tasks_by_scenario ON tasks (scenario_id, seq);
@@ -88,6 +90,17 @@ CREATE INDEX IF NOT EXISTS tasks_parallel
     ON tasks (scenario_id, parallel_group, status) WHERE parallel_group IS NOT NULL;
 CREATE INDEX IF NOT EXISTS tasks_in_flight
     ON tasks (lease_expires_at, id) WHERE status = 'processing';
+CREATE INDEX IF NOT EXISTS tasks_processing_by_service
+    ON tasks (service) WHERE status = 'processing';
+CREATE INDEX IF NOT EXISTS tasks_by_concurrency_key
+    ON tasks (concurrency_key, status) WHERE concurrency_key IS NOT NULL;
+
+-- A rate-limited service's token bucket (core/gates.py): tokens left at time `at`.
+CREATE TABLE IF NOT EXISTS rate_buckets (
+    service TEXT PRIMARY KEY,
+    tokens REAL NOT NULL,
+    at REAL NOT NULL
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS task_counts (
     scenario_id TEXT NOT NULL REFERENCES scenarios (id) ON DELETE CASCADE,
@@ -178,6 +191,19 @@ MIGRATE_V6_TO_V7 = (
     "CREATE INDEX IF NOT EXISTS tasks_parallel ON tasks (scenario_id, parallel_group, status) "
     "WHERE parallel_group IS NOT NULL",
 )
+# Version 7 -> 8: lease-time gates (core/gates.py): a task's rendered `concurrency_key`
+# and its limit (older tasks have none: NULL), the indexes that count processing tasks per
+# service and per key, and the services' token buckets.
+MIGRATE_V7_TO_V8 = (
+    "ALTER TABLE tasks ADD COLUMN concurrency_key TEXT",
+    "ALTER TABLE tasks ADD COLUMN concurrency_limit INTEGER",
+    "CREATE INDEX IF NOT EXISTS tasks_processing_by_service ON tasks (service) "
+    "WHERE status = 'processing'",
+    "CREATE INDEX IF NOT EXISTS tasks_by_concurrency_key ON tasks (concurrency_key, status) "
+    "WHERE concurrency_key IS NOT NULL",
+    "CREATE TABLE IF NOT EXISTS rate_buckets (service TEXT PRIMARY KEY, tokens REAL NOT NULL, "
+    "at REAL NOT NULL) WITHOUT ROWID",
+)
 MIGRATIONS = {
     1: MIGRATE_V1_TO_V2,
     2: MIGRATE_V2_TO_V3,
@@ -185,6 +211,7 @@ MIGRATIONS = {
     4: MIGRATE_V4_TO_V5,
     5: MIGRATE_V5_TO_V6,
     6: MIGRATE_V6_TO_V7,
+    7: MIGRATE_V7_TO_V8,
 }
 
 

@@ -24,6 +24,7 @@ from scenarist.core.errors import (
     ScenaristError,
     StoreUnavailableError,
 )
+from scenarist.core.gates import NO_GATES, Gates
 from scenarist.core.model import (
     JSON,
     Completion,
@@ -217,6 +218,7 @@ class SqliteStore:
         worker_id: str | None,
         now: float,
         nonce: str,
+        gates: Gates = NO_GATES,
     ) -> list[Task]:
         return await self.lease_services(
             [service],
@@ -225,6 +227,7 @@ class SqliteStore:
             worker_id=worker_id,
             now=now,
             nonce=nonce,
+            gates=gates,
         )
 
     async def lease_services(
@@ -236,6 +239,7 @@ class SqliteStore:
         worker_id: str | None,
         now: float,
         nonce: str,
+        gates: Gates = NO_GATES,
     ) -> list[Task]:
         return await self._write(
             lambda conn, changes: task_ops.lease(
@@ -247,6 +251,7 @@ class SqliteStore:
                 worker_id=worker_id,
                 now=now,
                 nonce=nonce,
+                gates=gates,
             )
         )
 

@@ -32,6 +32,8 @@
 --   P.."d:"..svc            zset    delayed tasks (retry backoff); score = available_at
 --   P.."lx"                 zset    processing tasks by lease expiry
 --   P.."fl"                 hash    service -> tasks in flight
+--   P.."ck"                 hash    concurrency key -> tasks in flight (core/gates.py)
+--   P.."rb"                 hash    token buckets: svc.."|t" tokens left at svc.."|a"
 --   P.."ob"                 zset    callback outbox: scenario id -> due time
 --   P.."ix:all", P.."ix:"..status  zset  scenario index, score 0, member "<created>|<id>"
 --   P.."sv"                 set     services that have or had tasks
@@ -43,7 +45,7 @@
 -- sets and resets before every operation: loaded as a Redis Function library the helpers
 -- below are built once, not on every call (see scripts.py).
 local KEYS_, P, RETENTION_MS, PUBLISH_LISTS, LIST_PREFIX, CHANNEL
-local K_EXPIRY, K_INFLIGHT, K_OUTBOX, K_SERVICES, K_USAGE
+local K_EXPIRY, K_INFLIGHT, K_OUTBOX, K_SERVICES, K_USAGE, K_KEYS, K_BUCKETS
 local MAX_PRIORITY = 4
 local FINAL = {success = true, failed = true, skipped = true, cancelled = true}
 
@@ -174,7 +176,7 @@ local function add_event(sid, name, status, attempt, now_s)
 end
 
 -- Counter changes are summed per scenario and applied by settle() in one HSET.
-local deltas, in_flight, started
+local deltas, in_flight, started, key_flight
 
 local function bump(sid, field, by)
   local d = deltas[sid]
@@ -262,6 +264,7 @@ end
 local function drop_lease(sid, name, t)
   redis.call('ZREM', K_EXPIRY, sid .. ':' .. name)
   in_flight[t.v] = (in_flight[t.v] or 0) - 1
+  if t.ck then key_flight[t.ck] = (key_flight[t.ck] or 0) - 1 end
   t.e = nil
 end
 
@@ -281,8 +284,127 @@ local function take(sid, name, t, nonce, lease_seconds, worker, now_s, now)
   expiry_adds[#expiry_adds + 1] = t.e
   expiry_adds[#expiry_adds + 1] = sid .. ':' .. name
   in_flight[t.v] = (in_flight[t.v] or 0) + 1
+  if t.ck then key_flight[t.ck] = (key_flight[t.ck] or 0) + 1 end
   started[sid] = started[sid] or now_s
   save_task(sid, name, t)
+end
+
+-- Lease-time gates: the mirror of core/gates.py LeaseRoom (same checks, same order, same
+-- float operations). `gates`: service -> {cap (or absent), rate per second, burst}, as
+-- the lease's JSON argument; counts read once per call from the shard's counters, which
+-- take() and drop_lease() move with the status (never beside it).
+local function bucket_tokens(svc, rate, burst, now)
+  local tokens = redis.call('HGET', K_BUCKETS, svc .. '|t')
+  if not tokens then return burst end
+  local elapsed = math.max(0, now - tonumber(redis.call('HGET', K_BUCKETS, svc .. '|a')))
+  return math.min(burst, tonumber(tokens) + elapsed * rate)
+end
+
+local function new_room(gates, now)
+  return {gates = gates, now = now, taken = {}, tokens = {}, spent = {}, keys = {}}
+end
+
+local function tokens_of(room, svc, g)
+  if room.tokens[svc] == nil then room.tokens[svc] = bucket_tokens(svc, g.rate, g.burst, room.now) end
+  return room.tokens[svc]
+end
+
+-- nil: the service has no gate; else how many more tasks of it this lease may take.
+local function service_room(room, svc)
+  local g = room.gates[svc]
+  if not g then return nil end
+  local left
+  if g.cap then
+    local flying = tonumber(redis.call('HGET', K_INFLIGHT, svc) or '0')
+    left = math.max(0, g.cap - flying - (room.taken[svc] or 0))
+  end
+  if g.rate then
+    local whole = math.max(0, math.floor(tokens_of(room, svc, g)))
+    left = left and math.min(left, whole) or whole
+  end
+  return left
+end
+
+local function gate_admit(room, t)
+  local left = service_room(room, t.v)
+  if left and left <= 0 then return false end
+  if t.ck then
+    if room.keys[t.ck] == nil then room.keys[t.ck] = tonumber(redis.call('HGET', K_KEYS, t.ck) or '0') end
+    if room.keys[t.ck] >= t.cl then return false end
+    room.keys[t.ck] = room.keys[t.ck] + 1
+  end
+  room.taken[t.v] = (room.taken[t.v] or 0) + 1
+  local g = room.gates[t.v]
+  if g and g.rate then
+    room.tokens[t.v] = tokens_of(room, t.v, g) - 1
+    room.spent[t.v] = true
+  end
+  return true
+end
+
+-- Buckets a lease took tokens from are stored, at max(now, their stored time).
+local function store_buckets(room)
+  for svc in pairs(room.spent) do
+    local at = tonumber(redis.call('HGET', K_BUCKETS, svc .. '|a') or '-inf')
+    redis.call('HSET', K_BUCKETS, svc .. '|t', fmt(room.tokens[svc]), svc .. '|a', fmt(math.max(room.now, at)))
+  end
+end
+
+-- Row lease over the ready queues of `services` (queue keys from `queue_of(s, prio)`),
+-- best first across them: higher priority, then the older score, then task id. A task the
+-- room holds back stays queued (the next one is looked at); a service whose cap or bucket
+-- is exhausted is looked at no further. At most HELD_SCAN held tasks are passed over per
+-- queue, so a long run of held tasks bounds the call. Returns {id, sid, name, inputs}.
+local HELD_SCAN, PAGE = 1000, 64
+local function lease_ready(services, queue_of, max_tasks, room, nonce, lease_seconds, worker, now_s, now)
+  local taken, leased = {}, 0
+  for prio = MAX_PRIORITY, 0, -1 do
+    if leased >= max_tasks then break end
+    local cursors = {}
+    for s, svc in ipairs(services) do
+      cursors[s] = {key = queue_of(s, prio), svc = svc, buf = {}, pos = 1, held = 0}
+    end
+    local function head(c)
+      if c.held >= HELD_SCAN then return nil end
+      local left = service_room(room, c.svc)
+      if left and left <= 0 then return nil end
+      if c.pos > #c.buf then
+        -- Everything before `held` that was not held back has left the queue.
+        local got = redis.call('ZRANGE', c.key, c.held, c.held + PAGE - 1, 'WITHSCORES')
+        c.buf, c.pos = {}, 1
+        for j = 1, #got, 2 do c.buf[#c.buf + 1] = {tonumber(got[j + 1]), got[j]} end
+        if #c.buf == 0 then return nil end
+      end
+      return c.buf[c.pos]
+    end
+    while leased < max_tasks do
+      local best, at
+      for s, c in ipairs(cursors) do
+        local h = head(c)
+        if h and (not best or h[1] < best[1] or (h[1] == best[1] and bytes_less(h[2], best[2]))) then
+          best, at = h, s
+        end
+      end
+      if not best then break end
+      local c = cursors[at]
+      c.pos = c.pos + 1
+      local id = best[2]
+      local sid, name = split_id(id)
+      local t = sid and load_task(sid, name)
+      if not (t and t.s == 'queued') then
+        redis.call('ZREM', c.key, id)  -- a stale entry: dropped, as a pop would
+      elseif gate_admit(room, t) then
+        redis.call('ZREM', c.key, id)
+        take(sid, name, t, nonce, lease_seconds, worker, now_s, now)
+        taken[#taken + 1] = {id, sid, name, inputs_json(sid, t)}
+        leased = leased + 1
+      else
+        c.held = c.held + 1
+      end
+    end
+  end
+  store_buckets(room)
+  return taken
 end
 
 -- Row tolerated (a field of rows fail and skip): the scenario's "tol" counter follows it.
@@ -502,6 +624,9 @@ local function settle_all(now_s)
   for svc, by in pairs(in_flight) do
     if by ~= 0 then redis.call('HINCRBY', K_INFLIGHT, svc, by) end
   end
+  for key, by in pairs(key_flight) do
+    if by ~= 0 and redis.call('HINCRBY', K_KEYS, key, by) <= 0 then redis.call('HDEL', K_KEYS, key) end
+  end
   for _, sid in ipairs(touched_order) do
     settle(sid, now_s)
     redis.call('PUBLISH', CHANNEL .. 'events:' .. sid, '1')
@@ -531,8 +656,8 @@ local function begin(keys, argv)
   RETENTION_MS = math.floor(tonumber(argv[1]) * 1000)
   PUBLISH_LISTS, LIST_PREFIX, CHANNEL = argv[2] == '1', argv[3], argv[4]
   K_EXPIRY, K_INFLIGHT, K_OUTBOX, K_SERVICES = P .. 'lx', P .. 'fl', P .. 'ob', P .. 'sv'
-  K_USAGE = P .. 'us'
+  K_USAGE, K_KEYS, K_BUCKETS = P .. 'us', P .. 'ck', P .. 'rb'
   cache, dirty, dirty_order, encoded = {}, {}, {}, {}
   touched, touched_order, ready, ready_order = {}, {}, {}, {}
-  deltas, in_flight, started, expiry_adds = {}, {}, {}, {}
+  deltas, in_flight, started, expiry_adds, key_flight = {}, {}, {}, {}, {}
 end

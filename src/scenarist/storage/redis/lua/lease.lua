@@ -1,4 +1,5 @@
--- lease.lua: take up to N ready tasks of one service in ready order (lease).
+-- lease.lua: take up to N ready tasks of one service in ready order (lease), within the
+-- lease-time gates (core/gates.py: the service's cap and bucket, concurrency keys).
 -- Rows of the lifecycle table (core/transitions.py RULES): lease.
 --
 -- KEYS[1]    string  shard prefix (see _lib.lua)
@@ -11,9 +12,10 @@
 -- ARGV[8]  string  worker id, optional
 -- ARGV[9]  number  now
 -- ARGV[10] string  nonce for the lease tokens
+-- ARGV[11] string  gates (JSON): service -> {cap, rate, burst}, each optional
 -- Derived: the leased tasks' scenario hashes, tasks hashes and event streams (any scenario
---          of this shard), P.."lx", P.."fl", P.."ix:"..status, P.."ob".
--- Due delayed tasks are promoted first; within a priority ZPOPMIN yields the oldest score,
+--          of this shard), P.."lx", P.."fl", P.."ck", P.."rb", P.."ix:"..status, P.."ob".
+-- Due delayed tasks are promoted first; within a priority the oldest score goes first,
 -- ties by task id. Returns a flat list: task id, task record, inputs (JSON), ... per
 -- leased task.
 local svc, max_tasks = ARGV[5], tonumber(ARGV[6])
@@ -26,20 +28,9 @@ check_key(KEYS[7], delayed_key(svc))
 -- Every due backoff is promoted before anything is taken: promoted in batches of the
 -- oldest, a due task of a higher priority could otherwise wait behind a full batch.
 while promote_due(svc, now_s, 1000) == 1000 do end
-local taken, leased = {}, 0
-for i = 2, 6 do
-  if leased >= max_tasks then break end
-  local popped = redis.call('ZPOPMIN', KEYS[i], max_tasks - leased)
-  for j = 1, #popped, 2 do
-    local sid, name = split_id(popped[j])
-    local t = sid and load_task(sid, name)
-    if t and t.s == 'queued' then
-      take(sid, name, t, nonce, lease_seconds, worker, now_s, now)
-      taken[#taken + 1] = {popped[j], sid, name, inputs_json(sid, t)}
-      leased = leased + 1
-    end
-  end
-end
+local room = new_room(cjson.decode(ARGV[11]), now)
+local taken = lease_ready({svc}, function(_, prio) return KEYS[6 - prio] end, max_tasks, room,
+  nonce, lease_seconds, worker, now_s, now)
 settle_all(now_s)
 local out = {}
 for _, x in ipairs(taken) do

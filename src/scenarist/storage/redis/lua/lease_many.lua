@@ -1,5 +1,6 @@
 -- lease_many.lua: take up to N ready tasks of several services, best first across them
--- (lease for a worker serving several services with one long poll).
+-- (lease for a worker serving several services with one long poll), within the
+-- lease-time gates (core/gates.py).
 -- Rows of the lifecycle table (core/transitions.py RULES): lease.
 --
 -- KEYS[1]  string  shard prefix (see _lib.lua)
@@ -11,7 +12,8 @@
 -- ARGV[7]  string  worker id, optional
 -- ARGV[8]  number  now
 -- ARGV[9]  string  nonce for the lease tokens
--- ARGV[10..] string services
+-- ARGV[10] string  gates (JSON): service -> {cap, rate, burst}, each optional
+-- ARGV[11..] string services
 -- Derived: as lease.lua.
 -- Due delayed tasks of every service are promoted first. Order across the services is the
 -- single-service order: higher priority first, then the older queue score, then task id.
@@ -22,7 +24,7 @@ local lease_seconds = opt(ARGV[6]) and tonumber(opt(ARGV[6]))
 local worker, now_s, nonce = opt(ARGV[7]), ARGV[8], ARGV[9]
 local now = tonumber(now_s)
 local services = {}
-for a = 10, #ARGV do services[#services + 1] = ARGV[a] end
+for a = 11, #ARGV do services[#services + 1] = ARGV[a] end
 for s, svc in ipairs(services) do
   local base = 2 + (s - 1) * 6
   for p = 0, 4 do check_key(KEYS[base + p], queue_key(svc, 4 - p)) end
@@ -32,38 +34,9 @@ for s, svc in ipairs(services) do
   while promote_due(svc, now_s, 1000) == 1000 do end
 end
 
--- The best `want` entries of one priority over every service: {score, id, queue key}.
-local function best_heads(p, want)
-  local heads = {}
-  for s = 1, #services do
-    local key = KEYS[2 + (s - 1) * 6 + p]
-    local got = redis.call('ZRANGE', key, 0, want - 1, 'WITHSCORES')
-    for j = 1, #got, 2 do heads[#heads + 1] = {tonumber(got[j + 1]), got[j], key} end
-  end
-  table.sort(heads, function(a, b)
-    if a[1] ~= b[1] then return a[1] < b[1] end
-    return bytes_less(a[2], b[2])
-  end)
-  return heads
-end
-
-local taken, leased = {}, 0
-for p = 0, 4 do
-  if leased >= max_tasks then break end
-  local want = max_tasks - leased
-  local heads = best_heads(p, want)
-  for k = 1, math.min(want, #heads) do
-    local id, key = heads[k][2], heads[k][3]
-    redis.call('ZREM', key, id)
-    local sid, name = split_id(id)
-    local t = sid and load_task(sid, name)
-    if t and t.s == 'queued' then
-      take(sid, name, t, nonce, lease_seconds, worker, now_s, now)
-      taken[#taken + 1] = {id, sid, name, inputs_json(sid, t)}
-      leased = leased + 1
-    end
-  end
-end
+local room = new_room(cjson.decode(ARGV[10]), now)
+local taken = lease_ready(services, function(s, prio) return KEYS[2 + (s - 1) * 6 + 4 - prio] end,
+  max_tasks, room, nonce, lease_seconds, worker, now_s, now)
 settle_all(now_s)
 local out = {}
 for _, x in ipairs(taken) do
