@@ -178,9 +178,14 @@ def test_redis_cluster_refuses_gates(conformance_cluster: RedisCluster) -> None:
                 await store.create_scenario(record, tasks)
             with pytest.raises(NotRunnableError, match="max_in_flight"):
                 await store.lease(
-                    "img", max_tasks=1, lease_seconds=None, worker_id=None, now=T0, nonce="n",
+                    "img",
+                    max_tasks=1,
+                    lease_seconds=None,
+                    worker_id=None,
+                    now=T0,
+                    nonce="n",
                     gates=GATES,
-                )  # fmt: skip
+                )
         finally:
             await store.close()
 

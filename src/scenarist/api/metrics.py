@@ -93,6 +93,21 @@ class PrometheusObserver:
             ["service"],
             registry=r,
         )
+        self.held = Gauge(
+            "scenarist_queue_held",
+            "Ready tasks held back at lease time, by what holds them",
+            ["service", "reason"],
+            registry=r,
+        )
+        self.cap = Gauge(
+            "scenarist_service_max_in_flight", "A service's cap (catalog)", ["service"], registry=r
+        )
+        self.tokens = Gauge(
+            "scenarist_service_rate_tokens",
+            "Tokens left in a service's rate-limit bucket",
+            ["service"],
+            registry=r,
+        )
         self.http = HttpMetrics(r)
         self.usage = UsageCollector()
         r.register(self.usage)
@@ -160,7 +175,8 @@ class PrometheusObserver:
         """The text exposition, with queue gauges set from `queues` and the usage counters
         from `usage` (both fresh from the store)."""
         self.usage.totals = usage
-        for gauge in (self.ready, self.delayed, self.in_flight, self.oldest_age):
+        gauges = (self.ready, self.delayed, self.in_flight, self.oldest_age)
+        for gauge in (*gauges, self.held, self.cap, self.tokens):
             gauge.clear()  # a service that disappeared must not keep its last value
         for q in queues:
             self.ready.labels(q.service).set(q.ready)
@@ -168,6 +184,14 @@ class PrometheusObserver:
             self.in_flight.labels(q.service).set(q.in_flight)
             if q.oldest_ready_age is not None:
                 self.oldest_age.labels(q.service).set(q.oldest_ready_age)
+            held = {"group": q.held, "key": q.held_by_key}
+            held.update(cap=q.held_by_cap, rate=q.held_by_rate)
+            for reason, n in held.items():
+                self.held.labels(q.service, reason).set(n)
+            if q.max_in_flight is not None:
+                self.cap.labels(q.service).set(q.max_in_flight)
+            if q.tokens is not None:
+                self.tokens.labels(q.service).set(q.tokens)
         return generate_latest(self._exposed)
 
 

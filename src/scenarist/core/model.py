@@ -223,6 +223,11 @@ class QueueStats:
     # rate-limited lease. `/queues` refills it to now.
     bucket_tokens: float | None = None
     bucket_at: float | None = None
+    # Filled by the service from the catalog's gates (core/gates.py gate_view), not stored:
+    max_in_flight: int | None = None  # the service's cap
+    tokens: float | None = None  # left in its bucket now; None: no rate limit
+    held_by_cap: int = 0  # ready, free of group and key, beyond the cap's room
+    held_by_rate: int = 0  # ready, free of group, key and cap, beyond the whole tokens
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ this module chooses retry-or-fail, backoff delays, lease lengths, ids and timest
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import secrets
@@ -22,7 +23,7 @@ from scenarist.core.errors import (
     RenderError,
     ScenaristError,
 )
-from scenarist.core.gates import NO_GATES, Gates
+from scenarist.core.gates import NO_GATES, Bucket, Gates, ServiceGate, gate_view
 from scenarist.core.model import (
     JSON,
     Completion,
@@ -63,6 +64,26 @@ class Planner(Protocol):
     """What the service needs of a scenario catalog."""
 
     def plan(self, name: str, params: Mapping[str, Any]) -> ScenarioPlan: ...
+
+
+def with_gates(stats: QueueStats, gate: ServiceGate | None, now: float) -> QueueStats:
+    stored = (
+        None if stats.bucket_at is None else Bucket(stats.bucket_tokens or 0.0, stats.bucket_at)
+    )
+    view = gate_view(
+        gate,
+        free=max(0, stats.ready - stats.held - stats.held_by_key),
+        in_flight=stats.in_flight,
+        bucket=stored,
+        now=now,
+    )
+    return dataclasses.replace(
+        stats,
+        max_in_flight=view.max_in_flight,
+        tokens=view.tokens,
+        held_by_cap=view.held_by_cap,
+        held_by_rate=view.held_by_rate,
+    )
 
 
 class Orchestrator:
@@ -415,7 +436,11 @@ class Orchestrator:
         return {} if self.spans is None else await self.spans.lease_traceparents(tasks)
 
     async def queue_stats(self) -> list[QueueStats]:
-        return await self.store.queue_stats(now=self.clock())
+        """The store's statistics with each service's gates as they stand now: its cap,
+        the tokens left, and the ready tasks the cap or the bucket holds back."""
+        now = self.clock()
+        stats = await self.store.queue_stats(now=now)
+        return [with_gates(s, self.gates.get(s.service), now) for s in stats]
 
     async def usage_totals(self, *, since: float | None = None) -> list[UsageTotal]:
         return await self.store.usage_totals(since=since)
