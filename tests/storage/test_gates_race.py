@@ -18,6 +18,7 @@ from scenarist.core.model import TaskStatus
 from scenarist.service.records import build_records
 from scenarist.storage.base import Store
 from tests.storage.plans import T0, plan, spec
+from tests.support.redis_cluster import RedisCluster
 from tests.support.redis_server import RedisServer
 
 LEASERS = 8
@@ -41,23 +42,31 @@ async def open_redis_at(url: str, prefix: str) -> Store:
     return await RedisStore.open(url, key_prefix=prefix)
 
 
+SCENARIOS = 4  # on a cluster, spread over its shards
+
+
 async def submit(store: Store, *, keyed: bool, now: float = T0) -> list[str]:
-    """TASKS ready gpu tasks; with `keyed`, a third of them share the key "voice" (limit 1)."""
-    specs = []
-    for i in range(TASKS):
-        task = spec(f"t{i}", service="gpu")
-        if keyed and i % 3 == 0:
-            task = dataclasses.replace(task, concurrency_key="voice", concurrency_limit=1)
-        specs.append(task)
-    scenario, tasks = build_records(plan(*specs), scenario_id=f"race{next(_ids)}", now=now)
-    await store.create_scenario(scenario, tasks)
-    return [t.id for t in tasks]
+    """TASKS ready gpu tasks in SCENARIOS scenarios; with `keyed`, a third of them share
+    the key "voice" (limit 1). Returns the scenario ids."""
+    scenario_ids = []
+    for number in range(SCENARIOS):
+        specs = []
+        for i in range(TASKS // SCENARIOS):
+            task = spec(f"t{i}", service="gpu")
+            if keyed and i % 3 == 0:
+                task = dataclasses.replace(task, concurrency_key="voice", concurrency_limit=1)
+            specs.append(task)
+        scenario_id = f"race{next(_ids)}-{number}"
+        scenario, tasks = build_records(plan(*specs), scenario_id=scenario_id, now=now)
+        await store.create_scenario(scenario, tasks)
+        scenario_ids.append(scenario_id)
+    return scenario_ids
 
 
-async def race(open_store: Opener) -> tuple[int, int]:
+async def race(open_store: Opener, *, keyed: bool = True) -> tuple[int, int]:
     """Returns (the most gpu tasks seen processing at once, tasks completed)."""
     stores = [await open_store() for _ in range(LEASERS + 1)]
-    scenario_ids = await submit(stores[0], keyed=True)
+    scenario_ids = await submit(stores[0], keyed=keyed)
     holding = {"now": 0, "most": 0, "key": 0, "done": 0}
     finished = asyncio.Event()
 
@@ -109,7 +118,7 @@ async def race(open_store: Opener) -> tuple[int, int]:
     finally:
         finished.set()
         sampled = await sampling
-        tasks = await stores[0].list_tasks(scenario_ids[0].split(":")[0])
+        tasks = [t for sid in scenario_ids for t in await stores[0].list_tasks(sid)]
         for store in stores:
             await store.close()
     assert all(t.status is TaskStatus.SUCCESS for t in tasks)
@@ -126,6 +135,20 @@ def test_eight_sqlite_leasers_never_exceed_the_cap(tmp_path: Path) -> None:
 def test_eight_redis_leasers_never_exceed_the_cap(redis_server: RedisServer) -> None:
     prefix = f"race{next(_ids)}"
     most, done = asyncio.run(race(lambda: open_redis_at(redis_server.url, prefix)))
+    assert done == TASKS
+    assert 1 <= most <= CAP
+
+
+@pytest.mark.redis
+@pytest.mark.redis_cluster
+def test_eight_redis_cluster_leasers_never_exceed_the_cap(
+    conformance_cluster: RedisCluster,
+) -> None:
+    """Scenarios on several shards, the cap in its own slot: reservations and confirmed
+    leases count together (decision 68). Keys are refused on a cluster."""
+    prefix = f"race{next(_ids)}"
+    opener = lambda: open_redis_at(conformance_cluster.url, prefix)  # noqa: E731
+    most, done = asyncio.run(race(opener, keyed=False))
     assert done == TASKS
     assert 1 <= most <= CAP
 
@@ -180,3 +203,12 @@ def test_eight_sqlite_leasers_stay_within_the_rate_limit(tmp_path: Path) -> None
 def test_eight_redis_leasers_stay_within_the_rate_limit(redis_server: RedisServer) -> None:
     prefix = f"rate{next(_ids)}"
     check_rate(asyncio.run(rate_run(lambda: open_redis_at(redis_server.url, prefix))))
+
+
+@pytest.mark.redis
+@pytest.mark.redis_cluster
+def test_eight_redis_cluster_leasers_stay_within_the_rate_limit(
+    conformance_cluster: RedisCluster,
+) -> None:
+    prefix = f"rate{next(_ids)}"
+    check_rate(asyncio.run(rate_run(lambda: open_redis_at(conformance_cluster.url, prefix))))

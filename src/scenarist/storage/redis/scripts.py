@@ -54,6 +54,8 @@ OPERATIONS = (
     "callbacks_finish",
     "promote",
     "stats",
+    "gate_reserve",
+    "gate_confirm",
 )
 
 

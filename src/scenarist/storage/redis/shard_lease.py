@@ -23,22 +23,28 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from scenarist.core.errors import NotRunnableError
-from scenarist.core.gates import Gates, ServiceGate
+from scenarist.core.gates import NO_GATES, Gates, ServiceGate
 from scenarist.core.model import MAX_PRIORITY, Task
 from scenarist.core.ready_order import ReadyRank, ready_rank
 from scenarist.storage.redis.codec import decode_task, dump_json, ts
 from scenarist.storage.redis.failures import locate
+from scenarist.storage.redis.gate_slots import GateSlots, gated
 from scenarist.storage.redis.keys import KeySpace, ShardKeys
 from scenarist.storage.redis.scripts import Scripts
 
 PROMOTE_BATCH = 1000
 
-# lease.lua ARGV: lease seconds, worker id, now, nonce, gates (JSON, see gates_json)
-LeaseArgs = tuple[str, str, str, str, str]
+LeaseArgs = tuple[str, str, str, str]  # lease.lua ARGV: lease seconds, worker id, now, nonce
+Quotas = dict[str, int]  # gated service -> tasks a shard's script may still take
 
 
 NO_GATES_JSON = "{}"
+
+
+def quota_json(quotas: Quotas) -> str:
+    """Gates for one shard's script on Redis Cluster: the room reserved in the gate slots
+    (decision 68), not the caps, which the shard could not check alone."""
+    return dump_json({service: {"quota": n} for service, n in quotas.items()})
 
 
 def gates_json(gates: Gates, services: Sequence[str]) -> str:
@@ -67,34 +73,74 @@ class Leaser:
         self._space = space
         self._scripts = scripts
         self._rotation = itertools.count()
+        self._slots = GateSlots(client, space, scripts)
 
     async def lease(
-        self, services: Sequence[str], max_tasks: int, args: LeaseArgs, *, now: float
+        self,
+        services: Sequence[str],
+        max_tasks: int,
+        args: LeaseArgs,
+        *,
+        now: float,
+        gates: Gates = NO_GATES,
+        lease_seconds: float | None = None,
     ) -> list[Task]:
         space = self._space
-        if space.shard_count > 1 and args[-1] != NO_GATES_JSON:
-            # A shard's script sees only its own counters: a cap or bucket over several
-            # shards would be exceeded, so it is refused, never ignored (decision 68).
-            raise NotRunnableError(
-                "service caps and rate limits (max_in_flight, rate_limit) need SQLite or "
-                f"single-node Redis; Redis Cluster does not run them (services: "
-                f"{', '.join(services)})",
-                field="services",
-            )
-        if space.shard_count == 1:
-            return await self._lease_shard(space.shard(0), services, max_tasks, args)
-        plan = await plan_lease(self._client, space, services, wanted=max_tasks, now=now)
+        if space.shard_count == 1:  # one script sees every counter
+            gated_args = (*args, gates_json(gates, services))
+            return await self._lease_shard(space.shard(0), services, max_tasks, gated_args)
+        if not gated(gates, services):
+            return await self._lease_planned(services, max_tasks, args, None, now)
+        # Room under the caps and buckets first, in their own slots (gate_slots.py).
+        nonce = args[3]
+        reserved = await self._slots.reserve(
+            gates, services, max_tasks, now=now, nonce=nonce, lease_seconds=lease_seconds
+        )
+        quotas = {service: r.granted for service, r in reserved.items()}
+        leased = await self._lease_planned(services, max_tasks, args, quotas, now)
+        await self._slots.confirm(gates, reserved, leased, now=now)
+        return leased
+
+    async def buckets(self, services: Sequence[str]) -> dict[str, tuple[float, float]]:
+        return await self._slots.buckets(services)
+
+    async def _lease_planned(
+        self,
+        services: Sequence[str],
+        max_tasks: int,
+        args: LeaseArgs,
+        quotas: Quotas | None,
+        now: float,
+    ) -> list[Task]:
+        space = self._space
+        plan = await plan_lease(
+            self._client, space, services, wanted=max_tasks, now=now, quotas=quotas
+        )
         if plan.due:
             await self.promote([space.shard(i) for i in plan.due], now)
-            plan = await plan_lease(self._client, space, services, wanted=max_tasks, now=now)
+            plan = await plan_lease(
+                self._client, space, services, wanted=max_tasks, now=now, quotas=quotas
+            )
         batches = await asyncio.gather(
-            *(self._lease_shard(space.shard(i), services, n, args) for i, n in plan.shares.items())
+            *(
+                self._lease_shard(space.shard(i), services, n, self._shard_args(args, plan, i))
+                for i, n in plan.shares.items()
+            )
         )
         leased = [task for batch in batches for task in batch]
         leased = [leased[i] for i in plan.sort([t.id for t in leased])]
         if len(leased) < sum(plan.shares.values()):  # a concurrent leaser was quicker
-            leased += await self._lease_rotating(services, max_tasks - len(leased), args)
+            if quotas is not None:
+                taken = Counter(t.service for t in leased)
+                quotas = {s: n - taken[s] for s, n in quotas.items()}
+            leased += await self._lease_rotating(services, max_tasks - len(leased), args, quotas)
         return leased
+
+    @staticmethod
+    def _shard_args(args: LeaseArgs, plan: LeasePlan, index: int) -> tuple[str, ...]:
+        if plan.quotas is None:
+            return (*args, NO_GATES_JSON)
+        return (*args, quota_json(plan.quotas.get(index, {})))
 
     async def promote(self, shards: Sequence[ShardKeys], now: float) -> None:
         """Move due delayed tasks of `shards` to their ready queues."""
@@ -104,9 +150,10 @@ class Leaser:
             )
 
     async def _lease_rotating(
-        self, services: Sequence[str], max_tasks: int, args: LeaseArgs
+        self, services: Sequence[str], max_tasks: int, args: LeaseArgs, quotas: Quotas | None
     ) -> list[Task]:
-        """Shard by shard, starting one further each call, so no shard starves."""
+        """Shard by shard, starting one further each call, so no shard starves; with
+        `quotas`, each shard gets what the earlier ones left of them."""
         shards = self._space.shards()
         start = next(self._rotation) % len(shards)
         leased: list[Task] = []
@@ -114,11 +161,16 @@ class Leaser:
             wanted = max_tasks - len(leased)
             if wanted <= 0:
                 break
-            leased += await self._lease_shard(shard, services, wanted, args)
+            gates_arg = NO_GATES_JSON if quotas is None else quota_json(quotas)
+            got = await self._lease_shard(shard, services, wanted, (*args, gates_arg))
+            if quotas is not None:
+                taken = Counter(t.service for t in got)
+                quotas = {s: n - taken[s] for s, n in quotas.items()}
+            leased += got
         return leased
 
     async def _lease_shard(
-        self, shard: ShardKeys, services: Sequence[str], wanted: int, args: LeaseArgs
+        self, shard: ShardKeys, services: Sequence[str], wanted: int, args: tuple[str, ...]
     ) -> list[Task]:
         if len(services) == 1:
             keys = [shard.prefix, *shard.ready_queues(services[0]), shard.delayed(services[0])]
@@ -140,6 +192,9 @@ class LeasePlan:
     shares: dict[int, int]  # shard index -> how many tasks to lease there
     order: dict[str, int]  # task id -> global rank of the candidates chosen
     due: list[int]  # shards with delayed tasks whose backoff is over
+    # With gated services: shard index -> service -> how many of the chosen are there
+    # (the most that shard's script may take of that service).
+    quotas: dict[int, Quotas] | None = None
 
     def sort(self, task_ids: list[str]) -> list[int]:
         """Positions of `task_ids` in global ready order (unplanned ids last)."""
@@ -148,7 +203,13 @@ class LeasePlan:
 
 
 async def plan_lease(
-    client: Redis, space: KeySpace, services: Sequence[str], *, wanted: int, now: float
+    client: Redis,
+    space: KeySpace,
+    services: Sequence[str],
+    *,
+    wanted: int,
+    now: float,
+    quotas: Quotas | None = None,
 ) -> LeasePlan:
     shards = space.shards()
     async with client.pipeline(transaction=False) as pipe:
@@ -159,23 +220,43 @@ async def plan_lease(
         replies: list[Any] = await pipe.execute()
     per_service = MAX_PRIORITY + 2  # five queues and the delayed count
     per_shard = per_service * len(services)
-    ranked: list[tuple[ReadyRank, int]] = []
+    ranked: list[tuple[ReadyRank, int, str]] = []
     due: set[int] = set()
     for index in range(len(shards)):
-        for first in range(index * per_shard, (index + 1) * per_shard, per_service):
+        for number, first in enumerate(
+            range(index * per_shard, (index + 1) * per_shard, per_service)
+        ):
             block = replies[first : first + per_service]
             if int(block[-1]) > 0:
                 due.add(index)
             for offset, heads in enumerate(block[:-1]):
                 priority = MAX_PRIORITY - offset
                 ranked += [
-                    (ready_rank(priority, float(score), member), index) for member, score in heads
+                    (ready_rank(priority, float(score), member), index, services[number])
+                    for member, score in heads
                 ]
-    chosen = sorted(ranked)[:wanted]
+    left = dict(quotas or {})
+    chosen: list[tuple[ReadyRank, int, str]] = []
+    for candidate in sorted(ranked):
+        if len(chosen) >= wanted:
+            break
+        service = candidate[2]
+        if service in left:
+            if left[service] <= 0:
+                continue
+            left[service] -= 1
+        chosen.append(candidate)
+    shard_quotas = None
+    if quotas is not None:
+        shard_quotas = {i: dict.fromkeys(quotas, 0) for i in range(len(shards))}
+        for _, index, service in chosen:
+            if service in quotas:
+                shard_quotas[index][service] += 1
     return LeasePlan(
-        shares=dict(Counter(index for _, index in chosen)),
-        order={rank[2]: position for position, (rank, _) in enumerate(chosen)},
+        shares=dict(Counter(index for _, index, _ in chosen)),
+        order={rank[2]: position for position, (rank, _, _) in enumerate(chosen)},
         due=sorted(due),
+        quotas=shard_quotas,
     )
 
 

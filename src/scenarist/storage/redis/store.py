@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
@@ -51,7 +52,7 @@ from scenarist.storage.redis.pool import (
     PoolLimits,
 )
 from scenarist.storage.redis.scripts import Scripts
-from scenarist.storage.redis.shard_lease import Leaser, gates_json
+from scenarist.storage.redis.shard_lease import Leaser
 from scenarist.storage.redis.submit import Submitter
 from scenarist.storage.watch import Watch
 
@@ -237,7 +238,19 @@ class RedisStore:
             await self._scripts.run("stats", [s.prefix, s.services, s.in_flight], [ts(now)])
             for s in self._space.shards()
         ]
-        return reads.queue_stats(rows, now=now)
+        stats = reads.queue_stats(rows, now=now)
+        if self._space.shard_count == 1:
+            return stats
+        # On a cluster the buckets live in the services' gate slots (gate_slots.py).
+        buckets = await self._leaser.buckets([q.service for q in stats])
+        return [
+            q
+            if q.service not in buckets
+            else dataclasses.replace(
+                q, bucket_tokens=buckets[q.service][0], bucket_at=buckets[q.service][1]
+            )
+            for q in stats
+        ]
 
     @translate_errors
     async def usage_totals(self, *, since: float | None) -> list[UsageTotal]:
@@ -258,8 +271,10 @@ class RedisStore:
         gates: Gates = NO_GATES,
     ) -> list[Task]:
         """In ready order across every shard of the service (see shard_lease.py)."""
-        args = (opt(lease_seconds), opt(worker_id), ts(now), nonce, gates_json(gates, [service]))
-        return await self._leaser.lease([service], max_tasks, args, now=now)
+        args = (opt(lease_seconds), opt(worker_id), ts(now), nonce)
+        return await self._leaser.lease(
+            [service], max_tasks, args, now=now, gates=gates, lease_seconds=lease_seconds
+        )
 
     @translate_errors
     async def lease_services(
@@ -275,8 +290,10 @@ class RedisStore:
     ) -> list[Task]:
         """One script per shard over every listed service (lease_many.lua)."""
         unique = list(dict.fromkeys(services))
-        args = (opt(lease_seconds), opt(worker_id), ts(now), nonce, gates_json(gates, unique))
-        return await self._leaser.lease(unique, max_tasks, args, now=now)
+        args = (opt(lease_seconds), opt(worker_id), ts(now), nonce)
+        return await self._leaser.lease(
+            unique, max_tasks, args, now=now, gates=gates, lease_seconds=lease_seconds
+        )
 
     @translate_errors
     async def claim(

@@ -290,8 +290,9 @@ local function take(sid, name, t, nonce, lease_seconds, worker, now_s, now)
 end
 
 -- Lease-time gates: the mirror of core/gates.py LeaseRoom (same checks, same order, same
--- float operations). `gates`: service -> {cap (or absent), rate per second, burst}, as
--- the lease's JSON argument; counts read once per call from the shard's counters, which
+-- float operations). `gates`: service -> {cap, rate per second, burst, quota}, each
+-- optional, as the lease's JSON argument (quota: on Redis Cluster, the room reserved
+-- in the service's gate slot instead of the cap and bucket, decision 68); counts read once per call from the shard's counters, which
 -- take() and drop_lease() move with the status (never beside it).
 local function bucket_tokens(svc, rate, burst, now)
   local tokens = redis.call('HGET', K_BUCKETS, svc .. '|t')
@@ -321,6 +322,10 @@ local function service_room(room, svc)
   if g.rate then
     local whole = math.max(0, math.floor(tokens_of(room, svc, g)))
     left = left and math.min(left, whole) or whole
+  end
+  if g.quota then  -- Redis Cluster: the room reserved in the gate slot (gate_slots.py)
+    local still = math.max(0, g.quota - (room.taken[svc] or 0))
+    left = left and math.min(left, still) or still
   end
   return left
 end
