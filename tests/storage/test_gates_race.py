@@ -212,3 +212,26 @@ def test_eight_redis_cluster_leasers_stay_within_the_rate_limit(
 ) -> None:
     prefix = f"rate{next(_ids)}"
     check_rate(asyncio.run(rate_run(lambda: open_redis_at(conformance_cluster.url, prefix))))
+
+
+@pytest.mark.redis
+@pytest.mark.redis_cluster
+def test_a_cluster_top_up_lease_stays_within_the_reserved_room(
+    conformance_cluster: RedisCluster,
+) -> None:
+    """When a concurrent leaser took a planned task, the lease tops up shard by shard:
+    each shard's script is held to what is left of the reserved room (its `quota`), not
+    to the count asked for."""
+    from scenarist.storage.redis.store import RedisStore
+
+    async def scenario() -> int:
+        store = await RedisStore.open(conformance_cluster.url, key_prefix=f"topup{next(_ids)}")
+        try:
+            await submit(store, keyed=False)
+            args = ("", "", repr(T0 + 1), "topup")
+            leased = await store._leaser._lease_rotating(["gpu"], 10, args, {"gpu": 2})
+            return len(leased)
+        finally:
+            await store.close()
+
+    assert asyncio.run(scenario()) == 2
