@@ -71,6 +71,8 @@ def keyed_dags(draw: st.DrawFn, *, with_keys: bool = True) -> ScenarioPlan:
 
 
 class GatedLockstep(Lockstep):
+    gates = GATES
+
     @initialize(the_plan=keyed_dags())
     def first_submit(self, the_plan: ScenarioPlan) -> None:
         self.submit(the_plan)
@@ -82,27 +84,6 @@ class GatedLockstep(Lockstep):
     @rule(plans=st.lists(keyed_dags(), min_size=1, max_size=3))
     def submit_batch(self, plans: list[ScenarioPlan]) -> None:
         super().submit_batch(plans)
-
-    @rule(
-        services=st.sampled_from([("img",), ("tts",), ("img", "tts")]),
-        max_tasks=st.integers(1, 4),
-        lease_seconds=st.sampled_from([None, 3.0]),
-    )
-    def lease(self, services: tuple[str, ...], max_tasks: int, lease_seconds: Any) -> None:
-        now, nonce = self.tick(), self.nonce()
-        options = {
-            "max_tasks": max_tasks,
-            "lease_seconds": lease_seconds,
-            "worker_id": "w1",
-            "now": now,
-            "nonce": nonce,
-            "gates": GATES,
-        }
-        if len(services) == 1:
-            answer = self.each(lambda s: s.lease(services[0], **options))
-        else:
-            answer = self.each(lambda s: s.lease_services(services, **options))
-        self.record_tokens(answer)
 
     def seed_claim(self, data: Any) -> None:
         """Not a rule here: the seed's claim names its task and is not held back by a gate
