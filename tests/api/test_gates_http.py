@@ -5,6 +5,7 @@ each gate holds."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -99,3 +100,31 @@ async def test_gates_hold_tasks_back_and_show_on_queues_metrics_and_dashboard(
     )
     assert failed.status_code == 200, failed.text
     assert [t["name"] for t in await lease(gated, "text-service")] == ["line_2"]
+
+
+PACED = """\
+services:
+  text-service: {rate_limit: {per_second: 5, burst: 1}}
+Paced:
+  tasks:
+    - {id: line, service: text-service, count: 2}
+"""
+
+
+async def test_a_long_poll_held_by_the_bucket_gets_the_next_token(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """Tokens come back without a ready event: the long poll looks again at the next
+    token (0.2 s here), not after the one-second re-check of an ungated wait."""
+    catalog = tmp_path / "paced.yml"
+    catalog.write_text(PACED)
+    async with serve(make_settings(sqlite_url, scenarios=catalog)) as client:
+        assert (await client.post("/generate", json={"scenario": "Paced"})).status_code == 201
+        assert len(await lease(client, "text-service")) == 1
+        started = time.monotonic()
+        r = await client.post(
+            "/queues/text-service/lease", json={"max_tasks": 1, "wait_seconds": 5}
+        )
+        waited = time.monotonic() - started
+    assert len(r.json()["tasks"]) == 1
+    assert waited < 0.9, waited

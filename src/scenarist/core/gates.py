@@ -19,12 +19,13 @@ use it, `gate_admit` in `storage/redis/lua/_lib.lua` mirrors it.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from scenarist.core.model import JSON
+from scenarist.core.model import JSON, QueueStats
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,3 +205,24 @@ def gate_view(
         tokens = bucket_tokens(gate.rate_limit, bucket, now)
         by_rate = max(0, free - by_cap - int(tokens))
     return GateView(gate.max_in_flight, tokens, by_cap, by_rate)
+
+
+def with_gates(stats: QueueStats, gate: ServiceGate | None, now: float) -> QueueStats:
+    """The store's statistics of a service with its gates as they stand at `now`."""
+    stored = (
+        None if stats.bucket_at is None else Bucket(stats.bucket_tokens or 0.0, stats.bucket_at)
+    )
+    view = gate_view(
+        gate,
+        free=max(0, stats.ready - stats.held - stats.held_by_key),
+        in_flight=stats.in_flight,
+        bucket=stored,
+        now=now,
+    )
+    return dataclasses.replace(
+        stats,
+        max_in_flight=view.max_in_flight,
+        tokens=view.tokens,
+        held_by_cap=view.held_by_cap,
+        held_by_rate=view.held_by_rate,
+    )

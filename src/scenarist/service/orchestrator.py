@@ -6,7 +6,6 @@ this module chooses retry-or-fail, backoff delays, lease lengths, ids and timest
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import random
 import secrets
@@ -23,7 +22,7 @@ from scenarist.core.errors import (
     RenderError,
     ScenaristError,
 )
-from scenarist.core.gates import NO_GATES, Bucket, Gates, ServiceGate, gate_view
+from scenarist.core.gates import NO_GATES, Gates, with_gates
 from scenarist.core.model import (
     JSON,
     Completion,
@@ -58,32 +57,13 @@ CompletionItem = base.CompletionItem  # what the edges build for complete_many
 # after each wait, never on an immediate answer (the hot path).
 CallerGone = Callable[[], Awaitable[bool]]
 log = logging.getLogger(__name__)
+GATE_RECHECK_SECONDS = 0.2  # a long poll held back by a service's cap looks again this often
 
 
 class Planner(Protocol):
     """What the service needs of a scenario catalog."""
 
     def plan(self, name: str, params: Mapping[str, Any]) -> ScenarioPlan: ...
-
-
-def with_gates(stats: QueueStats, gate: ServiceGate | None, now: float) -> QueueStats:
-    stored = (
-        None if stats.bucket_at is None else Bucket(stats.bucket_tokens or 0.0, stats.bucket_at)
-    )
-    view = gate_view(
-        gate,
-        free=max(0, stats.ready - stats.held - stats.held_by_key),
-        in_flight=stats.in_flight,
-        bucket=stored,
-        now=now,
-    )
-    return dataclasses.replace(
-        stats,
-        max_in_flight=view.max_in_flight,
-        tokens=view.tokens,
-        held_by_cap=view.held_by_cap,
-        held_by_rate=view.held_by_rate,
-    )
 
 
 class Orchestrator:
@@ -194,12 +174,29 @@ class Orchestrator:
             with await self.store.watch_ready(services) as ready:
                 tasks = await self._lease_now(services, max_tasks, lease_seconds, worker_id)
                 if not tasks:
-                    timeout = min(remaining, self.limits.recheck_seconds)
+                    timeout = min(remaining, self._recheck_seconds(services))
                     await self.wait_unless_stopping(ready, timeout)
             if tasks and await is_gone(caller_gone):
                 await self._hand_back(tasks)
                 return []
         return tasks
+
+    def _recheck_seconds(self, services: Sequence[str]) -> float:
+        """How long a long poll waits before looking again. Room under a cap or a bucket
+        comes back without a ready event (the end of an attempt wakes nobody: waking every
+        waiter of a service at each end would cost ungated services a herd of empty
+        leases), so a gated service is looked at again soon: at its next token, or every
+        GATE_RECHECK_SECONDS under a cap (decision 69)."""
+        wait = self.limits.recheck_seconds
+        for service in services:
+            gate = self.gates.get(service)
+            if gate is None:
+                continue
+            if gate.max_in_flight is not None:
+                wait = min(wait, GATE_RECHECK_SECONDS)
+            if gate.rate_limit is not None:
+                wait = min(wait, 1.0 / gate.rate_limit.per_second)
+        return wait
 
     async def wait_unless_stopping(self, watch: Watch, timeout: float) -> None:
         """`watch.wait(timeout)`, cut short by `stop_waiting` (long polls, event streams)."""
