@@ -128,3 +128,42 @@ async def test_a_long_poll_held_by_the_bucket_gets_the_next_token(
         waited = time.monotonic() - started
     assert len(r.json()["tasks"]) == 1
     assert waited < 0.9, waited
+
+
+GROUPED = """\
+Keyed:
+  params:
+    model: {type: string, default: sdxl}
+  tasks:
+    - id: outline
+      service: text-service
+    - id: shot
+      service: image-service
+      depends_on: [outline]
+      for_each: "{{ results.outline.shots }}"
+      concurrency: {key: "gpu-{{ model }}", limit: 2}
+      payload: {prompt: "{{ item }}"}
+"""
+
+
+async def test_a_groups_instances_share_its_rendered_key(sqlite_url: str, tmp_path: Path) -> None:
+    """The key renders at plan time with the request's parameters; the instances a
+    completion creates carry the group's key, so the limit holds across them."""
+    catalog = tmp_path / "grouped.yml"
+    catalog.write_text(GROUPED)
+    async with serve(make_settings(sqlite_url, scenarios=catalog)) as client:
+        assert (await client.post("/generate", json={"scenario": "Keyed"})).status_code == 201
+        (outline,) = await lease(client, "text-service")
+        done = await client.post(
+            f"/tasks/{outline['id']}/complete",
+            json={
+                "lease_token": outline["lease_token"],
+                "result_ref": "out",
+                "result": {"shots": ["a", "b", "c", "d"]},
+            },
+        )
+        assert done.status_code == 200, done.text
+        shots = await lease(client, "image-service")
+        stats = await queues(client)
+    assert [t["name"] for t in shots] == ["shot_1", "shot_2"]
+    assert (stats["image-service"]["ready"], stats["image-service"]["held_by_key"]) == (2, 2)
