@@ -121,7 +121,6 @@ def drop_version_6_columns(conn: sqlite3.Connection) -> None:
 
 def drop_version_8_columns(conn: sqlite3.Connection) -> None:
     """Back to version 7: without lease-time gates."""
-    conn.execute("DROP INDEX tasks_processing_by_service")
     conn.execute("DROP INDEX tasks_by_concurrency_key")
     conn.execute("DROP TABLE rate_buckets")
     for column in ("concurrency_key", "concurrency_limit"):

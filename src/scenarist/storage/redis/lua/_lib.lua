@@ -374,8 +374,11 @@ local function lease_ready(services, queue_of, max_tasks, room, nonce, lease_sec
       local left = service_room(room, c.svc)
       if left and left <= 0 then return nil end
       if c.pos > #c.buf then
-        -- Everything before `held` that was not held back has left the queue.
-        local got = redis.call('ZRANGE', c.key, c.held, c.held + PAGE - 1, 'WITHSCORES')
+        -- Everything before `held` that was not held back has left the queue. A page is
+        -- what the lease still wants (more only once tasks were held back), so a lease of
+        -- one task reads one entry.
+        local size = math.min(PAGE, max_tasks - leased + c.held)
+        local got = redis.call('ZRANGE', c.key, c.held, c.held + size - 1, 'WITHSCORES')
         c.buf, c.pos = {}, 1
         for j = 1, #got, 2 do c.buf[#c.buf + 1] = {tonumber(got[j + 1]), got[j]} end
         if #c.buf == 0 then return nil end
