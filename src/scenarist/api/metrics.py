@@ -184,9 +184,8 @@ class PrometheusObserver:
             self.in_flight.labels(q.service).set(q.in_flight)
             if q.oldest_ready_age is not None:
                 self.oldest_age.labels(q.service).set(q.oldest_ready_age)
-            held = {"group": q.held, "key": q.held_by_key}
-            held.update(cap=q.held_by_cap, rate=q.held_by_rate)
-            for reason, n in held.items():
+            held = {"group": q.held, "key": q.held_by_key, "cap": q.held_by_cap}
+            for reason, n in {**held, "rate": q.held_by_rate}.items():
                 self.held.labels(q.service, reason).set(n)
             if q.max_in_flight is not None:
                 self.cap.labels(q.service).set(q.max_in_flight)

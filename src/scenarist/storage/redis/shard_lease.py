@@ -10,6 +10,11 @@ all their queues together, in the same order. Shards with due delayed tasks (bac
 are promoted first so those tasks compete too. A concurrent leaser may take a candidate in
 between; that shard's script then takes its next task or returns short, and the caller
 tops up.
+
+Lease-time gates (core/gates.py): with one shard, the script checks them against the
+shard's counters. With several, a gated service's room is reserved in its gate slot first
+(gate_slots.py), the candidates are chosen in global order within it, each shard's
+script is held to its share (`quota`), and the lease is confirmed after (decision 68).
 """
 
 from __future__ import annotations

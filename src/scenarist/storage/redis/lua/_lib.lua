@@ -291,9 +291,10 @@ end
 
 -- Lease-time gates: the mirror of core/gates.py LeaseRoom (same checks, same order, same
 -- float operations). `gates`: service -> {cap, rate per second, burst, quota}, each
--- optional, as the lease's JSON argument (quota: on Redis Cluster, the room reserved
--- in the service's gate slot instead of the cap and bucket, decision 68); counts read once per call from the shard's counters, which
--- take() and drop_lease() move with the status (never beside it).
+-- optional, as the lease's JSON argument (quota: on Redis Cluster, the room reserved in
+-- the service's gate slot instead of the cap and bucket, decision 68). Counts are read
+-- once per call from the shard's counters, which take() and drop_lease() move with the
+-- status (never beside it).
 local function bucket_tokens(svc, rate, burst, now)
   local tokens = redis.call('HGET', K_BUCKETS, svc .. '|t')
   if not tokens then return burst end
@@ -302,7 +303,7 @@ local function bucket_tokens(svc, rate, burst, now)
 end
 
 local function new_room(gates, now)
-  return {gates = gates, now = now, taken = {}, tokens = {}, spent = {}, keys = {}}
+  return {gates = gates, now = now, taken = {}, tokens = {}, spent = {}, keys = {}, flying = {}}
 end
 
 local function tokens_of(room, svc, g)
@@ -316,8 +317,10 @@ local function service_room(room, svc)
   if not g then return nil end
   local left
   if g.cap then
-    local flying = tonumber(redis.call('HGET', K_INFLIGHT, svc) or '0')
-    left = math.max(0, g.cap - flying - (room.taken[svc] or 0))
+    if room.flying[svc] == nil then
+      room.flying[svc] = tonumber(redis.call('HGET', K_INFLIGHT, svc) or '0')
+    end
+    left = math.max(0, g.cap - room.flying[svc] - (room.taken[svc] or 0))
   end
   if g.rate then
     local whole = math.max(0, math.floor(tokens_of(room, svc, g)))
