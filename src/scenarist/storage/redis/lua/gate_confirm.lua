@@ -2,7 +2,8 @@
 -- into its leased tasks and take their tokens (decision 68).
 -- Rows of the lifecycle table (core/transitions.py RULES): none (gate state only).
 --
--- KEYS[1]  string  gate prefix "{<key_prefix>:gate:<service>}:" (see keys.py)
+-- KEYS[1]  string  shard prefix of the service's gate slot "{<key_prefix>:gate:<service>}:"
+--                  (keys.py KeySpace.gate)
 -- ARGV[1..4]       common configuration (see _lib.lua)
 -- ARGV[5]  string  service
 -- ARGV[6]  number  now (the lease's)
