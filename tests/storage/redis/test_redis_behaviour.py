@@ -257,7 +257,8 @@ async def test_an_override_merged_from_a_stale_payload_is_merged_again(
         found = await real(client, key, payloads)
         calls.append(len(found))
         if len(calls) == 1:  # as if another rerun changed the payload after this read
-            return [[name, '{"k": 0}', '{"k": 0, "style": "old"}'] for name, _, _ in found]
+            stale = '{"k": 0}', '{"k": 0, "style": "old"}'
+            return [[name, *stale, digest] for name, _, _, digest in found]
         return found
 
     monkeypatch.setattr(rerun_module, "_overrides", stale_first)
