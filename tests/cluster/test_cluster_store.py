@@ -147,3 +147,27 @@ async def test_a_held_task_at_a_shards_head_wins_that_shard_no_share(cluster: Re
         assert (stats.ready, stats.held) == (2, 1)
     finally:
         await store.close()
+
+
+async def test_a_candidate_its_own_lease_filled_the_group_of_is_passed_over(
+    cluster: RedisCluster,
+) -> None:
+    """Two tasks of one group with room for one are both candidates of the plan; the
+    shard's script takes the first and holds the second back, and the lease plans again
+    and takes the globally next task from another shard, as the walk over one queue
+    would (core/gates.py LeaseRoom)."""
+    store = await RedisStore.open(cluster.url, key_prefix=next(_prefixes))
+    try:
+        space = store.key_space
+        ids = (f"room{i:04d}" for i in itertools.count())
+        first = next(ids)
+        other = next(i for i in ids if space.shard_of(i) != space.shard_of(first))
+        limited = [dataclasses.replace(spec(n), max_parallel=1) for n in ("x_1", "x_2")]
+        await submit(store, plan(*limited), now=T0, scenario_id=first)
+        await submit(store, plan(spec("b")), now=T0 + 1, scenario_id=other)
+        taken = await lease(store, now=T0 + 2, max_tasks=2)
+        assert [t.id for t in taken] == [f"{first}:x_1", f"{other}:b"]
+        [stats] = await store.queue_stats(now=T0 + 2)
+        assert (stats.ready, stats.held, stats.in_flight) == (1, 1, 2)
+    finally:
+        await store.close()

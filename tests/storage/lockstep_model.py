@@ -18,6 +18,7 @@ from scenarist.core.errors import (
     ScenaristError,
     TaskNotFoundError,
 )
+from scenarist.core.gates import NO_GATES, Bucket, Gates, LeaseCounts, LeaseRoom
 from scenarist.core.group_expansion import Instance, Step, complete_steps, released_names
 from scenarist.core.lifecycle import count_progress, derive_scenario_status
 from scenarist.core.model import (
@@ -52,6 +53,7 @@ class ModelStore:
         self.history: dict[str, list[RunRecord]] = {}  # task id -> ended runs, newest first
         self.cache: dict[str, CacheEntry] = {}
         self.cache_hits: dict[str, list[int]] = {}  # service -> [hits, misses]
+        self.buckets: dict[str, Bucket] = {}  # service -> token bucket (core/gates.py)
 
     async def close(self) -> None:
         return None
@@ -133,6 +135,8 @@ class ModelStore:
             optional=f["optional"],
             max_parallel=f["max_parallel"],
             parallel_group=f["parallel_group"],
+            concurrency_key=f["concurrency_key"],
+            concurrency_limit=f["concurrency_limit"],
         )
         fields = {a.name: getattr(task, a.name) for a in dataclasses.fields(Task)}
         fields.update(seq=f["seq"], waiting=f["waiting"])
@@ -262,6 +266,7 @@ class ModelStore:
             mine = [t for t in every if t["service"] == service]
             ready = [t for t in mine if ready_order.is_ready(t, now)]
             oldest = min((ready_order.ready_at(t) for t in ready), default=None)
+            bucket = self.buckets.get(service)
             stats.append(
                 QueueStats(
                     service=service,
@@ -270,6 +275,9 @@ class ModelStore:
                     in_flight=sum(t["status"] == TaskStatus.PROCESSING for t in mine),
                     oldest_ready_age=None if oldest is None else max(0.0, now - oldest),
                     held=sum(self._held(t) for t in ready),
+                    held_by_key=sum(self._held_by_key(t) and not self._held(t) for t in ready),
+                    bucket_tokens=None if bucket is None else bucket.tokens,
+                    bucket_at=None if bucket is None else bucket.at,
                 )
             )
         return stats
@@ -300,6 +308,7 @@ class ModelStore:
         worker_id: str | None,
         now: float,
         nonce: str,
+        gates: Gates = NO_GATES,
     ) -> list[Task]:
         ready = sorted(
             (
@@ -309,18 +318,15 @@ class ModelStore:
                 if t["service"] in services and ready_order.is_ready(t, now) and not self._held(t)
             ),
             key=ready_order.ready_key,
-        )[:max_tasks]
-        # Of the first max_tasks not held, those their group still has room for.
-        room: dict[tuple[str, str], int] = {}
+        )
+        # The one lease rule (core/gates.py LeaseRoom): in ready order, each task admitted
+        # by its group, key and service gates, counting the ones taken before it.
+        room = LeaseRoom(gates, self._lease_counts(), now=now)
         taken = []
         for t in ready:
-            if t["max_parallel"] is not None:
-                key = (t["scenario_id"], t["parallel_group"])
-                room.setdefault(key, t["max_parallel"] - self._running(t))
-                if room[key] <= 0:
-                    continue
-                room[key] -= 1
-            taken.append(t)
+            if len(taken) < max_tasks and room.admit(t):
+                taken.append(t)
+        self.buckets.update(room.spent_buckets())
         leased = [
             self._take(t, "lease", lease_seconds=lease_seconds, worker_id=worker_id, now=now,
                        nonce=nonce)
@@ -328,6 +334,26 @@ class ModelStore:
         ]  # fmt: skip
         self._settle(now)
         return leased
+
+    def _processing(self) -> list[dict[str, Any]]:
+        every = (t for tasks in self.tasks.values() for t in tasks.values())
+        return [t for t in every if t["status"] == TaskStatus.PROCESSING]
+
+    def _lease_counts(self) -> LeaseCounts:
+        """Counted from the task statuses, like the stores (core/gates.py)."""
+        return LeaseCounts(
+            in_flight=lambda s: sum(t["service"] == s for t in self._processing()),
+            key_running=lambda k: sum(t["concurrency_key"] == k for t in self._processing()),
+            group_running=lambda sid, g: sum(
+                (t["scenario_id"], t["parallel_group"]) == (sid, g) for t in self._processing()
+            ),
+            bucket=self.buckets.get,
+        )
+
+    def _held_by_key(self, fields: dict[str, Any]) -> bool:
+        key = fields["concurrency_key"]
+        running = sum(t["concurrency_key"] == key for t in self._processing())
+        return key is not None and running >= fields["concurrency_limit"]
 
     def _take(self, fields: dict[str, Any], rule: str, **options: Any) -> Task:
         scenario_id = fields["scenario_id"]

@@ -44,6 +44,7 @@ from hypothesis.stateful import (
 )
 
 from scenarist.core.errors import ScenaristError
+from scenarist.core.gates import NO_GATES, Gates
 from scenarist.core.model import Completion, ScenarioPlan, Task
 from scenarist.core.rerun import RerunRequest
 from scenarist.service.records import build_records
@@ -110,6 +111,7 @@ class Lockstep(RuleBasedStateMachine):
     """Opens one store per backend; each rule runs the same call on all of them."""
 
     openers: ClassVar[dict[str, Callable[[], Awaitable[Store]]]] = {}
+    gates: ClassVar[Gates] = NO_GATES  # the services' caps and buckets every lease passes
 
     def __init__(self) -> None:
         super().__init__()
@@ -211,6 +213,7 @@ class Lockstep(RuleBasedStateMachine):
             "worker_id": worker,
             "now": now,
             "nonce": nonce,
+            "gates": self.gates,
         }
         if len(services) == 1:
             answer = self.each(lambda s: s.lease(services[0], **options))

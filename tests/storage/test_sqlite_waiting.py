@@ -135,7 +135,7 @@ def drop_version_8_columns(conn: sqlite3.Connection) -> None:
 
 
 def drop_version_9_columns(conn: sqlite3.Connection) -> None:
-    """Back to version 8: without runs (or the step cache)."""
+    """Back to version 8: without runs (or anything newer)."""
     drop_version_10_columns(conn)
     conn.execute("DROP TABLE task_runs")
     for column in ("run", "runs", "no_cache"):
@@ -143,11 +143,20 @@ def drop_version_9_columns(conn: sqlite3.Connection) -> None:
 
 
 def drop_version_10_columns(conn: sqlite3.Connection) -> None:
-    """Back to version 9: without the step cache."""
+    """Back to version 9: without the step cache (or lease-time gates)."""
+    drop_version_11_columns(conn)
     for column in ("cache_ttl", "cache_key", "cached", "cached_from"):
         conn.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
     conn.execute("DROP TABLE cache_entries")
     conn.execute("DROP TABLE cache_counts")
+
+
+def drop_version_11_columns(conn: sqlite3.Connection) -> None:
+    """Back to version 10: without lease-time gates."""
+    conn.execute("DROP INDEX tasks_by_concurrency_key")
+    conn.execute("DROP TABLE rate_buckets")
+    for column in ("concurrency_key", "concurrency_limit"):
+        conn.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
 
 
 async def test_a_version_8_file_migrates_and_its_tasks_are_in_their_first_run(
@@ -180,6 +189,36 @@ async def test_a_version_8_file_migrates_and_its_tasks_are_in_their_first_run(
         assert [(r.run, r.status) for r in history] == [(1, TaskStatus.SUCCESS)]
         rerun = await reopened.get_task(a.id)
         assert (rerun.run, rerun.runs, rerun.no_cache) == (2, 2, True)
+    finally:
+        await reopened.close()
+
+
+async def test_a_version_10_file_migrates_and_its_tasks_have_no_concurrency_key(
+    tmp_path: Path,
+) -> None:
+    """Version 11 adds a task's concurrency key and the services' token buckets: an older
+    task has no key, and leases as before."""
+    path = tmp_path / "old.db"
+    store = await SqliteStore.open(path)
+    try:
+        scenario, _ = await submit(store, diamond())
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        drop_version_11_columns(conn)
+        conn.execute("PRAGMA user_version = 10")
+
+    reopened = await SqliteStore.open(path)
+    try:
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+            assert conn.execute("SELECT COUNT(*) FROM rate_buckets").fetchone()[0] == 0
+        tasks = await reopened.list_tasks(scenario.id)
+        assert all(t.concurrency_key is None for t in tasks)
+        assert await complete_named(reopened, scenario.id, "a") == (
+            f"{scenario.id}:b",
+            f"{scenario.id}:c",
+        )
     finally:
         await reopened.close()
 

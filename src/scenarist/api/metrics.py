@@ -100,6 +100,21 @@ class PrometheusObserver:
             ["service"],
             registry=r,
         )
+        self.held = Gauge(
+            "scenarist_queue_held",
+            "Ready tasks held back at lease time, by what holds them",
+            ["service", "reason"],
+            registry=r,
+        )
+        self.cap = Gauge(
+            "scenarist_service_max_in_flight", "A service's cap (catalog)", ["service"], registry=r
+        )
+        self.tokens = Gauge(
+            "scenarist_service_rate_tokens",
+            "Tokens left in a service's rate-limit bucket",
+            ["service"],
+            registry=r,
+        )
         self.http = HttpMetrics(r)
         self.usage = UsageCollector()
         r.register(self.usage)
@@ -178,7 +193,7 @@ class PrometheusObserver:
         self.usage.totals = usage
         self.cache.counts = cache
         gauges = (self.ready, self.delayed, self.in_flight, self.oldest_age, self.live_workers)
-        for gauge in gauges:
+        for gauge in (*gauges, self.held, self.cap, self.tokens):
             gauge.clear()  # a service that disappeared must not keep its last value
         for service, count in (live_workers or {}).items():
             self.live_workers.labels(service).set(count)
@@ -188,6 +203,13 @@ class PrometheusObserver:
             self.in_flight.labels(q.service).set(q.in_flight)
             if q.oldest_ready_age is not None:
                 self.oldest_age.labels(q.service).set(q.oldest_ready_age)
+            held = {"group": q.held, "key": q.held_by_key, "cap": q.held_by_cap}
+            for reason, n in {**held, "rate": q.held_by_rate}.items():
+                self.held.labels(q.service, reason).set(n)
+            if q.max_in_flight is not None:
+                self.cap.labels(q.service).set(q.max_in_flight)
+            if q.tokens is not None:
+                self.tokens.labels(q.service).set(q.tokens)
         return generate_latest(self._exposed)
 
 

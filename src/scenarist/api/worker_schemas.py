@@ -218,6 +218,23 @@ class QueuePublic(BaseModel):
         description="of the ready ones, held back because their group has `max_parallel` "
         "tasks processing",
     )
+    held_by_key: int = Field(
+        default=0,
+        description="of the ready ones, held back because their `concurrency` key has "
+        "`limit` tasks processing",
+    )
+    max_in_flight: int | None = Field(
+        default=None, description="the service's cap on processing tasks (catalog), if any"
+    )
+    tokens: float | None = Field(
+        default=None, description="tokens left now in the service's rate-limit bucket, if any"
+    )
+    held_by_cap: int = Field(
+        default=0, description="of the ready ones, held back because `max_in_flight` is reached"
+    )
+    held_by_rate: int = Field(
+        default=0, description="of the ready ones, held back because the bucket is empty"
+    )
 
     @classmethod
     def of(cls, stats: QueueStats) -> QueuePublic:
@@ -228,6 +245,11 @@ class QueuePublic(BaseModel):
             in_flight=stats.in_flight,
             oldest_ready_age=stats.oldest_ready_age,
             held=stats.held,
+            held_by_key=stats.held_by_key,
+            max_in_flight=stats.max_in_flight,
+            tokens=None if stats.tokens is None else round(stats.tokens, 3),
+            held_by_cap=stats.held_by_cap,
+            held_by_rate=stats.held_by_rate,
         )
 
 

@@ -1,9 +1,10 @@
 """The scenario catalog: a YAML file of scenario templates, checked once when loaded.
 
-Top-level keys `defaults` (task defaults) and `services` (the known worker services) are
-reserved; every other key is a scenario. `Catalog.plan` validates a request's parameters
-and expands the scenario into a ScenarioPlan. A bad catalog raises one CatalogError that
-holds every problem found, in file order (`CatalogError.errors`).
+Top-level keys `defaults` (task defaults) and `services` (the known worker services, a
+list or a mapping to their scheduling limits, see core/gates.py) are reserved; every
+other key is a scenario. `Catalog.plan` validates a request's parameters and expands the
+scenario into a ScenarioPlan. A bad catalog raises one CatalogError that holds every
+problem found, in file order (`CatalogError.errors`).
 """
 
 from __future__ import annotations
@@ -14,16 +15,13 @@ from functools import partial
 from importlib import resources
 from pathlib import Path
 
-from scenarist.core.catalog_parse import (
-    ScenarioParser,
-    TaskDefaults,
-    parse_defaults,
-    parse_services,
-)
+from scenarist.core.catalog_parse import ScenarioParser, TaskDefaults, parse_defaults
 from scenarist.core.catalog_problems import Problems
+from scenarist.core.catalog_services import parse_services
 from scenarist.core.catalog_where import Where
 from scenarist.core.errors import CatalogError, UnknownScenarioError
 from scenarist.core.expand import expand_plan
+from scenarist.core.gates import NO_GATES, Gates
 from scenarist.core.model import JSON, ScenarioPlan
 from scenarist.core.render import Renderer, RenderLimits
 from scenarist.core.template import ScenarioTemplate
@@ -41,6 +39,8 @@ class Catalog:
     defaults: TaskDefaults = field(default_factory=TaskDefaults)
     services: tuple[str, ...] | None = None  # None: any service name is accepted
     renderer: Renderer = field(default_factory=Renderer, repr=False)
+    # Scheduling limits of the services that have any (`services:` as a mapping).
+    gates: Gates = field(default_factory=lambda: NO_GATES)
 
     def names(self) -> list[str]:
         return list(self.scenarios)
@@ -94,10 +94,14 @@ def parse_catalog(text: str, source: str, *, limits: RenderLimits | None = None)
         defaults = problems.checked(
             partial(parse_defaults, at, document["defaults"], problems), defaults
         )
-    services = None
+    services: tuple[str, ...] | None = None
+    gates: Gates = NO_GATES
     if "services" in document:
         at = where.at(document.line_of("services"))
-        services = problems.checked(partial(parse_services, at, document["services"]), None)
+        unchecked: tuple[tuple[str, ...] | None, Gates] = (None, NO_GATES)
+        services, gates = problems.checked(
+            partial(parse_services, at, document["services"], problems), unchecked
+        )
     renderer = Renderer(limits)
     parser = ScenarioParser(source, renderer, defaults, services, problems)
     scenarios: dict[str, ScenarioTemplate] = {}
@@ -111,4 +115,4 @@ def parse_catalog(text: str, source: str, *, limits: RenderLimits | None = None)
     if not scenarios and not problems.errors:
         where.fail("the catalog defines no scenarios")
     problems.raise_if_any()
-    return Catalog(source, scenarios, defaults, services, renderer)
+    return Catalog(source, scenarios, defaults, services, renderer, gates)

@@ -17,6 +17,7 @@ from functools import partial
 
 from scenarist.core.catalog_dynamic import dynamic_problems, parse_run_time_keys
 from scenarist.core.catalog_problems import Problems
+from scenarist.core.catalog_services import parse_concurrency
 from scenarist.core.catalog_where import (
     Where,
     check_keys,
@@ -42,6 +43,7 @@ SCENARIO_KEYS = frozenset({"description", "params", "tasks"})
 TASK_KEYS = frozenset(
     {"id", "service", "depends_on", "count", "payload", "max_attempts", "timeout_seconds"}
     | {"description", "for_each", "max_items", "join", "optional", "max_parallel", "cache"}
+    | {"concurrency"}
 )
 DEFAULTS_KEYS = frozenset({"max_attempts", "timeout_seconds"})
 
@@ -77,12 +79,6 @@ def parse_defaults(where: Where, raw: object, problems: Problems) -> TaskDefault
             base.timeout_seconds,
         ),
     )
-
-
-def parse_services(where: Where, raw: object) -> tuple[str, ...]:
-    if not isinstance(raw, list) or not all(isinstance(s, str) and s for s in raw):
-        where.fail("'services' must be a list of service names")
-    return tuple(raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +185,12 @@ class ScenarioParser:
             ),
             description=str(raw.get("description") or ""),
             line=where.line or 0,
+            concurrency=None
+            if raw.get("concurrency") is None
+            else checked(
+                partial(parse_concurrency, at("concurrency"), raw["concurrency"], self._compile),
+                None,
+            ),
             **parse_run_time_keys(where, raw, self.problems, self._compile),
         )
 

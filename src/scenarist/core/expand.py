@@ -57,7 +57,9 @@ def expand_plan(
             # One node for the group: its items come from a result not known yet.
             parents = tuple(name for dep in task.depends_on for name in copies[dep.task].names)
             levels[task.id] = level = 1 + max((levels[p] for p in parents), default=-1)
-            specs.append(_group_spec(task, parents, level))
+            where = f"scenario {template.name!r}, task {task.id!r}"
+            key = concurrency_key(session, task, params, where)
+            specs.append(_group_spec(task, parents, level, key))
             copies[task.id] = _Copies(task, None, (task.id,))
             continue
         expanded = _Copies(task, count, names)
@@ -78,6 +80,7 @@ def expand_plan(
                     name=name,
                     position=copy if count is not None else None,
                     payload=render_tree(session, task.payload, variables, where),
+                    key=concurrency_key(session, task, variables, where),
                     parents=parents,
                     level=level,
                     need=None if below_group else _need(task, parents, where),
@@ -94,6 +97,7 @@ def _spec(
     name: str,
     position: int | None,
     payload: JSON,
+    key: str | None,
     parents: tuple[str, ...],
     level: int,
     need: int | None,
@@ -112,12 +116,16 @@ def _spec(
         need=need,
         optional=task.optional,
         max_parallel=task.max_parallel,
+        concurrency_key=key,
+        concurrency_limit=None if task.concurrency is None else task.concurrency.limit,
         join=join,
         cache_ttl=task.cache_ttl,
     )
 
 
-def _group_spec(task: TaskTemplate, parents: tuple[str, ...], level: int) -> TaskSpec:
+def _group_spec(
+    task: TaskTemplate, parents: tuple[str, ...], level: int, key: str | None
+) -> TaskSpec:
     assert task.for_each is not None
     return TaskSpec(
         name=task.id,
@@ -132,6 +140,8 @@ def _group_spec(task: TaskTemplate, parents: tuple[str, ...], level: int) -> Tas
         optional=task.optional,
         for_each=task.for_each.source,
         max_parallel=task.max_parallel,
+        concurrency_key=key,
+        concurrency_limit=None if task.concurrency is None else task.concurrency.limit,
         group_spec={
             "for_each": task.for_each.source,
             "zip": task.for_each.group,
@@ -139,6 +149,27 @@ def _group_spec(task: TaskTemplate, parents: tuple[str, ...], level: int) -> Tas
             "max_items": task.item_limit,
         },
     )
+
+
+MAX_KEY_LENGTH = 200  # a rendered concurrency key is an index key in every store
+
+
+def concurrency_key(
+    session: RenderSession, task: TaskTemplate, variables: Mapping[str, JSON], where: str
+) -> str | None:
+    """The task's rendered `concurrency.key` (a group's instances share the group's)."""
+    if task.concurrency is None:
+        return None
+    key = task.concurrency.key
+    value = session.render(key, variables, where) if isinstance(key, CompiledLeaf) else key
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise RenderError(f"{where}, concurrency.key: must render to text, got {value!r}")
+    text = str(value).strip()
+    if not text or len(text) > MAX_KEY_LENGTH:
+        raise RenderError(
+            f"{where}, concurrency.key: must render to 1..{MAX_KEY_LENGTH} characters, got {text!r}"
+        )
+    return text
 
 
 def payload_source(value: PayloadTemplate) -> JSON:

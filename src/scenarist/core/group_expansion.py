@@ -182,6 +182,8 @@ class _Expansion:
             "need": group["need"],
             "max_parallel": group["max_parallel"],
             "parallel_group": group["parallel_group"],
+            "concurrency_key": group["concurrency_key"],
+            "concurrency_limit": group["concurrency_limit"],
             "optional": bool(group["optional"]),
             "waiting": waiting,
             "queued_at": self.now if waiting <= 0 else None,
@@ -263,6 +265,8 @@ _KEYS = (
     "tolerated",
     "max_parallel",
     "parallel_group",
+    "concurrency_key",
+    "concurrency_limit",
 )
 
 

@@ -67,6 +67,10 @@ class TaskSpec:
     # template's `for_each`; its instances are not known at plan time.
     for_each: str | None = None
     max_parallel: int | None = None  # instances processing at once, all workers together
+    # `concurrency`: tasks sharing the rendered key processing at once, all scenarios and
+    # workers together (core/gates.py).
+    concurrency_key: str | None = None
+    concurrency_limit: int | None = None
     # The group's unrendered spec (`for_each`, payload sources, `max_items`, the group it
     # zips with), stored with the scenario so a catalog reload cannot change it.
     group_spec: Mapping[str, JSON] | None = None
@@ -155,6 +159,9 @@ class Task:
     cache_key: str | None = None
     cached: bool = False
     cached_from: str | None = None
+    # At most `concurrency_limit` processing tasks share `concurrency_key` (core/gates.py).
+    concurrency_key: str | None = None
+    concurrency_limit: int | None = None
 
     @property
     def priority(self) -> int:
@@ -240,6 +247,17 @@ class QueueStats:
     in_flight: int  # processing
     oldest_ready_age: float | None  # seconds the oldest ready task has waited
     held: int = 0  # ready, but held back: their group has max_parallel tasks processing
+    # Ready, not held by a group, but held back: their concurrency key is at its limit.
+    held_by_key: int = 0
+    # The service's stored token bucket (core/gates.py Bucket): None before its first
+    # rate-limited lease. `/queues` refills it to now.
+    bucket_tokens: float | None = None
+    bucket_at: float | None = None
+    # Filled by the service from the catalog's gates (core/gates.py gate_view), not stored:
+    max_in_flight: int | None = None  # the service's cap
+    tokens: float | None = None  # left in its bucket now; None: no rate limit
+    held_by_cap: int = 0  # ready, free of group and key, beyond the cap's room
+    held_by_rate: int = 0  # ready, free of group, key and cap, beyond the whole tokens
 
 
 @dataclass(frozen=True, slots=True)

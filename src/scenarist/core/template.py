@@ -88,6 +88,18 @@ class ForEach:
 PayloadTemplate = Any
 
 
+@dataclass(frozen=True, slots=True)
+class Concurrency:
+    """A task template's `concurrency`: `key` rendered at plan time like a payload leaf."""
+
+    key: CompiledLeaf | str
+    limit: int
+
+    def describe(self) -> dict[str, JSON]:
+        key = self.key.source if isinstance(self.key, CompiledLeaf) else self.key
+        return {"key": key, "limit": self.limit}
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class TaskTemplate:
     id: str
@@ -107,6 +119,7 @@ class TaskTemplate:
     # Step cache (decision 64): seconds a success may stand in for a run with the same
     # inputs; None: not cached.
     cache_ttl: int | None = None
+    concurrency: Concurrency | None = None  # tasks sharing the rendered key, all workers
 
     @property
     def multiplied(self) -> bool:
@@ -142,6 +155,8 @@ class TaskTemplate:
             described["max_parallel"] = self.max_parallel
         if self.cache_ttl is not None:
             described["cache"] = {"ttl_seconds": self.cache_ttl}
+        if self.concurrency is not None:
+            described["concurrency"] = self.concurrency.describe()
         if self.description:
             described["description"] = self.description
         return described

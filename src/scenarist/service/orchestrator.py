@@ -22,6 +22,7 @@ from scenarist.core.errors import (
     RenderError,
     ScenaristError,
 )
+from scenarist.core.gates import NO_GATES, Gates, with_gates
 from scenarist.core.model import (
     JSON,
     Completion,
@@ -60,6 +61,7 @@ CompletionItem = base.CompletionItem  # what the edges build for complete_many
 # after each wait, never on an immediate answer (the hot path).
 CallerGone = Callable[[], Awaitable[bool]]
 log = logging.getLogger(__name__)
+GATE_RECHECK_SECONDS = 0.2  # a long poll held back by a service's cap looks again this often
 
 
 class Planner(Protocol):
@@ -80,9 +82,12 @@ class Orchestrator:
         limits: Limits | None = None,
         observer: Observer | None = None,
         new_id: Callable[[], str] = new_scenario_id,
+        gates: Gates | None = None,
     ) -> None:
         self.store = store
         self.catalog = catalog
+        # The services' caps and rate limits, checked by the store inside every lease.
+        self.gates: Gates = gates if gates is not None else getattr(catalog, "gates", NO_GATES)
         self.clock = clock
         self.rng = rng or random.Random()
         self.retry_policy = retry_policy or RetryPolicy()
@@ -182,12 +187,29 @@ class Orchestrator:
             with await self.store.watch_ready(services) as ready:
                 tasks = await self._lease_now(services, max_tasks, lease_seconds, worker_id)
                 if not tasks:
-                    timeout = min(remaining, self.limits.recheck_seconds)
+                    timeout = min(remaining, self._recheck_seconds(services))
                     await self.wait_unless_stopping(ready, timeout)
             if tasks and await is_gone(caller_gone):
                 await self._hand_back(tasks)
                 return []
         return tasks
+
+    def _recheck_seconds(self, services: Sequence[str]) -> float:
+        """How long a long poll waits before looking again. Room under a cap or a bucket
+        comes back without a ready event (the end of an attempt wakes nobody: waking every
+        waiter of a service at each end would cost ungated services a herd of empty
+        leases), so a gated service is looked at again soon: at its next token, or every
+        GATE_RECHECK_SECONDS under a cap (decision 69)."""
+        wait = self.limits.recheck_seconds
+        for service in services:
+            gate = self.gates.get(service)
+            if gate is None:
+                continue
+            if gate.max_in_flight is not None:
+                wait = min(wait, GATE_RECHECK_SECONDS)
+            if gate.rate_limit is not None:
+                wait = min(wait, 1.0 / gate.rate_limit.per_second)
+        return wait
 
     async def wait_unless_stopping(self, watch: Watch, timeout: float) -> None:
         """`watch.wait(timeout)`, cut short by `stop_waiting` (long polls, event streams)."""
@@ -237,6 +259,7 @@ class Orchestrator:
             "worker_id": worker_id,
             "now": now,
             "nonce": secrets.token_hex(8),
+            "gates": self.gates,
         }
         if len(services) == 1:
             tasks = await self.store.lease(services[0], **options)
@@ -443,7 +466,11 @@ class Orchestrator:
         return {} if self.spans is None else await self.spans.lease_traceparents(tasks)
 
     async def queue_stats(self) -> list[QueueStats]:
-        return await self.store.queue_stats(now=self.clock())
+        """The store's statistics with each service's gates as they stand now: its cap,
+        the tokens left, and the ready tasks the cap or the bucket holds back."""
+        now = self.clock()
+        stats = await self.store.queue_stats(now=now)
+        return [with_gates(s, self.gates.get(s.service), now) for s in stats]
 
     async def usage_totals(self, *, since: float | None = None) -> list[UsageTotal]:
         return await self.store.usage_totals(since=since)

@@ -72,6 +72,8 @@ def build_records(
             max_parallel=spec.max_parallel,
             parallel_group=None if spec.max_parallel is None else spec.template_id,
             cache_ttl=spec.cache_ttl,
+            concurrency_key=spec.concurrency_key,
+            concurrency_limit=spec.concurrency_limit,
         )
         for spec in plan.tasks
     ]

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from scenarist.core.errors import ScenaristError
+from scenarist.core.gates import NO_GATES, Gates
 from scenarist.core.model import (
     JSON,
     Completion,
@@ -145,12 +146,20 @@ class Store(Protocol):
         worker_id: str | None,
         now: float,
         nonce: str,
+        gates: Gates = NO_GATES,
     ) -> list[Task]:
         """Atomically take up to `max_tasks` ready tasks of `service` (see ready order),
         mark them `processing` with attempt += 1, token `f"{nonce}.{attempt}"`,
         started_at=now, lease_expires_at = now + (lease_seconds or task.timeout_seconds),
         and return them with `inputs` filled. Sets the scenario's started_at (and status
-        running) on its first lease."""
+        running) on its first lease.
+
+        Lease-time gates (core/gates.py, decision 67) are checked inside the same step: a
+        task is taken only while its service stays within `gates[service].max_in_flight`
+        processing tasks and has a token in its bucket (`rate_limit`, refilled at `now`,
+        one token a task), its group within `max_parallel` and its `concurrency_key`
+        within `concurrency_limit` processing tasks. A task held back stays queued and
+        the lease goes on in ready order."""
 
     async def lease_services(
         self,
@@ -161,6 +170,7 @@ class Store(Protocol):
         worker_id: str | None,
         now: float,
         nonce: str,
+        gates: Gates = NO_GATES,
     ) -> list[Task]:
         """`lease` over several services in one atomic step (per shard): up to `max_tasks`
         ready tasks of any of `services`, in ready order across them (higher priority,

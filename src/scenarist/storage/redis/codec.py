@@ -20,6 +20,7 @@ JSON *strings* so the scripts store them verbatim and never re-encode user data:
     ck cache key it was looked up with  ch its success came from the cache (true or
     absent)  cf the task it was copied from  rd result digest of a success
     (core/step_cache.py; `nc`, a forced miss, is read as `no_cache`)
+    kk concurrency key  kl its limit (both absent without `concurrency`, core/gates.py)
 
 Scenario hash: "tol" counts its tolerated failures, "g" its unexpanded live groups (the
 total is still growing), "nx" the plan index the next instance takes (no "#": none of
@@ -135,6 +136,9 @@ def encode_task(task: Task, index: int, statuses: Mapping[str, TaskStatus]) -> s
     if task.cache_ttl is not None:
         record["ct"] = task.cache_ttl
         record["cb"] = base_digest(task.service, task.payload)
+    if task.concurrency_key is not None:
+        record["kk"] = task.concurrency_key
+        record["kl"] = task.concurrency_limit
     return dump_json(record)
 
 
@@ -195,6 +199,8 @@ def decode_task(scenario_id: str, name: str, raw: str, inputs: str | None = None
         cache_key=get("ck"),
         cached=bool(get("ch")),
         cached_from=get("cf"),
+        concurrency_key=get("kk"),
+        concurrency_limit=get("kl"),
     )
 
 

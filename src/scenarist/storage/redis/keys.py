@@ -19,6 +19,10 @@ documents the derivation and the tests check that both sides agree):
                                                     service, name] -> exact float text
     {<prefix>:w}:workers                    hash    worker id -> worker record (JSON)
     {<prefix>:w}:seen                       zset    worker id by last seen
+    {<prefix>:gate:<service>}:f             zset    Redis Cluster only: a gated service's
+                                                    confirmed leases "<task id>|<token>"
+    {<prefix>:gate:<service>}:p             zset    ... its reservations (score: expiry)
+    {<prefix>:gate:<service>}:rb            hash    ... its token bucket (decision 68)
     scenarist:function-libraries            hash    server-wide: Lua library version ->
                                                     when a process last loaded it
 
@@ -127,6 +131,10 @@ class KeySpace:
 
     def for_idempotency_key(self, key: str) -> ShardKeys:
         return self.shard(zlib.crc32(key.encode()) % self.shard_count)
+
+    def gate(self, service: str) -> ShardKeys:
+        """A service's gate keys on Redis Cluster: a slot of their own (decision 68)."""
+        return ShardKeys(f"{{{self.key_prefix}:gate:{service}}}:")
 
     def shards(self) -> list[ShardKeys]:
         return [self.shard(i) for i in range(self.shard_count)]

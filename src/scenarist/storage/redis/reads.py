@@ -139,15 +139,18 @@ def queue_stats(rows: list[list[Any]], *, now: float) -> list[QueueStats]:
     """Merge the per-shard rows of stats.lua into one entry per service."""
     merged: dict[str, list[Any]] = {}
     for flat in rows:
-        for j in range(0, len(flat), 6):
-            service, ready, delayed, in_flight, oldest, held = flat[j : j + 6]
-            entry = merged.setdefault(service, [0, 0, 0, None, 0])
+        for j in range(0, len(flat), 9):
+            service, ready, delayed, in_flight, oldest, held, by_key, tokens, at = flat[j : j + 9]
+            entry = merged.setdefault(service, [0, 0, 0, None, 0, 0, None, None])
             entry[0] += int(ready)
             entry[1] += int(delayed)
             entry[2] += int(in_flight)
             if oldest != "" and (entry[3] is None or float(oldest) < entry[3]):
                 entry[3] = float(oldest)
             entry[4] += int(held)
+            entry[5] += int(by_key)
+            if tokens != "":  # one shard holds a service's bucket (decision 68)
+                entry[6], entry[7] = float(tokens), float(at)
     return [
         QueueStats(
             service=service,
@@ -156,8 +159,13 @@ def queue_stats(rows: list[list[Any]], *, now: float) -> list[QueueStats]:
             in_flight=max(in_flight, 0),
             oldest_ready_age=None if oldest is None else max(now - oldest, 0.0),
             held=held,
+            held_by_key=by_key,
+            bucket_tokens=tokens,
+            bucket_at=at,
         )
-        for service, (ready, delayed, in_flight, oldest, held) in sorted(merged.items())
+        for service, (ready, delayed, in_flight, oldest, held, by_key, tokens, at) in sorted(
+            merged.items()
+        )
     ]
 
 

@@ -59,6 +59,8 @@ OPERATIONS = (
     "stats",
     "heads",
     "cache_clear",
+    "gate_reserve",
+    "gate_confirm",
 )
 
 

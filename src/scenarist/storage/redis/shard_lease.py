@@ -13,8 +13,15 @@ tops up.
 
 A task held back by its max_parallel group (see _lease.lua) must not win a share: on a
 shard with live scenarios that have max_parallel tasks, the heads come from heads.lua
-(read only), which leaves held tasks out. A share the shard's script considered but did
-not take (its group had no room left) is not topped up, as in one SQLite lease.
+(read only), which leaves held tasks out. Each shard's script considers no more than its
+share (`budget`); a candidate its group had no room for after all (an earlier task of the
+same lease took it) is considered but not taken, and the lease plans again for what it
+still wants, as the one rule's walk goes on past a held task.
+
+Lease-time gates (core/gates.py): with one shard, the script checks them against the
+shard's counters. With several, a gated service's room is reserved in its gate slot first
+(gate_slots.py), the candidates are chosen in global order within it, each shard's
+script is held to its share (`quota`), and the lease is confirmed after (decision 68).
 """
 
 from __future__ import annotations
@@ -28,16 +35,46 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from scenarist.core.gates import NO_GATES, Gates, ServiceGate
 from scenarist.core.model import MAX_PRIORITY, Task
 from scenarist.core.ready_order import ReadyRank, ready_rank
-from scenarist.storage.redis.codec import decode_task, ts
+from scenarist.storage.redis.codec import decode_task, dump_json, ts
 from scenarist.storage.redis.failures import locate
+from scenarist.storage.redis.gate_slots import GateSlots, gated
 from scenarist.storage.redis.keys import KeySpace, ShardKeys
 from scenarist.storage.redis.scripts import Scripts
 
 PROMOTE_BATCH = 1000
 
 LeaseArgs = tuple[str, str, str, str]  # lease.lua ARGV: lease seconds, worker id, now, nonce
+Quotas = dict[str, int]  # gated service -> tasks a shard's script may still take
+
+
+NO_GATES_JSON = "{}"
+
+
+def quota_json(quotas: Quotas) -> str:
+    """Gates for one shard's script on Redis Cluster: the room reserved in the gate slots
+    (decision 68), not the caps, which the shard could not check alone."""
+    return dump_json({service: {"quota": n} for service, n in quotas.items()})
+
+
+def gates_json(gates: Gates, services: Sequence[str]) -> str:
+    """The gates of `services` as _lease.lua's `new_room` reads them: absent limits are
+    left out (a JSON null would be a true value in Lua)."""
+    encoded: dict[str, dict[str, float]] = {}
+    for service in services:
+        gate = gates.get(service)
+        if gate is None or gate == ServiceGate():
+            continue
+        entry: dict[str, float] = {}
+        if gate.max_in_flight is not None:
+            entry["cap"] = gate.max_in_flight
+        if gate.rate_limit is not None:
+            entry["rate"] = gate.rate_limit.per_second
+            entry["burst"] = gate.rate_limit.burst
+        encoded[service] = entry
+    return dump_json(encoded)
 
 
 class Leaser:
@@ -48,31 +85,92 @@ class Leaser:
         self._space = space
         self._scripts = scripts
         self._rotation = itertools.count()
+        self._slots = GateSlots(client, space, scripts)
 
     async def lease(
-        self, services: Sequence[str], max_tasks: int, args: LeaseArgs, *, now: float
+        self,
+        services: Sequence[str],
+        max_tasks: int,
+        args: LeaseArgs,
+        *,
+        now: float,
+        gates: Gates = NO_GATES,
+        lease_seconds: float | None = None,
     ) -> list[Task]:
         space = self._space
-        if space.shard_count == 1:
-            return (await self._lease_shard(space.shard(0), services, max_tasks, args))[0]
-        plan = await self._plan(services, max_tasks, now)
-        if plan.due:
-            await self.promote([space.shard(i) for i in plan.due], now)
-            plan = await self._plan(services, max_tasks, now)
-        batches = await asyncio.gather(
-            *(self._lease_shard(space.shard(i), services, n, args) for i, n in plan.shares.items())
+        if space.shard_count == 1:  # one script sees every counter
+            gated_args = (*args, gates_json(gates, services), "")
+            return (await self._lease_shard(space.shard(0), services, max_tasks, gated_args))[0]
+        if not gated(gates, services):
+            return await self._lease_planned(services, max_tasks, args, None, now)
+        # Room under the caps and buckets first, in their own slots (gate_slots.py).
+        nonce = args[3]
+        reserved = await self._slots.reserve(
+            gates, services, max_tasks, now=now, nonce=nonce, lease_seconds=lease_seconds
         )
-        leased = [task for batch, _ in batches for task in batch]
-        leased = [leased[i] for i in plan.sort([t.id for t in leased])]
-        considered = sum(n for _, n in batches)
-        if considered < sum(plan.shares.values()):  # a concurrent leaser was quicker
-            leased += await self._lease_rotating(services, max_tasks - considered, args)
+        quotas = {service: r.granted for service, r in reserved.items()}
+        leased = await self._lease_planned(services, max_tasks, args, quotas, now)
+        await self._slots.confirm(gates, reserved, leased, now=now)
         return leased
 
-    async def _plan(self, services: Sequence[str], max_tasks: int, now: float) -> LeasePlan:
+    async def buckets(self, services: Sequence[str]) -> dict[str, tuple[float, float]]:
+        return await self._slots.buckets(services)
+
+    async def _lease_planned(
+        self,
+        services: Sequence[str],
+        max_tasks: int,
+        args: LeaseArgs,
+        quotas: Quotas | None,
+        now: float,
+    ) -> list[Task]:
+        """Rounds of plan and shard scripts until the lease has what it wants or no round
+        had a candidate held back; a round short of its plan (a concurrent leaser took a
+        candidate) ends in the rotating top-up."""
+        leased: list[Task] = []
+        while len(leased) < max_tasks:
+            wanted = max_tasks - len(leased)
+            plan = await self._plan(services, wanted, now, quotas)
+            if plan.due:
+                await self.promote([self._space.shard(i) for i in plan.due], now)
+                plan = await self._plan(services, wanted, now, quotas)
+            batches = await asyncio.gather(
+                *(
+                    self._lease_shard(
+                        self._space.shard(i), services, n, self._shard_args(args, plan, i, n)
+                    )
+                    for i, n in plan.shares.items()
+                )
+            )
+            got = [task for batch, _ in batches for task in batch]
+            leased += [got[i] for i in plan.sort([t.id for t in got])]
+            quotas = _less(quotas, got)
+            considered = sum(n for _, n in batches)
+            if considered < sum(plan.shares.values()):  # a concurrent leaser was quicker
+                return leased + await self._lease_rotating(
+                    services, max_tasks - len(leased), args, quotas
+                )
+            if len(got) == considered:  # nothing held back: the plan had all there was
+                break
+        return leased
+
+    async def _plan(
+        self, services: Sequence[str], wanted: int, now: float, quotas: Quotas | None
+    ) -> LeasePlan:
         return await plan_lease(
-            self._client, self._space, services, wanted=max_tasks, now=now, scripts=self._scripts
+            self._client,
+            self._space,
+            services,
+            wanted=wanted,
+            now=now,
+            scripts=self._scripts,
+            quotas=quotas,
         )
+
+    @staticmethod
+    def _shard_args(args: LeaseArgs, plan: LeasePlan, index: int, share: int) -> tuple[str, ...]:
+        gates = NO_GATES_JSON if plan.quotas is None else quota_json(plan.quotas.get(index, {}))
+        return (*args, gates, str(share))
 
     async def promote(self, shards: Sequence[ShardKeys], now: float) -> None:
         """Move due delayed tasks of `shards` to their ready queues."""
@@ -82,26 +180,28 @@ class Leaser:
             )
 
     async def _lease_rotating(
-        self, services: Sequence[str], max_tasks: int, args: LeaseArgs
+        self, services: Sequence[str], max_tasks: int, args: LeaseArgs, quotas: Quotas | None
     ) -> list[Task]:
-        """Shard by shard, starting one further each call, so no shard starves."""
+        """Shard by shard, starting one further each call, so no shard starves; with
+        `quotas`, each shard gets what the earlier ones left of them."""
         shards = self._space.shards()
         start = next(self._rotation) % len(shards)
         leased: list[Task] = []
-        considered = 0
         for shard in shards[start:] + shards[:start]:
-            wanted = max_tasks - considered
+            wanted = max_tasks - len(leased)
             if wanted <= 0:
                 break
-            batch, seen = await self._lease_shard(shard, services, wanted, args)
-            leased += batch
-            considered += seen
+            gates_arg = NO_GATES_JSON if quotas is None else quota_json(quotas)
+            got, _ = await self._lease_shard(shard, services, wanted, (*args, gates_arg, ""))
+            quotas = _less(quotas, got)
+            leased += got
         return leased
 
     async def _lease_shard(
-        self, shard: ShardKeys, services: Sequence[str], wanted: int, args: LeaseArgs
+        self, shard: ShardKeys, services: Sequence[str], wanted: int, args: tuple[str, ...]
     ) -> tuple[list[Task], int]:
-        """The tasks leased on `shard`, and how many it considered (see lease.lua)."""
+        """The tasks leased on `shard`, and how many it considered (see lease_ready in
+        _lease.lua)."""
         if len(services) == 1:
             keys = [shard.prefix, *shard.ready_queues(services[0]), shard.delayed(services[0])]
             flat = await self._scripts.run("lease", keys, [services[0], wanted, *args])
@@ -117,11 +217,22 @@ class Leaser:
         return leased, int(flat[0])
 
 
+def _less(quotas: Quotas | None, taken: Sequence[Task]) -> Quotas | None:
+    """What `quotas` leave after the tasks `taken`."""
+    if quotas is None:
+        return None
+    counts = Counter(t.service for t in taken)
+    return {service: n - counts[service] for service, n in quotas.items()}
+
+
 @dataclass(frozen=True, slots=True)
 class LeasePlan:
     shares: dict[int, int]  # shard index -> how many tasks to lease there
     order: dict[str, int]  # task id -> global rank of the candidates chosen
     due: list[int]  # shards with delayed tasks whose backoff is over
+    # With gated services: shard index -> service -> how many of the chosen are there
+    # (the most that shard's script may take of that service).
+    quotas: dict[int, Quotas] | None = None
 
     def sort(self, task_ids: list[str]) -> list[int]:
         """Positions of `task_ids` in global ready order (unplanned ids last)."""
@@ -137,6 +248,7 @@ async def plan_lease(
     wanted: int,
     now: float,
     scripts: Scripts,
+    quotas: Quotas | None = None,
 ) -> LeasePlan:
     shards = space.shards()
     async with client.pipeline(transaction=False) as pipe:
@@ -160,23 +272,43 @@ async def plan_lease(
                     flat = lists[s * (MAX_PRIORITY + 1) + offset]
                     block[s * per_service + offset] = list(zip(flat[::2], flat[1::2], strict=True))
         replies += block[:-1]
-    ranked: list[tuple[ReadyRank, int]] = []
+    ranked: list[tuple[ReadyRank, int, str]] = []
     due: set[int] = set()
     for index in range(len(shards)):
-        for first in range(index * per_shard, (index + 1) * per_shard, per_service):
+        for number, first in enumerate(
+            range(index * per_shard, (index + 1) * per_shard, per_service)
+        ):
             block = replies[first : first + per_service]
             if int(block[-1]) > 0:
                 due.add(index)
             for offset, heads in enumerate(block[:-1]):
                 priority = MAX_PRIORITY - offset
                 ranked += [
-                    (ready_rank(priority, float(score), member), index) for member, score in heads
+                    (ready_rank(priority, float(score), member), index, services[number])
+                    for member, score in heads
                 ]
-    chosen = sorted(ranked)[:wanted]
+    left = dict(quotas or {})
+    chosen: list[tuple[ReadyRank, int, str]] = []
+    for candidate in sorted(ranked):
+        if len(chosen) >= wanted:
+            break
+        service = candidate[2]
+        if service in left:
+            if left[service] <= 0:
+                continue
+            left[service] -= 1
+        chosen.append(candidate)
+    shard_quotas = None
+    if quotas is not None:
+        shard_quotas = {i: dict.fromkeys(quotas, 0) for i in range(len(shards))}
+        for _, index, service in chosen:
+            if service in quotas:
+                shard_quotas[index][service] += 1
     return LeasePlan(
-        shares=dict(Counter(index for _, index in chosen)),
-        order={rank[2]: position for position, (rank, _) in enumerate(chosen)},
+        shares=dict(Counter(index for _, index, _ in chosen)),
+        order={rank[2]: position for position, (rank, _, _) in enumerate(chosen)},
         due=sorted(due),
+        quotas=shard_quotas,
     )
 
 

@@ -9,11 +9,13 @@ from typing import Any, cast
 from redis.asyncio import Redis
 
 from scenarist.core.errors import (
+    NotRunnableError,
     ParallelLimitError,
     ScenarioNotFoundError,
     ScenaristError,
     TaskNotFoundError,
 )
+from scenarist.core.gates import NO_GATES, Gates
 from scenarist.core.model import (
     JSON,
     Completion,
@@ -70,6 +72,21 @@ def as_stored(scenario: Scenario, tasks: Sequence[Task]) -> Scenario:
     return dataclasses.replace(
         scenario, progress=dataclasses.replace(scenario.progress, growing=growing)
     )
+
+
+def refuse_unrunnable(scenario: Scenario, tasks: Sequence[Task], *, shards: int) -> None:
+    """A `concurrency` key runs on one Redis node only (decision 68: its count lives in a
+    shard): on Redis Cluster such a plan is refused, the task named, never run as if the
+    key were absent."""
+    if shards == 1:
+        return
+    for task in tasks:
+        if task.concurrency_key is not None:
+            raise NotRunnableError(
+                f"scenario {scenario.template!r}, task {task.name!r}: Redis Cluster does "
+                "not run concurrency keys (a single Redis node and SQLite do)",
+                field="scenario",
+            )
 
 
 class RedisStore:
@@ -152,6 +169,7 @@ class RedisStore:
     async def create_scenario(
         self, scenario: Scenario, tasks: Sequence[Task]
     ) -> tuple[Scenario, bool]:
+        refuse_unrunnable(scenario, tasks, shards=self._space.shard_count)
         sid, created = await self._submitter.create(scenario, tasks)
         if created and not served_at_submit(tasks):
             # Stored exactly as given (the script derives the same status and counters),
@@ -163,6 +181,8 @@ class RedisStore:
     async def create_scenarios(
         self, batch: Sequence[tuple[Scenario, Sequence[Task]]]
     ) -> list[tuple[Scenario, bool]]:
+        for scenario, tasks in batch:  # the whole batch: an outcome per item is a success
+            refuse_unrunnable(scenario, tasks, shards=self._space.shard_count)
         outcomes = await self._submitter.create_many(batch)
         # Read back: the existing ones, and new ones whose roots the cache may have served.
         reread = [
@@ -236,7 +256,19 @@ class RedisStore:
             await self._scripts.run("stats", [s.prefix, s.services, s.in_flight], [ts(now)])
             for s in self._space.shards()
         ]
-        return reads.queue_stats(rows, now=now)
+        stats = reads.queue_stats(rows, now=now)
+        if self._space.shard_count == 1:
+            return stats
+        # On a cluster the buckets live in the services' gate slots (gate_slots.py).
+        buckets = await self._leaser.buckets([q.service for q in stats])
+        return [
+            q
+            if q.service not in buckets
+            else dataclasses.replace(
+                q, bucket_tokens=buckets[q.service][0], bucket_at=buckets[q.service][1]
+            )
+            for q in stats
+        ]
 
     @translate_errors
     async def usage_totals(self, *, since: float | None) -> list[UsageTotal]:
@@ -254,10 +286,13 @@ class RedisStore:
         worker_id: str | None,
         now: float,
         nonce: str,
+        gates: Gates = NO_GATES,
     ) -> list[Task]:
         """In ready order across every shard of the service (see shard_lease.py)."""
         args = (opt(lease_seconds), opt(worker_id), ts(now), nonce)
-        return await self._leaser.lease([service], max_tasks, args, now=now)
+        return await self._leaser.lease(
+            [service], max_tasks, args, now=now, gates=gates, lease_seconds=lease_seconds
+        )
 
     @translate_errors
     async def lease_services(
@@ -269,10 +304,14 @@ class RedisStore:
         worker_id: str | None,
         now: float,
         nonce: str,
+        gates: Gates = NO_GATES,
     ) -> list[Task]:
         """One script per shard over every listed service (lease_many.lua)."""
+        unique = list(dict.fromkeys(services))
         args = (opt(lease_seconds), opt(worker_id), ts(now), nonce)
-        return await self._leaser.lease(list(dict.fromkeys(services)), max_tasks, args, now=now)
+        return await self._leaser.lease(
+            unique, max_tasks, args, now=now, gates=gates, lease_seconds=lease_seconds
+        )
 
     @translate_errors
     async def claim(

@@ -113,4 +113,6 @@ def _task(scenario_id: str, step: Instance, now: float) -> Task:
         optional=f["optional"],
         max_parallel=f["max_parallel"],
         parallel_group=f["parallel_group"],
+        concurrency_key=f["concurrency_key"],
+        concurrency_limit=f["concurrency_limit"],
     )

@@ -150,11 +150,26 @@ def queue_stats(conn: sqlite3.Connection, *, now: float) -> list[QueueStats]:
             (now,),
         ).fetchall()
     )
+    held_by_key = dict(
+        conn.execute(
+            "SELECT service, COUNT(*) FROM tasks WHERE status = 'queued' "
+            "AND concurrency_key IS NOT NULL AND (available_at IS NULL OR available_at <= ?) "
+            "AND NOT (max_parallel IS NOT NULL AND (SELECT COUNT(*) FROM tasks AS running "
+            "WHERE running.scenario_id = tasks.scenario_id "
+            "AND running.parallel_group = tasks.parallel_group "
+            "AND running.status = 'processing') >= max_parallel) "
+            "AND (SELECT COUNT(*) FROM tasks AS running "
+            "WHERE running.concurrency_key = tasks.concurrency_key "
+            "AND running.status = 'processing') >= concurrency_limit GROUP BY service",
+            (now,),
+        ).fetchall()
+    )
     in_flight = dict(
         conn.execute(
             "SELECT service, COUNT(*) FROM tasks WHERE status = 'processing' GROUP BY service"
         ).fetchall()
     )
+    buckets = {row[0]: row for row in conn.execute("SELECT service, tokens, at FROM rate_buckets")}
     stats = []
     for (service,) in conn.execute("SELECT name FROM services ORDER BY name"):
         row = queued.get(service)
@@ -167,6 +182,9 @@ def queue_stats(conn: sqlite3.Connection, *, now: float) -> list[QueueStats]:
                 in_flight=in_flight.get(service, 0),
                 oldest_ready_age=None if oldest is None else max(0.0, now - oldest),
                 held=held.get(service, 0),
+                held_by_key=held_by_key.get(service, 0),
+                bucket_tokens=buckets[service][1] if service in buckets else None,
+                bucket_at=buckets[service][2] if service in buckets else None,
             )
         )
     return stats

@@ -51,6 +51,8 @@ def task_to_row(task: Task, seq: int) -> tuple[object, ...]:
         task.max_parallel,
         task.parallel_group,
         task.cache_ttl,
+        task.concurrency_key,
+        task.concurrency_limit,
     )
 
 
@@ -58,8 +60,9 @@ INSERT_TASK = """
 INSERT INTO tasks (id, scenario_id, seq, name, service, payload, depends_on, dependents,
                    level, priority, status, attempt, max_attempts, timeout_seconds,
                    created_at, available_at, queued_at, waiting, need, optional, group_spec,
-                   join_spec, max_parallel, parallel_group, cache_ttl)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   join_spec, max_parallel, parallel_group, cache_ttl, concurrency_key,
+                   concurrency_limit)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 
@@ -106,6 +109,8 @@ def row_to_task(row: sqlite3.Row, inputs: tuple[Mapping[str, JSON], ...] = ()) -
         cache_key=row["cache_key"],
         cached=bool(row["cached"]),
         cached_from=row["cached_from"],
+        concurrency_key=row["concurrency_key"],
+        concurrency_limit=row["concurrency_limit"],
     )
 
 

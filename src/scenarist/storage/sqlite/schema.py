@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 BUSY_TIMEOUT_MS = 10_000  # other processes writing the same file wait this long at most
 SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 
@@ -106,6 +106,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     cache_key TEXT,
     cached INTEGER,
     cached_from TEXT,
+    concurrency_key TEXT,
+    concurrency_limit INTEGER,
     ready_at REAL GENERATED ALWAYS AS (COALESCE(available_at, queued_at)) VIRTUAL
 );
 CREATE INDEX IF NOT EXISTS tasks_by_scenario ON tasks (scenario_id, seq);
@@ -115,6 +117,15 @@ CREATE INDEX IF NOT EXISTS tasks_parallel
     ON tasks (scenario_id, parallel_group, status) WHERE parallel_group IS NOT NULL;
 CREATE INDEX IF NOT EXISTS tasks_in_flight
     ON tasks (lease_expires_at, id) WHERE status = 'processing';
+CREATE INDEX IF NOT EXISTS tasks_by_concurrency_key
+    ON tasks (concurrency_key, status) WHERE concurrency_key IS NOT NULL;
+
+-- A rate-limited service's token bucket (core/gates.py): tokens left at time `at`.
+CREATE TABLE IF NOT EXISTS rate_buckets (
+    service TEXT PRIMARY KEY,
+    tokens REAL NOT NULL,
+    at REAL NOT NULL
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS task_counts (
     scenario_id TEXT NOT NULL REFERENCES scenarios (id) ON DELETE CASCADE,
@@ -269,6 +280,20 @@ MIGRATE_V9_TO_V10 = (
     "ALTER TABLE tasks ADD COLUMN cached_from TEXT",
     *(statement for statement in CACHE_DDL.split(";") if statement.strip()),
 )
+
+# Version 10 -> 11: lease-time gates (core/gates.py): a task's rendered `concurrency_key`
+# and its limit (older tasks have none: NULL), the index that counts processing tasks per
+# key, and the services' token buckets. A service's processing tasks are counted over
+# tasks_in_flight (as many as there are leases): one more index on every status change
+# would cost each lease and completion more than the count saves.)
+MIGRATE_V10_TO_V11 = (
+    "ALTER TABLE tasks ADD COLUMN concurrency_key TEXT",
+    "ALTER TABLE tasks ADD COLUMN concurrency_limit INTEGER",
+    "CREATE INDEX IF NOT EXISTS tasks_by_concurrency_key ON tasks (concurrency_key, status) "
+    "WHERE concurrency_key IS NOT NULL",
+    "CREATE TABLE IF NOT EXISTS rate_buckets (service TEXT PRIMARY KEY, tokens REAL NOT NULL, "
+    "at REAL NOT NULL) WITHOUT ROWID",
+)
 MIGRATIONS = {
     1: MIGRATE_V1_TO_V2,
     2: MIGRATE_V2_TO_V3,
@@ -279,6 +304,7 @@ MIGRATIONS = {
     7: MIGRATE_V7_TO_V8,
     8: MIGRATE_V8_TO_V9,
     9: MIGRATE_V9_TO_V10,
+    10: MIGRATE_V10_TO_V11,
 }
 
 

@@ -24,6 +24,7 @@ from scenarist.core.errors import (
     ScenaristError,
     StoreUnavailableError,
 )
+from scenarist.core.gates import NO_GATES, Gates
 from scenarist.core.model import (
     JSON,
     Completion,
@@ -221,6 +222,7 @@ class SqliteStore:
         worker_id: str | None,
         now: float,
         nonce: str,
+        gates: Gates = NO_GATES,
     ) -> list[Task]:
         return await self.lease_services(
             [service],
@@ -229,6 +231,7 @@ class SqliteStore:
             worker_id=worker_id,
             now=now,
             nonce=nonce,
+            gates=gates,
         )
 
     async def lease_services(
@@ -240,6 +243,7 @@ class SqliteStore:
         worker_id: str | None,
         now: float,
         nonce: str,
+        gates: Gates = NO_GATES,
     ) -> list[Task]:
         return await self._write(
             lambda conn, changes: task_ops.lease(
@@ -251,6 +255,7 @@ class SqliteStore:
                 worker_id=worker_id,
                 now=now,
                 nonce=nonce,
+                gates=gates,
             )
         )
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from scenarist.core import transition_changes as changes_of
 from scenarist.core import transition_guards as guards
 from scenarist.core import transitions as tr
+from scenarist.core.gates import NO_GATES, Bucket, Gates, LeaseCounts, LeaseRoom
 from scenarist.core.group_expansion import Payloads, complete_steps, released_names
 from scenarist.core.model import JSON, Completion, Task, TaskStatus
 from scenarist.core.model import task_id as task_id_of
@@ -35,12 +36,19 @@ RUNNING_IN_GROUP = """
 (SELECT COUNT(*) FROM tasks AS running WHERE running.scenario_id = tasks.scenario_id
  AND running.parallel_group = tasks.parallel_group AND running.status = 'processing')
 """
+# Tasks sharing the concurrency key already processing (decision 67), over the index
+# tasks_by_concurrency_key.
+RUNNING_WITH_KEY = """
+(SELECT COUNT(*) FROM tasks AS running WHERE running.concurrency_key = tasks.concurrency_key
+ AND running.status = 'processing')
+"""
 # Walks the partial index tasks_ready in ready order and stops after `limit` rows; a task
-# whose group is at its max_parallel stays queued (held back).
+# whose group is at its max_parallel, or whose key at its limit, stays queued (held back).
 READY_TASKS = f"""
 SELECT * FROM tasks
 WHERE service = ? AND status = 'queued' AND (available_at IS NULL OR available_at <= ?)
 AND (max_parallel IS NULL OR {RUNNING_IN_GROUP} < max_parallel)
+AND (concurrency_key IS NULL OR {RUNNING_WITH_KEY} < concurrency_limit)
 ORDER BY priority DESC, ready_at, id
 LIMIT ?
 """
@@ -51,32 +59,74 @@ READY_ORDER = "ORDER BY priority DESC, ready_at, id"
 
 
 def ready_rows(
-    conn: sqlite3.Connection, services: Sequence[str], now: float, limit: int
+    conn: sqlite3.Connection, limits: Mapping[str, int], now: float, limit: int
 ) -> list[sqlite3.Row]:
+    """The best `limit` ready rows over the services, each service at most its own limit."""
+    services = list(limits)
     if len(services) == 1:
-        return conn.execute(READY_TASKS, (services[0], now, limit)).fetchall()
+        return conn.execute(READY_TASKS, (services[0], now, limits[services[0]])).fetchall()
     part = f"SELECT * FROM ({READY_TASKS})"
     query = " UNION ALL ".join([part] * len(services)) + f" {READY_ORDER} LIMIT ?"
-    params = [value for service in services for value in (service, now, limit)]
+    params = [value for service in services for value in (service, now, limits[service])]
     return conn.execute(query, [*params, limit]).fetchall()
 
 
-def within_max_parallel(conn: sqlite3.Connection, rows: list[sqlite3.Row]) -> list[sqlite3.Row]:
-    """The query leaves out groups at their limit; one lease taking several tasks of a
-    group below it takes only as many as the limit still allows (the rest stay queued)."""
-    room: dict[tuple[str, str], int] = {}
-    kept = []
-    for row in rows:
-        limit = row["max_parallel"]
-        if limit is not None:
-            key = (row["scenario_id"], row["parallel_group"])
-            if key not in room:
-                room[key] = limit - running_in_group(conn, *key)
-            if room[key] <= 0:
-                continue
-            room[key] -= 1
-        kept.append(row)
-    return kept
+def lease_counts(conn: sqlite3.Connection) -> LeaseCounts:
+    """What is processing now, read inside the lease's transaction from the task rows
+    themselves, so every end of an attempt has released its count in its own step."""
+
+    def one(query: str, *params: object) -> int:
+        return int(conn.execute(query, params).fetchone()[0])
+
+    def bucket(service: str) -> Bucket | None:
+        row = conn.execute(
+            "SELECT tokens, at FROM rate_buckets WHERE service = ?", (service,)
+        ).fetchone()
+        return None if row is None else Bucket(row["tokens"], row["at"])
+
+    return LeaseCounts(
+        in_flight=lambda service: one(
+            "SELECT COUNT(*) FROM tasks WHERE service = ? AND status = 'processing'", service
+        ),
+        key_running=lambda key: one(
+            "SELECT COUNT(*) FROM tasks WHERE concurrency_key = ? AND status = 'processing'", key
+        ),
+        group_running=lambda scenario_id, group: running_in_group(conn, scenario_id, group),
+        bucket=bucket,
+    )
+
+
+def gated_rows(
+    conn: sqlite3.Connection, services: Sequence[str], gates: Gates, now: float, max_tasks: int
+) -> tuple[list[sqlite3.Row], LeaseRoom]:
+    """The ready rows this lease takes: in ready order, each admitted by the gates
+    (core/gates.py LeaseRoom) counting the ones taken before it. Rows the query returns
+    but the room refuses (a key or group filled by this very lease) are skipped, and the
+    query is widened until `max_tasks` are admitted or nothing more is ready."""
+    counts = lease_counts(conn)
+    room = LeaseRoom(gates, counts, now=now)
+    open_services = [s for s in services if room.service_room(s) != 0]
+    fetch = max_tasks
+    while open_services:
+        rows = ready_rows(conn, dict.fromkeys(open_services, fetch), now, fetch)
+        room = LeaseRoom(gates, counts, now=now)
+        kept: list[sqlite3.Row] = []
+        for row in rows:
+            if len(kept) < max_tasks and room.admit(row):
+                kept.append(row)
+        if len(kept) >= max_tasks or len(rows) < fetch:
+            return kept, room
+        fetch *= 2
+    return [], room
+
+
+def store_buckets(conn: sqlite3.Connection, room: LeaseRoom) -> None:
+    for service, bucket in room.spent_buckets().items():
+        conn.execute(
+            "INSERT INTO rate_buckets (service, tokens, at) VALUES (?, ?, ?) "
+            "ON CONFLICT (service) DO UPDATE SET tokens = excluded.tokens, at = excluded.at",
+            (service, bucket.tokens, bucket.at),
+        )
 
 
 def running_in_group(conn: sqlite3.Connection, scenario_id: str, group: str) -> int:
@@ -98,10 +148,9 @@ def lease(
     worker_id: str | None,
     now: float,
     nonce: str,
+    gates: Gates = NO_GATES,
 ) -> list[Task]:
-    rows = within_max_parallel(
-        conn, ready_rows(conn, list(dict.fromkeys(services)), now, max_tasks)
-    )
+    rows, room = gated_rows(conn, list(dict.fromkeys(services)), gates, now, max_tasks)
     leased = [
         start_lease(
             conn,
@@ -115,6 +164,7 @@ def lease(
         )
         for row in rows
     ]
+    store_buckets(conn, room)
     refresh_scenarios(conn, changes, now)
     return leased
 

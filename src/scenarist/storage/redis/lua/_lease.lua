@@ -1,13 +1,14 @@
--- _lease.lua: max_parallel at lease time (mirror of the SQLite lease query and
--- within_max_parallel, decision 56). Loaded after _lib.lua; lease.lua, lease_many.lua,
--- claim.lua and stats.lua use it.
+-- _lease.lua: the lease's one rule on Redis, the mirror of core/gates.py LeaseRoom
+-- (decisions 56, 57, 67, 68): a group's max_parallel, a service's cap and token bucket,
+-- a task's concurrency key. Loaded after _lib.lua; lease.lua and lease_many.lua walk the
+-- ready queues with lease_ready, claim.lua, heads.lua and stats.lua read held(),
+-- gate_reserve.lua and gate_confirm.lua use the bucket helpers in a gate slot.
 --
 -- A task of a group with max_parallel carries "mp" (the limit) and "pg" (the group: its
 -- template task id); the scenario hash counts the group's processing tasks in
--- "mp:" .. pg (set_status keeps it). A lease considers the ready tasks in ready order,
--- leaving out those whose group was at its limit when the lease began (held: they stay
--- queued where they are, and the tasks behind them are still reached); of the first
--- `max_tasks` it considers, it takes those its groups still have room for.
+-- "mp:" .. pg (set_status keeps it). A task with a concurrency key carries "kk" and its
+-- limit "kl"; the shard counts processing tasks per key in P.."kf" and per service in
+-- P.."fl" (take and drop_lease move both, with the status).
 
 -- Processing tasks of the group as stored when this call began (counter changes of the
 -- call are applied by settle()).
@@ -15,63 +16,153 @@ local function running_stored(sid, pg)
   return tonumber(redis.call('HGET', scenario_key(sid), 'mp:' .. pg)) or 0
 end
 
--- ... and now, with this call's own leases counted.
-local function running_now(sid, pg)
-  local d = deltas[sid]
-  return running_stored(sid, pg) + ((d and d['mp:' .. pg]) or 0)
-end
-
+-- Held: its group was at its limit when the call began (it stays queued where it is).
 local function held(sid, t)
   return t.mp ~= nil and running_stored(sid, t.pg) >= t.mp
 end
 
-local function head_before(a, b)
-  if a[1] ~= b[1] then return a[1] < b[1] end
-  return bytes_less(a[2], b[2])
+-- `gates`: service -> {cap, rate per second, burst, quota}, each optional, as the lease's
+-- JSON argument (quota: on Redis Cluster, the room reserved in the service's gate slot
+-- instead of the cap and bucket, decision 68). Counts are read once per call, then
+-- counted on with the tasks this call admits, as LeaseRoom does.
+local function bucket_tokens(svc, rate, burst, now)
+  local tokens = redis.call('HGET', K_BUCKETS, svc .. '|t')
+  if not tokens then return burst end
+  local elapsed = math.max(0, now - tonumber(redis.call('HGET', K_BUCKETS, svc .. '|a')))
+  return math.min(burst, tonumber(tokens) + elapsed * rate)
 end
 
--- One priority's ready queues (`keys`), best first across them (score, then task id
--- byte-wise): `take_one(id, sid, name, t)` for each task taken. Considers at most
--- `budget` tasks; returns how many it considered. Entries whose task is no longer queued
--- are dropped on the way.
-local function lease_scan(keys, budget, take_one)
-  local considered, offsets = 0, {}
-  for q = 1, #keys do offsets[q] = 0 end
-  while considered < budget do
-    local want = budget - considered
-    local heads, fetched, used = {}, {}, {}
-    for q, key in ipairs(keys) do
-      local got = redis.call('ZRANGE', key, offsets[q], offsets[q] + want - 1, 'WITHSCORES')
-      fetched[q], used[q] = #got / 2, 0
-      for j = 1, #got, 2 do heads[#heads + 1] = {tonumber(got[j + 1]), got[j], q} end
+local function new_room(gates, now)
+  return {gates = gates, now = now, taken = {}, tokens = {}, spent = {}, keys = {}, groups = {},
+    flying = {}}
+end
+
+local function tokens_of(room, svc, g)
+  if room.tokens[svc] == nil then room.tokens[svc] = bucket_tokens(svc, g.rate, g.burst, room.now) end
+  return room.tokens[svc]
+end
+
+-- nil: the service has no gate; else how many more tasks of it this lease may take.
+local function service_room(room, svc)
+  local g = room.gates[svc]
+  if not g then return nil end
+  local left
+  if g.cap then
+    if room.flying[svc] == nil then
+      room.flying[svc] = tonumber(redis.call('HGET', K_INFLIGHT, svc) or '0')
     end
-    if #heads == 0 then break end
-    table.sort(heads, head_before)
-    for _, h in ipairs(heads) do
-      if considered >= budget then break end
-      local id, q = h[2], h[3]
-      used[q] = used[q] + 1
+    left = math.max(0, g.cap - room.flying[svc] - (room.taken[svc] or 0))
+  end
+  if g.rate then
+    local whole = math.max(0, math.floor(tokens_of(room, svc, g)))
+    left = left and math.min(left, whole) or whole
+  end
+  if g.quota then  -- Redis Cluster: the room reserved in the gate slot (gate_slots.py)
+    local still = math.max(0, g.quota - (room.taken[svc] or 0))
+    left = left and math.min(left, still) or still
+  end
+  return left
+end
+
+-- LeaseRoom.admit: the service's room, then the group's, then the key's; a task admitted
+-- counts against all three for the rest of the walk.
+local function gate_admit(room, sid, t)
+  local left = service_room(room, t.v)
+  if left and left <= 0 then return false end
+  local group = t.mp ~= nil and (sid .. ':' .. t.pg) or nil
+  if group then
+    if room.groups[group] == nil then room.groups[group] = running_stored(sid, t.pg) end
+    if room.groups[group] >= t.mp then return false end
+  end
+  if t.kk then
+    if room.keys[t.kk] == nil then room.keys[t.kk] = tonumber(redis.call('HGET', K_KEYS, t.kk) or '0') end
+    if room.keys[t.kk] >= t.kl then return false end
+    room.keys[t.kk] = room.keys[t.kk] + 1
+  end
+  if group then room.groups[group] = room.groups[group] + 1 end
+  room.taken[t.v] = (room.taken[t.v] or 0) + 1
+  local g = room.gates[t.v]
+  if g and g.rate then
+    room.tokens[t.v] = tokens_of(room, t.v, g) - 1
+    room.spent[t.v] = true
+  end
+  return true
+end
+
+-- Buckets a lease took tokens from are stored, at max(now, their stored time).
+local function store_buckets(room)
+  for svc in pairs(room.spent) do
+    local at = tonumber(redis.call('HGET', K_BUCKETS, svc .. '|a') or '-inf')
+    redis.call('HSET', K_BUCKETS, svc .. '|t', fmt(room.tokens[svc]), svc .. '|a', fmt(math.max(room.now, at)))
+  end
+end
+
+-- The lease's walk over the ready queues of `services` (queue keys from
+-- `queue_of(s, prio)`), best first across them: higher priority, then the older score,
+-- then task id. A task the room holds back stays queued (the next one is looked at); a
+-- service whose cap, bucket or quota is exhausted is looked at no further. At most
+-- HELD_SCAN held tasks are passed over per queue, so a long run of held tasks bounds the
+-- call. Takes up to `max_tasks`; with a `budget` (a cluster shard's planned share), it
+-- stops once it has considered that many: taken, or held back by room this very walk
+-- used up (a task held when the call began is not counted: heads.lua left it out of the
+-- plan). Returns the taken {id, sid, name, inputs} and how many it considered.
+local HELD_SCAN, PAGE = 1000, 64
+local function lease_ready(services, queue_of, max_tasks, budget, room, nonce, lease_seconds, worker, now_s, now)
+  local taken, leased, considered = {}, 0, 0
+  local function wants()
+    return leased < max_tasks and (budget == nil or considered < budget)
+  end
+  for prio = MAX_PRIORITY, 0, -1 do
+    if not wants() then break end
+    local cursors = {}
+    for s, svc in ipairs(services) do
+      cursors[s] = {key = queue_of(s, prio), svc = svc, buf = {}, pos = 1, held = 0}
+    end
+    local function head(c)
+      if c.held >= HELD_SCAN then return nil end
+      local left = service_room(room, c.svc)
+      if left and left <= 0 then return nil end
+      if c.pos > #c.buf then
+        -- Everything before `held` that was not held back has left the queue. A page is
+        -- what the lease still wants (more only once tasks were held back), so a lease of
+        -- one task reads one entry.
+        local size = math.min(PAGE, max_tasks - leased + c.held)
+        local got = redis.call('ZRANGE', c.key, c.held, c.held + size - 1, 'WITHSCORES')
+        c.buf, c.pos = {}, 1
+        for j = 1, #got, 2 do c.buf[#c.buf + 1] = {tonumber(got[j + 1]), got[j]} end
+        if #c.buf == 0 then return nil end
+      end
+      return c.buf[c.pos]
+    end
+    while wants() do
+      local best, at
+      for s, c in ipairs(cursors) do
+        local h = head(c)
+        if h and (not best or h[1] < best[1] or (h[1] == best[1] and bytes_less(h[2], best[2]))) then
+          best, at = h, s
+        end
+      end
+      if not best then break end
+      local c = cursors[at]
+      c.pos = c.pos + 1
+      local id = best[2]
       local sid, name = split_id(id)
       local t = sid and load_task(sid, name)
       if not (t and t.s == 'queued') then
-        redis.call('ZREM', keys[q], id)
-      elseif held(sid, t) then
-        offsets[q] = offsets[q] + 1
+        redis.call('ZREM', c.key, id)  -- a stale entry: dropped, as a pop would
+      elseif gate_admit(room, sid, t) then
+        redis.call('ZREM', c.key, id)
+        take(sid, name, t, nonce, lease_seconds, worker, now_s, now)
+        taken[#taken + 1] = {id, sid, name, inputs_json(sid, t)}
+        leased, considered = leased + 1, considered + 1
       else
-        considered = considered + 1
-        if t.mp ~= nil and running_now(sid, t.pg) >= t.mp then
-          offsets[q] = offsets[q] + 1  -- the room left went to earlier tasks of this lease
-        else
-          redis.call('ZREM', keys[q], id)
-          take_one(id, sid, name, t)
-        end
+        c.held = c.held + 1
+        if not held(sid, t) then considered = considered + 1 end
       end
-      -- A queue whose fetched window is used up may hold better entries than the other
-      -- queues' rest: fetch again.
-      if used[q] == fetched[q] and fetched[q] == want then break end
     end
   end
-  return considered
+  store_buckets(room)
+  return taken, considered
 end
 
 -- Ready (due) queued tasks of held groups, per service, over the shard's scenarios that

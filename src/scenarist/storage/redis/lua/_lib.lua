@@ -36,6 +36,8 @@
 --   P.."d:"..svc            zset    delayed tasks (retry backoff); score = available_at
 --   P.."lx"                 zset    processing tasks by lease expiry
 --   P.."fl"                 hash    service -> tasks in flight
+--   P.."kf"                 hash    concurrency key -> tasks in flight (core/gates.py)
+--   P.."rb"                 hash    token buckets: svc.."|t" tokens left at svc.."|a"
 --   P.."ob"                 zset    callback outbox: scenario id -> due time
 --   P.."ix:all", P.."ix:"..status  zset  scenario index, score 0, member "<created>|<id>"
 --   P.."sv"                 set     services that have or had tasks
@@ -54,7 +56,7 @@
 -- sets and resets before every operation: loaded as a Redis Function library the helpers
 -- below are built once, not on every call (see scripts.py).
 local KEYS_, P, RETENTION_MS, PUBLISH_LISTS, LIST_PREFIX, CHANNEL
-local K_EXPIRY, K_INFLIGHT, K_OUTBOX, K_SERVICES, K_USAGE
+local K_EXPIRY, K_INFLIGHT, K_OUTBOX, K_SERVICES, K_USAGE, K_KEYS, K_BUCKETS
 local MAX_PRIORITY = 4
 local FINAL = {success = true, failed = true, skipped = true, cancelled = true}
 
@@ -186,7 +188,7 @@ local function add_event(sid, name, status, attempt, now_s)
 end
 
 -- Counter changes are summed per scenario and applied by settle() in one HSET.
-local deltas, in_flight, started
+local deltas, in_flight, started, key_flight
 
 local function bump(sid, field, by)
   local d = deltas[sid]
@@ -382,6 +384,7 @@ end
 local function drop_lease(sid, name, t)
   redis.call('ZREM', K_EXPIRY, sid .. ':' .. name)
   in_flight[t.v] = (in_flight[t.v] or 0) - 1
+  if t.kk then key_flight[t.kk] = (key_flight[t.kk] or 0) - 1 end
   t.e = nil
 end
 
@@ -401,6 +404,7 @@ local function take(sid, name, t, nonce, lease_seconds, worker, now_s, now)
   expiry_adds[#expiry_adds + 1] = t.e
   expiry_adds[#expiry_adds + 1] = sid .. ':' .. name
   in_flight[t.v] = (in_flight[t.v] or 0) + 1
+  if t.kk then key_flight[t.kk] = (key_flight[t.kk] or 0) + 1 end
   started[sid] = started[sid] or now_s
   save_task(sid, name, t)
 end
@@ -635,6 +639,9 @@ local function settle_all(now_s)
   for svc, by in pairs(in_flight) do
     if by ~= 0 then redis.call('HINCRBY', K_INFLIGHT, svc, by) end
   end
+  for key, by in pairs(key_flight) do
+    if by ~= 0 and redis.call('HINCRBY', K_KEYS, key, by) <= 0 then redis.call('HDEL', K_KEYS, key) end
+  end
   for _, sid in ipairs(touched_order) do
     settle(sid, now_s)
     redis.call('PUBLISH', CHANNEL .. 'events:' .. sid, '1')
@@ -664,8 +671,8 @@ local function begin(keys, argv)
   RETENTION_MS = math.floor(tonumber(argv[1]) * 1000)
   PUBLISH_LISTS, LIST_PREFIX, CHANNEL = argv[2] == '1', argv[3], argv[4]
   K_EXPIRY, K_INFLIGHT, K_OUTBOX, K_SERVICES = P .. 'lx', P .. 'fl', P .. 'ob', P .. 'sv'
-  K_USAGE = P .. 'us'
+  K_USAGE, K_KEYS, K_BUCKETS = P .. 'us', P .. 'kf', P .. 'rb'
   cache, dirty, dirty_order, encoded = {}, {}, {}, {}
   touched, touched_order, ready, ready_order = {}, {}, {}, {}
-  deltas, in_flight, started, expiry_adds = {}, {}, {}, {}
+  deltas, in_flight, started, expiry_adds, key_flight = {}, {}, {}, {}, {}
 end

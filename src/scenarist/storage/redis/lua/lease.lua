@@ -1,4 +1,6 @@
--- lease.lua: take up to N ready tasks of one service in ready order (lease).
+-- lease.lua: take up to N ready tasks of one service in ready order (lease), within the
+-- lease's one rule (core/gates.py LeaseRoom: max_parallel groups, the service's cap and
+-- bucket, concurrency keys; lease_ready in _lease.lua).
 -- Rows of the lifecycle table (core/transitions.py RULES): lease.
 --
 -- KEYS[1]    string  shard prefix (see _lib.lua)
@@ -11,16 +13,19 @@
 -- ARGV[8]  string  worker id, optional
 -- ARGV[9]  number  now
 -- ARGV[10] string  nonce for the lease tokens
+-- ARGV[11] string  gates (JSON): service -> {cap, rate, burst, quota}, each optional
+-- ARGV[12] integer budget, optional ("" = none): consider at most this many tasks (a
+--                  cluster shard's planned share, see lease_ready)
 -- Derived: the leased tasks' scenario hashes, tasks hashes and event streams (any scenario
---          of this shard), P.."lx", P.."fl", P.."ix:"..status, P.."ob".
--- Due delayed tasks are promoted first; within a priority the oldest score comes first,
--- ties by task id; a task whose max_parallel group is full stays queued (lease_scan in
--- _lease.lua). Returns a flat list: how many tasks it considered
--- (taken, or left for want of room in their max_parallel group), then task id, task
--- record, inputs (JSON), ... per leased task.
+--          of this shard), P.."lx", P.."fl", P.."kf", P.."rb", P.."ix:"..status, P.."ob".
+-- Due delayed tasks are promoted first; within a priority the oldest score goes first,
+-- ties by task id; a task the room holds back stays queued. Returns a flat list: how many
+-- tasks it considered (see lease_ready), then task id, task record, inputs (JSON), ... per
+-- leased task.
 local svc, max_tasks = ARGV[5], tonumber(ARGV[6])
 local lease_seconds = opt(ARGV[7]) and tonumber(opt(ARGV[7]))
 local worker, now_s, nonce = opt(ARGV[8]), ARGV[9], ARGV[10]
+local budget = opt(ARGV[12]) and tonumber(opt(ARGV[12]))
 local now = tonumber(now_s)
 for i = 2, 6 do check_key(KEYS[i], queue_key(svc, 6 - i)) end
 check_key(KEYS[7], delayed_key(svc))
@@ -28,15 +33,9 @@ check_key(KEYS[7], delayed_key(svc))
 -- Every due backoff is promoted before anything is taken: promoted in batches of the
 -- oldest, a due task of a higher priority could otherwise wait behind a full batch.
 while promote_due(svc, now_s, 1000) == 1000 do end
-local taken, considered = {}, 0
-local function take_one(id, sid, name, t)
-  take(sid, name, t, nonce, lease_seconds, worker, now_s, now)
-  taken[#taken + 1] = {id, sid, name, inputs_json(sid, t)}
-end
-for i = 2, 6 do
-  if considered >= max_tasks then break end
-  considered = considered + lease_scan({KEYS[i]}, max_tasks - considered, take_one)
-end
+local room = new_room(cjson.decode(ARGV[11]), now)
+local taken, considered = lease_ready({svc}, function(_, prio) return KEYS[6 - prio] end,
+  max_tasks, budget, room, nonce, lease_seconds, worker, now_s, now)
 settle_all(now_s)
 local out = {considered}
 for _, x in ipairs(taken) do

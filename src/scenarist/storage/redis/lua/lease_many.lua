@@ -1,5 +1,6 @@
 -- lease_many.lua: take up to N ready tasks of several services, best first across them
--- (lease for a worker serving several services with one long poll).
+-- (lease for a worker serving several services with one long poll), within the lease's
+-- one rule (core/gates.py LeaseRoom; lease_ready in _lease.lua).
 -- Rows of the lifecycle table (core/transitions.py RULES): lease.
 --
 -- KEYS[1]  string  shard prefix (see _lib.lua)
@@ -11,21 +12,22 @@
 -- ARGV[7]  string  worker id, optional
 -- ARGV[8]  number  now
 -- ARGV[9]  string  nonce for the lease tokens
--- ARGV[10..] string services
+-- ARGV[10] string  gates (JSON): service -> {cap, rate, burst, quota}, each optional
+-- ARGV[11] integer budget, optional ("" = none): as lease.lua
+-- ARGV[12..] string services
 -- Derived: as lease.lua.
 -- Due delayed tasks of every service are promoted first. Order across the services is the
 -- single-service order: higher priority first, then the older queue score, then task id.
 -- Within a priority the heads of every service's queue are merged, so a service listed
--- first gets no precedence; a task whose max_parallel group is full stays queued
--- (lease_scan in _lease.lua). Returns a flat list: how many tasks it considered
--- (taken, or left for want of room in their max_parallel group), then task id, task
--- record, inputs (JSON), ...
+-- first gets no precedence. Returns a flat list: how many tasks it considered (see
+-- lease_ready), then task id, task record, inputs (JSON), ...
 local max_tasks = tonumber(ARGV[5])
 local lease_seconds = opt(ARGV[6]) and tonumber(opt(ARGV[6]))
 local worker, now_s, nonce = opt(ARGV[7]), ARGV[8], ARGV[9]
+local budget = opt(ARGV[11]) and tonumber(opt(ARGV[11]))
 local now = tonumber(now_s)
 local services = {}
-for a = 10, #ARGV do services[#services + 1] = ARGV[a] end
+for a = 12, #ARGV do services[#services + 1] = ARGV[a] end
 for s, svc in ipairs(services) do
   local base = 2 + (s - 1) * 6
   for p = 0, 4 do check_key(KEYS[base + p], queue_key(svc, 4 - p)) end
@@ -35,17 +37,10 @@ for s, svc in ipairs(services) do
   while promote_due(svc, now_s, 1000) == 1000 do end
 end
 
-local taken, considered = {}, 0
-local function take_one(id, sid, name, t)
-  take(sid, name, t, nonce, lease_seconds, worker, now_s, now)
-  taken[#taken + 1] = {id, sid, name, inputs_json(sid, t)}
-end
-for p = 0, 4 do
-  if considered >= max_tasks then break end
-  local keys = {}
-  for s = 1, #services do keys[s] = KEYS[2 + (s - 1) * 6 + p] end
-  considered = considered + lease_scan(keys, max_tasks - considered, take_one)
-end
+local room = new_room(cjson.decode(ARGV[10]), now)
+local taken, considered = lease_ready(services,
+  function(s, prio) return KEYS[2 + (s - 1) * 6 + 4 - prio] end,
+  max_tasks, budget, room, nonce, lease_seconds, worker, now_s, now)
 settle_all(now_s)
 local out = {considered}
 for _, x in ipairs(taken) do
