@@ -49,6 +49,8 @@ class ModelStore:
         self.touched: list[str] = []
         self.usage: dict[tuple[float, str, str, str], float] = {}  # (hour, template, ...)
         self.history: dict[str, list[RunRecord]] = {}  # task id -> ended runs, newest first
+        # scenario id -> group name -> the group's fields when it expanded (decision 63)
+        self.expanded: dict[str, dict[str, dict[str, Any]]] = {}
 
     async def close(self) -> None:
         return None
@@ -97,6 +99,7 @@ class ModelStore:
                 self._create(scenario_id, change, now)
                 continue
             if change.rule == "expand_group":
+                self.expanded.setdefault(scenario_id, {})[change.name] = dict(tasks[change.name])
                 del tasks[change.name]
                 continue
             fields = tasks[change.name]

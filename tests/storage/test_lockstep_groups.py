@@ -8,6 +8,9 @@ storage/redis/lua/_groups.lua)."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import sqlite3
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +19,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, precondition, rule, run_state_machine_as_test
 
-from scenarist.core.model import ScenarioPlan, TaskSpec
+from scenarist.core.model import ScenarioPlan, TaskSpec, TaskStatus
 from scenarist.service.records import build_records
 from scenarist.storage.base import CompletionItem, Store
 from tests.storage.lockstep_model import ModelStore
@@ -210,3 +213,85 @@ async def test_a_zipped_group_doomed_while_its_upstream_expands_stays_skipped(
     ]  # fmt: skip
     assert answers[1] == answers[0]
     assert answers[2] == answers[0]
+
+
+@pytest.mark.redis
+async def test_an_expanded_groups_record_is_kept_beside_its_scenario(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """Decision 63: the group's record as it was when it expanded stays readable after
+    its instances replaced it in the graph (a rerun of the task it expanded from needs
+    it back), on every store; a group that did not expand has none."""
+    from scenarist.storage.redis.codec import decode_task
+    from scenarist.storage.redis.store import RedisStore
+    from scenarist.storage.sqlite.expansion import expanded_group
+    from scenarist.storage.sqlite.store import SqliteStore
+
+    the_plan = plan(
+        spec("t0"),
+        group(spec("t1", "t0"), None, 2),
+        spec("t2", "t1"),
+        group(spec("t3", "t2"), None, None),
+    )
+    model = ModelStore()
+    sqlite = await SqliteStore.open(tmp_path / "s.db")
+    redis = await RedisStore.open(redis_server.url, key_prefix="kept")
+
+    def kept_in_model(name: str) -> Any:
+        found = model.expanded.get("sc1", {}).get(name)
+        return None if found is None else _kept(found, decode=False)
+
+    def kept_in_sqlite(name: str) -> Any:
+        with sqlite3.connect(tmp_path / "s.db") as conn:
+            conn.row_factory = sqlite3.Row
+            found = expanded_group(conn, "sc1", name)
+        return None if found is None else _kept(found, decode=True)
+
+    async def kept_in_redis(name: str) -> Any:
+        key = redis.key_space.for_scenario("sc1").expanded("sc1")
+        raw = await redis.client.hget(key, name)
+        return (
+            None if raw is None else _kept(dataclasses.asdict(decode_task("sc1", name, raw)), False)
+        )
+
+    try:
+        for store in (model, sqlite, redis):
+            scenario, tasks = build_records(the_plan, scenario_id="sc1", now=T0)
+            await store.create_scenario(scenario, tasks)
+            [root] = await store.lease(
+                "svc", max_tasks=1, lease_seconds=None, worker_id=None, now=T0 + 1, nonce="n"
+            )
+            payloads = {"t1": [{"n": 0}, {"n": 1}]}
+            await store.complete(
+                root.id, root.lease_token, result_ref=None, result=None, now=T0 + 2,
+                payloads=payloads,
+            )  # fmt: skip
+        expected = (
+            {"for_each": "{{ x }}", "zip": None, "payload": {}, "max_items": 9},
+            ("t0",),
+            ("t2",),
+            "pending",
+            2,
+        )
+        assert kept_in_model("t1") == expected
+        assert kept_in_sqlite("t1") == expected
+        assert await kept_in_redis("t1") == expected
+        assert kept_in_model("t3") is kept_in_sqlite("t3") is await kept_in_redis("t3") is None
+    finally:
+        await sqlite.close()
+        await redis.close()
+
+
+def _kept(fields: Mapping[str, Any], decode: bool) -> tuple[Any, ...]:
+    """The parts of a kept group every store must agree on (SQLite keeps JSON text)."""
+
+    def value(key: str) -> Any:
+        return json.loads(fields[key]) if decode else fields[key]
+
+    return (
+        value("group_spec"),
+        tuple(value("depends_on")),
+        tuple(value("dependents")),
+        TaskStatus(fields["status"]).value,
+        fields["max_parallel"],
+    )

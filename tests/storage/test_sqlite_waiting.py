@@ -3,11 +3,13 @@ that adds it to a version-1 database file."""
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from pathlib import Path
 
 from scenarist.core.model import TaskStatus
 from scenarist.core.rerun import RerunRequest
+from scenarist.storage.sqlite.expansion import expanded_group
 from scenarist.storage.sqlite.schema import SCHEMA_VERSION
 from scenarist.storage.sqlite.store import SqliteStore
 from tests.storage.plans import T0, diamond, lease_named, plan, spec, statuses, submit
@@ -226,5 +228,42 @@ async def test_a_version_5_file_gets_joins_with_todays_rule(tmp_path: Path) -> N
         assert (await statuses(reopened, scenario.id))["j"] == TaskStatus.SKIPPED
         after = await reopened.get_scenario(scenario.id)
         assert (after.status.value, after.tolerated_failures) == ("failed", 0)
+    finally:
+        await reopened.close()
+
+
+async def test_a_version_9_file_migrates_and_keeps_the_groups_it_expands(
+    tmp_path: Path,
+) -> None:
+    """Version 10 keeps an expanded group's row (decision 63): an older file gets the
+    table, and a group that expands after the migration is kept in it."""
+    path = tmp_path / "old.db"
+    store = await SqliteStore.open(path)
+    group = dataclasses.replace(
+        spec("g", "a"), for_each="{{ x }}", group_spec={"for_each": "{{ x }}"}
+    )
+    try:
+        scenario, _ = await submit(store, plan(spec("a"), group))
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE expanded_groups")
+        conn.execute("PRAGMA user_version = 9")
+
+    reopened = await SqliteStore.open(path)
+    try:
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        task = await lease_named(reopened, scenario.id, "a", now=T0 + 1)
+        await reopened.complete(
+            task.id, task.lease_token, result_ref=None, result=None, now=T0 + 2,
+            payloads={"g": [{}]},
+        )  # fmt: skip
+        with sqlite3.connect(path) as conn:
+            conn.row_factory = sqlite3.Row
+            kept = expanded_group(conn, scenario.id, "g")
+        assert kept is not None
+        assert (kept["name"], kept["status"]) == ("g", "pending")
+        assert [t.name for t in await reopened.list_tasks(scenario.id)] == ["a", "g_1"]
     finally:
         await reopened.close()

@@ -1,15 +1,17 @@
 """How SQLite applies the steps of a completion that expands `for_each` groups
 (`core.group_expansion`): an instance is inserted with its counter and event, the group's
-row is deleted with its counter, every other step is a change of the lifecycle table."""
+row is deleted with its counter (and kept as it was in `expanded_groups`, decision 63),
+every other step is a change of the lifecycle table."""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
 from scenarist.core.group_expansion import Instance, Step
 from scenarist.core.model import Task, task_id
-from scenarist.storage.sqlite.rows import INSERT_TASK, task_to_row
+from scenarist.storage.sqlite.rows import INSERT_TASK, dumps, loads, task_to_row
 from scenarist.storage.sqlite.transitions import (
     Changes,
     ScenarioTasks,
@@ -47,6 +49,7 @@ def apply_steps(
         pending = []
         if step.rule == "expand_group":
             fields = tasks.fields.pop(step.name)
+            keep_group(conn, fields["id"])
             conn.execute("DELETE FROM tasks WHERE id = ?", (fields["id"],))
             bump_count(conn, scenario_id, fields["service"], step.before.value, -1)
             # A service whose only task was the group leaves the progress (as in a plan
@@ -59,6 +62,29 @@ def apply_steps(
         else:
             apply_changes(conn, changes, tasks, [step], now=now)
     _insert(conn, changes, scenario_id, pending, now)
+
+
+def keep_group(conn: sqlite3.Connection, group_id: str) -> None:
+    """The group's row as it is now (its spec, payload, place in the plan and graph), so
+    a rerun of the task it expanded from can bring the group back (decision 63)."""
+    row = conn.execute("SELECT * FROM tasks WHERE id = ?", (group_id,)).fetchone()
+    conn.execute(
+        "INSERT OR REPLACE INTO expanded_groups (scenario_id, name, record) VALUES (?, ?, ?)",
+        (row["scenario_id"], row["name"], dumps(dict(row))),
+    )
+
+
+def expanded_group(conn: sqlite3.Connection, scenario_id: str, name: str) -> dict[str, Any] | None:
+    """The row `keep_group` kept for group `name` (None: it never expanded)."""
+    row = conn.execute(
+        "SELECT record FROM expanded_groups WHERE scenario_id = ? AND name = ?",
+        (scenario_id, name),
+    ).fetchone()
+    if row is None:
+        return None
+    record = loads(row["record"])
+    assert isinstance(record, dict)
+    return record
 
 
 def _insert(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 BUSY_TIMEOUT_MS = 10_000  # other processes writing the same file wait this long at most
 SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 
@@ -231,6 +231,18 @@ MIGRATE_V8_TO_V9 = (
     "ALTER TABLE tasks ADD COLUMN no_cache INTEGER NOT NULL DEFAULT 0",
     *HISTORY_DDL,
 )
+# Version 9 -> 10: an expanded `for_each` group's row as it was when it expanded (decision
+# 63), so a rerun of the task it expanded from can bring the group back; it goes with its
+# scenario. Older files kept none: their expanded groups cannot be brought back.
+EXPANDED_GROUPS_DDL = """
+CREATE TABLE IF NOT EXISTS expanded_groups (
+    scenario_id TEXT NOT NULL REFERENCES scenarios (id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (scenario_id, name)
+) WITHOUT ROWID
+"""
+MIGRATE_V9_TO_V10 = (EXPANDED_GROUPS_DDL,)
 MIGRATIONS = {
     1: MIGRATE_V1_TO_V2,
     2: MIGRATE_V2_TO_V3,
@@ -240,6 +252,7 @@ MIGRATIONS = {
     6: MIGRATE_V6_TO_V7,
     7: MIGRATE_V7_TO_V8,
     8: MIGRATE_V8_TO_V9,
+    9: MIGRATE_V9_TO_V10,
 }
 
 
@@ -270,7 +283,7 @@ def apply_schema(conn: sqlite3.Connection) -> None:
                 f"database schema version {version} is newer than this build ({SCHEMA_VERSION})"
             )
         if version == 0:
-            for statement in (*DDL.split(";"), *HISTORY_DDL):
+            for statement in (*DDL.split(";"), *HISTORY_DDL, EXPANDED_GROUPS_DDL):
                 if statement.strip():
                     conn.execute(statement)
         else:
