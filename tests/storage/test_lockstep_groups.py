@@ -20,15 +20,17 @@ from hypothesis import strategies as st
 from hypothesis.stateful import initialize, precondition, rule, run_state_machine_as_test
 
 from scenarist.core.model import ScenarioPlan, TaskSpec, TaskStatus
+from scenarist.core.rerun import RerunRequest
 from scenarist.service.records import build_records
 from scenarist.storage.base import CompletionItem, Store
 from tests.storage.lockstep_model import ModelStore
-from tests.storage.plans import T0, plan, spec
+from tests.storage.plans import T0, lease_named, plan, run_to_success, spec
 from tests.storage.test_lockstep import (
     LOCKSTEP_SETTINGS,
     MUTANT_SETTINGS,
     SERVICES,
     Lockstep,
+    events_of,
     every_store,
     open_redis,
     open_sqlite,
@@ -119,6 +121,26 @@ class GroupLockstep(Lockstep):
                     task_id, token, result_ref="ref", result=None, now=now, payloads=payloads
                 )
             )
+
+    def group_parents(self) -> list[str]:
+        """Ids of the parents of the model's expanded groups (those a rerun brings back)."""
+        model = self.stores["model"]
+        assert isinstance(model, ModelStore)
+        return [
+            f"{sid}:{parent}"
+            for sid, groups in model.expanded.items()
+            for record in groups.values()
+            for parent in dict.fromkeys(record["depends_on"])
+            if parent not in groups
+        ]
+
+    @precondition(lambda self: self.group_parents())
+    @rule(data=st.data(), cancel_running=st.booleans())
+    def rerun_a_groups_parent(self, data: st.DataObject, cancel_running: bool) -> None:
+        """A rerun from a parent of an expanded group: the group (and the groups zipped
+        with it) come back on every store, their instances go (decision 63)."""
+        first = data.draw(st.sampled_from(self.group_parents()))
+        self._rerun(data, cancel_running=cancel_running, no_cache=False, limit=2, first=first)
 
     @rule()
     def learn_instances(self) -> None:
@@ -295,3 +317,81 @@ def _kept(fields: Mapping[str, Any], decode: bool) -> tuple[Any, ...]:
         TaskStatus(fields["status"]).value,
         fields["max_parallel"],
     )
+
+
+@pytest.mark.redis
+@pytest.mark.redis_cluster
+async def test_a_rerun_brings_a_zipped_pair_of_groups_back_alike_on_every_store(
+    tmp_path: Path, redis_server: RedisServer, conformance_cluster: RedisCluster
+) -> None:
+    """CreateVideoAuto's shape: `s` expands `p` (three instances) and `i` zipped with it;
+    `v` waits for `w` and the `i` instances. A rerun of `s` while i_3 is processing
+    (cancelled first) brings both groups back, `v` waits for `i` again; the next
+    completion expands them to two, then to none. Every store ends each step alike."""
+    the_plan = plan(
+        spec("s"),
+        spec("w", "s"),
+        group(spec("p", "s"), None, None),
+        group(spec("i", "p"), "p", 1),
+        spec("v", "w", "i"),
+    )
+    seen: list[list[Any]] = []
+    for open_ in every_store(tmp_path, redis_server, conformance_cluster).values():
+        store = await open_()
+        steps: list[Any] = []
+
+        async def state(store: Store = store, steps: list[Any] = steps) -> None:
+            tasks = await store.list_tasks("sc1")
+            scenario = await store.get_scenario("sc1")
+            steps.append(
+                (
+                    [(t.name, t.status.value, t.depends_on, t.dependents) for t in tasks],
+                    scenario.status.value,
+                    scenario.progress,
+                    await events_of(store, "sc1"),
+                )
+            )
+
+        async def finish_s(count: int, now: float, store: Store = store) -> None:
+            task = await lease_named(store, "sc1", "s", now=now)
+            items = [{"n": n} for n in range(count)]
+            await store.complete(
+                task.id, task.lease_token, result_ref="r", result=None, now=now,
+                payloads={"p": items, "i": items},
+            )  # fmt: skip
+
+        try:
+            scenario, tasks = build_records(the_plan, scenario_id="sc1", now=T0)
+            await store.create_scenario(scenario, tasks)
+            await finish_s(3, T0 + 1)
+            await run_to_success(store, "sc1", ["w", "p_1", "p_2", "p_3", "i_1"], now=T0 + 2)
+            await lease_named(store, "sc1", "i_3", now=T0 + 3)
+            await state()
+            request = RerunRequest(("s",), cancel_running=True)
+            _, again = await store.rerun_scenario("sc1", request, now=T0 + 4)
+            steps.append(again)
+            await state()
+            await finish_s(2, T0 + 5)
+            await run_to_success(store, "sc1", ["w", "p_1", "p_2", "i_1", "i_2", "v"], now=T0 + 6)
+            await state()
+            await store.rerun_scenario("sc1", RerunRequest(("s",)), now=T0 + 7)
+            await finish_s(0, T0 + 8)
+            await run_to_success(store, "sc1", ["w", "v"], now=T0 + 9)
+            await state()
+        finally:
+            await store.close()
+        seen.append(steps)
+    assert seen[0][1] == ("s", "w", "p", "i", "v")
+    after_rerun = {name: (status, after) for name, status, after, _ in seen[0][2][0]}
+    assert after_rerun == {
+        "s": ("queued", ()), "w": ("pending", ("s",)), "p": ("pending", ("s",)),
+        "i": ("pending", ("p",)), "v": ("pending", ("w", "i")),
+    }  # fmt: skip
+    assert [(n, st_) for n, st_, _, _ in seen[0][3][0]] == [
+        ("s", "success"), ("w", "success"), ("v", "success"),
+        ("p_1", "success"), ("p_2", "success"), ("i_1", "success"), ("i_2", "success"),
+    ]  # fmt: skip
+    assert seen[0][4][1] == "success"
+    assert [(n, d) for n, _, d, _ in seen[0][4][0]] == [("s", ()), ("w", ("s",)), ("v", ("w",))]
+    for name, steps in zip(("sqlite", "redis", "redis-cluster"), seen[1:], strict=True):
+        assert steps == seen[0], name
