@@ -122,6 +122,31 @@ class GroupLockstep(Lockstep):
                 )
             )
 
+    @rule(count=st.integers(0, 3), rounds=st.integers(1, 3))
+    def work(self, count: int, rounds: int) -> None:
+        """A worker's loop, a few rounds of leasing what is ready and completing it (every
+        group gets `count` instances): scenarios reach their expansions, so the reruns
+        below find groups to bring back."""
+        payloads: dict[str, list[Any]] = {
+            f"t{i}": [{"n": n} for n in range(count)] for i in range(6)
+        }
+        for _ in range(rounds):
+            now, nonce = self.tick(), self.nonce()
+            leased = self.each(
+                lambda s, now=now, nonce=nonce: s.lease_services(
+                    SERVICES, max_tasks=4, lease_seconds=None, worker_id="w", now=now,
+                    nonce=nonce,
+                )
+            )  # fmt: skip
+            for task in leased:
+                done = self.tick()
+                self.each(
+                    lambda s, t=task, done=done: s.complete(
+                        t["id"], t["lease_token"], result_ref="ref", result=None, now=done,
+                        payloads=payloads,
+                    )
+                )  # fmt: skip
+
     def group_parents(self) -> list[str]:
         """Ids of the parents of the model's expanded groups (those a rerun brings back)."""
         model = self.stores["model"]
@@ -186,6 +211,35 @@ def test_the_group_lockstep_catches_a_broken_lua_expansion(
 
     machine = type(
         "BrokenGroupLockstep",
+        (GroupLockstep,),
+        {"openers": {"model": model, "redis": lambda: open_redis(redis_server.url)}},
+    )
+    with pytest.raises(AssertionError, match="redis answered differently"):
+        run_state_machine_as_test(machine, settings=MUTANT_SETTINGS)
+
+
+@pytest.mark.redis
+def test_the_group_lockstep_catches_a_broken_lua_collapse(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Redis store with one line of rerun.lua changed: a group a rerun brings back
+    leaves the scenario's `growing` counter as it was."""
+    from scenarist.storage.redis import scripts
+
+    shipped = scripts.lua_source
+    growing = "  bump(sid, 'g', 1)\n"
+    assert shipped("rerun.lua").count(growing) == 1
+
+    def forgets_growing(name: str) -> str:
+        return shipped(name).replace(growing, "  bump(sid, 'g', 0)\n")
+
+    monkeypatch.setattr(scripts, "lua_source", forgets_growing)
+
+    async def model() -> Store:
+        return ModelStore()
+
+    machine = type(
+        "BrokenCollapseLockstep",
         (GroupLockstep,),
         {"openers": {"model": model, "redis": lambda: open_redis(redis_server.url)}},
     )

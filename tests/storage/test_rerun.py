@@ -255,3 +255,31 @@ async def test_the_purge_takes_a_finished_scenarios_history_along(tmp_path: Path
             assert conn.execute("SELECT count(*) FROM task_runs").fetchone()[0] == 0
     finally:
         await store.close()
+
+
+async def test_a_zipped_group_whose_upstream_group_stays_expanded_is_refused(
+    store: Store,
+) -> None:
+    """`z` zips with `g` and also waits for `b`: rerunning `b` alone reaches z's
+    instances from outside while `g` stays expanded, so `z` cannot come back: 409 naming
+    the instances, nothing changes (decision 61)."""
+    the_plan = plan(
+        spec("a"),
+        spec("b"),
+        group(spec("g", "a"), None, None),
+        group(spec("z", "g", "b"), "g", None),
+    )
+    scenario, _ = await submit(store, the_plan)
+    await run_to_success(store, scenario.id, ["b"], now=T0 + 1)
+    a = await lease_named(store, scenario.id, "a", now=T0 + 2)
+    await store.complete(
+        a.id, a.lease_token, result_ref="r", result=None, now=T0 + 2,
+        payloads={"g": [{}, {}], "z": [{}, {}]},
+    )  # fmt: skip
+    await run_to_success(store, scenario.id, ["g_1", "g_2", "z_1", "z_2"], now=T0 + 3)
+    before = await snapshot(store, scenario.id)
+
+    with pytest.raises(ConflictError, match="z_1, z_2: instances of an expanded"):
+        await rerun(store, scenario.id, "b")
+    assert await snapshot(store, scenario.id) == before
+    assert await rerun(store, scenario.id, "a") == ("a", "g", "z")
