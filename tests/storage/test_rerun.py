@@ -283,3 +283,32 @@ async def test_a_zipped_group_whose_upstream_group_stays_expanded_is_refused(
         await rerun(store, scenario.id, "b")
     assert await snapshot(store, scenario.id) == before
     assert await rerun(store, scenario.id, "a") == ("a", "g", "z")
+
+
+async def test_an_optional_instance_that_failed_leaves_with_its_tolerated_failure(
+    store: Store,
+) -> None:
+    """An optional group's instance failed for good (a tolerated failure of the scenario);
+    the rerun that brings the group back removes it, and the scenario no longer counts
+    it (decision 63)."""
+    optional = group(spec("g", "a", optional=True, max_attempts=1), None, None)
+    scenario, _ = await submit(store, plan(spec("a"), optional, spec("d", "g")))
+    a = await lease_named(store, scenario.id, "a", now=T0 + 1)
+    await store.complete(
+        a.id, a.lease_token, result_ref="r", result=None, now=T0 + 1, payloads={"g": [{}, {}]}
+    )
+    g_1 = await lease_named(store, scenario.id, "g_1", now=T0 + 2)
+    await store.fail(g_1.id, g_1.lease_token, attempt=1, error="no", retry_at=None, now=T0 + 2)
+    await run_to_success(store, scenario.id, ["g_2", "d"], now=T0 + 3)
+    assert (await store.get_scenario(scenario.id)).tolerated_failures == 1
+
+    assert await rerun(store, scenario.id, "a", now=T0 + 4) == ("a", "g", "d")
+    again = await store.get_scenario(scenario.id)
+    assert (again.tolerated_failures, again.progress.total) == (0, 3)
+    a = await lease_named(store, scenario.id, "a", now=T0 + 5)
+    await store.complete(
+        a.id, a.lease_token, result_ref="r", result=None, now=T0 + 5, payloads={"g": [{}]}
+    )
+    await run_to_success(store, scenario.id, ["g_1", "d"], now=T0 + 6)
+    done = await store.get_scenario(scenario.id)
+    assert (done.status, done.tolerated_failures) == (ScenarioStatus.SUCCESS, 0)

@@ -150,7 +150,8 @@ def rerun_plan(
         Restore(g, kept[g]["seq"], waiting_for(kept[g]["depends_on"]), request.no_cache)
         for g in groups
     ]
-    archive, changes = [], rewire_parents(by_name, kept, groups, instances)
+    # A parent's status as the cancels left it (a rewiring keeps the status it finds).
+    archive, changes = [], rewire_parents({**by_name, **current}, kept, groups, instances)
     for task in chosen:
         if task["name"] in gone:
             continue

@@ -5,8 +5,8 @@ instances, and the parents' next completion expands it again, maybe to another c
 Rows `remove_instance`, `collapse_group`, `rewire_parent` and `rewire_dependent` of
 `core/transitions.py`.
 
-A group comes back when one of its parents (other than the group it zips with) runs
-again, or when the group it zips with comes back. Its instances are removed whatever
+A group comes back when one of its parents runs again; a zipped group comes back with
+the group it zips with (and only then). Its instances are removed whatever
 their status (processing ones are cancelled first, or the rerun refused, as for any task
 of the rerun), and so is their history: the new expansion's instances are new tasks that
 start at run 1, even where they reuse a name.

@@ -102,6 +102,11 @@ def remove_instances(
         conn.execute("DELETE FROM tasks WHERE id = ?", (fields["id"],))
         conn.execute("DELETE FROM task_runs WHERE task_id = ?", (fields["id"],))
         bump_count(conn, tasks.scenario_id, fields["service"], str(fields["status"]), -1)
+        if fields["tolerated"]:
+            conn.execute(
+                "UPDATE scenarios SET tolerated = tolerated - 1 WHERE id = ?",
+                (tasks.scenario_id,),
+            )
     if removed:
         conn.execute(
             "DELETE FROM task_counts WHERE scenario_id = ? AND n = 0", (tasks.scenario_id,)

@@ -219,6 +219,7 @@ for _, entry in ipairs(chosen) do
   local name, t = entry[1], entry[2]
   if gone[name] then
     if t.s == 'queued' then dequeue(sid, name, t) end
+    set_tolerated(sid, t, false)
     redis.call('HDEL', KEYS[3], name)
     redis.call('HDEL', KEYS[5], name)
     cache[sid][name] = false
