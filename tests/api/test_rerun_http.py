@@ -144,3 +144,63 @@ async def delivered(receiver: Receiver, count: int) -> bool:
             return True
         await asyncio.sleep(0.05)
     return False
+
+
+async def make_video(client: httpx.AsyncClient, sid: str, sections: list[str]) -> list[str]:
+    """Complete the script with `sections`, then everything else; the names of the
+    video's inputs when it is leased."""
+    [script] = await lease_all(client)
+    assert script["name"] == "script"
+    done = await client.post(
+        f"/tasks/{script['id']}/complete",
+        json={"lease_token": script["lease_token"], "result": {"sections": sections}},
+    )
+    assert done.status_code == 200, done.text
+    inputs: list[str] = []
+    for _ in range(10):
+        for task in await lease_all(client):
+            if task["name"] == "video":
+                inputs = [i["task"] for i in task["inputs"]]
+            r = await client.post(
+                f"/tasks/{task['id']}/complete", json={"lease_token": task["lease_token"]}
+            )
+            assert r.status_code == 200, r.text
+    assert (await client.get(f"/scenarios/{sid}")).json()["status"] == "success"
+    return inputs
+
+
+async def test_rerun_the_script_of_an_auto_video_makes_it_again_with_the_new_slides(
+    any_client: httpx.AsyncClient,
+) -> None:
+    """CreateVideoAuto: the script decides the slide count. Rerunning it with a new
+    payload brings the slide groups back; its new result expands them to two slides and
+    the video is made again from those (decision 63)."""
+    sid = (await submit(any_client, {"scenario": "CreateVideoAuto", "description": "cats"}))[
+        "scenario_id"
+    ]
+    first = await make_video(any_client, sid, ["intro", "middle", "end"])
+    assert first == ["voice", "slide_image_1", "slide_image_2", "slide_image_3"]
+
+    r = await any_client.post(
+        f"/scenarios/{sid}/rerun",
+        json={"tasks": ["script"], "payload": {"script": {"parts": 2}}},
+    )
+
+    assert r.status_code == 200, r.text
+    assert r.json()["rerun"] == ["script", "voice", "slide_prompt", "slide_image", "video"]
+    summary = (await any_client.get(f"/scenarios/{sid}")).json()
+    assert [t["name"] for t in summary["tasks"]] == [
+        "script", "voice", "slide_prompt", "slide_image", "video",
+    ]  # fmt: skip
+    assert summary["progress"]["growing"] is True
+    video = (await any_client.get(f"/tasks/{sid}:video")).json()
+    assert video["depends_on"] == ["voice", "slide_image"]
+    script = (await any_client.get(f"/tasks/{sid}:script")).json()
+    assert script["payload"]["parts"] == 2
+
+    second = await make_video(any_client, sid, ["short", "end"])
+    assert second == ["voice", "slide_image_1", "slide_image_2"]
+    names = [t["name"] for t in (await any_client.get(f"/scenarios/{sid}")).json()["tasks"]]
+    assert "slide_image_3" not in names
+    history = (await any_client.get(f"/tasks/{sid}:video/history")).json()
+    assert (history["run"], len(history["items"])) == (2, 2)

@@ -54,6 +54,8 @@ class ModelStore:
         self.cache: dict[str, CacheEntry] = {}
         self.cache_hits: dict[str, list[int]] = {}  # service -> [hits, misses]
         self.buckets: dict[str, Bucket] = {}  # service -> token bucket (core/gates.py)
+        # scenario id -> group name -> the group's fields when it expanded (decision 63)
+        self.expanded: dict[str, dict[str, dict[str, Any]]] = {}
 
     async def close(self) -> None:
         return None
@@ -103,6 +105,7 @@ class ModelStore:
                 self._create(scenario_id, change, now)
                 continue
             if change.rule == "expand_group":
+                self.expanded.setdefault(scenario_id, {})[change.name] = dict(tasks[change.name])
                 del tasks[change.name]
                 continue
             fields = tasks[change.name]
@@ -565,6 +568,7 @@ class ModelStore:
                 request, lambda n: tasks[n]["payload"] if n in tasks else None
             ),
             now=now,
+            kept=self.expanded.get(scenario_id, {}),
         )
         self._apply(scenario_id, plan.cancels, now)
         for name in plan.archive:
@@ -572,6 +576,15 @@ class ModelStore:
             runs = self.history.setdefault(fields["id"], [])
             runs.insert(0, run_record(fields, payload=fields["payload"], result=fields["result"]))
             del runs[request.history_limit :]
+        for change in plan.removed:  # row remove_instance: no event
+            self.history.pop(tasks.pop(change.name)["id"], None)
+        for restore in plan.restored:  # row collapse_group
+            group = self.expanded[scenario_id].pop(restore.name)
+            group.update(
+                status=TaskStatus.PENDING, waiting=restore.waiting, no_cache=restore.no_cache
+            )
+            tasks[restore.name] = group
+            self._event(scenario_id, now, restore.name, "pending", group["attempt"])
         self._apply(scenario_id, plan.changes, now)
         self.scenarios[scenario_id]["cancelled"] = False
         self._settle(now)

@@ -197,29 +197,47 @@ async def test_a_dependent_a_lost_parent_put_out_of_reach_stays_as_it_is(store: 
         await rerun(store, scenario.id, "d")
 
 
-async def test_a_task_a_group_expanded_from_is_refused_its_instances_are_not(
+async def test_a_rerun_of_the_task_a_group_expanded_from_expands_it_again(
     store: Store,
 ) -> None:
-    """`a` expanded group `g` into g_1, g_2; rerunning `a` would need `g` again,
-    rerunning g_1 is a plain rerun (every store: Redis expands groups too)."""
+    """`a` expanded group `g` into g_1..g_3; rerunning `a` brings `g` back (its
+    instances and their history go, `d` waits for `g` again) and the new result expands
+    it to two: g_3 is gone from the live graph, `d` waits for g_1 and g_2. Rerunning an
+    instance is a plain rerun (decision 63)."""
     the_plan = plan(spec("a"), group(spec("g", "a"), None, None), spec("d", "g"))
     scenario, _ = await submit(store, the_plan)
     a = await lease_named(store, scenario.id, "a", now=T0 + 1)
     await store.complete(
-        a.id, a.lease_token, result_ref="r", result={"x": [1, 2]}, now=T0 + 1,
-        payloads={"g": [{"n": 1}, {"n": 2}]},
+        a.id, a.lease_token, result_ref="r", result={"x": [1, 2, 3]}, now=T0 + 1,
+        payloads={"g": [{"n": 1}, {"n": 2}, {"n": 3}]},
     )  # fmt: skip
-    await run_to_success(store, scenario.id, ["g_1", "g_2", "d"], now=T0 + 2)
-    before = await snapshot(store, scenario.id)
-
-    with pytest.raises(ConflictError, match="g_1, g_2: instances of an expanded"):
-        await rerun(store, scenario.id, "a")
-    assert await snapshot(store, scenario.id) == before
-
-    # Plan index order: an expansion's instances come after the planned tasks.
+    await run_to_success(store, scenario.id, ["g_1", "g_2", "g_3", "d"], now=T0 + 2)
     assert await rerun(store, scenario.id, "g_1") == ("d", "g_1")
-    await run_to_success(store, scenario.id, ["g_1", "d"], now=T0 + 60)
-    assert (await store.get_scenario(scenario.id)).status is ScenarioStatus.SUCCESS
+    await run_to_success(store, scenario.id, ["g_1", "d"], now=T0 + 20)
+
+    assert await rerun(store, scenario.id, "a", now=T0 + 30) == ("a", "g", "d")
+    assert await statuses(store, scenario.id) == {"a": "queued", "g": "pending", "d": "pending"}
+    d = await store.get_task(f"{scenario.id}:d")
+    assert d.depends_on == ("g",)
+    assert (await store.get_scenario(scenario.id)).progress.growing
+    a = await lease_named(store, scenario.id, "a", now=T0 + 31)
+    await store.complete(
+        a.id, a.lease_token, result_ref="r2", result={"x": [1, 2]}, now=T0 + 32,
+        payloads={"g": [{"n": 10}, {"n": 20}]},
+    )  # fmt: skip
+    assert await statuses(store, scenario.id) == {
+        "a": "success", "d": "pending", "g_1": "queued", "g_2": "queued",
+    }  # fmt: skip
+    d = await store.get_task(f"{scenario.id}:d")
+    assert d.depends_on == ("g_1", "g_2")
+    g_1 = await store.get_task(f"{scenario.id}:g_1")
+    assert (g_1.payload, g_1.run) == ({"n": 10}, 1)
+    assert await store.task_history(g_1.id) == [], "the old expansion's runs went with it"
+    await run_to_success(store, scenario.id, ["g_1", "g_2", "d"], now=T0 + 40)
+    scenario_now = await store.get_scenario(scenario.id)
+    assert scenario_now.status is ScenarioStatus.SUCCESS
+    assert scenario_now.progress.total == 4
+    assert [r.run for r in await store.task_history(f"{scenario.id}:d")] == [2, 1]
 
 
 async def test_the_purge_takes_a_finished_scenarios_history_along(tmp_path: Path) -> None:
@@ -237,3 +255,60 @@ async def test_the_purge_takes_a_finished_scenarios_history_along(tmp_path: Path
             assert conn.execute("SELECT count(*) FROM task_runs").fetchone()[0] == 0
     finally:
         await store.close()
+
+
+async def test_a_zipped_group_whose_upstream_group_stays_expanded_is_refused(
+    store: Store,
+) -> None:
+    """`z` zips with `g` and also waits for `b`: rerunning `b` alone reaches z's
+    instances from outside while `g` stays expanded, so `z` cannot come back: 409 naming
+    the instances, nothing changes (decision 61)."""
+    the_plan = plan(
+        spec("a"),
+        spec("b"),
+        group(spec("g", "a"), None, None),
+        group(spec("z", "g", "b"), "g", None),
+    )
+    scenario, _ = await submit(store, the_plan)
+    await run_to_success(store, scenario.id, ["b"], now=T0 + 1)
+    a = await lease_named(store, scenario.id, "a", now=T0 + 2)
+    await store.complete(
+        a.id, a.lease_token, result_ref="r", result=None, now=T0 + 2,
+        payloads={"g": [{}, {}], "z": [{}, {}]},
+    )  # fmt: skip
+    await run_to_success(store, scenario.id, ["g_1", "g_2", "z_1", "z_2"], now=T0 + 3)
+    before = await snapshot(store, scenario.id)
+
+    with pytest.raises(ConflictError, match="z_1, z_2: instances of an expanded"):
+        await rerun(store, scenario.id, "b")
+    assert await snapshot(store, scenario.id) == before
+    assert await rerun(store, scenario.id, "a") == ("a", "g", "z")
+
+
+async def test_an_optional_instance_that_failed_leaves_with_its_tolerated_failure(
+    store: Store,
+) -> None:
+    """An optional group's instance failed for good (a tolerated failure of the scenario);
+    the rerun that brings the group back removes it, and the scenario no longer counts
+    it (decision 63)."""
+    optional = group(spec("g", "a", optional=True, max_attempts=1), None, None)
+    scenario, _ = await submit(store, plan(spec("a"), optional, spec("d", "g")))
+    a = await lease_named(store, scenario.id, "a", now=T0 + 1)
+    await store.complete(
+        a.id, a.lease_token, result_ref="r", result=None, now=T0 + 1, payloads={"g": [{}, {}]}
+    )
+    g_1 = await lease_named(store, scenario.id, "g_1", now=T0 + 2)
+    await store.fail(g_1.id, g_1.lease_token, attempt=1, error="no", retry_at=None, now=T0 + 2)
+    await run_to_success(store, scenario.id, ["g_2", "d"], now=T0 + 3)
+    assert (await store.get_scenario(scenario.id)).tolerated_failures == 1
+
+    assert await rerun(store, scenario.id, "a", now=T0 + 4) == ("a", "g", "d")
+    again = await store.get_scenario(scenario.id)
+    assert (again.tolerated_failures, again.progress.total) == (0, 3)
+    a = await lease_named(store, scenario.id, "a", now=T0 + 5)
+    await store.complete(
+        a.id, a.lease_token, result_ref="r", result=None, now=T0 + 5, payloads={"g": [{}]}
+    )
+    await run_to_success(store, scenario.id, ["g_1", "d"], now=T0 + 6)
+    done = await store.get_scenario(scenario.id)
+    assert (done.status, done.tolerated_failures) == (ScenarioStatus.SUCCESS, 0)

@@ -3,11 +3,13 @@ that adds it to a version-1 database file."""
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from pathlib import Path
 
 from scenarist.core.model import TaskStatus
 from scenarist.core.rerun import RerunRequest
+from scenarist.storage.sqlite.expansion import expanded_group
 from scenarist.storage.sqlite.schema import SCHEMA_VERSION
 from scenarist.storage.sqlite.store import SqliteStore
 from tests.storage.plans import T0, diamond, lease_named, plan, spec, statuses, submit
@@ -152,11 +154,17 @@ def drop_version_10_columns(conn: sqlite3.Connection) -> None:
 
 
 def drop_version_11_columns(conn: sqlite3.Connection) -> None:
-    """Back to version 10: without lease-time gates."""
+    """Back to version 10: without lease-time gates (or kept groups)."""
+    drop_version_12_columns(conn)
     conn.execute("DROP INDEX tasks_by_concurrency_key")
     conn.execute("DROP TABLE rate_buckets")
     for column in ("concurrency_key", "concurrency_limit"):
         conn.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
+
+
+def drop_version_12_columns(conn: sqlite3.Connection) -> None:
+    """Back to version 11: without the expanded groups' kept rows."""
+    conn.execute("DROP TABLE expanded_groups")
 
 
 async def test_a_version_8_file_migrates_and_its_tasks_are_in_their_first_run(
@@ -274,5 +282,42 @@ async def test_a_version_5_file_gets_joins_with_todays_rule(tmp_path: Path) -> N
         assert (await statuses(reopened, scenario.id))["j"] == TaskStatus.SKIPPED
         after = await reopened.get_scenario(scenario.id)
         assert (after.status.value, after.tolerated_failures) == ("failed", 0)
+    finally:
+        await reopened.close()
+
+
+async def test_a_version_11_file_migrates_and_keeps_the_groups_it_expands(
+    tmp_path: Path,
+) -> None:
+    """Version 12 keeps an expanded group's row (decision 63): an older file gets the
+    table, and a group that expands after the migration is kept in it."""
+    path = tmp_path / "old.db"
+    store = await SqliteStore.open(path)
+    group = dataclasses.replace(
+        spec("g", "a"), for_each="{{ x }}", group_spec={"for_each": "{{ x }}"}
+    )
+    try:
+        scenario, _ = await submit(store, plan(spec("a"), group))
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        drop_version_12_columns(conn)
+        conn.execute("PRAGMA user_version = 11")
+
+    reopened = await SqliteStore.open(path)
+    try:
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        task = await lease_named(reopened, scenario.id, "a", now=T0 + 1)
+        await reopened.complete(
+            task.id, task.lease_token, result_ref=None, result=None, now=T0 + 2,
+            payloads={"g": [{}]},
+        )  # fmt: skip
+        with sqlite3.connect(path) as conn:
+            conn.row_factory = sqlite3.Row
+            kept = expanded_group(conn, scenario.id, "g")
+        assert kept is not None
+        assert (kept["name"], kept["status"]) == ("g", "pending")
+        assert [t.name for t in await reopened.list_tasks(scenario.id)] == ["a", "g_1"]
     finally:
         await reopened.close()

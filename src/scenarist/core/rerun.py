@@ -1,15 +1,19 @@
 """A rerun (decision 60): the named tasks and their transitive dependents start a new run,
 every other task keeps its result. Built from rows `cancel`, `rerun_ready`,
-`rerun_waiting` and `override_payload` of `core/transitions.py`; a store applies the plan
-in one atomic step: the cancels, then each ending run into the task's history, then the
-changes.
+`rerun_waiting` and `override_payload` of `core/transitions.py` (and, for the expanded
+`for_each` groups a rerun brings back, those of `core/rerun_groups.py`); a store applies
+the plan in one atomic step: the cancels, then each ending run into the task's history,
+then the removed instances and the groups back, then the changes.
 
 What runs again: a named task, and every task below one, except a dependent whose join
 a lost parent outside the rerun already put out of reach: it stays as it is (skipped),
-and does not pull its own dependents in. Refused (409, nothing changes): a named task in
-that position; a task an expanded `for_each` group expanded from (the group is gone, so
-its instances cannot be expanded again from the new result; the instances themselves can
-be rerun); a processing task, unless `cancel_running` cancels its lease first.
+and does not pull its own dependents in. A rerun that reaches the parents of an expanded
+group brings the group back, to expand again from the new results (decision 63).
+Refused (409, nothing changes): a named task in that position, or a group coming back (or
+a task waiting for it) in that position; an instance reached from outside its group when
+the group cannot come back (it zips with a group that stays expanded, or it expanded
+before its record was kept); a processing task, unless `cancel_running` cancels its lease
+first.
 
 A task's `waiting` counts its distinct parents that run again or are not final yet; the
 parents that stay final (successes, and losses the task survived) are counted off. A run
@@ -25,6 +29,14 @@ from typing import Any
 
 from scenarist.core.errors import ConflictError, ParamError
 from scenarist.core.model import JSON, RunRecord, TaskStatus
+from scenarist.core.rerun_groups import (
+    Restore,
+    collapsing,
+    dependents_of,
+    instance_of,
+    rewire_parents,
+    rewired_depends_on,
+)
 from scenarist.core.transitions import NON_FINAL, Change, apply_rule
 
 Fields = Mapping[str, Any]
@@ -50,6 +62,10 @@ class RerunPlan:
     cancels: tuple[Change, ...]  # processing tasks of the rerun, cancelled first
     archive: tuple[str, ...]  # tasks whose run (after the cancels) goes into history
     changes: tuple[Change, ...]  # the new runs and the payload overrides
+    # Groups that come back (core/rerun_groups.py), applied after the archive and before
+    # the changes: their instances removed (with their history), then the groups restored.
+    removed: tuple[Change, ...] = ()
+    restored: tuple[Restore, ...] = ()
 
 
 def check_request(names: Sequence[str], payloads: Mapping[str, object]) -> None:
@@ -88,36 +104,63 @@ def rerun_plan(
     scenario: Fields,
     payloads: Mapping[str, Mapping[str, JSON]],
     now: float,
+    kept: Mapping[str, Fields] | None = None,
 ) -> RerunPlan:
     """`tasks`: the scenario's tasks in plan order; `scenario`: its `id`, `status` and
-    `created_at`; `payloads`: each overridden task's whole new payload (merged_payloads)."""
+    `created_at`; `payloads`: each overridden task's whole new payload (merged_payloads);
+    `kept`: the records of its expanded groups as kept when they expanded (decision 63)."""
     names = request.tasks
+    kept = kept or {}
     check_request(names, payloads)
     by_name = {t["name"]: t for t in tasks}
     unknown = [name for name in dict.fromkeys(names) if name not in by_name]
     if unknown:
         raise unknown_tasks(str(scenario["id"]), unknown)
     named = set(names)
-    chosen = _rerun_set(tasks, by_name, named)
-    _refuse(chosen, by_name, named, scenario, cancel_running=request.cancel_running)
+    created_at = scenario["created_at"]
+    chosen, groups = _rerun_set(tasks, by_name, named, kept, created_at)
+    instances: dict[str, set[str]] = {g: set() for g in groups}
+    for t in chosen:
+        group = instance_of(t, kept, created_at)
+        if group in instances:
+            instances[group].add(t["name"])
+    gone = set().union(*instances.values())
+    _refuse(chosen, by_name, named, scenario, cancel_running=request.cancel_running, gone=gone)
+    _refuse_groups(chosen, by_name, kept, groups, str(scenario["status"]))
     cancels, current = [], {}
     for t in chosen:
         if t["status"] == TaskStatus.PROCESSING:
             cancel = apply_rule("cancel", t, finished_at=now)
             cancels.append(cancel)
             current[t["name"]] = {**t, **cancel.fields, "status": TaskStatus.CANCELLED}
-    members = {t["name"] for t in chosen}
-    archive, changes = [], []
+    removed = [
+        apply_rule("remove_instance", current.get(n, by_name[n])) for n in _names(chosen, gone)
+    ]
+    members = {t["name"] for t in chosen} | set(groups)
+    statuses = {name: TaskStatus(t["status"]) for name, t in by_name.items()}
+
+    def waiting_for(depends_on: Sequence[str]) -> int:
+        return sum(
+            1
+            for p in dict.fromkeys(depends_on)
+            if p in members or (p in statuses and statuses[p] in NON_FINAL)
+        )
+
+    restored = [
+        Restore(g, kept[g]["seq"], waiting_for(kept[g]["depends_on"]), request.no_cache)
+        for g in groups
+    ]
+    # A parent's status as the cancels left it (a rewiring keeps the status it finds).
+    archive, changes = [], rewire_parents({**by_name, **current}, kept, groups, instances)
     for task in chosen:
+        if task["name"] in gone:
+            continue
         t = current.get(task["name"], task)
         began = t["attempt"] > 0 or TaskStatus(t["status"]) not in NON_FINAL
         if began:
             archive.append(t["name"])
-        waiting = sum(
-            1
-            for p in dict.fromkeys(t["depends_on"])
-            if p in members or (p in by_name and TaskStatus(by_name[p]["status"]) in NON_FINAL)
-        )
+        depends_on = rewired_depends_on(t, kept, groups, instances)
+        waiting = waiting_for(t["depends_on"] if depends_on is None else depends_on)
         run = {
             "attempt": 0,
             "waiting": waiting,
@@ -130,32 +173,64 @@ def rerun_plan(
         else:
             change = apply_rule("rerun_waiting", t, **run)
         changes.append(change)
+        after = {"name": t["name"], "status": change.after}
+        if depends_on is not None:
+            # Below a group that is back: it waits for the group, whose join is computed
+            # again when the group expands (as at submit).
+            changes.append(
+                apply_rule(
+                    "rewire_dependent", after, depends_on=depends_on, waiting=waiting, need=None
+                )
+            )
         if t["name"] in payloads:
-            after = {"name": t["name"], "status": change.after}
             changes.append(apply_rule("override_payload", after, payload=payloads[t["name"]]))
+    again = [(t["seq"], t["name"]) for t in chosen if t["name"] not in gone]
+    again += [(r.seq, r.name) for r in restored]
     return RerunPlan(
-        tuple(t["name"] for t in chosen), tuple(cancels), tuple(archive), tuple(changes)
+        tuple(name for _, name in sorted(again)),
+        tuple(cancels),
+        tuple(archive),
+        tuple(changes),
+        tuple(removed),
+        tuple(restored),
     )
 
 
+def _names(chosen: Sequence[Fields], among: set[str]) -> list[str]:
+    return [t["name"] for t in chosen if t["name"] in among]
+
+
 def _rerun_set(
-    tasks: Sequence[Fields], by_name: Mapping[str, Fields], named: set[str]
-) -> list[Fields]:
+    tasks: Sequence[Fields],
+    by_name: Mapping[str, Fields],
+    named: set[str],
+    kept: Mapping[str, Fields],
+    created_at: float,
+) -> tuple[list[Fields], list[str]]:
     """Passes in plan order until nothing joins: an expansion's instances come after every
     planned task in plan order, though tasks below them come before (a task joins once a
-    parent is a member, and more members only ever let more tasks in)."""
+    parent is a member, and more members only ever let more tasks in). A group that comes
+    back brings its instances (they go) and the tasks that waited for it (they wait for
+    it again)."""
     members: set[str] = set()
+    groups: list[str] = []
     grew = True
     while grew:
         grew = False
+        groups = collapsing(kept, members)
+        below_group = set(dependents_of(kept, groups))
         for t in tasks:
             if t["name"] in members:
                 continue
-            below = any(p in members for p in t["depends_on"])
-            if t["name"] in named or (below and not _out_of_reach(t, by_name, members)):
+            below = t["name"] in below_group or any(p in members for p in t["depends_on"])
+            if (
+                t["name"] in named
+                or instance_of(t, kept, created_at) in groups
+                or (below and not _out_of_reach(t, by_name, members))
+            ):
                 members.add(t["name"])
                 grew = True
-    return [t for t in tasks if t["name"] in members]
+    return [t for t in tasks if t["name"] in members], collapsing(kept, members)
 
 
 def _out_of_reach(t: Fields, by_name: Mapping[str, Fields], members: set[str]) -> bool:
@@ -180,14 +255,16 @@ def _refuse(
     scenario: Fields,
     *,
     cancel_running: bool,
+    gone: set[str],
 ) -> None:
     status = str(scenario["status"])
     members = {t["name"] for t in chosen}
 
     # An expansion creates tasks after their scenario. An instance whose parent the
-    # rerun reaches from outside the group (the task it expanded from) would need its
-    # group back, rendered from the new result: refused. An instance reached only through
-    # instances (a zipped group below a rerun instance) is a task like any other.
+    # rerun reaches from outside the group would need its group back; the groups that
+    # come back took theirs along (`gone`), any other is refused. An instance reached
+    # only through instances (a zipped group below a rerun instance) is a task like any
+    # other.
     def instance(name: str) -> bool:
         return bool(by_name[name]["created_at"] > scenario["created_at"])
 
@@ -195,6 +272,7 @@ def _refuse(
         t["name"]
         for t in chosen
         if instance(t["name"])
+        and t["name"] not in gone
         and any(p in members and not instance(p) for p in t["depends_on"] if p in by_name)
     ]
     if instances:
@@ -209,13 +287,30 @@ def _refuse(
         raise refused(REFUSED_PROCESSING, running, status)
 
 
+def _refuse_groups(
+    chosen: Sequence[Fields],
+    by_name: Mapping[str, Fields],
+    kept: Mapping[str, Fields],
+    groups: Sequence[str],
+    status: str,
+) -> None:
+    """A group that comes back, or a task waiting for it again, whose join a lost parent
+    outside the rerun put out of reach could not run: refused, as a named task would be."""
+    members = {t["name"] for t in chosen} | set(groups)
+    doomed = [g for g in groups if _out_of_reach(kept[g], by_name, members)]
+    doomed += [d for d in dependents_of(kept, groups) if d not in members]
+    if doomed:
+        raise refused(REFUSED_LOST_PARENT, doomed, status)
+
+
 # Why a rerun is refused (409); the Redis script reports the same reasons by these names.
 REFUSED_EXPANDED = "expanded"
 REFUSED_LOST_PARENT = "lost_parent"
 REFUSED_PROCESSING = "processing"
 _REASONS = {
     REFUSED_EXPANDED: "{names}: instances of an expanded for_each group would need their "
-    "group again (a group expands once per scenario); rerun the instances themselves",
+    "group again, and it cannot come back (it zips with a group that stays expanded); "
+    "rerun the task the upstream group expanded from, or the instances themselves",
     REFUSED_LOST_PARENT: "{names} cannot run again: a parent it needs failed or was "
     "skipped; retry the scenario or rerun that parent too",
     REFUSED_PROCESSING: '{names} still processing; wait, or ask with "cancel_running": true',

@@ -206,7 +206,8 @@ RULES: dict[str, Rule] = {
             TaskStatus,
             None,
             ["dependents"],
-            doc="a parent of an expanded group names the instances as its dependents",
+            doc="a parent of an expanded group names the instances as its dependents (or, "
+            "when a rerun brings the group back, the group again)",
         ),
         _rule(
             "rewire_dependent",
@@ -214,7 +215,23 @@ RULES: dict[str, Rule] = {
             None,
             ["depends_on", "waiting", "need"],
             doc="a dependent of an expanded group waits for its instances (need from its "
-            "join once no parent is an unexpanded group)",
+            "join once no parent is an unexpanded group); a rerun that brings the group "
+            "back makes it wait for the group again (need None)",
+        ),
+        _rule(
+            "remove_instance",
+            RERUNNABLE,
+            None,
+            doc="rerun: an instance of a group the rerun brings back leaves the graph with "
+            "its counter and its history (no event)",
+        ),
+        _rule(
+            "collapse_group",
+            NEW,
+            TaskStatus.PENDING,
+            ["waiting", "no_cache"],
+            doc="rerun: an expanded group's kept record is a pending group again, to expand "
+            "when its parents complete in the new run",
         ),
         _rule(
             "lease",

@@ -66,6 +66,11 @@ class ShardKeys:
         """Each task's ended runs (rerun.lua), expired with the scenario."""
         return f"{self.prefix}h:{scenario_id}"
 
+    def expanded(self, scenario_id: str) -> str:
+        """Each expanded group's record as it was when it expanded (_groups.lua), expired
+        with the scenario."""
+        return f"{self.prefix}x:{scenario_id}"
+
     def scenario_keys(self, scenario_id: str) -> list[str]:
         """KEYS[1..4] of every per-scenario script: prefix, scenario, tasks, events."""
         sid = scenario_id

@@ -41,7 +41,11 @@ async def rerun(  # noqa: PLR0917 (the store's means, then the request)
     names, payloads = request.tasks, request.payloads
     check_request(names, payloads)
     shard = space.for_scenario(scenario_id)
-    keys = [*shard.scenario_keys(scenario_id), shard.history(scenario_id)]
+    keys = [
+        *shard.scenario_keys(scenario_id),
+        shard.history(scenario_id),
+        shard.expanded(scenario_id),
+    ]
     for _ in range(_MERGE_ATTEMPTS):
         overrides = await _overrides(client, shard.tasks(scenario_id), payloads)
         outcome: list[Any] = await scripts.run(

@@ -10,6 +10,7 @@ from scenarist.core import transition_guards as guards
 from scenarist.core.model import JSON, Scenario, ScenarioStatus, Task, TaskStatus
 from scenarist.core.rerun import RerunRequest, merged_payloads, rerun_plan
 from scenarist.storage.sqlite.cache_ops import make_ready
+from scenarist.storage.sqlite.expansion import kept_groups, remove_instances, restore_groups
 from scenarist.storage.sqlite.history import archive_runs
 from scenarist.storage.sqlite.reads import get_scenario
 from scenarist.storage.sqlite.rows import INSERT_TASK, dumps, loads, task_to_row
@@ -122,9 +123,12 @@ def rerun_scenario(
         scenario=dict(row),
         payloads=merged_payloads(request, payload_of),
         now=now,
+        kept=kept_groups(conn, scenario_id),
     )
     apply_changes(conn, changes, tasks, plan.cancels, now=now)
     archive_runs(conn, tasks, plan.archive, request.history_limit)
+    remove_instances(conn, changes, tasks, plan.removed)
+    restore_groups(conn, changes, scenario_id, plan.restored, now=now)
     apply_changes(conn, changes, tasks, plan.changes, now=now)
     conn.execute("UPDATE scenarios SET cancelled = 0 WHERE id = ?", (scenario_id,))
     changes.scenarios.add(scenario_id)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 BUSY_TIMEOUT_MS = 10_000  # other processes writing the same file wait this long at most
 SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 
@@ -294,6 +294,19 @@ MIGRATE_V10_TO_V11 = (
     "CREATE TABLE IF NOT EXISTS rate_buckets (service TEXT PRIMARY KEY, tokens REAL NOT NULL, "
     "at REAL NOT NULL) WITHOUT ROWID",
 )
+
+# Version 11 -> 12: an expanded `for_each` group's row as it was when it expanded (decision
+# 63), so a rerun of the task it expanded from can bring the group back; it goes with its
+# scenario. Older files kept none: their expanded groups cannot be brought back.
+EXPANDED_GROUPS_DDL = """
+CREATE TABLE IF NOT EXISTS expanded_groups (
+    scenario_id TEXT NOT NULL REFERENCES scenarios (id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (scenario_id, name)
+) WITHOUT ROWID
+"""
+MIGRATE_V11_TO_V12 = (EXPANDED_GROUPS_DDL,)
 MIGRATIONS = {
     1: MIGRATE_V1_TO_V2,
     2: MIGRATE_V2_TO_V3,
@@ -305,6 +318,7 @@ MIGRATIONS = {
     8: MIGRATE_V8_TO_V9,
     9: MIGRATE_V9_TO_V10,
     10: MIGRATE_V10_TO_V11,
+    11: MIGRATE_V11_TO_V12,
 }
 
 
@@ -335,7 +349,7 @@ def apply_schema(conn: sqlite3.Connection) -> None:
                 f"database schema version {version} is newer than this build ({SCHEMA_VERSION})"
             )
         if version == 0:
-            for statement in (*DDL.split(";"), *HISTORY_DDL):
+            for statement in (*DDL.split(";"), *HISTORY_DDL, EXPANDED_GROUPS_DDL):
                 if statement.strip():
                     conn.execute(statement)
         else:

@@ -59,8 +59,10 @@ local function replace_name(names, group, instances)
   return out
 end
 
--- Row expand_group: the group's record goes with its counters (no event).
+-- Row expand_group: the group's record goes with its counters (no event), and is kept
+-- verbatim beside the scenario, so a rerun can bring the group back (decision 63).
 local function remove_group(sid, name, g)
+  redis.call('HSET', expanded_key(sid), name, redis.call('HGET', tasks_key(sid), name))
   redis.call('HDEL', tasks_key(sid), name)
   cache[sid][name] = false
   if dirty[sid] then dirty[sid][name] = nil end

@@ -70,6 +70,8 @@ local function queue_key(svc, prio) return P .. 'q:' .. svc .. ':' .. prio end
 local function delayed_key(svc) return P .. 'd:' .. svc end
 local function index_key(status) return P .. 'ix:' .. status end
 local function history_key(sid) return P .. 'h:' .. sid end
+-- An expanded group's record as it was when it expanded (decision 63): name -> record.
+local function expanded_key(sid) return P .. 'x:' .. sid end
 
 -- Declared KEYS must be the names derived here; a mismatch means keys.py and this file
 -- drifted apart, and writing anyway would scatter a scenario over unrelated keys.
@@ -572,7 +574,8 @@ local function derive_status(cur)
 end
 
 local function retain(sid, ikk, final)
-  local keys = {scenario_key(sid), tasks_key(sid), events_key(sid), history_key(sid)}
+  local keys = {scenario_key(sid), tasks_key(sid), events_key(sid), history_key(sid),
+    expanded_key(sid)}
   if ikk then keys[#keys + 1] = ikk end
   for _, k in ipairs(keys) do
     if final then redis.call('PEXPIRE', k, RETENTION_MS) else redis.call('PERSIST', k) end
