@@ -77,7 +77,9 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies every duration")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per run")
-    parser.add_argument("--quick", action="store_true", help="12 scenarios, scale 0.5, 1 run")
+    parser.add_argument(
+        "--quick", action="store_true", help="12 scenarios (20 for caps), scale 0.5, 1 run"
+    )
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--sections", default="farm,caps", help="farm, caps (comma-separated)")
     parser.add_argument(
@@ -87,6 +89,7 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     args = parser.parse_args(argv)
     if args.quick:
         args.scenarios, args.scale, args.repeat = 12, 0.5, 1
+        args.caps_scenarios = min(args.caps_scenarios, 20)
         args.timeout = min(args.timeout, 20.0)
     if args.scale <= 0 or args.repeat < 1 or args.timeout <= 0:
         parser.error("--scale and --timeout must be positive, --repeat at least 1")
