@@ -15,9 +15,12 @@ its parents) is reported FAILED, never with numbers. Repetitions are interleaved
 systems with the order rotated (decision 52), so a busy minute does not land on one.
 
 The report is a list of sections, each a function in SECTIONS taking the options and
-returning its markdown and JSON. Today: `farm` (makespan against its lower bound, time
-to each video, pool utilisation). Fairness between tenants, priority lanes, caps and
-rate limits, and warm-model affinity are sections to add once the scheduler has them.
+returning its markdown and JSON (`--sections` picks some). `farm`: makespan against its
+lower bound, time to each video, pool utilisation. `caps`: scenarist alone with a catalog
+that caps the image pool below its worker slots and rate-limits the audio pool; the most
+tasks in flight against the cap, the steady leases per second against the limit
+(benchmarks/farm/caps.py). Fairness between tenants, priority lanes and warm-model
+affinity are sections to add once the scheduler has them.
 """
 
 from __future__ import annotations
@@ -36,10 +39,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # run as a script: make `benchmarks.*` importable
     sys.path.insert(0, str(REPO_ROOT))
 
+from benchmarks.farm import caps  # noqa: E402
 from benchmarks.farm.metrics import FarmRun, farm_table, measure, summarise  # noqa: E402
-from benchmarks.farm.spec import DURATION_MS, SLOTS  # noqa: E402
+from benchmarks.farm.spec import DURATION_MS, SLOTS, SLOTS_ENV  # noqa: E402
 from benchmarks.farm.systems import FarmSystem, farm_systems  # noqa: E402
-from benchmarks.harness.records import read_records  # noqa: E402
+from benchmarks.harness.records import ExecutionRecord, read_records  # noqa: E402
 from benchmarks.harness.redis_proc import RedisProcess  # noqa: E402
 from benchmarks.harness.system import (  # noqa: E402
     RunContext,
@@ -61,6 +65,8 @@ class Options:
     repeat: int
     timeout_s: float
     results_dir: Path
+    sections: tuple[str, ...] = ("farm", "caps")
+    caps_scenarios: int = 30
 
 
 def parse_options(argv: Sequence[str] | None) -> Options:
@@ -71,11 +77,19 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies every duration")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per run")
-    parser.add_argument("--quick", action="store_true", help="12 scenarios, scale 0.5, 1 run")
+    parser.add_argument(
+        "--quick", action="store_true", help="12 scenarios (20 for caps), scale 0.5, 1 run"
+    )
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--sections", default="farm,caps", help="farm, caps (comma-separated)")
+    parser.add_argument(
+        "--caps-scenarios", type=int, default=30,
+        help="scenarios of the caps section (enough leases for a steady rate)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.quick:
         args.scenarios, args.scale, args.repeat = 12, 0.5, 1
+        args.caps_scenarios = min(args.caps_scenarios, 20)
         args.timeout = min(args.timeout, 20.0)
     if args.scale <= 0 or args.repeat < 1 or args.timeout <= 0:
         parser.error("--scale and --timeout must be positive, --repeat at least 1")
@@ -87,7 +101,15 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         workload = Workload(scenarios=args.scenarios, slides=args.slides)
     except ValueError as error:
         parser.error(str(error))
-    return Options(systems, workload, args.scale, args.repeat, args.timeout, args.results_dir)
+    sections = tuple(name.strip() for name in args.sections.split(",") if name.strip())
+    if not sections or set(sections) - {"farm", "caps"}:
+        parser.error(f"--sections: pick from farm, caps; got {args.sections!r}")
+    if args.caps_scenarios < 1:
+        parser.error("--caps-scenarios must be at least 1")
+    return Options(
+        systems, workload, args.scale, args.repeat, args.timeout, args.results_dir,
+        sections, args.caps_scenarios,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -98,12 +120,30 @@ class Outcome:
     repetition: int
     run: FarmRun | None
     error: str | None = None
+    records: tuple[ExecutionRecord, ...] = ()
+    probed: Any = None  # what `probe` returned
 
 
-def run_once(system: FarmSystem, options: Options, repetition: int, run_dir: Path) -> Outcome:
+# Called with the running system once its records are in, before it stops (the API still
+# answers); its return value is the outcome's `probed`.
+Probe = Callable[[FarmSystem], Any]
+
+
+def run_once(
+    system: FarmSystem,
+    options: Options,
+    repetition: int,
+    run_dir: Path,
+    *,
+    workload: Workload | None = None,
+    extra_env: dict[str, str] | None = None,
+    probe: Probe | None = None,
+    on_ready: Callable[[FarmSystem], None] | None = None,
+) -> Outcome:
+    workload = workload or options.workload
     redis = RedisProcess(run_dir / "redis").start()
     ctx = RunContext(
-        workload=options.workload,
+        workload=workload,
         redis_url=redis.url,
         records_dir=run_dir / "records",
         workdir=run_dir,
@@ -114,20 +154,23 @@ def run_once(system: FarmSystem, options: Options, repetition: int, run_dir: Pat
     )
     ctx.records_dir.mkdir(parents=True, exist_ok=True)
     try:
-        system.start(ctx, options.scale)
+        system.start(ctx, options.scale, extra_env)
+        if on_ready is not None:
+            on_ready(system)
         deadline = time.monotonic() + options.timeout_s
         submitted = system.submit_all(ctx, options.scale)
-        wait_for_records(ctx.records_dir, options.workload.total_tasks, deadline)
+        wait_for_records(ctx.records_dir, workload.total_tasks, deadline)
         time.sleep(_SETTLE_S)
         records = read_records(ctx.records_dir)
-        verification = verify_run(options.workload, submitted, records)
+        verification = verify_run(workload, submitted, records)
         if not verification.ok:
             return Outcome(system.name, repetition, None, "; ".join(verification.problems[:3]))
         run = measure(
-            system.name, repetition, workload=options.workload, scale=options.scale,
+            system.name, repetition, workload=workload, scale=options.scale,
             submitted=submitted, records=records,
         )  # fmt: skip
-        return Outcome(system.name, repetition, run)
+        probed = probe(system) if probe is not None else None
+        return Outcome(system.name, repetition, run, records=tuple(records), probed=probed)
     except Exception as error:  # a broken run is a FAILED row, not a crashed benchmark
         return Outcome(system.name, repetition, None, str(error)[:500])
     finally:
@@ -167,8 +210,46 @@ def farm_section(options: Options, systems: Sequence[FarmSystem], stamp: str) ->
     return text, data
 
 
+def caps_section(options: Options, systems: Sequence[FarmSystem], stamp: str) -> tuple[str, Any]:
+    """scenarist alone, its catalog capping a pool below its slots and rate-limiting
+    another (benchmarks/farm/caps.py); the peers' runners have no such setting yet."""
+    rows: list[dict[str, Any]] = []
+    system = next((s for s in systems if s.name == "scenarist"), None)
+    if system is None:
+        return "## Caps and rate limits\n\nNot run: scenarist is not among --systems.", rows
+    workload = Workload(scenarios=options.caps_scenarios, slides=options.workload.slides)
+    for repetition in range(1, options.repeat + 1):
+        run_dir = options.results_dir / stamp / f"caps-{system.name}-{repetition}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        extra_env = {
+            "SCENARIST_SCENARIOS": str(caps.write_catalog(run_dir / "catalog.yml")),
+            SLOTS_ENV: json.dumps(caps.CAPS_SLOTS),
+        }
+        sampler = caps.QueueSampler()
+        outcome = run_once(
+            system, options, repetition, run_dir, workload=workload, extra_env=extra_env,
+            probe=sampler.finish, on_ready=sampler.start,
+        )  # fmt: skip
+        sampler.stop()  # a failed run never reached `finish`
+        if outcome.run is None:
+            rows.append({"system": system.name, "error": outcome.error})
+            continue
+        (run_dir / "lease-spans.json").write_text(json.dumps(outcome.probed))
+        row = caps.measure_caps(outcome.probed, outcome.records, sampler).to_json()
+        print(f"  caps run {repetition}/{options.repeat}: {row}", file=sys.stderr)
+        rows.append(row)
+    text = (
+        f"## Caps and rate limits (scenarist, {workload.scenarios} scenarios)\n\n"
+        + caps.caps_table([r for r in rows if "error" not in r])
+    )
+    failures = [f"- run {i}: {r['error']}" for i, r in enumerate(rows, 1) if "error" in r]
+    if failures:
+        text += "\n\nFailures:\n" + "\n".join(failures)
+    return text, rows
+
+
 Section = Callable[[Options, Sequence[FarmSystem], str], tuple[str, Any]]
-SECTIONS: dict[str, Section] = {"farm": farm_section}
+SECTIONS: dict[str, Section] = {"farm": farm_section, "caps": caps_section}
 
 
 def ready_systems(options: Options) -> tuple[list[FarmSystem], list[str]]:
@@ -205,7 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                           "results_dir": str(options.results_dir)}}  # fmt: skip
     print(describe(options, systems) + "\n")
     ok = not missing
-    for name, section in SECTIONS.items():
+    for name in options.sections:
+        section = SECTIONS[name]
         text, data = section(options, systems, stamp)
         report[name] = data
         ok = ok and not any("error" in row for row in data)

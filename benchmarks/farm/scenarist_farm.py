@@ -15,7 +15,12 @@ import asyncio
 import os
 import sys
 
-from benchmarks.farm.spec import SLOTS, run_farm_task_async, scale_from_env, service_from_env
+from benchmarks.farm.spec import (
+    run_farm_task_async,
+    scale_from_env,
+    service_from_env,
+    slots_from_env,
+)
 from benchmarks.harness.records import mark_worker_ready
 from benchmarks.harness.workload import Workload
 from benchmarks.peers.runner_cli import main
@@ -31,7 +36,7 @@ def run_worker() -> None:
     service, scale = service_from_env(), scale_from_env()
     worker = Worker(
         os.environ[API_URL_ENV],
-        concurrency=SLOTS[service],
+        concurrency=slots_from_env()[service],
         wait_seconds=WAIT_SECONDS,
         worker_id=f"farm-{service}-{os.getpid()}",
         labels={"pool": service},

@@ -18,6 +18,7 @@ Standard library only: the peer runners import this inside their own virtualenvs
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from collections.abc import Mapping
@@ -51,6 +52,7 @@ SERVICE_OF_KIND: Mapping[str, str] = {
 
 SCALE_ENV = "BENCH_FARM_SCALE"
 SERVICE_ENV = "BENCH_FARM_SERVICE"
+SLOTS_ENV = "BENCH_FARM_SLOTS"  # JSON {service: slots} over SLOTS (the caps section's pools)
 
 
 def kind(name: str) -> str:
@@ -69,6 +71,10 @@ def seconds_of(name: str, scale: float) -> float:
 
 def scale_from_env() -> float:
     return float(os.environ.get(SCALE_ENV, "1"))
+
+
+def slots_from_env() -> dict[str, int]:
+    return {**SLOTS, **json.loads(os.environ.get(SLOTS_ENV, "{}"))}
 
 
 def service_from_env() -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +38,7 @@ class FarmSystem:
     server: bool = False
     processes: list[ManagedProcess] = field(default_factory=list)
     api_url: str = ""
+    extra_env: dict[str, str] = field(default_factory=dict)  # one run's settings, over env()
 
     @property
     def python(self) -> Path:
@@ -59,11 +61,17 @@ class FarmSystem:
                 RECORDS_DIR_ENV: str(ctx.records_dir),
                 API_URL_ENV: self.api_url,
                 SCALE_ENV: repr(scale),
+                **self.extra_env,
             }
         )
         return env
 
-    def start(self, ctx: RunContext, scale: float) -> None:
+    def start(
+        self, ctx: RunContext, scale: float, extra_env: Mapping[str, str] | None = None
+    ) -> None:
+        """Start the server (scenarist) and a worker per pool; `extra_env` goes to every
+        process of this run (a catalog, other pool sizes)."""
+        self.extra_env = dict(extra_env or {})
         if self.server:
             port = free_port()
             self.api_url = f"http://127.0.0.1:{port}"

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from benchmarks.farm.caps import max_overlap, steady_rate
 from benchmarks.farm.metrics import measure, summarise
 from benchmarks.farm.spec import (
     SERVICES,
@@ -62,7 +63,8 @@ def test_measure_reads_time_to_video_and_utilisation_from_the_records() -> None:
 
 @pytest.mark.redis
 def test_a_tiny_farm_run_of_scenarist_finishes_every_scenario(tmp_path: Path) -> None:
-    argv = ["--systems", "scenarist", "--scenarios", "2", "--slides", "1", "--scale", "0.05"]
+    argv = ["--systems", "scenarist", "--sections", "farm", "--scenarios", "2", "--slides", "1"]
+    argv += ["--scale", "0.05"]
     argv += ["--repeat", "1", "--timeout", "60", "--results-dir", str(tmp_path)]
     assert main(argv) == 0
     [report_file] = tmp_path.glob("farm-*.json")
@@ -75,3 +77,39 @@ def test_a_tiny_farm_run_of_scenarist_finishes_every_scenario(tmp_path: Path) ->
     assert run["bound_s"] == max(run["pool_bound_s"], run["critical_path_s"]) > 0
     assert set(run["utilisation"]) == set(SERVICES)
     assert all(0 < used <= 1 for used in run["utilisation"].values())
+
+
+def test_max_overlap_counts_intervals_open_at_once_and_touching_ones_apart() -> None:
+    assert max_overlap([]) == 0
+    assert max_overlap([(0.0, 1.0), (1.0, 2.0), (2.0, 3.0)]) == 1  # end and start in one step
+    assert max_overlap(iter([(0.0, 3.0), (1.0, 2.0), (1.5, 4.0), (3.5, 5.0)])) == 3
+
+
+def test_steady_rate_leaves_out_the_burst_and_gaps_without_a_waiting_task() -> None:
+    # Ten ready at 0: two leases spend the full bucket at 0, then one every 0.1 s.
+    leases = [0.0, 0.0, *(0.1 * k for k in range(1, 9))]
+    assert steady_rate(leases, [0.0] * 10, burst=2) == pytest.approx(10.0)
+    # The last task became ready late: the idle gap before its lease is not the limiter's.
+    late = [0.0] * 9 + [5.0]
+    assert steady_rate([*leases[:9], 5.0], late, burst=2) == pytest.approx(10.0)
+    assert steady_rate([0.0, 0.5], [0.0, 0.0], burst=2) is None
+
+
+@pytest.mark.redis
+def test_a_tiny_caps_run_never_leases_past_the_cap(tmp_path: Path) -> None:
+    argv = ["--systems", "scenarist", "--sections", "caps", "--caps-scenarios", "6"]
+    argv += ["--slides", "2", "--scale", "0.05", "--repeat", "1", "--timeout", "60"]
+    assert main([*argv, "--results-dir", str(tmp_path)]) == 0
+    [report_file] = tmp_path.glob("farm-*.json")
+    report = json.loads(report_file.read_text())
+    assert "farm" not in report
+    [run] = report["caps"]
+    assert "error" not in run  # verified: every task of every scenario ran once, in order
+    assert (run["cap_service"], run["cap"], run["cap_slots"]) == ("image-service", 2, 4)
+    assert run["queue_samples"] > 0
+    # The invariant the store keeps, whatever the timing: never more processing than the cap.
+    for seen in ("in_flight_max_server", "in_flight_max_worker", "in_flight_max_sampled"):
+        assert 0 <= run[seen] <= run["cap"], seen
+    assert run["in_flight_max_server"] >= 1
+    assert run["leases"] == 6  # one voice per scenario, each leased once
+    assert run["steady_rate"] is None or run["steady_rate"] > 0
