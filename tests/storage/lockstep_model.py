@@ -118,31 +118,9 @@ class ModelStore:
             self.touched.append(scenario_id)
 
     def _create(self, scenario_id: str, instance: Instance, now: float) -> None:
-        f = instance.fields
-        task = Task(
-            id=f"{scenario_id}:{instance.name}",
-            scenario_id=scenario_id,
-            name=instance.name,
-            service=f["service"],
-            payload=f["payload"],
-            depends_on=tuple(f["depends_on"]),
-            dependents=tuple(f["dependents"]),
-            level=f["level"],
-            status=instance.status,
-            attempt=0,
-            max_attempts=f["max_attempts"],
-            timeout_seconds=f["timeout_seconds"],
-            created_at=now,
-            queued_at=f["queued_at"],
-            need=f["need"],
-            optional=f["optional"],
-            max_parallel=f["max_parallel"],
-            parallel_group=f["parallel_group"],
-            concurrency_key=f["concurrency_key"],
-            concurrency_limit=f["concurrency_limit"],
-        )
+        task = instance.task(scenario_id, now)
         fields = {a.name: getattr(task, a.name) for a in dataclasses.fields(Task)}
-        fields.update(seq=f["seq"], waiting=f["waiting"])
+        fields.update(seq=instance.fields["seq"], waiting=instance.fields["waiting"])
         self.tasks[scenario_id][instance.name] = fields
         self._event(scenario_id, now, instance.name, instance.status.value, 0)
 

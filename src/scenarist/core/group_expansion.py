@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scenarist.core.errors import ExpansionRequiredError
-from scenarist.core.model import JSON, TaskStatus
+from scenarist.core.model import JSON, Task, TaskStatus, task_id
 from scenarist.core.transition_changes import LossCascade, complete_changes
 from scenarist.core.transitions import NON_FINAL, RULES, Change, Lookup, TaskFields, apply_rule
 from scenarist.core.usage import Usage
@@ -46,6 +46,32 @@ class Instance:
         target = RULES[self.rule].target
         assert target is not None
         return target
+
+    def task(self, scenario_id: str, now: float) -> Task:
+        """The new task a store writes for this instance, created at `now`."""
+        f = self.fields
+        return Task(
+            id=task_id(scenario_id, self.name),
+            scenario_id=scenario_id,
+            name=self.name,
+            service=f["service"],
+            payload=f["payload"],
+            depends_on=tuple(f["depends_on"]),
+            dependents=tuple(f["dependents"]),
+            level=f["level"],
+            status=self.status,
+            attempt=0,
+            max_attempts=f["max_attempts"],
+            timeout_seconds=f["timeout_seconds"],
+            created_at=now,
+            queued_at=f["queued_at"],
+            need=f["need"],
+            optional=f["optional"],
+            max_parallel=f["max_parallel"],
+            parallel_group=f["parallel_group"],
+            concurrency_key=f["concurrency_key"],
+            concurrency_limit=f["concurrency_limit"],
+        )
 
 
 Step = Change | Instance

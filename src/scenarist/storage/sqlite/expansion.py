@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from scenarist.core.group_expansion import Instance, Step
-from scenarist.core.model import Task, TaskStatus, task_id
+from scenarist.core.model import TaskStatus
 from scenarist.core.rerun_groups import Restore
 from scenarist.core.transitions import Change
 from scenarist.storage.sqlite.rows import INSERT_TASK, dumps, loads, task_to_row
@@ -178,7 +178,7 @@ def _insert(
     rows, events = [], []
     counts: dict[tuple[str, str], int] = {}
     for step in instances:
-        task = _task(scenario_id, step, now)
+        task = step.task(scenario_id, now)
         row = list(task_to_row(task, step.fields["seq"]))
         row[_WAITING_COLUMN] = step.fields["waiting"]
         rows.append(row)
@@ -195,29 +195,3 @@ def _insert(
     for (service, status), n in counts.items():
         bump_count(conn, scenario_id, service, status, n)
     changes.scenarios.add(scenario_id)
-
-
-def _task(scenario_id: str, step: Instance, now: float) -> Task:
-    f = step.fields
-    return Task(
-        id=task_id(scenario_id, step.name),
-        scenario_id=scenario_id,
-        name=step.name,
-        service=f["service"],
-        payload=f["payload"],
-        depends_on=tuple(f["depends_on"]),
-        dependents=tuple(f["dependents"]),
-        level=f["level"],
-        status=step.status,
-        attempt=0,
-        max_attempts=f["max_attempts"],
-        timeout_seconds=f["timeout_seconds"],
-        created_at=now,
-        queued_at=f["queued_at"],
-        need=f["need"],
-        optional=f["optional"],
-        max_parallel=f["max_parallel"],
-        parallel_group=f["parallel_group"],
-        concurrency_key=f["concurrency_key"],
-        concurrency_limit=f["concurrency_limit"],
-    )
