@@ -152,9 +152,9 @@ async def test_a_held_task_at_a_shards_head_wins_that_shard_no_share(cluster: Re
 async def test_a_candidate_its_own_lease_filled_the_group_of_is_passed_over(
     cluster: RedisCluster,
 ) -> None:
-    """Two tasks of one group with room for one are both candidates of the plan; the
-    shard's script takes the first and holds the second back, and the lease plans again
-    and takes the globally next task from another shard, as the walk over one queue
+    """Two tasks of one group with room for one are both at the heads of their shard, but
+    the plan counts the group's room on (heads.lua): the second is no candidate, and the
+    lease takes the globally next task from another shard, as the walk over one queue
     would (core/gates.py LeaseRoom)."""
     store = await RedisStore.open(cluster.url, key_prefix=next(_prefixes))
     try:
@@ -169,5 +169,29 @@ async def test_a_candidate_its_own_lease_filled_the_group_of_is_passed_over(
         assert [t.id for t in taken] == [f"{first}:x_1", f"{other}:b"]
         [stats] = await store.queue_stats(now=T0 + 2)
         assert (stats.ready, stats.held, stats.in_flight) == (1, 1, 2)
+    finally:
+        await store.close()
+
+
+async def test_a_lease_passing_a_held_candidate_changes_its_shard_in_one_step(
+    cluster: RedisCluster,
+) -> None:
+    """A group with room for one ahead of a plain task of the same scenario: the lease
+    takes the first instance and the plain task in one script, so the scenario's events
+    are the one rule's: both tasks, then the scenario running (not running in between,
+    as a second script on the shard would write)."""
+    store = await RedisStore.open(cluster.url, key_prefix=next(_prefixes))
+    try:
+        limited = [dataclasses.replace(spec(n), max_parallel=1) for n in ("x_1", "x_2")]
+        await submit(store, plan(*limited, spec("z")), now=T0, scenario_id="onestep")
+        taken = await lease(store, now=T0 + 2, max_tasks=2)
+        assert [t.name for t in taken] == ["x_1", "z"]
+        events = await store.read_events("onestep", after=None, limit=100)
+        assert [(e.task, e.status) for e in events] == [
+            (None, "pending"),
+            ("x_1", "processing"),
+            ("z", "processing"),
+            (None, "running"),
+        ]
     finally:
         await store.close()

@@ -11,12 +11,12 @@ are promoted first so those tasks compete too. A concurrent leaser may take a ca
 between; that shard's script then takes its next task or returns short, and the caller
 tops up.
 
-A task held back by its max_parallel group (see _lease.lua) must not win a share: on a
-shard with live scenarios that have max_parallel tasks, the heads come from heads.lua
-(read only), which leaves held tasks out. Each shard's script considers no more than its
-share (`budget`); a candidate its group had no room for after all (an earlier task of the
-same lease took it) is considered but not taken, and the lease plans again for what it
-still wants, as the one rule's walk goes on past a held task.
+A task held back by its max_parallel group must not win a share: on a shard with live
+scenarios that have max_parallel tasks, the heads come from heads.lua (read only), which
+walks the shard's queues as the lease does and counts each group's room on, leaving out
+held tasks and the tasks an earlier candidate of their group would hold back. A shard's
+script, asked for its share, then takes exactly its planned tasks in one call, so a lease
+changes each shard in one atomic step, its events in the order of the one rule's walk.
 
 Lease-time gates (core/gates.py): with one shard, the script checks them against the
 shard's counters. With several, a gated service's room is reserved in its gate slot first
@@ -99,8 +99,8 @@ class Leaser:
     ) -> list[Task]:
         space = self._space
         if space.shard_count == 1:  # one script sees every counter
-            gated_args = (*args, gates_json(gates, services), "")
-            return (await self._lease_shard(space.shard(0), services, max_tasks, gated_args))[0]
+            gated_args = (*args, gates_json(gates, services))
+            return await self._lease_shard(space.shard(0), services, max_tasks, gated_args)
         if not gated(gates, services):
             return await self._lease_planned(services, max_tasks, args, None, now)
         # Room under the caps and buckets first, in their own slots (gate_slots.py).
@@ -124,34 +124,26 @@ class Leaser:
         quotas: Quotas | None,
         now: float,
     ) -> list[Task]:
-        """Rounds of plan and shard scripts until the lease has what it wants or no round
-        had a candidate held back; a round short of its plan (a concurrent leaser took a
-        candidate) ends in the rotating top-up."""
-        leased: list[Task] = []
-        while len(leased) < max_tasks:
-            wanted = max_tasks - len(leased)
-            plan = await self._plan(services, wanted, now, quotas)
-            if plan.due:
-                await self.promote([self._space.shard(i) for i in plan.due], now)
-                plan = await self._plan(services, wanted, now, quotas)
-            batches = await asyncio.gather(
-                *(
-                    self._lease_shard(
-                        self._space.shard(i), services, n, self._shard_args(args, plan, i, n)
-                    )
-                    for i, n in plan.shares.items()
+        """The planned shares in one script per shard; a lease short of its plan (a
+        concurrent leaser took a candidate) ends in the rotating top-up."""
+        plan = await self._plan(services, max_tasks, now, quotas)
+        if plan.due:
+            await self.promote([self._space.shard(i) for i in plan.due], now)
+            plan = await self._plan(services, max_tasks, now, quotas)
+        batches = await asyncio.gather(
+            *(
+                self._lease_shard(
+                    self._space.shard(i), services, n, self._shard_args(args, plan, i)
                 )
+                for i, n in plan.shares.items()
             )
-            got = [task for batch, _ in batches for task in batch]
-            leased += [got[i] for i in plan.sort([t.id for t in got])]
-            quotas = _less(quotas, got)
-            considered = sum(n for _, n in batches)
-            if considered < sum(plan.shares.values()):  # a concurrent leaser was quicker
-                return leased + await self._lease_rotating(
-                    services, max_tasks - len(leased), args, quotas
-                )
-            if len(got) == considered:  # nothing held back: the plan had all there was
-                break
+        )
+        got = [task for batch in batches for task in batch]
+        leased = [got[i] for i in plan.sort([t.id for t in got])]
+        if len(leased) < sum(plan.shares.values()):
+            leased += await self._lease_rotating(
+                services, max_tasks - len(leased), args, _less(quotas, leased)
+            )
         return leased
 
     async def _plan(
@@ -168,9 +160,9 @@ class Leaser:
         )
 
     @staticmethod
-    def _shard_args(args: LeaseArgs, plan: LeasePlan, index: int, share: int) -> tuple[str, ...]:
+    def _shard_args(args: LeaseArgs, plan: LeasePlan, index: int) -> tuple[str, ...]:
         gates = NO_GATES_JSON if plan.quotas is None else quota_json(plan.quotas.get(index, {}))
-        return (*args, gates, str(share))
+        return (*args, gates)
 
     async def promote(self, shards: Sequence[ShardKeys], now: float) -> None:
         """Move due delayed tasks of `shards` to their ready queues."""
@@ -192,16 +184,15 @@ class Leaser:
             if wanted <= 0:
                 break
             gates_arg = NO_GATES_JSON if quotas is None else quota_json(quotas)
-            got, _ = await self._lease_shard(shard, services, wanted, (*args, gates_arg, ""))
+            got = await self._lease_shard(shard, services, wanted, (*args, gates_arg))
             quotas = _less(quotas, got)
             leased += got
         return leased
 
     async def _lease_shard(
         self, shard: ShardKeys, services: Sequence[str], wanted: int, args: tuple[str, ...]
-    ) -> tuple[list[Task], int]:
-        """The tasks leased on `shard`, and how many it considered (see lease_ready in
-        _lease.lua)."""
+    ) -> list[Task]:
+        """The tasks leased on `shard` (lease_ready in _lease.lua)."""
         if len(services) == 1:
             keys = [shard.prefix, *shard.ready_queues(services[0]), shard.delayed(services[0])]
             flat = await self._scripts.run("lease", keys, [services[0], wanted, *args])
@@ -211,10 +202,10 @@ class Leaser:
                 keys += [*shard.ready_queues(service), shard.delayed(service)]
             flat = await self._scripts.run("lease_many", keys, [wanted, *args, *services])
         leased = []
-        for j in range(1, len(flat), 3):
+        for j in range(0, len(flat), 3):
             sid, name = locate(flat[j])
             leased.append(decode_task(sid, name, flat[j + 1], flat[j + 2]))
-        return leased, int(flat[0])
+        return leased
 
 
 def _less(quotas: Quotas | None, taken: Sequence[Task]) -> Quotas | None:

@@ -99,42 +99,37 @@ end
 
 -- The lease's walk over the ready queues of `services` (queue keys from
 -- `queue_of(s, prio)`), best first across them: higher priority, then the older score,
--- then task id. A task the room holds back stays queued (the next one is looked at); a
--- service whose cap, bucket or quota is exhausted is looked at no further. At most
--- HELD_SCAN held tasks are passed over per queue, so a long run of held tasks bounds the
--- call. Takes up to `max_tasks`; with a `budget` (a cluster shard's planned share), it
--- stops once it has considered that many: taken, or held back by room this very walk
--- used up (a task held when the call began is not counted: heads.lua left it out of the
--- plan). Returns the taken {id, sid, name, inputs} and how many it considered.
+-- then task id. `more(svc)` says how many more entries of the service the walk wants (0:
+-- it looks at the service no further); a service whose cap, bucket or quota is exhausted
+-- is looked at no further either. `visit(id, sid, name, t, score)` says what became of
+-- the entry: 'gone' (it left the queue: taken, or a stale entry dropped), 'kept' (it
+-- stays, and counts for the caller) or 'passed' (it stays, held back). At most HELD_SCAN
+-- entries are passed over per queue, so a long run of held tasks bounds the call.
 local HELD_SCAN, PAGE = 1000, 64
-local function lease_ready(services, queue_of, max_tasks, budget, room, nonce, lease_seconds, worker, now_s, now)
-  local taken, leased, considered = {}, 0, 0
-  local function wants()
-    return leased < max_tasks and (budget == nil or considered < budget)
-  end
+local function walk_ready(services, queue_of, room, more, visit)
   for prio = MAX_PRIORITY, 0, -1 do
-    if not wants() then break end
     local cursors = {}
     for s, svc in ipairs(services) do
-      cursors[s] = {key = queue_of(s, prio), svc = svc, buf = {}, pos = 1, held = 0}
+      -- stays: entries before the cursor still queued; passed: those held back.
+      cursors[s] = {key = queue_of(s, prio), svc = svc, buf = {}, pos = 1, stays = 0, passed = 0}
     end
     local function head(c)
-      if c.held >= HELD_SCAN then return nil end
+      local wanted = more(c.svc)
+      if wanted <= 0 or c.passed >= HELD_SCAN then return nil end
       local left = service_room(room, c.svc)
       if left and left <= 0 then return nil end
       if c.pos > #c.buf then
-        -- Everything before `held` that was not held back has left the queue. A page is
-        -- what the lease still wants (more only once tasks were held back), so a lease of
-        -- one task reads one entry.
-        local size = math.min(PAGE, max_tasks - leased + c.held)
-        local got = redis.call('ZRANGE', c.key, c.held, c.held + size - 1, 'WITHSCORES')
+        -- A page is what the walk still wants (more only once tasks were held back), so a
+        -- lease of one task reads one entry.
+        local size = math.min(PAGE, wanted + c.passed)
+        local got = redis.call('ZRANGE', c.key, c.stays, c.stays + size - 1, 'WITHSCORES')
         c.buf, c.pos = {}, 1
-        for j = 1, #got, 2 do c.buf[#c.buf + 1] = {tonumber(got[j + 1]), got[j]} end
+        for j = 1, #got, 2 do c.buf[#c.buf + 1] = {tonumber(got[j + 1]), got[j], got[j + 1]} end
         if #c.buf == 0 then return nil end
       end
       return c.buf[c.pos]
     end
-    while wants() do
+    while true do
       local best, at
       for s, c in ipairs(cursors) do
         local h = head(c)
@@ -147,22 +142,32 @@ local function lease_ready(services, queue_of, max_tasks, budget, room, nonce, l
       c.pos = c.pos + 1
       local id = best[2]
       local sid, name = split_id(id)
-      local t = sid and load_task(sid, name)
-      if not (t and t.s == 'queued') then
-        redis.call('ZREM', c.key, id)  -- a stale entry: dropped, as a pop would
-      elseif gate_admit(room, sid, t) then
-        redis.call('ZREM', c.key, id)
-        take(sid, name, t, nonce, lease_seconds, worker, now_s, now)
-        taken[#taken + 1] = {id, sid, name, inputs_json(sid, t)}
-        leased, considered = leased + 1, considered + 1
-      else
-        c.held = c.held + 1
-        if not held(sid, t) then considered = considered + 1 end
-      end
+      local outcome = visit(c.key, id, sid, name, sid and load_task(sid, name), best[3])
+      if outcome ~= 'gone' then c.stays = c.stays + 1 end
+      if outcome == 'passed' then c.passed = c.passed + 1 end
     end
   end
+end
+
+-- The lease: the walk taking what the room admits, up to `max_tasks` (on Redis Cluster,
+-- the shard's planned share: heads.lua planned with the same walk, so the tasks it takes
+-- are the planned ones). Returns the taken {id, sid, name, inputs}.
+local function lease_ready(services, queue_of, max_tasks, room, nonce, lease_seconds, worker, now_s, now)
+  local taken = {}
+  walk_ready(services, queue_of, room, function() return max_tasks - #taken end,
+    function(key, id, sid, name, t)
+      if not (t and t.s == 'queued') then
+        redis.call('ZREM', key, id)  -- a stale entry: dropped, as a pop would
+        return 'gone'
+      end
+      if not gate_admit(room, sid, t) then return 'passed' end
+      redis.call('ZREM', key, id)
+      take(sid, name, t, nonce, lease_seconds, worker, now_s, now)
+      taken[#taken + 1] = {id, sid, name, inputs_json(sid, t)}
+      return 'gone'
+    end)
   store_buckets(room)
-  return taken, considered
+  return taken
 end
 
 -- Ready (due) queued tasks of held groups, per service, over the shard's scenarios that

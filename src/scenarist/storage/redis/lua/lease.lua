@@ -14,18 +14,14 @@
 -- ARGV[9]  number  now
 -- ARGV[10] string  nonce for the lease tokens
 -- ARGV[11] string  gates (JSON): service -> {cap, rate, burst, quota}, each optional
--- ARGV[12] integer budget, optional ("" = none): consider at most this many tasks (a
---                  cluster shard's planned share, see lease_ready)
 -- Derived: the leased tasks' scenario hashes, tasks hashes and event streams (any scenario
 --          of this shard), P.."lx", P.."fl", P.."kf", P.."rb", P.."ix:"..status, P.."ob".
 -- Due delayed tasks are promoted first; within a priority the oldest score goes first,
--- ties by task id; a task the room holds back stays queued. Returns a flat list: how many
--- tasks it considered (see lease_ready), then task id, task record, inputs (JSON), ... per
--- leased task.
+-- ties by task id; a task the room holds back stays queued. Returns a flat list: task id,
+-- task record, inputs (JSON), ... per leased task.
 local svc, max_tasks = ARGV[5], tonumber(ARGV[6])
 local lease_seconds = opt(ARGV[7]) and tonumber(opt(ARGV[7]))
 local worker, now_s, nonce = opt(ARGV[8]), ARGV[9], ARGV[10]
-local budget = opt(ARGV[12]) and tonumber(opt(ARGV[12]))
 local now = tonumber(now_s)
 for i = 2, 6 do check_key(KEYS[i], queue_key(svc, 6 - i)) end
 check_key(KEYS[7], delayed_key(svc))
@@ -34,10 +30,10 @@ check_key(KEYS[7], delayed_key(svc))
 -- oldest, a due task of a higher priority could otherwise wait behind a full batch.
 while promote_due(svc, now_s, 1000) == 1000 do end
 local room = new_room(cjson.decode(ARGV[11]), now)
-local taken, considered = lease_ready({svc}, function(_, prio) return KEYS[6 - prio] end,
-  max_tasks, budget, room, nonce, lease_seconds, worker, now_s, now)
+local taken = lease_ready({svc}, function(_, prio) return KEYS[6 - prio] end,
+  max_tasks, room, nonce, lease_seconds, worker, now_s, now)
 settle_all(now_s)
-local out = {considered}
+local out = {}
 for _, x in ipairs(taken) do
   out[#out + 1] = x[1]
   out[#out + 1] = encoded_task(x[2], x[3])

@@ -13,21 +13,18 @@
 -- ARGV[8]  number  now
 -- ARGV[9]  string  nonce for the lease tokens
 -- ARGV[10] string  gates (JSON): service -> {cap, rate, burst, quota}, each optional
--- ARGV[11] integer budget, optional ("" = none): as lease.lua
--- ARGV[12..] string services
+-- ARGV[11..] string services
 -- Derived: as lease.lua.
 -- Due delayed tasks of every service are promoted first. Order across the services is the
 -- single-service order: higher priority first, then the older queue score, then task id.
 -- Within a priority the heads of every service's queue are merged, so a service listed
--- first gets no precedence. Returns a flat list: how many tasks it considered (see
--- lease_ready), then task id, task record, inputs (JSON), ...
+-- first gets no precedence. Returns a flat list: task id, task record, inputs (JSON), ...
 local max_tasks = tonumber(ARGV[5])
 local lease_seconds = opt(ARGV[6]) and tonumber(opt(ARGV[6]))
 local worker, now_s, nonce = opt(ARGV[7]), ARGV[8], ARGV[9]
-local budget = opt(ARGV[11]) and tonumber(opt(ARGV[11]))
 local now = tonumber(now_s)
 local services = {}
-for a = 12, #ARGV do services[#services + 1] = ARGV[a] end
+for a = 11, #ARGV do services[#services + 1] = ARGV[a] end
 for s, svc in ipairs(services) do
   local base = 2 + (s - 1) * 6
   for p = 0, 4 do check_key(KEYS[base + p], queue_key(svc, 4 - p)) end
@@ -38,11 +35,11 @@ for s, svc in ipairs(services) do
 end
 
 local room = new_room(cjson.decode(ARGV[10]), now)
-local taken, considered = lease_ready(services,
+local taken = lease_ready(services,
   function(s, prio) return KEYS[2 + (s - 1) * 6 + 4 - prio] end,
-  max_tasks, budget, room, nonce, lease_seconds, worker, now_s, now)
+  max_tasks, room, nonce, lease_seconds, worker, now_s, now)
 settle_all(now_s)
-local out = {considered}
+local out = {}
 for _, x in ipairs(taken) do
   out[#out + 1] = x[1]
   out[#out + 1] = encoded_task(x[2], x[3])
