@@ -202,8 +202,9 @@ def farm_section(options: Options, systems: Sequence[FarmSystem], stamp: str) ->
                      if o.system == system.name and o.run is None]  # fmt: skip
         if runs:
             summaries.append(summarise(system.name, runs))
-    bound = next((o.run.bound_s for o in outcomes if o.run is not None), 0.0)
-    text = "## Farm: makespan, time to video, utilisation\n\n" + farm_table(summaries, bound)
+    first = next((o.run for o in outcomes if o.run is not None), None)
+    bounds = (first.bound_s, first.flow_bound_s) if first else (0.0, 0.0)
+    text = "## Farm: makespan, time to video, utilisation\n\n" + farm_table(summaries, *bounds)
     if failures:
         text += "\n\nFailures:\n" + "\n".join(failures)
     data = [o.run.to_json() if o.run else {"system": o.system, "error": o.error} for o in outcomes]

@@ -125,3 +125,29 @@ def makespan_lower_bound(
     work = pool_work_seconds(parents, scenarios, scale)
     busiest = max(work[s] / SLOTS[s] for s in SERVICES)
     return busiest, critical_path_seconds(parents, scale)
+
+
+def flow_bound_seconds(
+    parents: Mapping[str, tuple[str, ...]], scenarios: int, scale: float
+) -> float:
+    """A tighter bound no schedule can beat either: a pool cannot start before the
+    shortest chain leading to any of its tasks (head), needs its work over its slots, and
+    its last task is followed by at least the shortest chain below any of its tasks
+    (tail). The video pool, as loaded as the image pool here, cannot start before the
+    first scenario's script, prompt and image are done: the busiest pool alone ignores it."""
+    start: dict[str, float] = {}
+    for name in parents:  # parents come before their children in the workload's order
+        start[name] = max((start[p] + seconds_of(p, scale) for p in parents[name]), default=0.0)
+    after: dict[str, float] = dict.fromkeys(parents, 0.0)
+    for name in reversed(list(parents)):
+        for parent in parents[name]:
+            after[parent] = max(after[parent], seconds_of(name, scale) + after[name])
+    work = pool_work_seconds(parents, scenarios, scale)
+    bounds = [critical_path_seconds(parents, scale)]
+    for service in SERVICES:
+        tasks = [name for name in parents if service_of(name) == service]
+        if tasks:
+            head = min(start[name] for name in tasks)
+            tail = min(after[name] for name in tasks)
+            bounds.append(head + work[service] / SLOTS[service] + tail)
+    return max(bounds)

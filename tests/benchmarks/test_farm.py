@@ -12,6 +12,7 @@ from benchmarks.farm.metrics import measure, summarise
 from benchmarks.farm.spec import (
     SERVICES,
     critical_path_seconds,
+    flow_bound_seconds,
     kind,
     makespan_lower_bound,
     service_of,
@@ -39,6 +40,17 @@ def test_the_lower_bound_is_the_busiest_pool_and_the_critical_path() -> None:
     pool, critical = makespan_lower_bound(parents, 10, 1.0)
     assert (pool, critical) == (pytest.approx(1.2), pytest.approx(0.245))
     assert makespan_lower_bound(parents, 10, 0.5)[0] == pytest.approx(0.6)
+
+
+def test_the_flow_bound_adds_each_pools_head_and_tail() -> None:
+    parents = Workload(scenarios=1, slides=3).parents_of()
+    # Image: no image starts before script + prompt (45 ms), 1.2 s of work on 2 slots,
+    # and the last image is followed by a video (120 ms): 1.365 s. Video: its first input
+    # is ready after script + prompt + image (125 ms), then 1.2 s on 1 slot: 1.325 s.
+    assert flow_bound_seconds(parents, 10, 1.0) == pytest.approx(1.365)
+    # One scenario: its three images on two slots already outlast the critical path
+    # (245 ms): 45 ms + 120 ms + 120 ms.
+    assert flow_bound_seconds(parents, 1, 1.0) == pytest.approx(0.285)
 
 
 def test_measure_reads_time_to_video_and_utilisation_from_the_records() -> None:
