@@ -120,7 +120,9 @@ class ModelStore:
     def _create(self, scenario_id: str, instance: Instance, now: float) -> None:
         task = instance.task(scenario_id, now)
         fields = {a.name: getattr(task, a.name) for a in dataclasses.fields(Task)}
-        fields.update(seq=instance.fields["seq"], waiting=instance.fields["waiting"])
+        fields.update(
+            seq=instance.fields["seq"], waiting=instance.fields["waiting"], priority=task.priority
+        )
         self.tasks[scenario_id][instance.name] = fields
         self._event(scenario_id, now, instance.name, instance.status.value, 0)
 
@@ -207,12 +209,17 @@ class ModelStore:
             "callback_url": scenario.callback_url,
             "request_digest": scenario.request_digest,
             "traceparent": scenario.traceparent,
+            "lane": scenario.lane,
         }
         self.tasks[scenario.id] = {}
         for seq, task in enumerate(tasks):
             fields = {f.name: getattr(task, f.name) for f in dataclasses.fields(Task)}
             fields.update(
-                seq=seq, waiting=len(set(task.depends_on)), lease_seconds=None, usage=None
+                seq=seq,
+                waiting=len(set(task.depends_on)),
+                lease_seconds=None,
+                usage=None,
+                priority=task.priority,  # as SQLite's column: instances read the lane from it
             )
             self.tasks[scenario.id][task.name] = fields
             self.services.add(task.service)

@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from scenarist.core.model import Scenario, ScenarioPlan, Task, TaskSpec
+from scenarist.core.model import Lane, Scenario, ScenarioPlan, Task, TaskSpec
 from scenarist.service.records import build_records, new_scenario_id
 from scenarist.storage.base import Store
 
@@ -73,6 +73,7 @@ async def submit(
     scenario_id: str | None = None,
     idempotency_key: str | None = None,
     callback_url: str | None = None,
+    lane: Lane = Lane.NORMAL,
 ) -> tuple[Scenario, list[Task]]:
     scenario, tasks = build_records(
         the_plan,
@@ -80,6 +81,7 @@ async def submit(
         now=now,
         idempotency_key=idempotency_key,
         callback_url=callback_url,
+        lane=lane,
     )
     stored, created = await store.create_scenario(scenario, tasks)
     assert created

@@ -19,7 +19,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, precondition, rule, run_state_machine_as_test
 
-from scenarist.core.model import ScenarioPlan, TaskSpec, TaskStatus
+from scenarist.core.model import Lane, ScenarioPlan, TaskSpec, TaskStatus
 from scenarist.core.rerun import RerunRequest
 from scenarist.service.records import build_records
 from scenarist.storage.base import CompletionItem, Store
@@ -98,9 +98,10 @@ class GroupLockstep(Lockstep):
     def complete_many(self, data: st.DataObject) -> None:
         raise AssertionError("not a rule of this machine")
 
-    @rule(the_plan=group_dags())
-    def submit_groups(self, the_plan: ScenarioPlan) -> None:
-        self.submit(the_plan)
+    @rule(the_plan=group_dags(), lane=st.sampled_from(list(Lane)))
+    def submit_groups(self, the_plan: ScenarioPlan, lane: Lane) -> None:
+        """Instances keep their group's lane, on every store."""
+        self.submit(the_plan, lane)
 
     @precondition(lambda self: self.tokens)
     @rule(data=st.data(), count=st.integers(0, 3), batch=st.booleans())
@@ -213,6 +214,19 @@ def test_the_group_lockstep_catches_a_broken_lua_collapse(
     mutant_is_caught(
         redis_server, monkeypatch, "rerun.lua", "  bump(sid, 'g', 1)\n", "  bump(sid, 'g', 0)\n"
     )
+
+
+@pytest.mark.redis
+def test_the_group_lockstep_catches_lua_instances_that_lose_their_lane(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Redis store with one line of _groups.lua changed: the records an expansion
+    writes leave the scenario's lane behind (its instances are stored, and once released
+    queued, as the normal lane's)."""
+    mutant_is_caught(
+        redis_server, monkeypatch, "_groups.lua",
+        "  if g.ln then parts[#parts + 1] = ',\"ln\":' .. cjson.encode(g.ln) end\n", "",
+    )  # fmt: skip
 
 
 def mutant_is_caught(

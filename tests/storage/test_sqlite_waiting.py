@@ -7,12 +7,21 @@ import dataclasses
 import sqlite3
 from pathlib import Path
 
-from scenarist.core.model import TaskStatus
+from scenarist.core.model import Lane, TaskStatus
 from scenarist.core.rerun import RerunRequest
 from scenarist.storage.sqlite.expansion import expanded_group
 from scenarist.storage.sqlite.schema import SCHEMA_VERSION
 from scenarist.storage.sqlite.store import SqliteStore
-from tests.storage.plans import T0, diamond, lease_named, plan, spec, statuses, submit
+from tests.storage.plans import (
+    T0,
+    diamond,
+    lease,
+    lease_named,
+    plan,
+    spec,
+    statuses,
+    submit,
+)
 
 
 def waiting_counts(path: Path) -> dict[str, int]:
@@ -163,8 +172,14 @@ def drop_version_11_columns(conn: sqlite3.Connection) -> None:
 
 
 def drop_version_12_columns(conn: sqlite3.Connection) -> None:
-    """Back to version 11: without the expanded groups' kept rows."""
+    """Back to version 11: without the expanded groups' kept rows (or lanes)."""
+    drop_version_13_columns(conn)
     conn.execute("DROP TABLE expanded_groups")
+
+
+def drop_version_13_columns(conn: sqlite3.Connection) -> None:
+    """Back to version 12: scenarios without a priority lane."""
+    conn.execute("ALTER TABLE scenarios DROP COLUMN lane")
 
 
 async def test_a_version_8_file_migrates_and_its_tasks_are_in_their_first_run(
@@ -319,5 +334,31 @@ async def test_a_version_11_file_migrates_and_keeps_the_groups_it_expands(
         assert kept is not None
         assert (kept["name"], kept["status"]) == ("g", "pending")
         assert [t.name for t in await reopened.list_tasks(scenario.id)] == ["a", "g_1"]
+    finally:
+        await reopened.close()
+
+
+async def test_a_version_12_file_migrates_into_the_normal_lane(tmp_path: Path) -> None:
+    """Version 13 gives scenarios a lane (decision 77): an older file's scenarios are in
+    the normal lane, and its queued tasks keep their place against a new batch scenario
+    and yield to a new interactive one."""
+    path = tmp_path / "old.db"
+    store = await SqliteStore.open(path)
+    try:
+        old, _ = await submit(store, plan(spec("a")), now=T0)
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        drop_version_13_columns(conn)
+        conn.execute("PRAGMA user_version = 12")
+
+    reopened = await SqliteStore.open(path)
+    try:
+        assert (await reopened.get_scenario(old.id)).lane is Lane.NORMAL
+        batch, _ = await submit(reopened, plan(spec("b")), now=T0 - 2, lane=Lane.BATCH)
+        urgent, _ = await submit(reopened, plan(spec("c")), now=T0 + 1, lane=Lane.INTERACTIVE)
+        leased = await lease(reopened, now=T0 + 2, max_tasks=3)
+        assert [t.scenario_id for t in leased] == [urgent.id, old.id, batch.id]
+        assert (await reopened.get_scenario(urgent.id)).lane is Lane.INTERACTIVE
     finally:
         await reopened.close()

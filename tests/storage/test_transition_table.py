@@ -57,7 +57,7 @@ def fields(status: TaskStatus, **extra: object) -> dict[str, object]:
         "id": "s:a", "name": "a", "status": status, "attempt": 1, "lease_token": "n.1",
         "timeout_seconds": 30.0, "lease_seconds": None, "available_at": None,
         "queued_at": 1.0, "level": 0, "dependents": [], "depends_on": [], "seq": 0,
-        "usage": None,
+        "usage": None, "lane": "normal",
     }  # fmt: skip
     base.update(extra)
     return base
@@ -106,3 +106,14 @@ def test_ready_order_is_priority_then_age_then_id() -> None:
     ordered = [t["id"] for t in sorted(tasks, key=ready_order.ready_key)]
     # levels 7 and 4 share the capped priority 4: same age, so the id decides
     assert ordered == ["s:c", "s:d", "s:b", "s:e", "s:a"]
+
+
+def test_ready_order_takes_a_higher_lane_first_whatever_the_level_and_age() -> None:
+    tasks = [
+        fields(TaskStatus.QUEUED, id="s:batch", level=7, queued_at=0.0, lane="batch"),
+        fields(TaskStatus.QUEUED, id="s:normal", level=4, queued_at=1.0),
+        fields(TaskStatus.QUEUED, id="s:late", level=0, queued_at=9.0, lane="interactive"),
+        fields(TaskStatus.QUEUED, id="s:deep", level=3, queued_at=9.5, lane="interactive"),
+    ]
+    ordered = [t["id"] for t in sorted(tasks, key=ready_order.ready_key)]
+    assert ordered == ["s:deep", "s:late", "s:normal", "s:batch"]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scenarist.core.errors import ExpansionRequiredError
-from scenarist.core.model import JSON, Task, TaskStatus, task_id
+from scenarist.core.model import JSON, Task, TaskStatus, lane_of_priority, task_id
 from scenarist.core.transition_changes import LossCascade, complete_changes
 from scenarist.core.transitions import NON_FINAL, RULES, Change, Lookup, TaskFields, apply_rule
 from scenarist.core.usage import Usage
@@ -71,6 +71,7 @@ class Instance:
             parallel_group=f["parallel_group"],
             concurrency_key=f["concurrency_key"],
             concurrency_limit=f["concurrency_limit"],
+            lane=lane_of_priority(f["priority"]),
         )
 
 
@@ -210,6 +211,7 @@ class _Expansion:
             "parallel_group": group["parallel_group"],
             "concurrency_key": group["concurrency_key"],
             "concurrency_limit": group["concurrency_limit"],
+            "priority": group["priority"],  # its lane's: instances keep the scenario's lane
             "optional": bool(group["optional"]),
             "waiting": waiting,
             "queued_at": self.now if waiting <= 0 else None,
@@ -293,6 +295,7 @@ _KEYS = (
     "parallel_group",
     "concurrency_key",
     "concurrency_limit",
+    "priority",
 )
 
 

@@ -14,7 +14,41 @@ from typing import Any
 
 JSON = Any  # a value that round-trips through json.dumps/json.loads
 
-MAX_PRIORITY = 4  # the seed's "0-4 priority levels"
+LEVEL_PRIORITIES = 5  # the seed's "0-4 priority levels": a task's level, capped
+
+
+class Lane(StrEnum):
+    """A scenario's priority lane (`POST /generate`'s `priority`): a lease takes a higher
+    lane's ready tasks first, then the level order inside the lane (decision 77)."""
+
+    INTERACTIVE = "interactive"
+    NORMAL = "normal"
+    BATCH = "batch"
+
+    @property
+    def offset(self) -> int:
+        """Added to the level priority: the normal lane keeps the seed's 0-4, so queues
+        and rows stored before lanes existed are the normal lane's as they stand."""
+        return LANE_OFFSETS[self]
+
+
+LANE_OFFSETS = {Lane.INTERACTIVE: LEVEL_PRIORITIES, Lane.NORMAL: 0, Lane.BATCH: -LEVEL_PRIORITIES}
+MAX_PRIORITY = LEVEL_PRIORITIES * 2 - 1  # the interactive lane's deepest level
+MIN_PRIORITY = -LEVEL_PRIORITIES  # the batch lane's roots
+QUEUE_PRIORITIES = MAX_PRIORITY - MIN_PRIORITY + 1  # a service's ready queues (Redis)
+
+
+def queue_priority(level: int, lane: Lane) -> int:
+    """A task's place in its service's ready order: its lane, then deeper tasks first
+    (started scenarios finish first), the level capped at the seed's 0-4."""
+    return lane.offset + min(level, LEVEL_PRIORITIES - 1)
+
+
+def lane_of_priority(priority: int) -> Lane:
+    """The lane a stored queue priority belongs to (inverse of `queue_priority`)."""
+    if priority >= LEVEL_PRIORITIES:
+        return Lane.INTERACTIVE
+    return Lane.NORMAL if priority >= 0 else Lane.BATCH
 
 
 class TaskStatus(StrEnum):
@@ -84,8 +118,8 @@ class TaskSpec:
 
     @property
     def priority(self) -> int:
-        """Queue priority inside the service queue: deeper tasks first, capped."""
-        return min(self.level, MAX_PRIORITY)
+        """Level priority inside the normal lane: deeper tasks first, capped."""
+        return queue_priority(self.level, Lane.NORMAL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,10 +196,11 @@ class Task:
     # At most `concurrency_limit` processing tasks share `concurrency_key` (core/gates.py).
     concurrency_key: str | None = None
     concurrency_limit: int | None = None
+    lane: Lane = Lane.NORMAL  # its scenario's priority lane
 
     @property
     def priority(self) -> int:
-        return min(self.level, MAX_PRIORITY)
+        return queue_priority(self.level, self.lane)
 
     @property
     def dynamic(self) -> bool:
@@ -225,6 +260,7 @@ class Scenario:
     # child of it, whichever process ends the attempt.
     traceparent: str | None = None
     tolerated_failures: int = 0  # failed or skipped tasks a join or `optional` tolerated
+    lane: Lane = Lane.NORMAL  # `priority` of POST /generate (decision 77)
 
 
 @dataclass(frozen=True, slots=True)

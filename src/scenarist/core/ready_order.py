@@ -3,14 +3,14 @@ follows (SQLite's query, the Redis queues' scores, the cluster's merge of shard 
 
 from __future__ import annotations
 
-from scenarist.core.model import MAX_PRIORITY, TaskStatus
+from scenarist.core.model import Lane, TaskStatus, queue_priority
 from scenarist.core.transitions import TaskFields
 
 
-def priority(level: int) -> int:
-    """Queue priority inside a service: deeper tasks first (started scenarios finish
-    first), capped at the seed's 0-4 levels."""
-    return min(level, MAX_PRIORITY)
+def priority(level: int, lane: Lane = Lane.NORMAL) -> int:
+    """Queue priority inside a service: the lane first, then deeper tasks first (started
+    scenarios finish first), the level capped at the seed's 0-4 (model.queue_priority)."""
+    return queue_priority(level, lane)
 
 
 def ready_at(task: TaskFields) -> float:
@@ -32,7 +32,7 @@ def ready_rank(task_priority: int, task_ready_at: float, task_id: str) -> ReadyR
 
 
 def ready_key(task: TaskFields) -> ReadyRank:
-    return ready_rank(priority(task["level"]), ready_at(task), task["id"])
+    return ready_rank(priority(task["level"], Lane(task["lane"])), ready_at(task), task["id"])
 
 
 def is_ready(task: TaskFields, now: float) -> bool:

@@ -11,6 +11,7 @@ from ulid import ULID
 from scenarist.core.lifecycle import count_progress
 from scenarist.core.model import (
     JSON,
+    Lane,
     Scenario,
     ScenarioPlan,
     ScenarioStatus,
@@ -20,13 +21,23 @@ from scenarist.core.model import (
 )
 
 
-def request_digest(template: str, params: Mapping[str, JSON], callback_url: str | None) -> str:
+def request_digest(
+    template: str,
+    params: Mapping[str, JSON],
+    callback_url: str | None,
+    lane: Lane = Lane.NORMAL,
+) -> str:
     """A digest of a submission as validated (defaults filled in, wherever the client put
-    the parameters), so that only a really different request counts as different."""
-    canonical = orjson.dumps(
-        {"template": template, "params": params, "callback_url": callback_url},
-        option=orjson.OPT_SORT_KEYS,
-    )
+    the parameters), so that only a really different request counts as different. The
+    normal lane is left out, so digests stored before lanes existed still match."""
+    request: dict[str, JSON] = {
+        "template": template,
+        "params": params,
+        "callback_url": callback_url,
+    }
+    if lane is not Lane.NORMAL:
+        request["priority"] = lane.value
+    canonical = orjson.dumps(request, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(canonical).hexdigest()
 
 
@@ -43,6 +54,7 @@ def build_records(
     idempotency_key: str | None = None,
     callback_url: str | None = None,
     traceparent: str | None = None,
+    lane: Lane = Lane.NORMAL,
 ) -> tuple[Scenario, list[Task]]:
     """Roots start `queued` (leasable at once); every other task waits `pending`."""
     dependents: dict[str, list[str]] = {spec.name: [] for spec in plan.tasks}
@@ -74,6 +86,7 @@ def build_records(
             cache_ttl=spec.cache_ttl,
             concurrency_key=spec.concurrency_key,
             concurrency_limit=spec.concurrency_limit,
+            lane=lane,
         )
         for spec in plan.tasks
     ]
@@ -91,8 +104,9 @@ def build_records(
         request_digest=(
             None
             if idempotency_key is None
-            else request_digest(plan.template, plan.params, callback_url)
+            else request_digest(plan.template, plan.params, callback_url, lane)
         ),
         traceparent=traceparent,
+        lane=lane,
     )
     return scenario, tasks

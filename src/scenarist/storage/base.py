@@ -28,7 +28,8 @@ Conventions every backend follows (the conformance suite in tests/storage checks
 - `usage` reported with a completion or failure is added to the task's `usage` and, in
   the same atomic step, to the store's hourly totals (`core/usage.py`); a duplicate
   completion adds nothing.
-- Ready order inside a service: higher priority (`min(level, 4)`) first, then older
+- Ready order inside a service: higher priority (the lane's offset + `min(level, 4)`,
+  `core.model.queue_priority`: interactive, then normal, then batch) first, then older
   (`available_at`, else `queued_at`), then task id. A lease of several services
   (`lease_services`) uses the same order across all of them.
 """

@@ -21,6 +21,7 @@ JSON *strings* so the scripts store them verbatim and never re-encode user data:
     absent)  cf the task it was copied from  rd result digest of a success
     (core/step_cache.py; `nc`, a forced miss, is read as `no_cache`)
     kk concurrency key  kl its limit (both absent without `concurrency`, core/gates.py)
+    ln priority lane (absent: normal; its queue priority is the lane's, decision 77)
 
 Scenario hash: "tol" counts its tolerated failures, "g" its unexpanded live groups (the
 total is still growing), "nx" the plan index the next instance takes (no "#": none of
@@ -41,6 +42,7 @@ from scenarist.core.lifecycle import count_progress
 from scenarist.core.model import (
     JSON,
     Event,
+    Lane,
     Progress,
     RunRecord,
     Scenario,
@@ -139,6 +141,8 @@ def encode_task(task: Task, index: int, statuses: Mapping[str, TaskStatus]) -> s
     if task.concurrency_key is not None:
         record["kk"] = task.concurrency_key
         record["kl"] = task.concurrency_limit
+    if task.lane is not Lane.NORMAL:  # absent: normal, as every record before lanes
+        record["ln"] = task.lane.value
     return dump_json(record)
 
 
@@ -148,6 +152,7 @@ def _names(value: Any) -> tuple[str, ...]:
 
 
 _STATUSES = {str(status): status for status in TaskStatus}  # faster than TaskStatus(raw)
+_LANES = {str(lane): lane for lane in Lane}
 
 
 def decode_task(scenario_id: str, name: str, raw: str, inputs: str | None = None) -> Task:
@@ -198,6 +203,7 @@ def decode_task(scenario_id: str, name: str, raw: str, inputs: str | None = None
         cache_ttl=get("ct"),
         cache_key=get("ck"),
         cached=bool(get("ch")),
+        lane=_LANES[get("ln") or "normal"],
         cached_from=get("cf"),
         concurrency_key=get("kk"),
         concurrency_limit=get("kl"),
@@ -271,6 +277,8 @@ def scenario_fields(scenario: Scenario, tasks: Sequence[Task]) -> dict[str, str]
         fields["sa"] = ts(scenario.started_at)
     if scenario.traceparent is not None:
         fields["tp"] = scenario.traceparent
+    if scenario.lane is not Lane.NORMAL:
+        fields["ln"] = scenario.lane.value
     progress = count_progress((t.service, t.status) for t in tasks)
     for status, n in progress.by_status.items():
         fields[f"#{status}"] = str(n)
@@ -320,6 +328,7 @@ def decode_scenario(scenario_id: str, fields: Mapping[str, str]) -> Scenario:
         request_digest=fields.get("request_digest"),
         traceparent=fields.get("tp"),
         tolerated_failures=int(fields.get("tol") or 0),
+        lane=_LANES[fields.get("ln") or "normal"],
     )
 
 

@@ -6,7 +6,7 @@ documents the derivation and the tests check that both sides agree):
     {<prefix>:<shard>}:s:<scenario_id>      hash    scenario fields and counters
     {<prefix>:<shard>}:t:<scenario_id>      hash    task name -> task record (JSON)
     {<prefix>:<shard>}:e:<scenario_id>      stream  scenario events
-    {<prefix>:<shard>}:q:<service>:<prio>   zset    ready tasks, one zset per priority 0..4
+    {<prefix>:<shard>}:q:<service>:<prio>   zset    ready tasks of one priority, -5..9
     {<prefix>:<shard>}:d:<service>          zset    delayed tasks (retry backoff)
     {<prefix>:<shard>}:lx                   zset    processing tasks by lease expiry
     {<prefix>:<shard>}:fl                   hash    service -> tasks in flight
@@ -39,7 +39,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 
-from scenarist.core.model import MAX_PRIORITY
+from scenarist.core.model import MAX_PRIORITY, MIN_PRIORITY
 
 # Functions are server-wide, not per key prefix, so their registry is too (scripts.py).
 FUNCTION_LIBRARIES = "scenarist:function-libraries"
@@ -81,7 +81,7 @@ class ShardKeys:
 
     def ready_queues(self, service: str) -> list[str]:
         """Highest priority first: the order lease drains them."""
-        return [self.ready_queue(service, p) for p in range(MAX_PRIORITY, -1, -1)]
+        return [self.ready_queue(service, p) for p in range(MAX_PRIORITY, MIN_PRIORITY - 1, -1)]
 
     def delayed(self, service: str) -> str:
         return f"{self.prefix}d:{service}"

@@ -36,7 +36,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from scenarist.core.gates import NO_GATES, Gates, ServiceGate
-from scenarist.core.model import MAX_PRIORITY, Task
+from scenarist.core.model import MAX_PRIORITY, QUEUE_PRIORITIES, Task
 from scenarist.core.ready_order import ReadyRank, ready_rank
 from scenarist.storage.redis.codec import decode_task, dump_json, ts
 from scenarist.storage.redis.failures import locate
@@ -249,7 +249,7 @@ async def plan_lease(
                 pipe.zcount(shard.delayed(service), "-inf", now)
             pipe.scard(shard.parallel_scenarios)
         raw: list[Any] = await pipe.execute()
-    per_service = MAX_PRIORITY + 2  # five queues and the delayed count
+    per_service = QUEUE_PRIORITIES + 1  # the ready queues and the delayed count
     per_shard = per_service * len(services)
     replies: list[Any] = []
     for index, shard in enumerate(shards):
@@ -259,8 +259,8 @@ async def plan_lease(
                 "heads", [shard.prefix, shard.parallel_scenarios], [wanted, *services]
             )
             for s in range(len(services)):
-                for offset in range(MAX_PRIORITY + 1):
-                    flat = lists[s * (MAX_PRIORITY + 1) + offset]
+                for offset in range(QUEUE_PRIORITIES):
+                    flat = lists[s * QUEUE_PRIORITIES + offset]
                     block[s * per_service + offset] = list(zip(flat[::2], flat[1::2], strict=True))
         replies += block[:-1]
     ranked: list[tuple[ReadyRank, int, str]] = []

@@ -11,7 +11,17 @@ from collections.abc import Iterable, Mapping
 import orjson
 
 from scenarist.core.errors import ParamError
-from scenarist.core.model import JSON, Event, Progress, Scenario, ScenarioStatus, Task, TaskStatus
+from scenarist.core.model import (
+    JSON,
+    Event,
+    Lane,
+    Progress,
+    Scenario,
+    ScenarioStatus,
+    Task,
+    TaskStatus,
+    lane_of_priority,
+)
 
 
 def dumps(value: JSON) -> str:
@@ -111,6 +121,7 @@ def row_to_task(row: sqlite3.Row, inputs: tuple[Mapping[str, JSON], ...] = ()) -
         cached_from=row["cached_from"],
         concurrency_key=row["concurrency_key"],
         concurrency_limit=row["concurrency_limit"],
+        lane=lane_of_priority(row["priority"]),
     )
 
 
@@ -141,6 +152,7 @@ def row_to_scenario(row: sqlite3.Row, progress: Progress) -> Scenario:
         request_digest=row["request_digest"],
         traceparent=row["traceparent"],
         tolerated_failures=row["tolerated"],
+        lane=Lane(row["lane"]),
     )
 
 

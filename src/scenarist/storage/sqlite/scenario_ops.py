@@ -37,7 +37,7 @@ def create_scenario(
             return get_scenario(conn, existing["id"]), False
     conn.execute(
         "INSERT INTO scenarios (id, template, params, status, created_at, idempotency_key, "
-        "callback_url, request_digest, traceparent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "callback_url, request_digest, traceparent, lane) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             scenario.id,
             scenario.template,
@@ -48,6 +48,7 @@ def create_scenario(
             scenario.callback_url,
             scenario.request_digest,
             scenario.traceparent,
+            scenario.lane.value,
         ),
     )
     conn.executemany(INSERT_TASK, [task_to_row(task, seq) for seq, task in enumerate(tasks)])

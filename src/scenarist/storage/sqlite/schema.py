@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 13
 BUSY_TIMEOUT_MS = 10_000  # other processes writing the same file wait this long at most
 SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 
@@ -53,7 +53,8 @@ CREATE TABLE IF NOT EXISTS scenarios (
     callback_due_at REAL,
     request_digest TEXT,
     traceparent TEXT,
-    tolerated INTEGER NOT NULL DEFAULT 0
+    tolerated INTEGER NOT NULL DEFAULT 0,
+    lane TEXT NOT NULL DEFAULT 'normal'
 );
 CREATE INDEX IF NOT EXISTS scenarios_by_created ON scenarios (created_at, id);
 CREATE INDEX IF NOT EXISTS scenarios_by_status ON scenarios (status, created_at, id);
@@ -307,6 +308,10 @@ CREATE TABLE IF NOT EXISTS expanded_groups (
 ) WITHOUT ROWID
 """
 MIGRATE_V11_TO_V12 = (EXPANDED_GROUPS_DDL,)
+
+# Version 12 -> 13: a scenario's priority lane (decision 77). Its tasks carry the lane in
+# their `priority` (the normal lane keeps the seed's 0-4), so older rows need no change.
+MIGRATE_V12_TO_V13 = ("ALTER TABLE scenarios ADD COLUMN lane TEXT NOT NULL DEFAULT 'normal'",)
 MIGRATIONS = {
     1: MIGRATE_V1_TO_V2,
     2: MIGRATE_V2_TO_V3,
@@ -319,6 +324,7 @@ MIGRATIONS = {
     9: MIGRATE_V9_TO_V10,
     10: MIGRATE_V10_TO_V11,
     11: MIGRATE_V11_TO_V12,
+    12: MIGRATE_V12_TO_V13,
 }
 
 

@@ -107,7 +107,7 @@ end
 -- entries are passed over per queue, so a long run of held tasks bounds the call.
 local HELD_SCAN, PAGE = 1000, 64
 local function walk_ready(services, queue_of, room, more, visit)
-  for prio = MAX_PRIORITY, 0, -1 do
+  for prio = MAX_PRIORITY, MIN_PRIORITY, -1 do
     local cursors = {}
     for s, svc in ipairs(services) do
       -- stays: entries before the cursor still queued; passed: those held back.

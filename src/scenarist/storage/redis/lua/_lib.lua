@@ -31,7 +31,7 @@
 --                                   s=status, a=attempt, at=time
 --   P.."h:"..sid            hash    task name -> its ended runs (rerun.lua), kept and
 --                                   expired with the scenario
---   P.."q:"..svc..":"..prio zset    ready tasks of a service at one priority (0..4);
+--   P.."q:"..svc..":"..prio zset    ready tasks of a service at one priority (-5..9);
 --                                   score = available_at or queued_at, member = task id
 --   P.."d:"..svc            zset    delayed tasks (retry backoff); score = available_at
 --   P.."lx"                 zset    processing tasks by lease expiry
@@ -57,7 +57,11 @@
 -- below are built once, not on every call (see scripts.py).
 local KEYS_, P, RETENTION_MS, PUBLISH_LISTS, LIST_PREFIX, CHANNEL
 local K_EXPIRY, K_INFLIGHT, K_OUTBOX, K_SERVICES, K_USAGE, K_KEYS, K_BUCKETS
-local MAX_PRIORITY = 4
+-- Queue priorities: a lane's offset plus the level capped at 4 (core/model.py
+-- queue_priority): interactive 5..9, normal 0..4 (the seed's), batch -5..-1.
+local MAX_PRIORITY, MIN_PRIORITY = 9, -5
+local QUEUES = MAX_PRIORITY - MIN_PRIORITY + 1  -- ready queues per service
+local LANE_OFFSET = {interactive = 5, batch = -5}
 local FINAL = {success = true, failed = true, skipped = true, cancelled = true}
 
 local function fmt(x) return string.format('%.17g', x) end
@@ -95,7 +99,7 @@ local function split_id(id)
   return string.sub(id, 1, at - 1), string.sub(id, at + 1)
 end
 
-local function priority(t) return math.min(t.l, MAX_PRIORITY) end
+local function priority(t) return (LANE_OFFSET[t.ln] or 0) + math.min(t.l, 4) end
 
 -- Byte-wise string order. Lua's `<` on strings follows the server's collation locale
 -- (redis-server calls setlocale), but the ready order's tie-break by task id is byte-wise

@@ -14,7 +14,7 @@
 -- ARGV[6..] string services
 -- Derived: the services' ready queues P.."q:"..svc..":"..prio, and the tasks and
 --          scenario hashes of their entries (read only).
--- Returns, per service and per priority from 4 down to 0, a flat list member, score, ...
+-- Returns, per service and per priority from 9 down to -5, a flat list member, score, ...
 -- of the entries the walk would take.
 check_key(KEYS[2], P .. 'ps')
 local wanted = tonumber(ARGV[5])
@@ -23,7 +23,7 @@ for a = 6, #ARGV do
   local svc = ARGV[a]
   services[#services + 1] = svc
   found[svc] = 0
-  for prio = MAX_PRIORITY, 0, -1 do
+  for prio = MAX_PRIORITY, MIN_PRIORITY, -1 do
     local list = {}
     lists[#lists + 1] = list
     list_of[queue_key(svc, prio)] = list

@@ -4,8 +4,8 @@
 -- Rows of the lifecycle table (core/transitions.py RULES): lease.
 --
 -- KEYS[1]    string  shard prefix (see _lib.lua)
--- KEYS[2..6] zset    ready queues of the service, priority 4 down to 0 (P.."q:"..svc..":"..prio)
--- KEYS[7]    zset    delayed set of the service (P.."d:"..svc)
+-- KEYS[2..16] zset   ready queues of the service, priority 9 down to -5 (P.."q:"..svc..":"..prio)
+-- KEYS[17]   zset    delayed set of the service (P.."d:"..svc)
 -- ARGV[1..4]         common configuration (see _lib.lua)
 -- ARGV[5]  string  service
 -- ARGV[6]  integer max tasks
@@ -23,14 +23,14 @@ local svc, max_tasks = ARGV[5], tonumber(ARGV[6])
 local lease_seconds = opt(ARGV[7]) and tonumber(opt(ARGV[7]))
 local worker, now_s, nonce = opt(ARGV[8]), ARGV[9], ARGV[10]
 local now = tonumber(now_s)
-for i = 2, 6 do check_key(KEYS[i], queue_key(svc, 6 - i)) end
-check_key(KEYS[7], delayed_key(svc))
+for i = 2, 1 + QUEUES do check_key(KEYS[i], queue_key(svc, MAX_PRIORITY + 2 - i)) end
+check_key(KEYS[2 + QUEUES], delayed_key(svc))
 
 -- Every due backoff is promoted before anything is taken: promoted in batches of the
 -- oldest, a due task of a higher priority could otherwise wait behind a full batch.
 while promote_due(svc, now_s, 1000) == 1000 do end
 local room = new_room(cjson.decode(ARGV[11]), now)
-local taken = lease_ready({svc}, function(_, prio) return KEYS[6 - prio] end,
+local taken = lease_ready({svc}, function(_, prio) return KEYS[MAX_PRIORITY + 2 - prio] end,
   max_tasks, room, nonce, lease_seconds, worker, now_s, now)
 settle_all(now_s)
 local out = {}

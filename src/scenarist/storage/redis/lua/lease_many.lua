@@ -4,7 +4,7 @@
 -- Rows of the lifecycle table (core/transitions.py RULES): lease.
 --
 -- KEYS[1]  string  shard prefix (see _lib.lua)
--- KEYS[2..] six keys per service, in ARGV order: its ready queues, priority 4 down to 0
+-- KEYS[2..] sixteen keys per service, in ARGV order: its ready queues, priority 9 down to -5
 --          (P.."q:"..svc..":"..prio), then its delayed set (P.."d:"..svc)
 -- ARGV[1..4]         common configuration (see _lib.lua)
 -- ARGV[5]  integer max tasks
@@ -26,9 +26,9 @@ local now = tonumber(now_s)
 local services = {}
 for a = 11, #ARGV do services[#services + 1] = ARGV[a] end
 for s, svc in ipairs(services) do
-  local base = 2 + (s - 1) * 6
-  for p = 0, 4 do check_key(KEYS[base + p], queue_key(svc, 4 - p)) end
-  check_key(KEYS[base + 5], delayed_key(svc))
+  local base = 2 + (s - 1) * (QUEUES + 1)
+  for p = 0, QUEUES - 1 do check_key(KEYS[base + p], queue_key(svc, MAX_PRIORITY - p)) end
+  check_key(KEYS[base + QUEUES], delayed_key(svc))
   -- Every due backoff is promoted before anything is taken: promoted in batches of the
   -- oldest, a due task of a higher priority could otherwise wait behind a full batch.
   while promote_due(svc, now_s, 1000) == 1000 do end
@@ -36,7 +36,7 @@ end
 
 local room = new_room(cjson.decode(ARGV[10]), now)
 local taken = lease_ready(services,
-  function(s, prio) return KEYS[2 + (s - 1) * 6 + 4 - prio] end,
+  function(s, prio) return KEYS[2 + (s - 1) * (QUEUES + 1) + MAX_PRIORITY - prio] end,
   max_tasks, room, nonce, lease_seconds, worker, now_s, now)
 settle_all(now_s)
 local out = {}

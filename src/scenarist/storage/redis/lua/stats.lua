@@ -39,7 +39,7 @@ local function held_by_key(key, lo, hi)
 end
 for _, svc in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   local ready_count, oldest, by_key = 0, nil, 0
-  for prio = 0, MAX_PRIORITY do
+  for prio = MIN_PRIORITY, MAX_PRIORITY do
     local q = queue_key(svc, prio)
     ready_count = ready_count + redis.call('ZCARD', q)
     by_key = by_key + held_by_key(q, '-inf', '+inf')
