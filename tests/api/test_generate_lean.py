@@ -63,6 +63,8 @@ REQUESTS: list[tuple[str, str, dict[str, str], bytes]] = [
     ("no content type", "", AUTH, SEED),
     ("a callback URL that is no URL", "", PLAIN, video('"callback_url": "nope"')),
     ("a private callback URL", "", PLAIN, video('"callback_url": "http://10.0.0.1/hook"')),
+    ("the interactive lane", "", PLAIN, video('"priority": "interactive"')),
+    ("an unknown lane", "", PLAIN, video('"priority": "urgent"')),
     ("no token", "", JSON, SEED),
     ("no token and a bad body", "", JSON, b'{"scenario": 7}'),
     ("a worker's token", "", {"Authorization": f"Bearer {WORKER}", **JSON}, SEED),

@@ -122,6 +122,18 @@ def test_status_cancel_and_retry_without_a_worker(server: LiveServer) -> None:
     assert json.loads(retried.stdout)["status"] in ("pending", "running")
 
 
+def test_submit_with_a_priority_puts_the_scenario_in_that_lane(server: LiveServer) -> None:
+    submitted = invoke(
+        "submit", "Jobs", "-p", "n=1", "--priority", "batch", "--quiet", "--url", server.url
+    )
+    assert submitted.exit_code == 0, submitted.output
+    status = invoke("status", submitted.stdout.strip(), "--json", "--url", server.url)
+    assert json.loads(status.stdout)["priority"] == "batch"
+    unknown = invoke("submit", "Jobs", "--priority", "urgent", "--url", server.url)
+    assert unknown.exit_code == 2
+    assert "urgent" in unknown.output
+
+
 def test_refused_requests_name_the_problem_and_exit_two(server: LiveServer) -> None:
     unknown = invoke("submit", "Jobs", "-p", "colour=blue", "--url", server.url)
     assert unknown.exit_code == 2

@@ -10,6 +10,7 @@ from tests.dashboard.conftest import (
     ADMIN_TOKEN,
     CLIENT_TOKEN,
     SERVICES,
+    VIDEO,
     WORKER_TOKEN,
     submit,
     work_once,
@@ -102,6 +103,13 @@ async def test_scenario_page_draws_every_task_with_its_status(client: httpx.Asyn
     assert page.text.count('class="edge"') == 1 + 3 + 3 + 4
     assert '<th scope="row">text-service</th>' in page.text
     assert 'id="cancel-button"' in page.text  # no tokens configured: everyone may act
+    assert '<dt>Priority</dt><dd id="lane">normal</dd>' in page.text
+
+
+async def test_scenario_page_says_the_scenarios_lane(client: httpx.AsyncClient) -> None:
+    scenario_id = await submit(client, {**VIDEO, "priority": "interactive"})
+    page = await client.get(f"/ui/scenarios/{scenario_id}")
+    assert '<dt>Priority</dt><dd id="lane">interactive</dd>' in page.text
 
 
 async def test_task_details_escape_payloads_and_show_inputs(client: httpx.AsyncClient) -> None:

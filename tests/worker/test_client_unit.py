@@ -15,6 +15,7 @@ from scenarist.worker import (
     NotFoundError,
     ScenaristClient,
     ServerUnreachableError,
+    SubmitItem,
     Worker,
     WorkerTask,
 )
@@ -71,6 +72,22 @@ def test_requests_carry_token_quoted_task_ids_and_idempotency_key() -> None:
     assert complete.url.raw_path == b"/tasks/s1:slide%20image%2F2/complete"
     assert json.loads(complete.content)["result"] == {"mime": "image/png"}
     assert task_path("a:b") == "/tasks/a:b"
+
+
+def test_a_priority_is_sent_only_when_given() -> None:
+    seen: list[dict[str, Any]] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(request.content))
+        items = [{"index": 0, "status": 201, "scenario_id": "s"}]
+        return httpx.Response(201, json={"scenario_id": "s1", "items": items})
+
+    with ScenaristClient("http://test/", transport=httpx.MockTransport(record)) as c:
+        c.submit("CreateVideo", {}, priority="interactive")
+        c.submit("CreateVideo", {})
+        c.submit_many([SubmitItem("CreateVideo", {}, priority="batch")])
+    assert [body.get("priority") for body in seen[:2]] == ["interactive", None]
+    assert seen[2]["items"][0]["priority"] == "batch"
 
 
 def test_sse_parser_handles_comments_multiline_data_and_ids() -> None:

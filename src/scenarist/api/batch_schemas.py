@@ -45,7 +45,7 @@ class GenerateBatchCreate(BaseModel):
         min_length=1,
         max_length=LIMITS.max_submit_batch,
         description="POST /generate bodies (GenerateBatchItem: the template's parameters at "
-        "the top level or under `params`, `callback_url`, `idempotency_key`); the "
+        "the top level or under `params`, `callback_url`, `priority`, `idempotency_key`); the "
         "whole body is capped by SCENARIST_MAX_BODY_BYTES",
     )
 

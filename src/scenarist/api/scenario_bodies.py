@@ -24,7 +24,7 @@ from scenarist.core.durations import AttemptSpan
 from scenarist.core.explain import failures as explain_failures
 from scenarist.core.explain import skipped_because as explain_skips
 from scenarist.core.groups import TaskPage
-from scenarist.core.model import Scenario, Task
+from scenarist.core.model import Lane, Scenario, Task
 from scenarist.core.usage import sum_usage
 
 
@@ -66,6 +66,7 @@ class TasksDetail(StrEnum):
 class ScenarioPublic(ScenarioSummary):
     params: dict[str, Any]
     callback_url: str | None
+    priority: Lane = Field(default=Lane.NORMAL, description="its lane, as submitted")
     eta_seconds: float | None = Field(default=None, description=ETA_TEXT)
     tolerated_failures: int = Field(
         default=0,
@@ -98,6 +99,7 @@ class ScenarioPublic(ScenarioSummary):
             **summary_fields(scenario),
             "params": dict(scenario.params),
             "callback_url": scenario.callback_url,
+            "priority": scenario.lane,
             "eta_seconds": eta_seconds,
             "tolerated_failures": scenario.tolerated_failures,
         }

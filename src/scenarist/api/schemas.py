@@ -20,7 +20,7 @@ from scenarist.core.errors import ParamError
 from scenarist.core.explain import Failure, FailureReason, progress_summary
 from scenarist.core.explain import failures as explain_failures
 from scenarist.core.explain import skipped_because as explain_skips
-from scenarist.core.model import Progress, Scenario, ScenarioStatus, Task, TaskStatus
+from scenarist.core.model import Lane, Progress, Scenario, ScenarioStatus, Task, TaskStatus
 from scenarist.service.policy import Limits
 
 MAX_JSON_DEPTH = 16
@@ -97,6 +97,12 @@ class GenerateCreate(StrictBody):
     params: JsonObject | None = None
     callback_url: Annotated[HttpUrl, Field(strict=False)] | None = Field(
         default=None, description="POSTed (HMAC-signed) once the scenario ends"
+    )
+    priority: Annotated[Lane, Field(strict=False)] = Field(
+        default=Lane.NORMAL,
+        description="the scenario's lane: a lease takes every ready task of a higher lane "
+        "first (interactive, then normal, then batch), then the level order inside the "
+        "lane. A template parameter named `priority` goes under `params`",
     )
 
     @model_validator(mode="after")

@@ -24,6 +24,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from scenarist.core.model import Lane
+
 if TYPE_CHECKING:
     from scenarist.cli.watch import ScenarioOutcome
     from scenarist.worker.client import ScenaristClient
@@ -193,6 +195,14 @@ def submit(
     wait: WaitFlag = False,
     timeout: TimeoutOption = None,
     idempotency_key: Annotated[str | None, typer.Option("--idempotency-key")] = None,
+    priority: Annotated[
+        Lane | None,
+        typer.Option(
+            "--priority",
+            help="the scenario's lane: a lease takes interactive tasks first, batch last "
+            "(default: normal)",
+        ),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="print only the scenario id (for $(...))")
     ] = False,
@@ -218,7 +228,7 @@ def submit(
     if from_file is not None:
         from scenarist.cli.submit_file import run_from_file
 
-        alone = scenario is None and not (param or wait or idempotency_key or quiet)
+        alone = scenario is None and not (param or wait or idempotency_key or quiet or priority)
         run_from_file(from_file, batch_size, alone=alone, as_json=as_json, url=url, token=token)
         return
     if scenario is None:
@@ -229,7 +239,12 @@ def submit(
     console = Console(stderr=as_json)
     params = parse_params(param or [])
     with reported_errors(console), ScenaristClient(url, token) as client:
-        created = client.submit(scenario, params, idempotency_key=idempotency_key)
+        created = client.submit(
+            scenario,
+            params,
+            idempotency_key=idempotency_key,
+            priority=None if priority is None else priority.value,
+        )
         scenario_id = created["scenario_id"]
         if not wait:
             if as_json:

@@ -70,8 +70,8 @@ def run_from_file(
 
     if not alone:
         raise typer.BadParameter(
-            "--from-file takes each request from the file: no SCENARIO, --param, --wait, "
-            "--idempotency-key or --quiet with it"
+            "--from-file takes each request from the file (a line may say its priority): "
+            "no SCENARIO, --param, --wait, --idempotency-key, --priority or --quiet with it"
         )
     console = Console(stderr=as_json)
     with reported_errors(console), ScenaristClient(url, token) as client:

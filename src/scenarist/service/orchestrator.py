@@ -27,6 +27,7 @@ from scenarist.core.model import (
     JSON,
     Completion,
     Event,
+    Lane,
     QueueStats,
     RunRecord,
     Scenario,
@@ -116,6 +117,7 @@ class Orchestrator:
         idempotency_key: str | None = None,
         callback_url: str | None = None,
         traceparent: str | None = None,
+        lane: Lane = Lane.NORMAL,
     ) -> Submission:
         plan = self.catalog.plan(template, params)
         scenario, tasks = build_records(
@@ -125,6 +127,7 @@ class Orchestrator:
             idempotency_key=idempotency_key,
             callback_url=callback_url,
             traceparent=traceparent,
+            lane=lane,
         )
         stored, created = await self.store.create_scenario(scenario, tasks)
         if not created:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from scenarist.core.errors import IdempotencyKeyReusedError, ParamError, ScenaristError
-from scenarist.core.model import Scenario, Task
+from scenarist.core.model import Lane, Scenario, Task
 from scenarist.core.step_cache import served_at_submit
 from scenarist.service.records import build_records
 
@@ -33,6 +33,7 @@ class SubmitRequest:
     idempotency_key: str | None = None
     callback_url: str | None = None
     traceparent: str | None = None  # its submit span's, when tracing is on
+    lane: Lane = Lane.NORMAL
 
 
 # One item's answer: its submission, or the error that refused it (nothing stored).
@@ -89,6 +90,7 @@ async def submit_batch(
             idempotency_key=request.idempotency_key,
             callback_url=request.callback_url,
             traceparent=request.traceparent,
+            lane=request.lane,
         )
         built.append((i, scenario, tasks))
     stored = await orchestrator.store.create_scenarios([(s, t) for _, s, t in built])

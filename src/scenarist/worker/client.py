@@ -28,6 +28,7 @@ from scenarist.worker.protocol import (
     Calls,
     CompletionItem,
     LeasedTask,
+    Priority,
     SubmitItem,
     as_reply,
     batch_outcomes,
@@ -135,9 +136,15 @@ class ScenaristClient:
         return self._call(Call("GET", "/health", timeout=5.0))
 
     def submit(
-        self, scenario: str, params: Mapping[str, Any], *, idempotency_key: str | None = None
+        self,
+        scenario: str,
+        params: Mapping[str, Any],
+        *,
+        idempotency_key: str | None = None,
+        priority: Priority | None = None,
     ) -> Any:
-        return self._call(Calls.submit(scenario, params, idempotency_key))
+        """POST /generate; `priority` is the scenario's lane (None: the server's normal)."""
+        return self._call(Calls.submit(scenario, params, idempotency_key, priority))
 
     def submit_many(self, items: Sequence[SubmitItem | Mapping[str, Any]]) -> list[Any]:
         """Submit up to 1000 scenarios in one request (POST /generate/batch): one outcome
@@ -377,9 +384,15 @@ class AsyncScenaristClient:
         return await self._call(Call("GET", path))
 
     async def submit(
-        self, scenario: str, params: Mapping[str, Any], *, idempotency_key: str | None = None
+        self,
+        scenario: str,
+        params: Mapping[str, Any],
+        *,
+        idempotency_key: str | None = None,
+        priority: Priority | None = None,
     ) -> Any:
-        return await self._call(Calls.submit(scenario, params, idempotency_key))
+        """ScenaristClient.submit, awaited."""
+        return await self._call(Calls.submit(scenario, params, idempotency_key, priority))
 
     async def submit_many(self, items: Sequence[SubmitItem | Mapping[str, Any]]) -> list[Any]:
         """ScenaristClient.submit_many, awaited."""

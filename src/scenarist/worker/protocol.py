@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, urlencode
 
 import orjson
@@ -56,6 +56,11 @@ class CompletionItem:
     usage: Mapping[str, float] | None = None
 
 
+# A scenario's lane (POST /generate's `priority`): a lease takes a higher lane's ready
+# tasks first.
+Priority = Literal["interactive", "normal", "batch"]
+
+
 @dataclass(frozen=True, slots=True)
 class SubmitItem:
     """One scenario of a `submit_many` batch: what `submit` takes."""
@@ -64,6 +69,7 @@ class SubmitItem:
     params: Mapping[str, Any]
     idempotency_key: str | None = None
     callback_url: str | None = None
+    priority: Priority | None = None  # None: the server's default lane (normal)
 
     def body(self) -> dict[str, Any]:
         """The item as POST /generate/batch takes it."""
@@ -72,6 +78,8 @@ class SubmitItem:
             body["idempotency_key"] = self.idempotency_key
         if self.callback_url is not None:
             body["callback_url"] = self.callback_url
+        if self.priority is not None:
+            body["priority"] = self.priority
         return body
 
 
@@ -266,9 +274,17 @@ class Calls:
         return Call("POST", task_path(task_id, "fail"), body)
 
     @staticmethod
-    def submit(scenario: str, params: Mapping[str, Any], idempotency_key: str | None) -> Call:
+    def submit(
+        scenario: str,
+        params: Mapping[str, Any],
+        idempotency_key: str | None,
+        priority: Priority | None = None,
+    ) -> Call:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
-        return Call("POST", "/generate", {"scenario": scenario, "params": dict(params)}, headers)
+        body: dict[str, Any] = {"scenario": scenario, "params": dict(params)}
+        if priority is not None:
+            body["priority"] = priority
+        return Call("POST", "/generate", body, headers)
 
     @staticmethod
     def submit_many(items: Sequence[SubmitItem | Mapping[str, Any]]) -> Call:

@@ -155,7 +155,11 @@ async def submit_and_answer(
     callback_url = str(body.callback_url) if body.callback_url else None
     if services.tracing is None:
         submission = await orchestrator.submit(
-            body.scenario, params, idempotency_key=idempotency_key, callback_url=callback_url
+            body.scenario,
+            params,
+            idempotency_key=idempotency_key,
+            callback_url=callback_url,
+            lane=body.priority,
         )
     else:  # a trace per scenario (decision 43), continuing the caller's when it sent one
         with services.tracing.submit_span(body.scenario, traceparent) as span:
@@ -165,6 +169,7 @@ async def submit_and_answer(
                 idempotency_key=idempotency_key,
                 callback_url=callback_url,
                 traceparent=span.header,
+                lane=body.priority,
             )
             span.scenario(submission.scenario.id, submission.created)
     headers = {} if submission.created else {"Idempotent-Replayed": "true"}

@@ -83,7 +83,9 @@ def checked_item(item: dict[str, Any]) -> SubmitRequest | Problem:
     except ScenaristError as error:
         return problem_of(error)
     callback = str(parsed.callback_url) if parsed.callback_url is not None else None
-    return SubmitRequest(parsed.scenario, params, parsed.idempotency_key, callback)
+    return SubmitRequest(
+        parsed.scenario, params, parsed.idempotency_key, callback, lane=parsed.priority
+    )
 
 
 async def callback_refusal(url: str, settings: Settings) -> Problem | None:
