@@ -19,7 +19,9 @@ returning its markdown and JSON (`--sections` picks some). `farm`: makespan agai
 lower bound, time to each video, pool utilisation. `caps`: scenarist alone with a catalog
 that caps the image pool below its worker slots and rate-limits the audio pool; the most
 tasks in flight against the cap, the steady leases per second against the limit
-(benchmarks/farm/caps.py). Fairness between tenants, priority lanes and warm-model
+(benchmarks/farm/caps.py). `lanes`: scenarist alone, one interactive scenario submitted
+under a flood of batch-lane ones, against the same scenario alone and under the same flood
+without lanes (benchmarks/farm/lanes.py). Fairness between tenants and warm-model
 affinity are sections to add once the scheduler has them.
 """
 
@@ -30,8 +32,8 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +41,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # run as a script: make `benchmarks.*` importable
     sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks.farm import caps  # noqa: E402
+from benchmarks.farm import caps, lanes  # noqa: E402
 from benchmarks.farm.metrics import FarmRun, farm_table, measure, summarise  # noqa: E402
 from benchmarks.farm.spec import DURATION_MS, SLOTS, SLOTS_ENV  # noqa: E402
 from benchmarks.farm.systems import FarmSystem, farm_systems  # noqa: E402
@@ -65,8 +67,9 @@ class Options:
     repeat: int
     timeout_s: float
     results_dir: Path
-    sections: tuple[str, ...] = ("farm", "caps")
+    sections: tuple[str, ...] = ("farm", "caps", "lanes")
     caps_scenarios: int = 30
+    lanes_flood: int = 40
 
 
 def parse_options(argv: Sequence[str] | None) -> Options:
@@ -78,18 +81,27 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per run")
     parser.add_argument(
-        "--quick", action="store_true", help="12 scenarios (20 for caps), scale 0.5, 1 run"
+        "--quick",
+        action="store_true",
+        help="12 scenarios (20 for caps and the lanes' flood), scale 0.5, 1 run",
     )
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
-    parser.add_argument("--sections", default="farm,caps", help="farm, caps (comma-separated)")
+    parser.add_argument(
+        "--sections", default="farm,caps,lanes", help="farm, caps, lanes (comma-separated)"
+    )
     parser.add_argument(
         "--caps-scenarios", type=int, default=30,
         help="scenarios of the caps section (enough leases for a steady rate)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--lanes-flood", type=int, default=40,
+        help="batch scenarios of the lanes section's flood",
     )  # fmt: skip
     args = parser.parse_args(argv)
     if args.quick:
         args.scenarios, args.scale, args.repeat = 12, 0.5, 1
         args.caps_scenarios = min(args.caps_scenarios, 20)
+        args.lanes_flood = min(args.lanes_flood, 20)
         args.timeout = min(args.timeout, 20.0)
     if args.scale <= 0 or args.repeat < 1 or args.timeout <= 0:
         parser.error("--scale and --timeout must be positive, --repeat at least 1")
@@ -102,13 +114,13 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     except ValueError as error:
         parser.error(str(error))
     sections = tuple(name.strip() for name in args.sections.split(",") if name.strip())
-    if not sections or set(sections) - {"farm", "caps"}:
-        parser.error(f"--sections: pick from farm, caps; got {args.sections!r}")
-    if args.caps_scenarios < 1:
-        parser.error("--caps-scenarios must be at least 1")
+    if not sections or set(sections) - set(SECTIONS):
+        parser.error(f"--sections: pick from {', '.join(SECTIONS)}; got {args.sections!r}")
+    if args.caps_scenarios < 1 or args.lanes_flood < 1:
+        parser.error("--caps-scenarios and --lanes-flood must be at least 1")
     return Options(
         systems, workload, args.scale, args.repeat, args.timeout, args.results_dir,
-        sections, args.caps_scenarios,
+        sections, args.caps_scenarios, args.lanes_flood,
     )  # fmt: skip
 
 
@@ -122,6 +134,7 @@ class Outcome:
     error: str | None = None
     records: tuple[ExecutionRecord, ...] = ()
     probed: Any = None  # what `probe` returned
+    submitted: Mapping[str, int] = field(default_factory=dict)  # id -> ns before its request
 
 
 # Called with the running system once its records are in, before it stops (the API still
@@ -170,7 +183,10 @@ def run_once(
             submitted=submitted, records=records,
         )  # fmt: skip
         probed = probe(system) if probe is not None else None
-        return Outcome(system.name, repetition, run, records=tuple(records), probed=probed)
+        return Outcome(
+            system.name, repetition, run, records=tuple(records), probed=probed,
+            submitted=submitted,
+        )  # fmt: skip
     except Exception as error:  # a broken run is a FAILED row, not a crashed benchmark
         return Outcome(system.name, repetition, None, str(error)[:500])
     finally:
@@ -249,8 +265,47 @@ def caps_section(options: Options, systems: Sequence[FarmSystem], stamp: str) ->
     return text, rows
 
 
+def lanes_section(options: Options, systems: Sequence[FarmSystem], stamp: str) -> tuple[str, Any]:
+    """scenarist alone: one late interactive scenario under a batch flood, against the
+    same alone and under a flood without lanes (benchmarks/farm/lanes.py)."""
+    rows: list[dict[str, Any]] = []
+    system = next((s for s in systems if s.name == "scenarist"), None)
+    if system is None:
+        return "## Priority lanes\n\nNot run: scenarist is not among --systems.", rows
+    plans = lanes.run_plans(options.lanes_flood, options.scale)
+    for repetition in range(1, options.repeat + 1):
+        row: dict[str, Any] = {}
+        for name in lanes.RUNS:
+            plan, scenarios = plans[name]
+            workload = Workload(scenarios=scenarios, slides=options.workload.slides)
+            run_dir = options.results_dir / stamp / f"lanes-{name.replace(' ', '-')}-{repetition}"
+            outcome = run_once(
+                system, options, repetition, run_dir, workload=workload,
+                extra_env={lanes.LANES_ENV: plan.to_env()},
+            )  # fmt: skip
+            if outcome.run is None:
+                row = {"error": f"{name}: {outcome.error}"}
+                break
+            row[name] = lanes.late_time_to_video(workload, outcome.submitted, outcome.records)
+        print(f"  lanes run {repetition}/{options.repeat}: {row}", file=sys.stderr)
+        rows.append(row)
+    flood = options.lanes_flood
+    text = (
+        f"## Priority lanes (scenarist, one late scenario under a flood of {flood})\n\n"
+        + lanes.lanes_table([r for r in rows if "error" not in r])
+    )
+    failures = [f"- run {i}: {r['error']}" for i, r in enumerate(rows, 1) if "error" in r]
+    if failures:
+        text += "\n\nFailures:\n" + "\n".join(failures)
+    return text, rows
+
+
 Section = Callable[[Options, Sequence[FarmSystem], str], tuple[str, Any]]
-SECTIONS: dict[str, Section] = {"farm": farm_section, "caps": caps_section}
+SECTIONS: dict[str, Section] = {
+    "farm": farm_section,
+    "caps": caps_section,
+    "lanes": lanes_section,
+}
 
 
 def ready_systems(options: Options) -> tuple[list[FarmSystem], list[str]]:

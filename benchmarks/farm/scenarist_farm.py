@@ -15,6 +15,7 @@ import asyncio
 import os
 import sys
 
+from benchmarks.farm.lanes import LanePlan, submit_in_lanes
 from benchmarks.farm.spec import (
     run_farm_task_async,
     scale_from_env,
@@ -51,6 +52,9 @@ def run_worker() -> None:
 
 
 def submit_all(workload: Workload) -> dict[str, int]:
+    lanes = LanePlan.from_env()  # the lanes section's runs
+    if lanes is not None:
+        return asyncio.run(submit_in_lanes(os.environ[API_URL_ENV], workload, lanes))
     return asyncio.run(submit_bulk(os.environ[API_URL_ENV], workload))
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from benchmarks.farm.caps import max_overlap, steady_rate
+from benchmarks.farm.lanes import LanePlan, lanes_table, late_time_to_video, run_plans
 from benchmarks.farm.metrics import measure, summarise
 from benchmarks.farm.spec import (
     SERVICES,
@@ -125,3 +126,33 @@ def test_a_tiny_caps_run_never_leases_past_the_cap(tmp_path: Path) -> None:
     assert run["in_flight_max_server"] >= 1
     assert run["leases"] == 6  # one voice per scenario, each leased once
     assert run["steady_rate"] is None or run["steady_rate"] > 0
+
+
+def test_the_late_scenarios_time_to_video_and_the_lanes_table() -> None:
+    workload = Workload(scenarios=3, slides=1)
+    early, _, late = workload.scenario_ids()
+    submitted = {early: 0, late: 100 * MS}
+    records = [
+        ExecutionRecord("video", early, 50 * MS, 400 * MS),
+        ExecutionRecord("video", late, 300 * MS, 350 * MS),
+    ]
+    assert late_time_to_video(workload, submitted, records) == pytest.approx(0.25)
+    table = lanes_table([{"alone": 0.2, "lanes": 0.25, "no lanes": 1.0}])
+    assert "| lanes | 0.25 s | 1.25 x |" in table
+    assert "| no lanes | 1.00 s | 5.00 x |" in table
+    assert LanePlan.from_env() is None
+    plans = run_plans(flood=8, scale=1.0)
+    assert plans["lanes"] == (LanePlan("batch", "interactive", pytest.approx(0.24)), 9)
+
+
+@pytest.mark.redis
+def test_a_tiny_lanes_run_measures_the_late_scenario_in_every_kind_of_run(
+    tmp_path: Path,
+) -> None:
+    argv = ["--systems", "scenarist", "--sections", "lanes", "--lanes-flood", "3"]
+    argv += ["--slides", "1", "--scale", "0.05", "--repeat", "1", "--timeout", "60"]
+    assert main([*argv, "--results-dir", str(tmp_path)]) == 0
+    [report_file] = tmp_path.glob("farm-*.json")
+    [row] = json.loads(report_file.read_text())["lanes"]
+    assert set(row) == {"alone", "lanes", "no lanes"}  # verified runs, none failed
+    assert all(seconds > 0 for seconds in row.values())
