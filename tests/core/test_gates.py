@@ -139,6 +139,7 @@ def task(service: str = "img", key: str | None = None, limit: int | None = None)
         "parallel_group": None,
         "concurrency_key": key,
         "concurrency_limit": limit,
+        "affinity": None,
     }
 
 

@@ -297,6 +297,7 @@ class ModelStore:
         now: float,
         nonce: str,
         gates: Gates = NO_GATES,
+        labels: Mapping[str, str] | None = None,
     ) -> list[Task]:
         ready = sorted(
             (
@@ -309,7 +310,7 @@ class ModelStore:
         )
         # The one lease rule (core/gates.py LeaseRoom): in ready order, each task admitted
         # by its group, key and service gates, counting the ones taken before it.
-        room = LeaseRoom(gates, self._lease_counts(), now=now)
+        room = LeaseRoom(gates, self._lease_counts(), now=now, labels=labels)
         taken = []
         for t in ready:
             if len(taken) < max_tasks and room.admit(t):

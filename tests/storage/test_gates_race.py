@@ -228,7 +228,7 @@ def test_a_cluster_top_up_lease_stays_within_the_reserved_room(
         store = await RedisStore.open(conformance_cluster.url, key_prefix=f"topup{next(_ids)}")
         try:
             await submit(store, keyed=False)
-            args = ("", "", repr(T0 + 1), "topup")
+            args = ("", "", repr(T0 + 1), "topup", "{}")
             leased = await store._leaser._lease_rotating(["gpu"], 10, args, {"gpu": 2})
             return len(leased)
         finally:

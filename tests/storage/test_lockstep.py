@@ -568,29 +568,11 @@ def test_the_lockstep_catches_a_broken_lua_transition(
     redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The Redis store with one line of _lib.lua changed: a failed attempt forgets its
-    error. (A subtler change, such as skips in reverse plan order, needs a long skip
-    cascade, which joins and optional tasks made rare enough for the search to outlast
-    the test's time limit.) The changed source loads as a library of its own version,
-    beside the shipped one."""
-    from scenarist.storage.redis import scripts
-
-    shipped = scripts.lua_source
+    error. The changed source loads as a library of its own version, beside the shipped
+    one."""
     keeps_error = "  drop_lease(sid, name, t)\n  t.E = err\n"
-    assert keeps_error in shipped(scripts.LIBRARY)
-
-    def forgets_error(name: str) -> str:
-        return shipped(name).replace(keeps_error, keeps_error.replace("t.E = err", "t.E = nil"))
-
-    monkeypatch.setattr(scripts, "lua_source", forgets_error)
-
-    async def model() -> Store:
-        return ModelStore()
-
-    with pytest.raises(AssertionError, match="redis answered differently"):
-        run_lockstep(
-            {"model": model, "redis": lambda: open_redis(redis_server.url)},
-            chosen=MUTANT_SETTINGS,
-        )
+    forgets_error = keeps_error.replace("t.E = err", "t.E = nil")
+    lua_mutant_is_caught(redis_server, monkeypatch, "_lib.lua", keeps_error, forgets_error)
 
 
 @pytest.mark.redis
@@ -600,22 +582,36 @@ def test_the_lockstep_catches_a_lua_release_into_the_wrong_lane(
     """The Redis store with one line of _lib.lua changed: a batch task released by a
     completion lands in the normal lane's queues (submitted roots still go to their lane),
     so a lease takes it ahead of a normal task."""
+    offsets = "local LANE_OFFSET = {interactive = 5, batch = -5}\n"
+    batch_as_normal = offsets.replace("-5", "0")
+    lua_mutant_is_caught(redis_server, monkeypatch, "_lib.lua", offsets, batch_as_normal)
+
+
+def lua_mutant_is_caught(
+    redis_server: RedisServer,
+    monkeypatch: pytest.MonkeyPatch,
+    script: str,
+    line: str,
+    mutated: str,
+    *,
+    machine: type[Lockstep] = Lockstep,
+) -> None:
+    """`machine` run on the model against a Redis store whose `script` has `line` (found
+    exactly once) replaced by `mutated` must find them answering differently."""
     from scenarist.storage.redis import scripts
 
     shipped = scripts.lua_source
-    offsets = "local LANE_OFFSET = {interactive = 5, batch = -5}\n"
-    assert offsets in shipped(scripts.LIBRARY)
+    assert shipped(script).count(line) == 1
 
-    def batch_released_as_normal(name: str) -> str:
-        return shipped(name).replace(offsets, offsets.replace("-5", "0"))
+    def mutant(name: str) -> str:
+        return shipped(name).replace(line, mutated) if name == script else shipped(name)
 
-    monkeypatch.setattr(scripts, "lua_source", batch_released_as_normal)
+    monkeypatch.setattr(scripts, "lua_source", mutant)
 
     async def model() -> Store:
         return ModelStore()
 
+    openers = {"model": model, "redis": lambda: open_redis(redis_server.url)}
+    mutant_machine = type("MutantLockstep", (machine,), {"openers": openers})
     with pytest.raises(AssertionError, match="redis answered differently"):
-        run_lockstep(
-            {"model": model, "redis": lambda: open_redis(redis_server.url)},
-            chosen=MUTANT_SETTINGS,
-        )
+        run_state_machine_as_test(mutant_machine, settings=MUTANT_SETTINGS)

@@ -27,11 +27,11 @@ from tests.storage.lockstep_model import ModelStore
 from tests.storage.plans import T0, lease_named, plan, run_to_success, spec
 from tests.storage.test_lockstep import (
     LOCKSTEP_SETTINGS,
-    MUTANT_SETTINGS,
     SERVICES,
     Lockstep,
     events_of,
     every_store,
+    lua_mutant_is_caught,
     open_redis,
     open_sqlite,
 )
@@ -236,28 +236,8 @@ def mutant_is_caught(
     line: str,
     mutated: str,
 ) -> None:
-    """The group lockstep of the model against a Redis store whose `script` has `line`
-    (found exactly once) replaced by `mutated` must find them answering differently."""
-    from scenarist.storage.redis import scripts
-
-    shipped = scripts.lua_source
-    assert shipped(script).count(line) == 1
-
-    def mutant(name: str) -> str:
-        return shipped(name).replace(line, mutated) if name == script else shipped(name)
-
-    monkeypatch.setattr(scripts, "lua_source", mutant)
-
-    async def model() -> Store:
-        return ModelStore()
-
-    machine = type(
-        "MutantGroupLockstep",
-        (GroupLockstep,),
-        {"openers": {"model": model, "redis": lambda: open_redis(redis_server.url)}},
-    )
-    with pytest.raises(AssertionError, match="redis answered differently"):
-        run_state_machine_as_test(machine, settings=MUTANT_SETTINGS)
+    """The group lockstep against a Redis store with one line of `script` changed."""
+    lua_mutant_is_caught(redis_server, monkeypatch, script, line, mutated, machine=GroupLockstep)
 
 
 @pytest.mark.redis

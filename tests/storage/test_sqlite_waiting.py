@@ -178,8 +178,14 @@ def drop_version_12_columns(conn: sqlite3.Connection) -> None:
 
 
 def drop_version_13_columns(conn: sqlite3.Connection) -> None:
-    """Back to version 12: scenarios without a priority lane."""
+    """Back to version 12: scenarios without a priority lane (or tasks an affinity)."""
+    drop_version_14_columns(conn)
     conn.execute("ALTER TABLE scenarios DROP COLUMN lane")
+
+
+def drop_version_14_columns(conn: sqlite3.Connection) -> None:
+    """Back to version 13: tasks without a worker affinity."""
+    conn.execute("ALTER TABLE tasks DROP COLUMN affinity")
 
 
 async def test_a_version_8_file_migrates_and_its_tasks_are_in_their_first_run(
@@ -360,5 +366,31 @@ async def test_a_version_12_file_migrates_into_the_normal_lane(tmp_path: Path) -
         leased = await lease(reopened, now=T0 + 2, max_tasks=3)
         assert [t.scenario_id for t in leased] == [urgent.id, old.id, batch.id]
         assert (await reopened.get_scenario(urgent.id)).lane is Lane.INTERACTIVE
+    finally:
+        await reopened.close()
+
+
+async def test_a_version_13_file_migrates_and_its_tasks_go_to_any_worker(tmp_path: Path) -> None:
+    """Version 14 gives tasks a worker affinity (decision 78): an older file's tasks have
+    none, so a worker with or without labels leases them."""
+    path = tmp_path / "old.db"
+    store = await SqliteStore.open(path)
+    try:
+        old, _ = await submit(store, plan(spec("a"), spec("b")), now=T0)
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        drop_version_14_columns(conn)
+        conn.execute("PRAGMA user_version = 13")
+
+    reopened = await SqliteStore.open(path)
+    try:
+        assert (await reopened.get_task(f"{old.id}:a")).affinity is None
+        [a] = await reopened.lease(
+            "svc", max_tasks=1, lease_seconds=None, worker_id="w", now=T0 + 1, nonce="n",
+            labels={"gpu": "a100"},
+        )  # fmt: skip
+        [b] = await lease(reopened, now=T0 + 1, max_tasks=1)
+        assert {a.name, b.name} == {"a", "b"}
     finally:
         await reopened.close()

@@ -9,6 +9,7 @@ problem found, in file order (`CatalogError.errors`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -58,6 +59,33 @@ class Catalog:
 
     def describe(self) -> list[dict[str, JSON]]:
         return [template.describe() for template in self.scenarios.values()]
+
+    @functools.cached_property
+    def requirements(self) -> Mapping[str, list[tuple[str, Mapping[str, str]]]]:
+        """Service -> (scenario.task, its `requires`) for the tasks that require labels
+        known at load (a value rendered from the parameters is known per scenario only)."""
+        found: dict[str, list[tuple[str, Mapping[str, str]]]] = {}
+        for template in self.scenarios.values():
+            for task in template.tasks:
+                affinity = task.affinity
+                if affinity is None or not affinity.requires:
+                    continue
+                plain = {k: v for k, v in affinity.requires.items() if isinstance(v, str)}
+                if len(plain) == len(affinity.requires):
+                    found.setdefault(task.service, []).append((f"{template.name}.{task.id}", plain))
+        return found
+
+    @functools.cached_property
+    def prefer_waits(self) -> Mapping[str, float]:
+        """Service -> the shortest `prefer_wait_seconds` of its tasks that prefer labels:
+        a long poll looks again that often, since a wait running out wakes nobody."""
+        waits: dict[str, float] = {}
+        for template in self.scenarios.values():
+            for task in template.tasks:
+                if task.affinity is not None and task.affinity.prefers:
+                    wait = task.affinity.prefer_wait
+                    waits[task.service] = min(wait, waits.get(task.service, wait))
+        return waits
 
 
 def default_catalog_path() -> Path:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 
+from scenarist.core.catalog_affinity import AFFINITY_KEYS, parse_affinity
 from scenarist.core.catalog_dynamic import dynamic_problems, parse_run_time_keys
 from scenarist.core.catalog_problems import Problems
 from scenarist.core.catalog_services import parse_concurrency
@@ -44,6 +45,7 @@ TASK_KEYS = frozenset(
     {"id", "service", "depends_on", "count", "payload", "max_attempts", "timeout_seconds"}
     | {"description", "for_each", "max_items", "join", "optional", "max_parallel", "cache"}
     | {"concurrency"}
+    | AFFINITY_KEYS
 )
 DEFAULTS_KEYS = frozenset({"max_attempts", "timeout_seconds"})
 
@@ -191,6 +193,9 @@ class ScenarioParser:
                 partial(parse_concurrency, at("concurrency"), raw["concurrency"], self._compile),
                 None,
             ),
+            affinity=None
+            if AFFINITY_KEYS.isdisjoint(raw)
+            else checked(partial(parse_affinity, where, raw, self._compile), None),
             **parse_run_time_keys(where, raw, self.problems, self._compile),
         )
 

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from scenarist.core.affinity import Affinity
 from scenarist.core.errors import RenderError
 from scenarist.core.model import JSON, ScenarioPlan, TaskSpec
 from scenarist.core.render import CompiledLeaf, Renderer, RenderSession
@@ -20,10 +21,12 @@ from scenarist.core.template import (
     Dependency,
     DependencyMode,
     JoinKind,
+    LabelSource,
     PayloadTemplate,
     ScenarioTemplate,
     TaskTemplate,
 )
+from scenarist.core.workers import MAX_LABEL_VALUE
 
 _DIGITS = re.compile(r"^\s*\d+\s*$")
 
@@ -59,7 +62,8 @@ def expand_plan(
             levels[task.id] = level = 1 + max((levels[p] for p in parents), default=-1)
             where = f"scenario {template.name!r}, task {task.id!r}"
             key = concurrency_key(session, task, params, where)
-            specs.append(_group_spec(task, parents, level, key))
+            affinity = render_affinity(session, task, params, where)
+            specs.append(_group_spec(task, parents, level, key, affinity))
             copies[task.id] = _Copies(task, None, (task.id,))
             continue
         expanded = _Copies(task, count, names)
@@ -81,6 +85,7 @@ def expand_plan(
                     position=copy if count is not None else None,
                     payload=render_tree(session, task.payload, variables, where),
                     key=concurrency_key(session, task, variables, where),
+                    affinity=render_affinity(session, task, variables, where),
                     parents=parents,
                     level=level,
                     need=None if below_group else _need(task, parents, where),
@@ -98,6 +103,7 @@ def _spec(
     position: int | None,
     payload: JSON,
     key: str | None,
+    affinity: Affinity | None,
     parents: tuple[str, ...],
     level: int,
     need: int | None,
@@ -118,13 +124,18 @@ def _spec(
         max_parallel=task.max_parallel,
         concurrency_key=key,
         concurrency_limit=None if task.concurrency is None else task.concurrency.limit,
+        affinity=affinity,
         join=join,
         cache_ttl=task.cache_ttl,
     )
 
 
 def _group_spec(
-    task: TaskTemplate, parents: tuple[str, ...], level: int, key: str | None
+    task: TaskTemplate,
+    parents: tuple[str, ...],
+    level: int,
+    key: str | None,
+    affinity: Affinity | None,
 ) -> TaskSpec:
     assert task.for_each is not None
     return TaskSpec(
@@ -142,6 +153,7 @@ def _group_spec(
         max_parallel=task.max_parallel,
         concurrency_key=key,
         concurrency_limit=None if task.concurrency is None else task.concurrency.limit,
+        affinity=affinity,
         group_spec={
             "for_each": task.for_each.source,
             "zip": task.for_each.group,
@@ -170,6 +182,38 @@ def concurrency_key(
             f"{where}, concurrency.key: must render to 1..{MAX_KEY_LENGTH} characters, got {text!r}"
         )
     return text
+
+
+def render_affinity(
+    session: RenderSession, task: TaskTemplate, variables: Mapping[str, JSON], where: str
+) -> Affinity | None:
+    """The task's `requires` and `prefers` with their values rendered (a group's
+    instances share the group's)."""
+    if task.affinity is None:
+        return None
+
+    def rendered(labels: Mapping[str, LabelSource], key: str) -> dict[str, str]:
+        out = {}
+        for name, source in labels.items():
+            value = source
+            if isinstance(source, CompiledLeaf):
+                value = session.render(source, variables, where)
+            if isinstance(value, bool) or not isinstance(value, str | int | float):
+                raise RenderError(f"{where}, {key}.{name}: must render to text, got {value!r}")
+            text = str(value)
+            if len(text) > MAX_LABEL_VALUE:
+                raise RenderError(
+                    f"{where}, {key}.{name}: must render to at most {MAX_LABEL_VALUE} characters"
+                )
+            out[name] = text
+        return out
+
+    affinity = task.affinity
+    return Affinity(
+        requires=rendered(affinity.requires, "requires"),
+        prefers=rendered(affinity.prefers, "prefers"),
+        prefer_wait=affinity.prefer_wait,
+    )
 
 
 def payload_source(value: PayloadTemplate) -> JSON:

@@ -25,7 +25,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from scenarist.core.affinity import Affinity
 from scenarist.core.model import JSON, QueueStats
+from scenarist.core.ready_order import ready_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +80,7 @@ def bucket_tokens(rate: RateLimit, bucket: Bucket | None, now: float) -> float:
 class Candidate(Protocol):
     """A ready task as a store reads it: a Task field name gives its value."""
 
-    def __getitem__(self, key: str) -> Any: ...
+    def __getitem__(self, key: str, /) -> Any: ...
 
 
 class LeaseCounts:
@@ -107,8 +109,16 @@ class LeaseRoom:
     lease already admitted. A task held back stays queued; the lease goes on with the
     next one in ready order."""
 
-    def __init__(self, gates: Gates, counts: LeaseCounts, *, now: float) -> None:
+    def __init__(
+        self,
+        gates: Gates,
+        counts: LeaseCounts,
+        *,
+        now: float,
+        labels: Mapping[str, str] | None = None,
+    ) -> None:
         self._gates = gates
+        self._labels: Mapping[str, str] = labels or {}
         self._counts = counts
         self._now = now
         self._services: dict[str, int] = {}  # taken this lease
@@ -132,6 +142,9 @@ class LeaseRoom:
         return room
 
     def admit(self, task: Candidate) -> bool:
+        affinity: Affinity | None = task["affinity"]
+        if affinity is not None and not affinity.admits(self._labels, ready_at(task), self._now):
+            return False  # not this worker's (yet): nothing counted against the gates
         service = task["service"]
         room = self.service_room(service)
         if room is not None and room <= 0:

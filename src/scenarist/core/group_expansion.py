@@ -72,6 +72,7 @@ class Instance:
             concurrency_key=f["concurrency_key"],
             concurrency_limit=f["concurrency_limit"],
             lane=lane_of_priority(f["priority"]),
+            affinity=f["affinity"],
         )
 
 
@@ -212,6 +213,7 @@ class _Expansion:
             "concurrency_key": group["concurrency_key"],
             "concurrency_limit": group["concurrency_limit"],
             "priority": group["priority"],  # its lane's: instances keep the scenario's lane
+            "affinity": group["affinity"],
             "optional": bool(group["optional"]),
             "waiting": waiting,
             "queued_at": self.now if waiting <= 0 else None,
@@ -296,6 +298,7 @@ _KEYS = (
     "concurrency_key",
     "concurrency_limit",
     "priority",
+    "affinity",
 )
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from scenarist.core.affinity import Affinity
+
 JSON = Any  # a value that round-trips through json.dumps/json.loads
 
 LEVEL_PRIORITIES = 5  # the seed's "0-4 priority levels": a task's level, capped
@@ -105,6 +107,7 @@ class TaskSpec:
     # workers together (core/gates.py).
     concurrency_key: str | None = None
     concurrency_limit: int | None = None
+    affinity: Affinity | None = None  # rendered `requires` / `prefers` (core/affinity.py)
     # The group's unrendered spec (`for_each`, payload sources, `max_items`, the group it
     # zips with), stored with the scenario so a catalog reload cannot change it.
     group_spec: Mapping[str, JSON] | None = None
@@ -197,6 +200,8 @@ class Task:
     concurrency_key: str | None = None
     concurrency_limit: int | None = None
     lane: Lane = Lane.NORMAL  # its scenario's priority lane
+    # Which workers may lease it, by their labels (core/affinity.py); None: any.
+    affinity: Affinity | None = None
 
     @property
     def priority(self) -> int:

@@ -100,6 +100,31 @@ class Concurrency:
         return {"key": key, "limit": self.limit}
 
 
+# A label value as loaded: plain text, or a template rendered at plan time.
+LabelSource = CompiledLeaf | str
+
+
+@dataclass(frozen=True, slots=True)
+class AffinityTemplate:
+    """A task template's `requires`, `prefers` and `prefer_wait_seconds` (core/affinity.py)."""
+
+    requires: Mapping[str, LabelSource]
+    prefers: Mapping[str, LabelSource]
+    prefer_wait: float
+
+    def describe(self) -> dict[str, JSON]:
+        def sources(labels: Mapping[str, LabelSource]) -> dict[str, JSON]:
+            return {k: v.source if isinstance(v, CompiledLeaf) else v for k, v in labels.items()}
+
+        described: dict[str, JSON] = {}
+        if self.requires:
+            described["requires"] = sources(self.requires)
+        if self.prefers:
+            described["prefers"] = sources(self.prefers)
+            described["prefer_wait_seconds"] = self.prefer_wait
+        return described
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class TaskTemplate:
     id: str
@@ -120,6 +145,7 @@ class TaskTemplate:
     # inputs; None: not cached.
     cache_ttl: int | None = None
     concurrency: Concurrency | None = None  # tasks sharing the rendered key, all workers
+    affinity: AffinityTemplate | None = None  # which workers may lease it (core/affinity.py)
 
     @property
     def multiplied(self) -> bool:
@@ -157,6 +183,8 @@ class TaskTemplate:
             described["cache"] = {"ttl_seconds": self.cache_ttl}
         if self.concurrency is not None:
             described["concurrency"] = self.concurrency.describe()
+        if self.affinity is not None:
+            described.update(self.affinity.describe())
         if self.description:
             described["description"] = self.description
         return described

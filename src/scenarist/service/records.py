@@ -87,6 +87,7 @@ def build_records(
             concurrency_key=spec.concurrency_key,
             concurrency_limit=spec.concurrency_limit,
             lane=lane,
+            affinity=spec.affinity,
         )
         for spec in plan.tasks
     ]

@@ -148,6 +148,7 @@ class Store(Protocol):
         now: float,
         nonce: str,
         gates: Gates = NO_GATES,
+        labels: Mapping[str, str] | None = None,
     ) -> list[Task]:
         """Atomically take up to `max_tasks` ready tasks of `service` (see ready order),
         mark them `processing` with attempt += 1, token `f"{nonce}.{attempt}"`,
@@ -159,8 +160,10 @@ class Store(Protocol):
         task is taken only while its service stays within `gates[service].max_in_flight`
         processing tasks and has a token in its bucket (`rate_limit`, refilled at `now`,
         one token a task), its group within `max_parallel` and its `concurrency_key`
-        within `concurrency_limit` processing tasks. A task held back stays queued and
-        the lease goes on in ready order."""
+        within `concurrency_limit` processing tasks, and only a task whose affinity
+        admits a worker with `labels` (core/affinity.py: its `requires`, and its `prefers`
+        until it waited `prefer_wait`). A task held back stays queued and the lease goes
+        on in ready order."""
 
     async def lease_services(
         self,
@@ -172,6 +175,7 @@ class Store(Protocol):
         now: float,
         nonce: str,
         gates: Gates = NO_GATES,
+        labels: Mapping[str, str] | None = None,
     ) -> list[Task]:
         """`lease` over several services in one atomic step (per shard): up to `max_tasks`
         ready tasks of any of `services`, in ready order across them (higher priority,

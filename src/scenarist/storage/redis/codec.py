@@ -22,6 +22,7 @@ JSON *strings* so the scripts store them verbatim and never re-encode user data:
     (core/step_cache.py; `nc`, a forced miss, is read as `no_cache`)
     kk concurrency key  kl its limit (both absent without `concurrency`, core/gates.py)
     ln priority lane (absent: normal; its queue priority is the lane's, decision 77)
+    af affinity {requires, prefers, prefer_wait} (absent: any worker; core/affinity.py)
 
 Scenario hash: "tol" counts its tolerated failures, "g" its unexpanded live groups (the
 total is still growing), "nx" the plan index the next instance takes (no "#": none of
@@ -37,6 +38,7 @@ from typing import Any
 
 import orjson
 
+from scenarist.core.affinity import Affinity
 from scenarist.core.errors import ParamError
 from scenarist.core.lifecycle import count_progress
 from scenarist.core.model import (
@@ -143,6 +145,8 @@ def encode_task(task: Task, index: int, statuses: Mapping[str, TaskStatus]) -> s
         record["kl"] = task.concurrency_limit
     if task.lane is not Lane.NORMAL:  # absent: normal, as every record before lanes
         record["ln"] = task.lane.value
+    if task.affinity is not None:
+        record["af"] = task.affinity.to_json()
     return dump_json(record)
 
 
@@ -204,6 +208,7 @@ def decode_task(scenario_id: str, name: str, raw: str, inputs: str | None = None
         cache_key=get("ck"),
         cached=bool(get("ch")),
         lane=_LANES[get("ln") or "normal"],
+        affinity=None if get("af") is None else Affinity.from_json(get("af")),
         cached_from=get("cf"),
         concurrency_key=get("kk"),
         concurrency_limit=get("kl"),
@@ -265,8 +270,8 @@ def scenario_fields(scenario: Scenario, tasks: Sequence[Task]) -> dict[str, str]
         "g": str(sum(1 for t in tasks if t.dynamic and not t.status.is_final)),
         "ixm": index_member(scenario.created_at, scenario.id),
     }
-    if any(t.max_parallel is not None for t in tasks):
-        fields["hp"] = "1"
+    if any(t.max_parallel is not None or t.affinity is not None for t in tasks):
+        fields["hp"] = "1"  # a lease may pass over its tasks (heads.lua on Redis Cluster)
     if scenario.idempotency_key is not None:
         fields["ik"] = scenario.idempotency_key
     if scenario.callback_url is not None:

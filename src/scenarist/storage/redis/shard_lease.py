@@ -46,7 +46,8 @@ from scenarist.storage.redis.scripts import Scripts
 
 PROMOTE_BATCH = 1000
 
-LeaseArgs = tuple[str, str, str, str]  # lease.lua ARGV: lease seconds, worker id, now, nonce
+# lease.lua ARGV: lease seconds, worker id, now, nonce, the worker's labels (JSON)
+LeaseArgs = tuple[str, str, str, str, str]
 Quotas = dict[str, int]  # gated service -> tasks a shard's script may still take
 
 
@@ -126,10 +127,11 @@ class Leaser:
     ) -> list[Task]:
         """The planned shares in one script per shard; a lease short of its plan (a
         concurrent leaser took a candidate) ends in the rotating top-up."""
-        plan = await self._plan(services, max_tasks, now, quotas)
+        labels = args[4]
+        plan = await self._plan(services, max_tasks, now, quotas, labels)
         if plan.due:
             await self.promote([self._space.shard(i) for i in plan.due], now)
-            plan = await self._plan(services, max_tasks, now, quotas)
+            plan = await self._plan(services, max_tasks, now, quotas, labels)
         batches = await asyncio.gather(
             *(
                 self._lease_shard(
@@ -147,7 +149,12 @@ class Leaser:
         return leased
 
     async def _plan(
-        self, services: Sequence[str], wanted: int, now: float, quotas: Quotas | None
+        self,
+        services: Sequence[str],
+        wanted: int,
+        now: float,
+        quotas: Quotas | None,
+        labels: str,
     ) -> LeasePlan:
         return await plan_lease(
             self._client,
@@ -157,6 +164,7 @@ class Leaser:
             now=now,
             scripts=self._scripts,
             quotas=quotas,
+            labels=labels,
         )
 
     @staticmethod
@@ -240,6 +248,7 @@ async def plan_lease(
     now: float,
     scripts: Scripts,
     quotas: Quotas | None = None,
+    labels: str = "{}",
 ) -> LeasePlan:
     shards = space.shards()
     async with client.pipeline(transaction=False) as pipe:
@@ -254,9 +263,11 @@ async def plan_lease(
     replies: list[Any] = []
     for index, shard in enumerate(shards):
         block = raw[index * (per_shard + 1) : (index + 1) * (per_shard + 1)]
-        if int(block[-1]) > 0:  # heads without the held tasks
+        if int(block[-1]) > 0:  # heads without the held tasks (or not the worker's)
             lists = await scripts.run(
-                "heads", [shard.prefix, shard.parallel_scenarios], [wanted, *services]
+                "heads",
+                [shard.prefix, shard.parallel_scenarios],
+                [wanted, labels, ts(now), *services],
             )
             for s in range(len(services)):
                 for offset in range(QUEUE_PRIORITIES):

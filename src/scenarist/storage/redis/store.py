@@ -287,9 +287,10 @@ class RedisStore:
         now: float,
         nonce: str,
         gates: Gates = NO_GATES,
+        labels: Mapping[str, str] | None = None,
     ) -> list[Task]:
         """In ready order across every shard of the service (see shard_lease.py)."""
-        args = (opt(lease_seconds), opt(worker_id), ts(now), nonce)
+        args = (opt(lease_seconds), opt(worker_id), ts(now), nonce, dump_json(labels or {}))
         return await self._leaser.lease(
             [service], max_tasks, args, now=now, gates=gates, lease_seconds=lease_seconds
         )
@@ -305,10 +306,11 @@ class RedisStore:
         now: float,
         nonce: str,
         gates: Gates = NO_GATES,
+        labels: Mapping[str, str] | None = None,
     ) -> list[Task]:
         """One script per shard over every listed service (lease_many.lua)."""
         unique = list(dict.fromkeys(services))
-        args = (opt(lease_seconds), opt(worker_id), ts(now), nonce)
+        args = (opt(lease_seconds), opt(worker_id), ts(now), nonce, dump_json(labels or {}))
         return await self._leaser.lease(
             unique, max_tasks, args, now=now, gates=gates, lease_seconds=lease_seconds
         )

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 
 import orjson
 
+from scenarist.core.affinity import Affinity
 from scenarist.core.errors import ParamError
 from scenarist.core.model import (
     JSON,
@@ -63,6 +64,7 @@ def task_to_row(task: Task, seq: int) -> tuple[object, ...]:
         task.cache_ttl,
         task.concurrency_key,
         task.concurrency_limit,
+        None if task.affinity is None else dumps(task.affinity.to_json()),
     )
 
 
@@ -71,8 +73,8 @@ INSERT INTO tasks (id, scenario_id, seq, name, service, payload, depends_on, dep
                    level, priority, status, attempt, max_attempts, timeout_seconds,
                    created_at, available_at, queued_at, waiting, need, optional, group_spec,
                    join_spec, max_parallel, parallel_group, cache_ttl, concurrency_key,
-                   concurrency_limit)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   concurrency_limit, affinity)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 
@@ -122,6 +124,7 @@ def row_to_task(row: sqlite3.Row, inputs: tuple[Mapping[str, JSON], ...] = ()) -
         concurrency_key=row["concurrency_key"],
         concurrency_limit=row["concurrency_limit"],
         lane=lane_of_priority(row["priority"]),
+        affinity=None if row["affinity"] is None else Affinity.from_json(loads(row["affinity"])),
     )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 13
+SCHEMA_VERSION = 14
 BUSY_TIMEOUT_MS = 10_000  # other processes writing the same file wait this long at most
 SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 
@@ -109,6 +109,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     cached_from TEXT,
     concurrency_key TEXT,
     concurrency_limit INTEGER,
+    affinity TEXT,
     ready_at REAL GENERATED ALWAYS AS (COALESCE(available_at, queued_at)) VIRTUAL
 );
 CREATE INDEX IF NOT EXISTS tasks_by_scenario ON tasks (scenario_id, seq);
@@ -312,6 +313,9 @@ MIGRATE_V11_TO_V12 = (EXPANDED_GROUPS_DDL,)
 # Version 12 -> 13: a scenario's priority lane (decision 77). Its tasks carry the lane in
 # their `priority` (the normal lane keeps the seed's 0-4), so older rows need no change.
 MIGRATE_V12_TO_V13 = ("ALTER TABLE scenarios ADD COLUMN lane TEXT NOT NULL DEFAULT 'normal'",)
+# Version 13 -> 14: a task's worker affinity (decision 78), its rendered `requires`,
+# `prefers` and `prefer_wait` as JSON; NULL (older rows): any worker.
+MIGRATE_V13_TO_V14 = ("ALTER TABLE tasks ADD COLUMN affinity TEXT",)
 MIGRATIONS = {
     1: MIGRATE_V1_TO_V2,
     2: MIGRATE_V2_TO_V3,
@@ -325,6 +329,7 @@ MIGRATIONS = {
     10: MIGRATE_V10_TO_V11,
     11: MIGRATE_V11_TO_V12,
     12: MIGRATE_V12_TO_V13,
+    13: MIGRATE_V13_TO_V14,
 }
 
 

@@ -223,6 +223,7 @@ class SqliteStore:
         now: float,
         nonce: str,
         gates: Gates = NO_GATES,
+        labels: Mapping[str, str] | None = None,
     ) -> list[Task]:
         return await self.lease_services(
             [service],
@@ -232,6 +233,7 @@ class SqliteStore:
             now=now,
             nonce=nonce,
             gates=gates,
+            labels=labels,
         )
 
     async def lease_services(
@@ -244,6 +246,7 @@ class SqliteStore:
         now: float,
         nonce: str,
         gates: Gates = NO_GATES,
+        labels: Mapping[str, str] | None = None,
     ) -> list[Task]:
         return await self._write(
             lambda conn, changes: task_ops.lease(
@@ -256,6 +259,7 @@ class SqliteStore:
                 now=now,
                 nonce=nonce,
                 gates=gates,
+                labels=labels,
             )
         )
 

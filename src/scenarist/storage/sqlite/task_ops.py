@@ -6,12 +6,15 @@ its preconditions inside it, so racing calls from any process apply one after th
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from scenarist.core import transition_changes as changes_of
 from scenarist.core import transition_guards as guards
 from scenarist.core import transitions as tr
+from scenarist.core.affinity import Affinity
 from scenarist.core.gates import NO_GATES, Bucket, Gates, LeaseCounts, LeaseRoom
 from scenarist.core.group_expansion import Payloads, complete_steps, released_names
 from scenarist.core.model import JSON, Completion, Task, TaskStatus
@@ -96,23 +99,44 @@ def lease_counts(conn: sqlite3.Connection) -> LeaseCounts:
     )
 
 
+class Candidate:
+    """A ready row as LeaseRoom reads it: `affinity` decoded from its JSON column."""
+
+    __slots__ = ("_row",)
+
+    def __init__(self, row: sqlite3.Row) -> None:
+        self._row = row
+
+    def __getitem__(self, key: str, /) -> Any:
+        value = self._row[key]
+        if key == "affinity" and value is not None:
+            return Affinity.from_json(json.loads(value))
+        return value
+
+
 def gated_rows(
-    conn: sqlite3.Connection, services: Sequence[str], gates: Gates, now: float, max_tasks: int
+    conn: sqlite3.Connection,
+    services: Sequence[str],
+    gates: Gates,
+    now: float,
+    max_tasks: int,
+    *,
+    labels: Mapping[str, str],
 ) -> tuple[list[sqlite3.Row], LeaseRoom]:
     """The ready rows this lease takes: in ready order, each admitted by the gates
     (core/gates.py LeaseRoom) counting the ones taken before it. Rows the query returns
     but the room refuses (a key or group filled by this very lease) are skipped, and the
     query is widened until `max_tasks` are admitted or nothing more is ready."""
     counts = lease_counts(conn)
-    room = LeaseRoom(gates, counts, now=now)
+    room = LeaseRoom(gates, counts, now=now, labels=labels)
     open_services = [s for s in services if room.service_room(s) != 0]
     fetch = max_tasks
     while open_services:
         rows = ready_rows(conn, dict.fromkeys(open_services, fetch), now, fetch)
-        room = LeaseRoom(gates, counts, now=now)
+        room = LeaseRoom(gates, counts, now=now, labels=labels)
         kept: list[sqlite3.Row] = []
         for row in rows:
-            if len(kept) < max_tasks and room.admit(row):
+            if len(kept) < max_tasks and room.admit(Candidate(row)):
                 kept.append(row)
         if len(kept) >= max_tasks or len(rows) < fetch:
             return kept, room
@@ -149,8 +173,11 @@ def lease(
     now: float,
     nonce: str,
     gates: Gates = NO_GATES,
+    labels: Mapping[str, str] | None = None,
 ) -> list[Task]:
-    rows, room = gated_rows(conn, list(dict.fromkeys(services)), gates, now, max_tasks)
+    rows, room = gated_rows(
+        conn, list(dict.fromkeys(services)), gates, now, max_tasks, labels=labels or {}
+    )
     leased = [
         start_lease(
             conn,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scenarist.core import transitions as tr
+from scenarist.core.affinity import Affinity
 from scenarist.core.errors import ScenarioNotFoundError, TaskNotFoundError
 from scenarist.core.lifecycle import derive_scenario_status
 from scenarist.core.model import JSON, ScenarioStatus, TaskStatus, task_id
@@ -56,6 +57,8 @@ def task_fields(row: sqlite3.Row) -> dict[str, Any]:
     fields["usage"] = None if row["usage"] is None else loads(row["usage"])
     fields["group_spec"] = None if row["group_spec"] is None else loads(row["group_spec"])
     fields["join"] = None if row["join_spec"] is None else loads(row["join_spec"])
+    affinity = row["affinity"]
+    fields["affinity"] = None if affinity is None else Affinity.from_json(loads(affinity))
     return fields
 
 

@@ -101,6 +101,7 @@ local function shared_members(g, status, now_s)
   if g.j ~= nil then parts[#parts + 1] = ',"j":' .. cjson.encode(g.j) end
   if g.op then parts[#parts + 1] = ',"op":true' end
   if g.ln then parts[#parts + 1] = ',"ln":' .. cjson.encode(g.ln) end
+  if g.af then parts[#parts + 1] = ',"af":' .. cjson.encode(g.af) end
   if g.mp ~= nil then
     parts[#parts + 1] = ',"mp":' .. cjson.encode(g.mp) .. ',"pg":' .. cjson.encode(g.pg)
   end
@@ -136,7 +137,7 @@ local function add_instances(sid, g, ctx)
     local index, payload = take_index(sid, ctx), ctx.rendered[k]
     local t = {i = index, v = g.v, p = payload, d = depends_on, D = dependents, l = g.l,
       a = 0, m = g.m, o = g.o, n = g.n, s = status, c = ctx.now_s, j = g.j, op = g.op,
-      mp = g.mp, pg = g.pg, ln = g.ln}
+      mp = g.mp, pg = g.pg, ln = g.ln, af = g.af}
     if status == 'queued' then t.q = ctx.now_s end
     cache[sid][name] = t
     hset[#hset + 1] = name

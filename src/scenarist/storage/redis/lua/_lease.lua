@@ -32,9 +32,27 @@ local function bucket_tokens(svc, rate, burst, now)
   return math.min(burst, tonumber(tokens) + elapsed * rate)
 end
 
-local function new_room(gates, now)
-  return {gates = gates, now = now, taken = {}, tokens = {}, spent = {}, keys = {}, groups = {},
-    flying = {}}
+-- `labels`: the leasing worker's (core/affinity.py), {} for none.
+local function new_room(gates, now, labels)
+  return {gates = gates, now = now, labels = labels or {}, taken = {}, tokens = {}, spent = {},
+    keys = {}, groups = {}, flying = {}}
+end
+
+local function has_labels(labels, wanted)
+  for name, value in pairs(wanted) do
+    if labels[name] ~= value then return false end
+  end
+  return true
+end
+
+-- Affinity.admits: the worker has every required label, and every preferred one unless
+-- the task waited prefer_wait seconds since it became ready ("af" in the task record).
+local function affinity_admits(room, t)
+  local af = t.af
+  if not af then return true end
+  if not has_labels(room.labels, af.requires) then return false end
+  if has_labels(room.labels, af.prefers) then return true end
+  return room.now >= tonumber(t.av or t.q) + af.prefer_wait
 end
 
 local function tokens_of(room, svc, g)
@@ -64,9 +82,11 @@ local function service_room(room, svc)
   return left
 end
 
--- LeaseRoom.admit: the service's room, then the group's, then the key's; a task admitted
+-- LeaseRoom.admit: the worker's affinity (nothing counted when it fails), the service's
+-- room, then the group's, then the key's; a task admitted
 -- counts against all three for the rest of the walk.
 local function gate_admit(room, sid, t)
+  if not affinity_admits(room, t) then return false end
   local left = service_room(room, t.v)
   if left and left <= 0 then return false end
   local group = t.mp ~= nil and (sid .. ':' .. t.pg) or nil

@@ -41,7 +41,8 @@
 --   P.."ob"                 zset    callback outbox: scenario id -> due time
 --   P.."ix:all", P.."ix:"..status  zset  scenario index, score 0, member "<created>|<id>"
 --   P.."sv"                 set     services that have or had tasks
---   P.."ps"                 set     live scenarios with max_parallel tasks (_lease.lua)
+--   P.."ps"                 set     live scenarios with max_parallel or affinity tasks
+--                                   (_lease.lua: a lease may pass over their tasks)
 --   P.."ik:"..key           string  idempotency key -> scenario id
 --   P.."us"                 hash    usage totals: JSON [hour, template, service, name]
 --                                   -> sum as exact float text (core/usage.py)

@@ -13,7 +13,8 @@
 -- ARGV[8]  string  worker id, optional
 -- ARGV[9]  number  now
 -- ARGV[10] string  nonce for the lease tokens
--- ARGV[11] string  gates (JSON): service -> {cap, rate, burst, quota}, each optional
+-- ARGV[11] string  the worker's labels (JSON object, core/affinity.py)
+-- ARGV[12] string  gates (JSON): service -> {cap, rate, burst, quota}, each optional
 -- Derived: the leased tasks' scenario hashes, tasks hashes and event streams (any scenario
 --          of this shard), P.."lx", P.."fl", P.."kf", P.."rb", P.."ix:"..status, P.."ob".
 -- Due delayed tasks are promoted first; within a priority the oldest score goes first,
@@ -29,7 +30,7 @@ check_key(KEYS[2 + QUEUES], delayed_key(svc))
 -- Every due backoff is promoted before anything is taken: promoted in batches of the
 -- oldest, a due task of a higher priority could otherwise wait behind a full batch.
 while promote_due(svc, now_s, 1000) == 1000 do end
-local room = new_room(cjson.decode(ARGV[11]), now)
+local room = new_room(cjson.decode(ARGV[12]), now, cjson.decode(ARGV[11]))
 local taken = lease_ready({svc}, function(_, prio) return KEYS[MAX_PRIORITY + 2 - prio] end,
   max_tasks, room, nonce, lease_seconds, worker, now_s, now)
 settle_all(now_s)
