@@ -167,3 +167,66 @@ async def test_a_groups_instances_share_its_rendered_key(sqlite_url: str, tmp_pa
         stats = await queues(client)
     assert [t["name"] for t in shots] == ["shot_1", "shot_2"]
     assert (stats["image-service"]["ready"], stats["image-service"]["held_by_key"]) == (2, 2)
+
+
+AFFINE_CATALOG = """\
+services: [image-service, text-service]
+Draw:
+  params:
+    model: {type: string, default: sdxl}
+  tasks:
+    - id: image
+      service: image-service
+      requires: {gpu: a100}
+    - id: caption
+      service: text-service
+      prefers: {model: "{{ model }}"}
+      prefer_wait_seconds: 0.3
+"""
+
+
+@pytest.fixture
+async def affine(store_url: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    catalog = tmp_path / "scenarios.yml"
+    catalog.write_text(AFFINE_CATALOG)
+    async with serve(make_settings(store_url, scenarios=catalog)) as client:
+        yield client
+
+
+async def lease_with(
+    client: httpx.AsyncClient, service: str, labels: dict[str, str], wait: float = 0.0
+) -> list[dict[str, Any]]:
+    body = {"max_tasks": 5, "worker_id": f"w-{service}-{len(labels)}", "labels": labels}
+    r = await client.post(f"/queues/{service}/lease", json={**body, "wait_seconds": wait})
+    assert r.status_code == 200, r.text
+    tasks: list[dict[str, Any]] = r.json()["tasks"]
+    return tasks
+
+
+async def test_a_worker_gets_only_the_tasks_its_labels_allow(
+    affine: httpx.AsyncClient,
+) -> None:
+    r = await affine.post("/generate", json={"scenario": "Draw"})
+    assert r.status_code == 201, r.text
+    assert await lease_with(affine, "image-service", {"gpu": "t4"}) == []
+    warned = (await queues(affine))["image-service"]
+    assert warned["warnings"] == [
+        "tasks of Draw.image require {gpu: a100}: no live worker of image-service has those labels"
+    ]
+    [image] = await lease_with(affine, "image-service", {"gpu": "a100"})
+    assert image["name"] == "image"
+    assert (await queues(affine))["image-service"]["warnings"] == []
+
+    # A cold worker's long poll gets the preferred caption once its 0.3 s wait ran out
+    # (no ready event marks that moment: the poll looks again on its own).
+    started = time.monotonic()
+    [caption] = await lease_with(affine, "text-service", {"model": "flux"}, wait=5.0)
+    assert caption["name"] == "caption"
+    assert time.monotonic() - started < 4.0
+
+
+async def test_a_warm_worker_gets_a_preferred_task_at_once(affine: httpx.AsyncClient) -> None:
+    r = await affine.post("/generate", json={"scenario": "Draw", "model": "flux"})
+    assert r.status_code == 201, r.text
+    [caption] = await lease_with(affine, "text-service", {"model": "flux"})
+    assert caption["name"] == "caption"

@@ -3,6 +3,7 @@ and the queue statistics workers and autoscalers read."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -235,10 +236,16 @@ class QueuePublic(BaseModel):
     held_by_rate: int = Field(
         default=0, description="of the ready ones, held back because the bucket is empty"
     )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="task templates whose `requires` labels no live worker of the service "
+        "has: their tasks wait until one comes (decision 78)",
+    )
 
     @classmethod
-    def of(cls, stats: QueueStats) -> QueuePublic:
+    def of(cls, stats: QueueStats, warnings: Sequence[str] = ()) -> QueuePublic:
         return cls(
+            warnings=list(warnings),
             service=stats.service,
             ready=stats.ready,
             delayed=stats.delayed,

@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
+from scenarist.core.affinity import unreachable
 from scenarist.core.errors import (
     BadGroupResultError,
     ConflictError,
@@ -63,6 +64,7 @@ CompletionItem = base.CompletionItem  # what the edges build for complete_many
 CallerGone = Callable[[], Awaitable[bool]]
 log = logging.getLogger(__name__)
 GATE_RECHECK_SECONDS = 0.2  # a long poll held back by a service's cap looks again this often
+PREFER_RECHECK_MIN_SECONDS = 0.05  # ... and one that waits out a preferred task's wait
 
 
 class Planner(Protocol):
@@ -181,16 +183,19 @@ class Orchestrator:
             worker_id, services, labels=labels, sdk_version=sdk_version, poll_seconds=wait
         )
         deadline = time.monotonic() + wait
-        tasks = await self._lease_now(services, max_tasks, lease_seconds, worker_id)
+        labels = dict(labels or {})
+        tasks = await self._lease_now(services, max_tasks, lease_seconds, worker_id, labels)
         while not tasks and (remaining := deadline - time.monotonic()) > 0:
             if self._draining or await is_gone(caller_gone):
                 return []
             # Watch before re-checking: a task queued between the check and the wait
             # fires the watch, so the wait cannot sleep through it.
             with await self.store.watch_ready(services) as ready:
-                tasks = await self._lease_now(services, max_tasks, lease_seconds, worker_id)
+                tasks = await self._lease_now(services, max_tasks, lease_seconds, worker_id, labels)
                 if not tasks:
                     timeout = min(remaining, self._recheck_seconds(services))
+                    if (prefer := self._prefer_recheck(services)) is not None:
+                        timeout = min(timeout, prefer)
                     await self.wait_unless_stopping(ready, timeout)
             if tasks and await is_gone(caller_gone):
                 await self._hand_back(tasks)
@@ -213,6 +218,15 @@ class Orchestrator:
             if gate.rate_limit is not None:
                 wait = min(wait, 1.0 / gate.rate_limit.per_second)
         return wait
+
+    def _prefer_recheck(self, services: Sequence[str]) -> float | None:
+        """A task preferring other workers' labels becomes this worker's when its wait
+        runs out, with no ready event: the long poll looks again by then (decision 78)."""
+        waits: Mapping[str, float] = getattr(self.catalog, "prefer_waits", {})
+        found = [waits[s] for s in services if s in waits]
+        if not found:
+            return None
+        return max(min(GATE_RECHECK_SECONDS, *found), PREFER_RECHECK_MIN_SECONDS)
 
     async def wait_unless_stopping(self, watch: Watch, timeout: float) -> None:
         """`watch.wait(timeout)`, cut short by `stop_waiting` (long polls, event streams)."""
@@ -254,6 +268,7 @@ class Orchestrator:
         max_tasks: int,
         lease_seconds: float | None,
         worker_id: str | None,
+        labels: Mapping[str, str],
     ) -> list[Task]:
         now = self.clock()
         options: dict[str, Any] = {
@@ -263,6 +278,7 @@ class Orchestrator:
             "now": now,
             "nonce": secrets.token_hex(8),
             "gates": self.gates,
+            "labels": labels,
         }
         if len(services) == 1:
             tasks = await self.store.lease(services[0], **options)
@@ -474,6 +490,18 @@ class Orchestrator:
         now = self.clock()
         stats = await self.store.queue_stats(now=now)
         return [with_gates(s, self.gates.get(s.service), now) for s in stats]
+
+    async def affinity_warnings(self, stats: Sequence[QueueStats]) -> dict[str, list[str]]:
+        """Per service with queued tasks: the task templates whose `requires` no live
+        worker of the service has (decision 78), from the workers registry."""
+        requirements: Mapping[str, Any] = getattr(self.catalog, "requirements", {})
+        queued = [s.service for s in stats if s.ready + s.delayed > 0 and s.service in requirements]
+        if not queued:
+            return {}
+        live = [
+            (v.record.services, v.record.labels) for v in await self.workers.list() if not v.stale
+        ]
+        return unreachable(requirements, live, queued)
 
     async def usage_totals(self, *, since: float | None = None) -> list[UsageTotal]:
         return await self.store.usage_totals(since=since)

@@ -125,4 +125,5 @@ def check_declared(services: AppServices, names: Sequence[str], *, field: str) -
 )
 async def list_queues(services: Services, _: Caller) -> QueueList:
     stats = await services.orchestrator.queue_stats()
-    return QueueList(queues=[QueuePublic.of(s) for s in stats])
+    warnings = await services.orchestrator.affinity_warnings(stats)
+    return QueueList(queues=[QueuePublic.of(s, warnings.get(s.service, ())) for s in stats])
