@@ -213,6 +213,8 @@ async def test_a_worker_gets_only_the_tasks_its_labels_allow(
     assert warned["warnings"] == [
         "tasks of Draw.image require {gpu: a100}: no live worker of image-service has those labels"
     ]
+    page = (await affine.get("/ui/fragments/queues")).text
+    assert "⚠ tasks of Draw.image require {gpu: a100}" in page
     [image] = await lease_with(affine, "image-service", {"gpu": "a100"})
     assert image["name"] == "image"
     assert (await queues(affine))["image-service"]["warnings"] == []

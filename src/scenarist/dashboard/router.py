@@ -260,12 +260,14 @@ def add_queue_routes(router: APIRouter, renderer: Renderer) -> None:
     @router.get("/queues")
     async def queues_page(request: Request, ctx: Ctx, viewer: Seen) -> Response:
         stats = await ctx.orchestrator.queue_stats()
-        return renderer.page(request, "queues.html", viewer=viewer, queues=stats)
+        warnings = await ctx.orchestrator.affinity_warnings(stats)
+        return renderer.page(request, "queues.html", viewer=viewer, queues=stats, warnings=warnings)
 
     @router.get("/fragments/queues")
     async def queue_rows(request: Request, ctx: Ctx, _: Seen) -> Response:
         stats = await ctx.orchestrator.queue_stats()
-        return renderer.page(request, "_queue_rows.html", queues=stats)
+        warnings = await ctx.orchestrator.affinity_warnings(stats)
+        return renderer.page(request, "_queue_rows.html", queues=stats, warnings=warnings)
 
     @router.get("/workers")
     async def workers_page(request: Request, ctx: Ctx, viewer: Seen) -> Response:
