@@ -104,7 +104,12 @@ def test_demo_makes_a_720p_video_with_sound_and_cleans_up(tmp_path: Path) -> Non
     assert "8 of 9 steps came from the step cache" in stderr
     second = Path(stdout.strip().splitlines()[-1])
     assert second != video
-    assert probe_media(second).duration_seconds == info.duration_seconds
+    # The same slides and narration, so the same length: up to a few frames, since
+    # ffmpeg's `-shortest` cuts where its muxer buffers happen to end (seen: 31.44 s
+    # against 31.52 s for the same inputs, two frames at 25 fps).
+    second_duration = probe_media(second).duration_seconds
+    assert second_duration is not None
+    assert abs(second_duration - info.duration_seconds) <= 0.12
     assert_no_process_left(marker)
 
 
