@@ -227,11 +227,22 @@ def farm_section(options: Options, systems: Sequence[FarmSystem], stamp: str) ->
     return text, data
 
 
+def scenarist_of(systems: Sequence[FarmSystem]) -> FarmSystem | None:
+    """The sections that measure scenarist alone run it only when it is among --systems."""
+    return next((s for s in systems if s.name == "scenarist"), None)
+
+
+def with_failures(text: str, rows: Sequence[dict[str, Any]]) -> str:
+    """A section's text, with a line for each run that failed (rows with an `error`)."""
+    failures = [f"- run {i}: {r['error']}" for i, r in enumerate(rows, 1) if "error" in r]
+    return text + "\n\nFailures:\n" + "\n".join(failures) if failures else text
+
+
 def caps_section(options: Options, systems: Sequence[FarmSystem], stamp: str) -> tuple[str, Any]:
     """scenarist alone, its catalog capping a pool below its slots and rate-limiting
     another (benchmarks/farm/caps.py); the peers' runners have no such setting yet."""
     rows: list[dict[str, Any]] = []
-    system = next((s for s in systems if s.name == "scenarist"), None)
+    system = scenarist_of(systems)
     if system is None:
         return "## Caps and rate limits\n\nNot run: scenarist is not among --systems.", rows
     workload = Workload(scenarios=options.caps_scenarios, slides=options.workload.slides)
@@ -259,17 +270,14 @@ def caps_section(options: Options, systems: Sequence[FarmSystem], stamp: str) ->
         f"## Caps and rate limits (scenarist, {workload.scenarios} scenarios)\n\n"
         + caps.caps_table([r for r in rows if "error" not in r])
     )
-    failures = [f"- run {i}: {r['error']}" for i, r in enumerate(rows, 1) if "error" in r]
-    if failures:
-        text += "\n\nFailures:\n" + "\n".join(failures)
-    return text, rows
+    return with_failures(text, rows), rows
 
 
 def lanes_section(options: Options, systems: Sequence[FarmSystem], stamp: str) -> tuple[str, Any]:
     """scenarist alone: one late interactive scenario under a batch flood, against the
     same alone and under a flood without lanes (benchmarks/farm/lanes.py)."""
     rows: list[dict[str, Any]] = []
-    system = next((s for s in systems if s.name == "scenarist"), None)
+    system = scenarist_of(systems)
     if system is None:
         return "## Priority lanes\n\nNot run: scenarist is not among --systems.", rows
     plans = lanes.run_plans(options.lanes_flood, options.scale)
@@ -294,10 +302,7 @@ def lanes_section(options: Options, systems: Sequence[FarmSystem], stamp: str) -
         f"## Priority lanes (scenarist, one late scenario under a flood of {flood})\n\n"
         + lanes.lanes_table([r for r in rows if "error" not in r])
     )
-    failures = [f"- run {i}: {r['error']}" for i, r in enumerate(rows, 1) if "error" in r]
-    if failures:
-        text += "\n\nFailures:\n" + "\n".join(failures)
-    return text, rows
+    return with_failures(text, rows), rows
 
 
 Section = Callable[[Options, Sequence[FarmSystem], str], tuple[str, Any]]

@@ -7,12 +7,6 @@ from scenarist.core.model import Lane, TaskStatus, queue_priority
 from scenarist.core.transitions import TaskFields
 
 
-def priority(level: int, lane: Lane = Lane.NORMAL) -> int:
-    """Queue priority inside a service: the lane first, then deeper tasks first (started
-    scenarios finish first), the level capped at the seed's 0-4 (model.queue_priority)."""
-    return queue_priority(level, lane)
-
-
 def ready_at(task: TaskFields) -> float:
     """When the task became (or becomes) leasable: its backoff end, else when queued."""
     available = task["available_at"]
@@ -32,7 +26,10 @@ def ready_rank(task_priority: int, task_ready_at: float, task_id: str) -> ReadyR
 
 
 def ready_key(task: TaskFields) -> ReadyRank:
-    return ready_rank(priority(task["level"], Lane(task["lane"])), ready_at(task), task["id"])
+    """The rank of a task's fields; its priority is `model.queue_priority` (lane, then
+    the level capped at the seed's 0-4)."""
+    priority = queue_priority(task["level"], Lane(task["lane"]))
+    return ready_rank(priority, ready_at(task), task["id"])
 
 
 def is_ready(task: TaskFields, now: float) -> bool:

@@ -99,8 +99,13 @@ def lease_counts(conn: sqlite3.Connection) -> LeaseCounts:
     )
 
 
+def candidate(row: sqlite3.Row) -> Candidate | sqlite3.Row:
+    """A ready row as LeaseRoom reads it: the row itself unless it has an affinity."""
+    return row if row["affinity"] is None else Candidate(row)
+
+
 class Candidate:
-    """A ready row as LeaseRoom reads it: `affinity` decoded from its JSON column."""
+    """A row with an affinity, `affinity` decoded from its JSON column."""
 
     __slots__ = ("_row",)
 
@@ -109,9 +114,7 @@ class Candidate:
 
     def __getitem__(self, key: str, /) -> Any:
         value = self._row[key]
-        if key == "affinity" and value is not None:
-            return Affinity.from_json(json.loads(value))
-        return value
+        return Affinity.from_json(json.loads(value)) if key == "affinity" else value
 
 
 def gated_rows(
@@ -136,7 +139,7 @@ def gated_rows(
         room = LeaseRoom(gates, counts, now=now, labels=labels)
         kept: list[sqlite3.Row] = []
         for row in rows:
-            if len(kept) < max_tasks and room.admit(Candidate(row)):
+            if len(kept) < max_tasks and room.admit(candidate(row)):
                 kept.append(row)
         if len(kept) >= max_tasks or len(rows) < fetch:
             return kept, room
