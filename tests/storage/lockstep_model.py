@@ -31,9 +31,11 @@ from scenarist.core.model import (
     ScenarioStatus,
     Task,
     TaskStatus,
+    TenantStats,
 )
 from scenarist.core.rerun import RerunRequest, merged_payloads, rerun_plan, run_record
 from scenarist.core.step_cache import CacheCount, CacheEntry, entry_of, ready_changes
+from scenarist.core.tenants import NO_TENANTS, FairShare, Tenants, fair_walk
 from scenarist.core.usage import Usage, UsageTotal, usage_hour
 from scenarist.storage.base import CompletionItem
 
@@ -54,6 +56,7 @@ class ModelStore:
         self.cache: dict[str, CacheEntry] = {}
         self.cache_hits: dict[str, list[int]] = {}  # service -> [hits, misses]
         self.buckets: dict[str, Bucket] = {}  # service -> token bucket (core/gates.py)
+        self.passes: dict[tuple[str, str], float] = {}  # (service, tenant) -> pass (tenants.py)
         # scenario id -> group name -> the group's fields when it expanded (decision 63)
         self.expanded: dict[str, dict[str, dict[str, Any]]] = {}
 
@@ -210,6 +213,7 @@ class ModelStore:
             "request_digest": scenario.request_digest,
             "traceparent": scenario.traceparent,
             "lane": scenario.lane,
+            "tenant": scenario.tenant,
         }
         self.tasks[scenario.id] = {}
         for seq, task in enumerate(tasks):
@@ -246,6 +250,17 @@ class ModelStore:
         self._scenario(scenario_id)
         start = 0 if after is None else int(after)
         return self.events[scenario_id][start : start + limit]
+
+    async def tenant_stats(self, *, now: float) -> list[TenantStats]:
+        counts: dict[str, list[int]] = {}
+        for t in (t for tasks in self.tasks.values() for t in tasks.values()):
+            ready = ready_order.is_ready(t, now)
+            flying = t["status"] == TaskStatus.PROCESSING
+            if ready or flying:
+                entry = counts.setdefault(t["tenant"], [0, 0])
+                entry[0] += ready
+                entry[1] += flying
+        return [TenantStats(name, *n) for name, n in sorted(counts.items())]
 
     async def queue_stats(self, *, now: float) -> list[QueueStats]:
         stats = []
@@ -298,6 +313,7 @@ class ModelStore:
         nonce: str,
         gates: Gates = NO_GATES,
         labels: Mapping[str, str] | None = None,
+        tenants: Tenants = NO_TENANTS,
     ) -> list[Task]:
         ready = sorted(
             (
@@ -308,14 +324,25 @@ class ModelStore:
             ),
             key=ready_order.ready_key,
         )
-        # The one lease rule (core/gates.py LeaseRoom): in ready order, each task admitted
-        # by its group, key and service gates, counting the ones taken before it.
-        room = LeaseRoom(gates, self._lease_counts(), now=now, labels=labels)
-        taken = []
+        streams: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for t in ready:
-            if len(taken) < max_tasks and room.admit(t):
-                taken.append(t)
+            streams.setdefault((t["service"], t["tenant"]), []).append(t)
+        # The one lease rule (core/gates.py LeaseRoom): in the fair order (core/tenants.py),
+        # each task admitted by its group, key, tenant and service gates, counting the
+        # ones taken before it.
+        room = LeaseRoom(gates, self._lease_counts(), now=now, labels=labels, tenants=tenants)
+        share = FairShare(tenants, lambda service, tenant: self.passes.get((service, tenant)))
+        taken: list[dict[str, Any]] = []
+
+        def visit(t: Any) -> bool:
+            if not room.admit(t):
+                return False
+            taken.append(t)
+            return True
+
+        fair_walk(streams, share, visit=visit, more=lambda: len(taken) < max_tasks)
         self.buckets.update(room.spent_buckets())
+        self.passes.update(share.moved())
         leased = [
             self._take(t, "lease", lease_seconds=lease_seconds, worker_id=worker_id, now=now,
                        nonce=nonce)
@@ -337,6 +364,7 @@ class ModelStore:
                 (t["scenario_id"], t["parallel_group"]) == (sid, g) for t in self._processing()
             ),
             bucket=self.buckets.get,
+            tenant_running=lambda n: sum(t["tenant"] == n for t in self._processing()),
         )
 
     def _held_by_key(self, fields: dict[str, Any]) -> bool:

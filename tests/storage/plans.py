@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from scenarist.core.model import Lane, Scenario, ScenarioPlan, Task, TaskSpec
+from scenarist.core.tenants import DEFAULT_TENANT, NO_TENANTS, Tenants
 from scenarist.service.records import build_records, new_scenario_id
 from scenarist.storage.base import Store
 
@@ -74,6 +75,7 @@ async def submit(
     idempotency_key: str | None = None,
     callback_url: str | None = None,
     lane: Lane = Lane.NORMAL,
+    tenant: str = DEFAULT_TENANT,
 ) -> tuple[Scenario, list[Task]]:
     scenario, tasks = build_records(
         the_plan,
@@ -82,6 +84,7 @@ async def submit(
         idempotency_key=idempotency_key,
         callback_url=callback_url,
         lane=lane,
+        tenant=tenant,
     )
     stored, created = await store.create_scenario(scenario, tasks)
     assert created
@@ -97,6 +100,7 @@ async def lease(
     lease_seconds: float | None = None,
     worker_id: str | None = "worker-1",
     nonce: str | None = None,
+    tenants: Tenants = NO_TENANTS,
 ) -> list[Task]:
     return await store.lease(
         service,
@@ -105,6 +109,7 @@ async def lease(
         worker_id=worker_id,
         now=now,
         nonce=nonce or secrets.token_hex(6),
+        tenants=tenants,
     )
 
 

@@ -47,6 +47,7 @@ from scenarist.core.errors import ScenaristError
 from scenarist.core.gates import NO_GATES, Gates
 from scenarist.core.model import Completion, Lane, ScenarioPlan, Task
 from scenarist.core.rerun import RerunRequest
+from scenarist.core.tenants import NO_TENANTS, Tenants
 from scenarist.service.records import build_records
 from scenarist.storage.base import CompletionItem, Store
 from tests.storage.lockstep_model import ModelStore
@@ -112,6 +113,7 @@ class Lockstep(RuleBasedStateMachine):
 
     openers: ClassVar[dict[str, Callable[[], Awaitable[Store]]]] = {}
     gates: ClassVar[Gates] = NO_GATES  # the services' caps and buckets every lease passes
+    tenants: ClassVar[Tenants] = NO_TENANTS  # the catalog's tenants every lease passes
 
     def __init__(self) -> None:
         super().__init__()
@@ -219,6 +221,7 @@ class Lockstep(RuleBasedStateMachine):
             "now": now,
             "nonce": nonce,
             "gates": self.gates,
+            "tenants": self.tenants,
         }
         if len(services) == 1:
             answer = self.each(lambda s: s.lease(services[0], **options))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from scenarist.core.model import Lane, TaskStatus
 from scenarist.core.rerun import RerunRequest
+from scenarist.core.tenants import TenantPolicy
 from scenarist.storage.sqlite.expansion import expanded_group
 from scenarist.storage.sqlite.schema import SCHEMA_VERSION
 from scenarist.storage.sqlite.store import SqliteStore
@@ -184,8 +185,17 @@ def drop_version_13_columns(conn: sqlite3.Connection) -> None:
 
 
 def drop_version_14_columns(conn: sqlite3.Connection) -> None:
-    """Back to version 13: tasks without a worker affinity."""
+    """Back to version 13: tasks without a worker affinity (or tenants)."""
+    drop_version_15_columns(conn)
     conn.execute("ALTER TABLE tasks DROP COLUMN affinity")
+
+
+def drop_version_15_columns(conn: sqlite3.Connection) -> None:
+    """Back to version 14: scenarios and tasks without a tenant, no fair-share passes."""
+    conn.execute("DROP INDEX tasks_ready_by_tenant")
+    conn.execute("DROP TABLE fair_passes")
+    conn.execute("ALTER TABLE tasks DROP COLUMN tenant")
+    conn.execute("ALTER TABLE scenarios DROP COLUMN tenant")
 
 
 async def test_a_version_8_file_migrates_and_its_tasks_are_in_their_first_run(
@@ -392,5 +402,31 @@ async def test_a_version_13_file_migrates_and_its_tasks_go_to_any_worker(tmp_pat
         )  # fmt: skip
         [b] = await lease(reopened, now=T0 + 1, max_tasks=1)
         assert {a.name, b.name} == {"a", "b"}
+    finally:
+        await reopened.close()
+
+
+async def test_a_version_14_file_migrates_into_the_default_tenant(tmp_path: Path) -> None:
+    """Version 15 gives scenarios and tasks a tenant (decision 79): an older file's are
+    the default tenant's, and a lease sharing the service out by tenant still takes them."""
+    path = tmp_path / "old.db"
+    store = await SqliteStore.open(path)
+    try:
+        old, _ = await submit(store, plan(spec("a")), now=T0)
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        drop_version_15_columns(conn)
+        conn.execute("PRAGMA user_version = 14")
+
+    reopened = await SqliteStore.open(path)
+    try:
+        assert (await reopened.get_scenario(old.id)).tenant == "default"
+        assert (await reopened.get_task(f"{old.id}:a")).tenant == "default"
+        [a] = await reopened.lease(
+            "svc", max_tasks=1, lease_seconds=None, worker_id="w", now=T0 + 1, nonce="n",
+            tenants={"studio": TenantPolicy(weight=3.0)},
+        )  # fmt: skip
+        assert a.name == "a"
     finally:
         await reopened.close()

@@ -25,6 +25,7 @@ class Principal:
     role: Role
     label: str
     services: frozenset[str] | None = None
+    name: str | None = None  # the token's `name`: its scenarios' tenant when one is named so
 
     def may_serve(self, service: str) -> bool:
         if self.role is Role.ADMIN:
@@ -67,7 +68,9 @@ class Authenticator:
                 "missing or unknown bearer token",
                 headers={"WWW-Authenticate": BEARER_CHALLENGE + ', error="invalid_token"'},
             )
-        return Principal(role=match.role, label=match.label, services=match.services)
+        return Principal(
+            role=match.role, label=match.label, services=match.services, name=match.name
+        )
 
 
 def require_role(principal: Principal, *roles: Role) -> Principal:

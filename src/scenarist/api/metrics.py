@@ -19,6 +19,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, Metric
 from scenarist.api.request_metrics import HttpMetrics
 from scenarist.core.model import QueueStats, Scenario, Task
 from scenarist.core.step_cache import CacheCount
+from scenarist.core.tenants import TenantView
 from scenarist.core.usage import UsageTotal
 
 DISPATCH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
@@ -115,6 +116,14 @@ class PrometheusObserver:
             ["service"],
             registry=r,
         )
+        self.tenant_ready = Gauge(
+            "scenarist_tenant_ready", "A tenant's leasable tasks, every service", ["tenant"],
+            registry=r,
+        )  # fmt: skip
+        self.tenant_in_flight = Gauge(
+            "scenarist_tenant_in_flight", "A tenant's tasks being processed", ["tenant"],
+            registry=r,
+        )  # fmt: skip
         self.http = HttpMetrics(r)
         self.usage = UsageCollector()
         r.register(self.usage)
@@ -186,6 +195,7 @@ class PrometheusObserver:
         usage: Sequence[UsageTotal] = (),
         live_workers: Mapping[str, int] | None = None,
         cache: Sequence[CacheCount] = (),
+        tenants: Sequence[TenantView] = (),
     ) -> bytes:
         """The text exposition, with queue gauges set from `queues`, the usage counters
         from `usage`, the live workers per service from `live_workers` and the step
@@ -193,8 +203,18 @@ class PrometheusObserver:
         self.usage.totals = usage
         self.cache.counts = cache
         gauges = (self.ready, self.delayed, self.in_flight, self.oldest_age, self.live_workers)
-        for gauge in (*gauges, self.held, self.cap, self.tokens):
+        for gauge in (
+            *gauges,
+            self.held,
+            self.cap,
+            self.tokens,
+            self.tenant_ready,
+            self.tenant_in_flight,
+        ):
             gauge.clear()  # a service that disappeared must not keep its last value
+        for tenant in tenants:
+            self.tenant_ready.labels(tenant.tenant).set(tenant.ready)
+            self.tenant_in_flight.labels(tenant.tenant).set(tenant.in_flight)
         for service, count in (live_workers or {}).items():
             self.live_workers.labels(service).set(count)
         for q in queues:

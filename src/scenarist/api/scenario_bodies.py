@@ -67,6 +67,7 @@ class ScenarioPublic(ScenarioSummary):
     params: dict[str, Any]
     callback_url: str | None
     priority: Lane = Field(default=Lane.NORMAL, description="its lane, as submitted")
+    tenant: str = Field(default="default", description="its tenant (the catalog's `tenants`)")
     eta_seconds: float | None = Field(default=None, description=ETA_TEXT)
     tolerated_failures: int = Field(
         default=0,
@@ -100,6 +101,7 @@ class ScenarioPublic(ScenarioSummary):
             "params": dict(scenario.params),
             "callback_url": scenario.callback_url,
             "priority": scenario.lane,
+            "tenant": scenario.tenant,
             "eta_seconds": eta_seconds,
             "tolerated_failures": scenario.tolerated_failures,
         }

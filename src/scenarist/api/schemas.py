@@ -104,6 +104,12 @@ class GenerateCreate(StrictBody):
         "first (interactive, then normal, then batch), then the level order inside the "
         "lane. A template parameter named `priority` goes under `params`",
     )
+    tenant: ShortText | None = Field(
+        default=None,
+        description="the tenant whose fair share the scenario's tasks take (the catalog's "
+        "`tenants`); default: the bearer token's name when the catalog names such a tenant, "
+        "else `default`. A template parameter named `tenant` goes under `params`",
+    )
 
     @model_validator(mode="after")
     def _bounded_extras(self) -> GenerateCreate:

@@ -22,6 +22,7 @@ from scenarist.api.schemas import (
 )
 from scenarist.api.usage_schemas import UsageReport
 from scenarist.core.model import Completion, QueueStats, TaskStatus
+from scenarist.core.tenants import TenantView
 from scenarist.core.workers import (
     LABEL_KEY_PATTERN,
     MAX_LABEL_KEY,
@@ -260,5 +261,28 @@ class QueuePublic(BaseModel):
         )
 
 
+class TenantPublic(BaseModel):
+    tenant: str
+    ready: int = Field(description="its tasks leasable now, every service")
+    in_flight: int = Field(description="its tasks being processed, every service")
+    weight: float = Field(description="its share of each service against the others'")
+    max_in_flight: int | None = Field(description="its cap on processing tasks, if any")
+
+    @classmethod
+    def of(cls, view: TenantView) -> TenantPublic:
+        return cls(
+            tenant=view.tenant,
+            ready=view.ready,
+            in_flight=view.in_flight,
+            weight=view.weight,
+            max_in_flight=view.max_in_flight,
+        )
+
+
 class QueueList(BaseModel):
     queues: list[QueuePublic]
+    tenants: list[TenantPublic] = Field(
+        default_factory=list,
+        description="each tenant of the catalog's `tenants` (and the default one when it has "
+        "tasks): its ready and processing tasks, weight and cap; empty without tenants",
+    )

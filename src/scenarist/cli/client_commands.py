@@ -203,6 +203,14 @@ def submit(
             "(default: normal)",
         ),
     ] = None,
+    tenant: Annotated[
+        str | None,
+        typer.Option(
+            "--tenant",
+            help="the tenant whose fair share the scenario takes (the catalog's tenants; "
+            "default: the token's name when it is one, else default)",
+        ),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="print only the scenario id (for $(...))")
     ] = False,
@@ -228,7 +236,9 @@ def submit(
     if from_file is not None:
         from scenarist.cli.submit_file import run_from_file
 
-        alone = scenario is None and not (param or wait or idempotency_key or quiet or priority)
+        alone = scenario is None and not (
+            param or wait or idempotency_key or quiet or priority or tenant
+        )
         run_from_file(from_file, batch_size, alone=alone, as_json=as_json, url=url, token=token)
         return
     if scenario is None:
@@ -244,6 +254,7 @@ def submit(
             params,
             idempotency_key=idempotency_key,
             priority=None if priority is None else priority.value,
+            tenant=tenant,
         )
         scenario_id = created["scenario_id"]
         if not wait:

@@ -1,7 +1,8 @@
 """The scenario catalog: a YAML file of scenario templates, checked once when loaded.
 
-Top-level keys `defaults` (task defaults) and `services` (the known worker services, a
-list or a mapping to their scheduling limits, see core/gates.py) are reserved; every
+Top-level keys `defaults` (task defaults), `services` (the known worker services, a
+list or a mapping to their scheduling limits, see core/gates.py) and `tenants` (their
+weights and caps, see core/tenants.py) are reserved; every
 other key is a scenario. `Catalog.plan` validates a request's parameters and expands the
 scenario into a ScenarioPlan. A bad catalog raises one CatalogError that holds every
 problem found, in file order (`CatalogError.errors`).
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from scenarist.core.catalog_parse import ScenarioParser, TaskDefaults, parse_defaults
 from scenarist.core.catalog_problems import Problems
-from scenarist.core.catalog_services import parse_services
+from scenarist.core.catalog_services import parse_services, parse_tenants
 from scenarist.core.catalog_where import Where
 from scenarist.core.errors import CatalogError, UnknownScenarioError
 from scenarist.core.expand import expand_plan
@@ -26,11 +27,12 @@ from scenarist.core.gates import NO_GATES, Gates
 from scenarist.core.model import JSON, ScenarioPlan
 from scenarist.core.render import Renderer, RenderLimits
 from scenarist.core.template import ScenarioTemplate
+from scenarist.core.tenants import NO_TENANTS, Tenants
 from scenarist.core.yaml_source import LineMap, SourceError, load_yaml
 
 __all__ = ["Catalog", "default_catalog_path", "load_catalog", "parse_catalog"]
 
-RESERVED_KEYS = frozenset({"defaults", "services"})
+RESERVED_KEYS = frozenset({"defaults", "services", "tenants"})
 
 
 @dataclass(frozen=True, eq=False)
@@ -42,6 +44,7 @@ class Catalog:
     renderer: Renderer = field(default_factory=Renderer, repr=False)
     # Scheduling limits of the services that have any (`services:` as a mapping).
     gates: Gates = field(default_factory=lambda: NO_GATES)
+    tenants: Tenants = field(default_factory=lambda: NO_TENANTS)  # `tenants:` of the catalog
 
     def names(self) -> list[str]:
         return list(self.scenarios)
@@ -130,6 +133,12 @@ def parse_catalog(text: str, source: str, *, limits: RenderLimits | None = None)
         services, gates = problems.checked(
             partial(parse_services, at, document["services"], problems), unchecked
         )
+    tenants: Tenants = NO_TENANTS
+    if "tenants" in document:
+        at = where.at(document.line_of("tenants"))
+        tenants = problems.checked(
+            partial(parse_tenants, at, document["tenants"], problems), NO_TENANTS
+        )
     renderer = Renderer(limits)
     parser = ScenarioParser(source, renderer, defaults, services, problems)
     scenarios: dict[str, ScenarioTemplate] = {}
@@ -143,4 +152,4 @@ def parse_catalog(text: str, source: str, *, limits: RenderLimits | None = None)
     if not scenarios and not problems.errors:
         where.fail("the catalog defines no scenarios")
     problems.raise_if_any()
-    return Catalog(source, scenarios, defaults, services, renderer, gates)
+    return Catalog(source, scenarios, defaults, services, renderer, gates, tenants)

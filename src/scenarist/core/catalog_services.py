@@ -1,9 +1,11 @@
 """Load-time checks of the scheduling keys: the catalog's `services` (a list of names, or
-a mapping of name to `{max_in_flight, rate_limit: {per_second, burst}}`) and a task's
-`concurrency: {key, limit}`. Every error names the file, the line and the field."""
+a mapping of name to `{max_in_flight, rate_limit: {per_second, burst}}`), its `tenants`
+(a mapping of name to `{weight, max_in_flight}`) and a task's `concurrency: {key,
+limit}`. Every error names the file, the line and the field."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from functools import partial
 from typing import Any
@@ -20,8 +22,12 @@ from scenarist.core.catalog_where import (
 from scenarist.core.gates import RateLimit, ServiceGate
 from scenarist.core.render import CompiledLeaf
 from scenarist.core.template import Concurrency
+from scenarist.core.tenants import TenantPolicy
 
 SERVICE_KEYS = frozenset({"max_in_flight", "rate_limit"})
+TENANT_KEYS = frozenset({"weight", "max_in_flight"})
+MIN_WEIGHT, MAX_WEIGHT = 0.001, 1000.0
+TENANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 RATE_KEYS = frozenset({"per_second", "burst"})
 CONCURRENCY_KEYS = frozenset({"key", "limit"})
 
@@ -101,3 +107,40 @@ def parse_concurrency(where: Where, raw: object, compile_leaf: Any) -> Concurren
     limit = positive_int(field_where(where, raw, "limit"), raw.get("limit"), "concurrency.limit")
     leaf: CompiledLeaf = compile_leaf(field_where(where, raw, "key"), key, "concurrency.key")
     return Concurrency(leaf if leaf.template is not None else key, limit)
+
+
+def parse_tenants(where: Where, raw: object, problems: Problems) -> dict[str, TenantPolicy]:
+    """The catalog's tenants: name -> `{weight (default 1), max_in_flight}` (decision 79)."""
+    if not isinstance(raw, Mapping) or not raw:
+        where.fail("'tenants' must be a mapping of tenant name to {weight, max_in_flight}")
+    tenants: dict[str, TenantPolicy] = {}
+    for name, spec in raw.items():
+        at = where.at(line_of(raw, name))
+        with problems.recover():
+            if not isinstance(name, str) or not TENANT_NAME.match(name):
+                at.fail(f"tenant name {name!r} must match {TENANT_NAME.pattern}")
+            tenants[name] = _tenant(at, name, spec, problems)
+    return tenants
+
+
+def _tenant(where: Where, name: str, raw: object, problems: Problems) -> TenantPolicy:
+    if raw is None:
+        return TenantPolicy()
+    if not isinstance(raw, Mapping):
+        where.fail(f"tenant {name!r}: must be a mapping with weight and/or max_in_flight")
+    check_keys(where, raw, TENANT_KEYS, f"tenant {name!r}", problems)
+    at = partial(field_where, where, raw)
+    weight = 1.0
+    if raw.get("weight") is not None:
+        weight = positive_number(at("weight"), raw["weight"], f"tenants.{name}.weight")
+        if not MIN_WEIGHT <= weight <= MAX_WEIGHT:
+            # Far apart, the passes of two tenants stop being comparable in a float.
+            at("weight").fail(
+                f"'tenants.{name}.weight' must be between {MIN_WEIGHT} and {MAX_WEIGHT:g}, "
+                f"got {weight:g}"
+            )
+    cap = None
+    if raw.get("max_in_flight") is not None:
+        field = f"tenants.{name}.max_in_flight"
+        cap = positive_int(at("max_in_flight"), raw["max_in_flight"], field)
+    return TenantPolicy(float(weight), cap)

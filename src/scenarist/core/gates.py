@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from scenarist.core.affinity import Affinity
 from scenarist.core.model import JSON, QueueStats
 from scenarist.core.ready_order import ready_at
+from scenarist.core.tenants import NO_TENANTS, Tenants
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +95,10 @@ class LeaseCounts:
         key_running: Callable[[str], int],  # concurrency key -> processing tasks
         group_running: Callable[[str, str], int],  # (scenario id, group) -> processing
         bucket: Callable[[str], Bucket | None],  # service -> its stored bucket
+        tenant_running: Callable[[str], int] | None = None,  # tenant -> processing tasks
     ) -> None:
         self.in_flight = functools.cache(in_flight)
+        self.tenant_running = functools.cache(tenant_running or (lambda _tenant: 0))
         self.key_running = functools.cache(key_running)
         self.group_running = functools.cache(group_running)
         self.bucket = functools.cache(bucket)
@@ -105,9 +108,9 @@ class LeaseRoom:
     """What one lease may still take, consumed task by task in ready order.
 
     A task is admitted when its service is below `max_in_flight` and has a token, its
-    group below `max_parallel` and its key below its limit, counting the tasks this
-    lease already admitted. A task held back stays queued; the lease goes on with the
-    next one in ready order."""
+    group below `max_parallel`, its key below its limit and its tenant below its
+    `max_in_flight`, counting the tasks this lease already admitted. A task held back
+    stays queued; the lease goes on with the next one in ready order."""
 
     def __init__(
         self,
@@ -116,8 +119,11 @@ class LeaseRoom:
         *,
         now: float,
         labels: Mapping[str, str] | None = None,
+        tenants: Tenants = NO_TENANTS,
     ) -> None:
         self._gates = gates
+        self._tenants = tenants
+        self._tenant_taken: dict[str, int] = {}
         self._labels: Mapping[str, str] = labels or {}
         self._counts = counts
         self._now = now
@@ -157,6 +163,13 @@ class LeaseRoom:
         key = task["concurrency_key"]
         if key is not None and self._key_running(key) >= task["concurrency_limit"]:
             return False
+        tenant: str | None = task["tenant"] if self._tenants else None
+        policy = None if tenant is None else self._tenants.get(tenant)
+        tenant_cap = None if policy is None else policy.max_in_flight
+        if tenant is not None and tenant_cap is not None:
+            if self._tenant_running(tenant) >= tenant_cap:
+                return False
+            self._tenant_taken[tenant] = self._tenant_taken.get(tenant, 0) + 1
         self._services[service] = self._services.get(service, 0) + 1
         gate = self._gates.get(service)
         if gate is not None and gate.rate_limit is not None:
@@ -187,6 +200,9 @@ class LeaseRoom:
 
     def _group_running(self, group: tuple[str, str]) -> int:
         return self._counts.group_running(*group) + self._groups.get(group, 0)
+
+    def _tenant_running(self, tenant: str) -> int:
+        return self._counts.tenant_running(tenant) + self._tenant_taken.get(tenant, 0)
 
     def _key_running(self, key: str) -> int:
         return self._counts.key_running(key) + self._keys.get(key, 0)

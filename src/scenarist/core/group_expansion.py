@@ -72,6 +72,7 @@ class Instance:
             concurrency_key=f["concurrency_key"],
             concurrency_limit=f["concurrency_limit"],
             lane=lane_of_priority(f["priority"]),
+            tenant=f["tenant"],
             affinity=f["affinity"],
         )
 
@@ -214,6 +215,7 @@ class _Expansion:
             "concurrency_limit": group["concurrency_limit"],
             "priority": group["priority"],  # its lane's: instances keep the scenario's lane
             "affinity": group["affinity"],
+            "tenant": group["tenant"],
             "optional": bool(group["optional"]),
             "waiting": waiting,
             "queued_at": self.now if waiting <= 0 else None,
@@ -299,6 +301,7 @@ _KEYS = (
     "concurrency_limit",
     "priority",
     "affinity",
+    "tenant",
 )
 
 

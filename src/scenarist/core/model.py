@@ -17,6 +17,7 @@ from scenarist.core.affinity import Affinity
 JSON = Any  # a value that round-trips through json.dumps/json.loads
 
 LEVEL_PRIORITIES = 5  # the seed's "0-4 priority levels": a task's level, capped
+DEFAULT_TENANT = "default"  # the tenant of a scenario submitted without one (core/tenants.py)
 
 
 class Lane(StrEnum):
@@ -200,6 +201,7 @@ class Task:
     concurrency_key: str | None = None
     concurrency_limit: int | None = None
     lane: Lane = Lane.NORMAL  # its scenario's priority lane
+    tenant: str = DEFAULT_TENANT  # its scenario's tenant (core/tenants.py)
     # Which workers may lease it, by their labels (core/affinity.py); None: any.
     affinity: Affinity | None = None
 
@@ -266,6 +268,7 @@ class Scenario:
     traceparent: str | None = None
     tolerated_failures: int = 0  # failed or skipped tasks a join or `optional` tolerated
     lane: Lane = Lane.NORMAL  # `priority` of POST /generate (decision 77)
+    tenant: str = DEFAULT_TENANT  # `tenant` of POST /generate (decision 79)
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,6 +302,15 @@ class QueueStats:
     tokens: float | None = None  # left in its bucket now; None: no rate limit
     held_by_cap: int = 0  # ready, free of group and key, beyond the cap's room
     held_by_rate: int = 0  # ready, free of group, key and cap, beyond the whole tokens
+
+
+@dataclass(frozen=True, slots=True)
+class TenantStats:
+    """A tenant's tasks now, every service together (core/tenants.py)."""
+
+    tenant: str
+    ready: int  # leasable now
+    in_flight: int  # processing
 
 
 @dataclass(frozen=True, slots=True)

@@ -261,7 +261,10 @@ def add_queue_routes(router: APIRouter, renderer: Renderer) -> None:
     async def queues_page(request: Request, ctx: Ctx, viewer: Seen) -> Response:
         stats = await ctx.orchestrator.queue_stats()
         warnings = await ctx.orchestrator.affinity_warnings(stats)
-        return renderer.page(request, "queues.html", viewer=viewer, queues=stats, warnings=warnings)
+        tenants = await ctx.orchestrator.tenant_stats()
+        return renderer.page(
+            request, "queues.html", viewer=viewer, queues=stats, warnings=warnings, tenants=tenants
+        )
 
     @router.get("/fragments/queues")
     async def queue_rows(request: Request, ctx: Ctx, _: Seen) -> Response:

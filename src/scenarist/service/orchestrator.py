@@ -39,6 +39,14 @@ from scenarist.core.model import (
 )
 from scenarist.core.rerun import RerunRequest
 from scenarist.core.step_cache import CacheCount, served_at_submit
+from scenarist.core.tenants import (
+    DEFAULT_TENANT,
+    NO_TENANTS,
+    Tenants,
+    TenantView,
+    known_tenant,
+    tenant_views,
+)
 from scenarist.core.usage import Usage, UsageTotal
 from scenarist.service.attempt_spans import AttemptSpans
 from scenarist.service.group_render import GroupRenderer
@@ -86,11 +94,16 @@ class Orchestrator:
         observer: Observer | None = None,
         new_id: Callable[[], str] = new_scenario_id,
         gates: Gates | None = None,
+        tenants: Tenants | None = None,
     ) -> None:
         self.store = store
         self.catalog = catalog
         # The services' caps and rate limits, checked by the store inside every lease.
         self.gates: Gates = gates if gates is not None else getattr(catalog, "gates", NO_GATES)
+        # The catalog's tenants: their weights share each service out (core/tenants.py).
+        self.tenants: Tenants = (
+            tenants if tenants is not None else getattr(catalog, "tenants", NO_TENANTS)
+        )
         self.clock = clock
         self.rng = rng or random.Random()
         self.retry_policy = retry_policy or RetryPolicy()
@@ -107,6 +120,13 @@ class Orchestrator:
 
     # --- submit -------------------------------------------------------------------------
 
+    def known_tenant(self, tenant: str, *, field: str) -> str:
+        """`tenant` when the catalog names it (or it is `default`), else a ParamError."""
+        if known_tenant(self.tenants, tenant):
+            return tenant
+        named = ", ".join([DEFAULT_TENANT, *sorted(self.tenants)])
+        raise ParamError(f"unknown tenant {tenant!r}; the catalog's tenants: {named}", field=field)
+
     def plan(self, template: str, params: Mapping[str, Any]) -> ScenarioPlan:
         """Validate and expand without storing anything (dry run)."""
         return self.catalog.plan(template, params)
@@ -120,6 +140,7 @@ class Orchestrator:
         callback_url: str | None = None,
         traceparent: str | None = None,
         lane: Lane = Lane.NORMAL,
+        tenant: str = DEFAULT_TENANT,
     ) -> Submission:
         plan = self.catalog.plan(template, params)
         scenario, tasks = build_records(
@@ -130,6 +151,7 @@ class Orchestrator:
             callback_url=callback_url,
             traceparent=traceparent,
             lane=lane,
+            tenant=self.known_tenant(tenant, field="tenant"),
         )
         stored, created = await self.store.create_scenario(scenario, tasks)
         if not created:
@@ -279,6 +301,7 @@ class Orchestrator:
             "nonce": secrets.token_hex(8),
             "gates": self.gates,
             "labels": labels,
+            "tenants": self.tenants,
         }
         if len(services) == 1:
             tasks = await self.store.lease(services[0], **options)
@@ -490,6 +513,13 @@ class Orchestrator:
         now = self.clock()
         stats = await self.store.queue_stats(now=now)
         return [with_gates(s, self.gates.get(s.service), now) for s in stats]
+
+    async def tenant_stats(self) -> list[TenantView]:
+        """Each tenant's ready and processing tasks with its weight and cap (decision 79);
+        empty when the catalog has no tenants."""
+        if not self.tenants:
+            return []
+        return tenant_views(await self.store.tenant_stats(now=self.clock()), self.tenants)
 
     async def affinity_warnings(self, stats: Sequence[QueueStats]) -> dict[str, list[str]]:
         """Per service with queued tasks: the task templates whose `requires` no live

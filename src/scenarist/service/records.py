@@ -10,6 +10,7 @@ from ulid import ULID
 
 from scenarist.core.lifecycle import count_progress
 from scenarist.core.model import (
+    DEFAULT_TENANT,
     JSON,
     Lane,
     Scenario,
@@ -26,10 +27,12 @@ def request_digest(
     params: Mapping[str, JSON],
     callback_url: str | None,
     lane: Lane = Lane.NORMAL,
+    tenant: str = DEFAULT_TENANT,
 ) -> str:
     """A digest of a submission as validated (defaults filled in, wherever the client put
     the parameters), so that only a really different request counts as different. The
-    normal lane is left out, so digests stored before lanes existed still match."""
+    normal lane and the default tenant are left out, so digests stored before lanes and
+    tenants existed still match."""
     request: dict[str, JSON] = {
         "template": template,
         "params": params,
@@ -37,6 +40,8 @@ def request_digest(
     }
     if lane is not Lane.NORMAL:
         request["priority"] = lane.value
+    if tenant != DEFAULT_TENANT:
+        request["tenant"] = tenant
     canonical = orjson.dumps(request, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(canonical).hexdigest()
 
@@ -55,6 +60,7 @@ def build_records(
     callback_url: str | None = None,
     traceparent: str | None = None,
     lane: Lane = Lane.NORMAL,
+    tenant: str = DEFAULT_TENANT,
 ) -> tuple[Scenario, list[Task]]:
     """Roots start `queued` (leasable at once); every other task waits `pending`."""
     dependents: dict[str, list[str]] = {spec.name: [] for spec in plan.tasks}
@@ -87,6 +93,7 @@ def build_records(
             concurrency_key=spec.concurrency_key,
             concurrency_limit=spec.concurrency_limit,
             lane=lane,
+            tenant=tenant,
             affinity=spec.affinity,
         )
         for spec in plan.tasks
@@ -105,9 +112,10 @@ def build_records(
         request_digest=(
             None
             if idempotency_key is None
-            else request_digest(plan.template, plan.params, callback_url, lane)
+            else request_digest(plan.template, plan.params, callback_url, lane, tenant)
         ),
         traceparent=traceparent,
         lane=lane,
+        tenant=tenant,
     )
     return scenario, tasks

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from scenarist.core.errors import IdempotencyKeyReusedError, ParamError, ScenaristError
-from scenarist.core.model import Lane, Scenario, Task
+from scenarist.core.model import DEFAULT_TENANT, Lane, Scenario, Task
 from scenarist.core.step_cache import served_at_submit
 from scenarist.service.records import build_records
 
@@ -34,6 +34,7 @@ class SubmitRequest:
     callback_url: str | None = None
     traceparent: str | None = None  # its submit span's, when tracing is on
     lane: Lane = Lane.NORMAL
+    tenant: str = DEFAULT_TENANT
 
 
 # One item's answer: its submission, or the error that refused it (nothing stored).
@@ -73,6 +74,7 @@ async def submit_batch(
     for i, request in enumerate(requests):
         try:
             plan = orchestrator.catalog.plan(request.template, request.params)
+            tenant = orchestrator.known_tenant(request.tenant, field="tenant")
         except ScenaristError as error:
             outcomes[i] = error
             continue
@@ -91,6 +93,7 @@ async def submit_batch(
             callback_url=request.callback_url,
             traceparent=request.traceparent,
             lane=request.lane,
+            tenant=tenant,
         )
         built.append((i, scenario, tasks))
     stored = await orchestrator.store.create_scenarios([(s, t) for _, s, t in built])

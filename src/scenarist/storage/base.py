@@ -31,7 +31,9 @@ Conventions every backend follows (the conformance suite in tests/storage checks
 - Ready order inside a service: higher priority (the lane's offset + `min(level, 4)`,
   `core.model.queue_priority`: interactive, then normal, then batch) first, then older
   (`available_at`, else `queued_at`), then task id. A lease of several services
-  (`lease_services`) uses the same order across all of them.
+  (`lease_services`) uses the same order across all of them. With the catalog's tenants,
+  a lane's ready tasks are shared out across tenants first (core/tenants.py), each
+  tenant's in that order.
 """
 
 from __future__ import annotations
@@ -51,9 +53,11 @@ from scenarist.core.model import (
     Scenario,
     ScenarioStatus,
     Task,
+    TenantStats,
 )
 from scenarist.core.rerun import RerunRequest
 from scenarist.core.step_cache import CacheCount
+from scenarist.core.tenants import NO_TENANTS, Tenants
 from scenarist.core.usage import Usage, UsageTotal
 from scenarist.core.workers import WorkerRecord, WorkerSighting
 from scenarist.storage.watch import Watch
@@ -132,6 +136,10 @@ class Store(Protocol):
     async def queue_stats(self, *, now: float) -> list[QueueStats]:
         """One entry per service that has or had tasks, sorted by service name."""
 
+    async def tenant_stats(self, *, now: float) -> list[TenantStats]:
+        """Per tenant with ready (leasable at `now`) or processing tasks, every service
+        together, sorted by tenant."""
+
     async def usage_totals(self, *, since: float | None) -> list[UsageTotal]:
         """The usage totals of every hour starting at or after `since` (all when None),
         sorted by (hour, template, service, name). Retention does not remove them."""
@@ -149,6 +157,7 @@ class Store(Protocol):
         nonce: str,
         gates: Gates = NO_GATES,
         labels: Mapping[str, str] | None = None,
+        tenants: Tenants = NO_TENANTS,
     ) -> list[Task]:
         """Atomically take up to `max_tasks` ready tasks of `service` (see ready order),
         mark them `processing` with attempt += 1, token `f"{nonce}.{attempt}"`,
@@ -162,8 +171,12 @@ class Store(Protocol):
         one token a task), its group within `max_parallel` and its `concurrency_key`
         within `concurrency_limit` processing tasks, and only a task whose affinity
         admits a worker with `labels` (core/affinity.py: its `requires`, and its `prefers`
-        until it waited `prefer_wait`). A task held back stays queued and the lease goes
-        on in ready order."""
+        until it waited `prefer_wait`), and its tenant within its `max_in_flight`. A task
+        held back stays queued and the lease goes on in ready order.
+
+        With `tenants`, the ready tasks of a lane are shared out across the tenants by
+        weight (core/tenants.py fair_walk, the passes stored in the same step); without,
+        nothing is charged and the order is the ready order."""
 
     async def lease_services(
         self,
@@ -176,6 +189,7 @@ class Store(Protocol):
         nonce: str,
         gates: Gates = NO_GATES,
         labels: Mapping[str, str] | None = None,
+        tenants: Tenants = NO_TENANTS,
     ) -> list[Task]:
         """`lease` over several services in one atomic step (per shard): up to `max_tasks`
         ready tasks of any of `services`, in ready order across them (higher priority,

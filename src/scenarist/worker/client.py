@@ -142,9 +142,11 @@ class ScenaristClient:
         *,
         idempotency_key: str | None = None,
         priority: Priority | None = None,
+        tenant: str | None = None,
     ) -> Any:
-        """POST /generate; `priority` is the scenario's lane (None: the server's normal)."""
-        return self._call(Calls.submit(scenario, params, idempotency_key, priority))
+        """POST /generate; `priority` is the scenario's lane (None: the server's normal),
+        `tenant` whose fair share it takes (None: the token's, else the default one)."""
+        return self._call(Calls.submit(scenario, params, idempotency_key, priority, tenant))
 
     def submit_many(self, items: Sequence[SubmitItem | Mapping[str, Any]]) -> list[Any]:
         """Submit up to 1000 scenarios in one request (POST /generate/batch): one outcome
@@ -390,9 +392,10 @@ class AsyncScenaristClient:
         *,
         idempotency_key: str | None = None,
         priority: Priority | None = None,
+        tenant: str | None = None,
     ) -> Any:
         """ScenaristClient.submit, awaited."""
-        return await self._call(Calls.submit(scenario, params, idempotency_key, priority))
+        return await self._call(Calls.submit(scenario, params, idempotency_key, priority, tenant))
 
     async def submit_many(self, items: Sequence[SubmitItem | Mapping[str, Any]]) -> list[Any]:
         """ScenaristClient.submit_many, awaited."""

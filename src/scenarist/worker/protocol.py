@@ -70,6 +70,7 @@ class SubmitItem:
     idempotency_key: str | None = None
     callback_url: str | None = None
     priority: Priority | None = None  # None: the server's default lane (normal)
+    tenant: str | None = None  # None: the token's tenant, else the default one
 
     def body(self) -> dict[str, Any]:
         """The item as POST /generate/batch takes it."""
@@ -80,6 +81,8 @@ class SubmitItem:
             body["callback_url"] = self.callback_url
         if self.priority is not None:
             body["priority"] = self.priority
+        if self.tenant is not None:
+            body["tenant"] = self.tenant
         return body
 
 
@@ -279,11 +282,14 @@ class Calls:
         params: Mapping[str, Any],
         idempotency_key: str | None,
         priority: Priority | None = None,
+        tenant: str | None = None,
     ) -> Call:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         body: dict[str, Any] = {"scenario": scenario, "params": dict(params)}
         if priority is not None:
             body["priority"] = priority
+        if tenant is not None:
+            body["tenant"] = tenant
         return Call("POST", "/generate", body, headers)
 
     @staticmethod

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
+from scenarist.api.auth import Principal
 from scenarist.api.callback_policy import check_callback_url
 from scenarist.api.deps import CLIENT_SCHEME, AppServices, Client, Services, get_services
 from scenarist.api.limits import is_json_media_type
@@ -28,6 +29,7 @@ from scenarist.api.schemas import (
     PlannedTask,
 )
 from scenarist.core.model import ScenarioPlan, Task
+from scenarist.core.tenants import DEFAULT_TENANT, Tenants
 from scenarist.service.submission import Submission
 
 IDEMPOTENCY_KEY_MAX = 200
@@ -58,9 +60,9 @@ class GenerateRoute(APIRoute):
             if body is None:
                 return await standard(request)
             services = await get_services(request)
-            await CLIENT_SCHEME(request)
+            client = await CLIENT_SCHEME(request)
             return await submit_and_answer(
-                services, body, idempotency_key=key, traceparent=headers.get("traceparent")
+                services, body, client, idempotency_key=key, traceparent=headers.get("traceparent")
             )
 
         return handle_generate
@@ -121,7 +123,7 @@ async def generate(
         GenerateCreate, Body(openapi_examples={"seed": {"value": SEED_GENERATE_EXAMPLE}})
     ],
     services: Services,
-    _: Client,
+    client: Client,
     response: Response,
     *,
     idempotency_key: IdempotencyKey = None,
@@ -135,13 +137,14 @@ async def generate(
         response.status_code = 200
         return dry_run_public(services.orchestrator.plan(body.scenario, params))
     return await submit_and_answer(
-        services, body, idempotency_key=idempotency_key, traceparent=traceparent
+        services, body, client, idempotency_key=idempotency_key, traceparent=traceparent
     )
 
 
 async def submit_and_answer(
     services: AppServices,
     body: GenerateCreate,
+    client: Principal,
     *,
     idempotency_key: str | None,
     traceparent: str | None,
@@ -149,6 +152,7 @@ async def submit_and_answer(
     """The submission itself, for both handlers: 201 with the scenario, or 200 with the
     one an Idempotency-Key replay names."""
     params = body.merged_params()
+    tenant = tenant_of(body.tenant, client, services.orchestrator.tenants)
     if body.callback_url is not None:
         await check_callback_url(str(body.callback_url), services.settings)
     orchestrator = services.orchestrator
@@ -160,6 +164,7 @@ async def submit_and_answer(
             idempotency_key=idempotency_key,
             callback_url=callback_url,
             lane=body.priority,
+            tenant=tenant,
         )
     else:  # a trace per scenario (decision 43), continuing the caller's when it sent one
         with services.tracing.submit_span(body.scenario, traceparent) as span:
@@ -170,6 +175,7 @@ async def submit_and_answer(
                 callback_url=callback_url,
                 traceparent=span.header,
                 lane=body.priority,
+                tenant=tenant,
             )
             span.scenario(submission.scenario.id, submission.created)
     headers = {} if submission.created else {"Idempotent-Replayed": "true"}
@@ -179,6 +185,14 @@ async def submit_and_answer(
         headers=headers,
         media_type="application/json",
     )
+
+
+def tenant_of(asked: str | None, client: Principal, tenants: Tenants) -> str:
+    """The tenant a submission named, else its token's name when the catalog has such a
+    tenant, else `default` (decision 79)."""
+    if asked is not None:
+        return asked
+    return client.name if client.name is not None and client.name in tenants else DEFAULT_TENANT
 
 
 def generated_body(submission: Submission) -> bytes:

@@ -12,13 +12,15 @@ import orjson
 from fastapi import APIRouter, Response
 from pydantic import ValidationError
 
+from scenarist.api.auth import Principal
 from scenarist.api.batch_schemas import GenerateBatchCreate, GenerateBatchItem, GenerateBatchPublic
 from scenarist.api.callback_policy import check_callback_url
 from scenarist.api.deps import Client, Services
 from scenarist.api.problems import Problem, problem_of, problem_responses, validation_problem
-from scenarist.api.routers.generate import TraceParentHeader
+from scenarist.api.routers.generate import TraceParentHeader, tenant_of
 from scenarist.api.tracing_config import SubmitSpan
 from scenarist.core.errors import ScenaristError
+from scenarist.core.tenants import Tenants
 from scenarist.service.submission import Outcome, Submission, SubmitRequest
 from scenarist.settings import Settings
 
@@ -37,10 +39,13 @@ router = APIRouter(tags=["scenarios"])
 async def generate_batch(
     body: GenerateBatchCreate,
     services: Services,
-    _: Client,
+    client: Client,
     traceparent: TraceParentHeader = None,
 ) -> Response:
-    answers: list[Outcome | Problem | SubmitRequest] = [checked_item(i) for i in body.items]
+    tenants = services.orchestrator.tenants
+    answers: list[Outcome | Problem | SubmitRequest] = [
+        checked_item(i, client, tenants) for i in body.items
+    ]
     with_callback = [
         (i, a.callback_url)
         for i, a in enumerate(answers)
@@ -71,7 +76,9 @@ async def generate_batch(
     return Response(batch_body(answers), media_type="application/json")
 
 
-def checked_item(item: dict[str, Any]) -> SubmitRequest | Problem:
+def checked_item(
+    item: dict[str, Any], client: Principal, tenants: Tenants
+) -> SubmitRequest | Problem:
     """The item as a SubmitRequest, or the problem that refuses it (its fields named
     relative to the item; the answer says which item)."""
     try:
@@ -84,7 +91,12 @@ def checked_item(item: dict[str, Any]) -> SubmitRequest | Problem:
         return problem_of(error)
     callback = str(parsed.callback_url) if parsed.callback_url is not None else None
     return SubmitRequest(
-        parsed.scenario, params, parsed.idempotency_key, callback, lane=parsed.priority
+        parsed.scenario,
+        params,
+        parsed.idempotency_key,
+        callback,
+        lane=parsed.priority,
+        tenant=tenant_of(parsed.tenant, client, tenants),
     )
 
 

@@ -28,7 +28,8 @@ async def metrics(services: Services, _: Caller) -> Response:
     usage = await services.orchestrator.usage_totals()
     live = await services.orchestrator.workers.live_per_service()
     cache = await services.orchestrator.cache_counts()
+    tenants = await services.orchestrator.tenant_stats()
     return Response(
-        services.metrics.exposition(queues, usage, live_workers=live, cache=cache),
+        services.metrics.exposition(queues, usage, live_workers=live, cache=cache, tenants=tenants),
         media_type=CONTENT_TYPE_LATEST,
     )

@@ -23,6 +23,7 @@ from scenarist.api.worker_schemas import (
     QueuePublic,
     ServicesLeaseCreate,
     ServicesLeasePublic,
+    TenantPublic,
 )
 from scenarist.core.model import Task
 from scenarist.settings import Role
@@ -126,4 +127,8 @@ def check_declared(services: AppServices, names: Sequence[str], *, field: str) -
 async def list_queues(services: Services, _: Caller) -> QueueList:
     stats = await services.orchestrator.queue_stats()
     warnings = await services.orchestrator.affinity_warnings(stats)
-    return QueueList(queues=[QueuePublic.of(s, warnings.get(s.service, ())) for s in stats])
+    tenants = await services.orchestrator.tenant_stats()
+    return QueueList(
+        queues=[QueuePublic.of(s, warnings.get(s.service, ())) for s in stats],
+        tenants=[TenantPublic.of(t) for t in tenants],
+    )

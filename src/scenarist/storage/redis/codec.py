@@ -23,11 +23,13 @@ JSON *strings* so the scripts store them verbatim and never re-encode user data:
     kk concurrency key  kl its limit (both absent without `concurrency`, core/gates.py)
     ln priority lane (absent: normal; its queue priority is the lane's, decision 77)
     af affinity {requires, prefers, prefer_wait} (absent: any worker; core/affinity.py)
+    tn tenant (absent: the default one; its ready queues are its own, decision 79)
+    tf processing and counted in its tenant's tasks in flight P.."tf" (1 or absent)
 
 Scenario hash: "tol" counts its tolerated failures, "g" its unexpanded live groups (the
 total is still growing), "nx" the plan index the next instance takes (no "#": none of
 them is a status counter), "hp" that it has max_parallel tasks, "mp:<group>" how many
-tasks of that max_parallel group are processing.
+tasks of that max_parallel group are processing, "tn" its tenant (absent: default).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from scenarist.core.affinity import Affinity
 from scenarist.core.errors import ParamError
 from scenarist.core.lifecycle import count_progress
 from scenarist.core.model import (
+    DEFAULT_TENANT,
     JSON,
     Event,
     Lane,
@@ -147,6 +150,8 @@ def encode_task(task: Task, index: int, statuses: Mapping[str, TaskStatus]) -> s
         record["ln"] = task.lane.value
     if task.affinity is not None:
         record["af"] = task.affinity.to_json()
+    if task.tenant != DEFAULT_TENANT:  # absent: default, as every record before tenants
+        record["tn"] = task.tenant
     return dump_json(record)
 
 
@@ -209,6 +214,7 @@ def decode_task(scenario_id: str, name: str, raw: str, inputs: str | None = None
         cached=bool(get("ch")),
         lane=_LANES[get("ln") or "normal"],
         affinity=None if get("af") is None else Affinity.from_json(get("af")),
+        tenant=get("tn") or DEFAULT_TENANT,
         cached_from=get("cf"),
         concurrency_key=get("kk"),
         concurrency_limit=get("kl"),
@@ -284,6 +290,8 @@ def scenario_fields(scenario: Scenario, tasks: Sequence[Task]) -> dict[str, str]
         fields["tp"] = scenario.traceparent
     if scenario.lane is not Lane.NORMAL:
         fields["ln"] = scenario.lane.value
+    if scenario.tenant != DEFAULT_TENANT:
+        fields["tn"] = scenario.tenant
     progress = count_progress((t.service, t.status) for t in tasks)
     for status, n in progress.by_status.items():
         fields[f"#{status}"] = str(n)
@@ -334,6 +342,7 @@ def decode_scenario(scenario_id: str, fields: Mapping[str, str]) -> Scenario:
         traceparent=fields.get("tp"),
         tolerated_failures=int(fields.get("tol") or 0),
         lane=_LANES[fields.get("ln") or "normal"],
+        tenant=fields.get("tn") or DEFAULT_TENANT,
     )
 
 

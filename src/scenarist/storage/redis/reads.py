@@ -19,6 +19,7 @@ from scenarist.core.model import (
     Scenario,
     ScenarioStatus,
     Task,
+    TenantStats,
 )
 from scenarist.core.usage import UsageTotal, usage_hour
 from scenarist.storage.redis.codec import (
@@ -166,6 +167,21 @@ def queue_stats(rows: list[list[Any]], *, now: float) -> list[QueueStats]:
         for service, (ready, delayed, in_flight, oldest, held, by_key, tokens, at) in sorted(
             merged.items()
         )
+    ]
+
+
+def tenant_stats(rows: list[list[Any]]) -> list[TenantStats]:
+    """Merge the per-shard rows of tenant_stats.lua into one entry per tenant."""
+    merged: dict[str, list[int]] = {}
+    for flat in rows:
+        for j in range(0, len(flat), 3):
+            entry = merged.setdefault(str(flat[j]), [0, 0])
+            entry[0] += int(flat[j + 1])
+            entry[1] += int(flat[j + 2])
+    return [
+        TenantStats(tenant, ready, max(in_flight, 0))
+        for tenant, (ready, in_flight) in sorted(merged.items())
+        if ready > 0 or in_flight > 0
     ]
 
 

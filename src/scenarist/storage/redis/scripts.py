@@ -57,6 +57,7 @@ OPERATIONS = (
     "callbacks_finish",
     "promote",
     "stats",
+    "tenant_stats",
     "heads",
     "cache_clear",
     "gate_reserve",

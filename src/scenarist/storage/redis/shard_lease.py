@@ -35,9 +35,11 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from scenarist.core.errors import NotRunnableError
 from scenarist.core.gates import NO_GATES, Gates, ServiceGate
 from scenarist.core.model import MAX_PRIORITY, QUEUE_PRIORITIES, Task
 from scenarist.core.ready_order import ReadyRank, ready_rank
+from scenarist.core.tenants import NO_TENANTS, Tenants
 from scenarist.storage.redis.codec import decode_task, dump_json, ts
 from scenarist.storage.redis.failures import locate
 from scenarist.storage.redis.gate_slots import GateSlots, gated
@@ -52,6 +54,19 @@ Quotas = dict[str, int]  # gated service -> tasks a shard's script may still tak
 
 
 NO_GATES_JSON = "{}"
+NO_TENANTS_JSON = "{}"
+
+
+def tenants_json(tenants: Tenants) -> str:
+    """The catalog's tenants as _lease.lua's `new_room` reads them: weight `w`, and the
+    cap only when there is one (a JSON null would be a true value in Lua)."""
+    encoded: dict[str, dict[str, float]] = {}
+    for name, policy in tenants.items():
+        entry: dict[str, float] = {"w": policy.weight}
+        if policy.max_in_flight is not None:
+            entry["cap"] = policy.max_in_flight
+        encoded[name] = entry
+    return dump_json(encoded)
 
 
 def quota_json(quotas: Quotas) -> str:
@@ -97,11 +112,19 @@ class Leaser:
         now: float,
         gates: Gates = NO_GATES,
         lease_seconds: float | None = None,
+        tenants: Tenants = NO_TENANTS,
     ) -> list[Task]:
         space = self._space
         if space.shard_count == 1:  # one script sees every counter
             gated_args = (*args, gates_json(gates, services))
-            return await self._lease_shard(space.shard(0), services, max_tasks, gated_args)
+            return await self._lease_shard(
+                space.shard(0), services, max_tasks, gated_args, tenants_json(tenants)
+            )
+        if tenants:  # the store refuses them at submit; a lease is told the same
+            raise NotRunnableError(
+                "Redis Cluster does not run the catalog's tenants (one Redis node and SQLite do)",
+                field="tenants",
+            )
         if not gated(gates, services):
             return await self._lease_planned(services, max_tasks, args, None, now)
         # Room under the caps and buckets first, in their own slots (gate_slots.py).
@@ -198,17 +221,22 @@ class Leaser:
         return leased
 
     async def _lease_shard(
-        self, shard: ShardKeys, services: Sequence[str], wanted: int, args: tuple[str, ...]
+        self,
+        shard: ShardKeys,
+        services: Sequence[str],
+        wanted: int,
+        args: tuple[str, ...],
+        tenants: str = NO_TENANTS_JSON,
     ) -> list[Task]:
         """The tasks leased on `shard` (lease_ready in _lease.lua)."""
         if len(services) == 1:
             keys = [shard.prefix, *shard.ready_queues(services[0]), shard.delayed(services[0])]
-            flat = await self._scripts.run("lease", keys, [services[0], wanted, *args])
+            flat = await self._scripts.run("lease", keys, [services[0], wanted, *args, tenants])
         else:
             keys = [shard.prefix]
             for service in services:
                 keys += [*shard.ready_queues(service), shard.delayed(service)]
-            flat = await self._scripts.run("lease_many", keys, [wanted, *args, *services])
+            flat = await self._scripts.run("lease_many", keys, [wanted, *args, tenants, *services])
         leased = []
         for j in range(0, len(flat), 3):
             sid, name = locate(flat[j])

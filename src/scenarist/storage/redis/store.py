@@ -26,9 +26,11 @@ from scenarist.core.model import (
     ScenarioStatus,
     Task,
     TaskStatus,
+    TenantStats,
 )
 from scenarist.core.rerun import RerunRequest
 from scenarist.core.step_cache import CacheCount, served_at_submit
+from scenarist.core.tenants import DEFAULT_TENANT, NO_TENANTS, Tenants
 from scenarist.core.transitions import LEASE_EXPIRED_ERROR
 from scenarist.core.usage import Usage, UsageTotal
 from scenarist.core.workers import WorkerRecord, WorkerSighting
@@ -77,9 +79,16 @@ def as_stored(scenario: Scenario, tasks: Sequence[Task]) -> Scenario:
 def refuse_unrunnable(scenario: Scenario, tasks: Sequence[Task], *, shards: int) -> None:
     """A `concurrency` key runs on one Redis node only (decision 68: its count lives in a
     shard): on Redis Cluster such a plan is refused, the task named, never run as if the
-    key were absent."""
+    key were absent. Tenants' fair share is the same (decision 79): a scenario of another
+    tenant than `default` is refused there."""
     if shards == 1:
         return
+    if scenario.tenant != DEFAULT_TENANT:
+        raise NotRunnableError(
+            f"tenant {scenario.tenant!r}: Redis Cluster does not run tenants (a single "
+            "Redis node and SQLite do)",
+            field="tenant",
+        )
     for task in tasks:
         if task.concurrency_key is not None:
             raise NotRunnableError(
@@ -251,6 +260,14 @@ class RedisStore:
         return await reads.read_events(self._client, shard, scenario_id, after=after, limit=limit)
 
     @translate_errors
+    async def tenant_stats(self, *, now: float) -> list[TenantStats]:
+        rows = [
+            await self._scripts.run("tenant_stats", [s.prefix, s.services], [ts(now)])
+            for s in self._space.shards()
+        ]
+        return reads.tenant_stats(rows)
+
+    @translate_errors
     async def queue_stats(self, *, now: float) -> list[QueueStats]:
         rows = [
             await self._scripts.run("stats", [s.prefix, s.services, s.in_flight], [ts(now)])
@@ -288,12 +305,14 @@ class RedisStore:
         nonce: str,
         gates: Gates = NO_GATES,
         labels: Mapping[str, str] | None = None,
+        tenants: Tenants = NO_TENANTS,
     ) -> list[Task]:
         """In ready order across every shard of the service (see shard_lease.py)."""
         args = (opt(lease_seconds), opt(worker_id), ts(now), nonce, dump_json(labels or {}))
         return await self._leaser.lease(
-            [service], max_tasks, args, now=now, gates=gates, lease_seconds=lease_seconds
-        )
+            [service], max_tasks, args, now=now, gates=gates, lease_seconds=lease_seconds,
+            tenants=tenants,
+        )  # fmt: skip
 
     @translate_errors
     async def lease_services(
@@ -307,13 +326,15 @@ class RedisStore:
         nonce: str,
         gates: Gates = NO_GATES,
         labels: Mapping[str, str] | None = None,
+        tenants: Tenants = NO_TENANTS,
     ) -> list[Task]:
         """One script per shard over every listed service (lease_many.lua)."""
         unique = list(dict.fromkeys(services))
         args = (opt(lease_seconds), opt(worker_id), ts(now), nonce, dump_json(labels or {}))
         return await self._leaser.lease(
-            unique, max_tasks, args, now=now, gates=gates, lease_seconds=lease_seconds
-        )
+            unique, max_tasks, args, now=now, gates=gates, lease_seconds=lease_seconds,
+            tenants=tenants,
+        )  # fmt: skip
 
     @translate_errors
     async def claim(

@@ -9,7 +9,15 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from scenarist.core.errors import ScenarioNotFoundError
-from scenarist.core.model import Event, Progress, QueueStats, Scenario, ScenarioStatus, Task
+from scenarist.core.model import (
+    Event,
+    Progress,
+    QueueStats,
+    Scenario,
+    ScenarioStatus,
+    Task,
+    TenantStats,
+)
 from scenarist.core.usage import UsageTotal, usage_hour
 from scenarist.storage.sqlite.rows import (
     decode_cursor,
@@ -197,3 +205,14 @@ def usage_totals(conn: sqlite3.Connection, *, since: float | None) -> list[Usage
         (-math.inf if since is None else usage_hour(since),),
     ).fetchall()
     return [UsageTotal(*row) for row in rows]
+
+
+def tenant_stats(conn: sqlite3.Connection, *, now: float) -> list[TenantStats]:
+    rows = conn.execute(
+        "SELECT tenant, "
+        "SUM(status = 'queued' AND (available_at IS NULL OR available_at <= ?)), "
+        "SUM(status = 'processing') FROM tasks WHERE status IN ('queued', 'processing') "
+        "GROUP BY tenant ORDER BY tenant",
+        (now,),
+    ).fetchall()
+    return [TenantStats(t, int(r), int(f)) for t, r, f in rows if r or f]

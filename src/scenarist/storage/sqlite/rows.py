@@ -65,6 +65,7 @@ def task_to_row(task: Task, seq: int) -> tuple[object, ...]:
         task.concurrency_key,
         task.concurrency_limit,
         None if task.affinity is None else dumps(task.affinity.to_json()),
+        task.tenant,
     )
 
 
@@ -73,8 +74,8 @@ INSERT INTO tasks (id, scenario_id, seq, name, service, payload, depends_on, dep
                    level, priority, status, attempt, max_attempts, timeout_seconds,
                    created_at, available_at, queued_at, waiting, need, optional, group_spec,
                    join_spec, max_parallel, parallel_group, cache_ttl, concurrency_key,
-                   concurrency_limit, affinity)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   concurrency_limit, affinity, tenant)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 
@@ -125,6 +126,7 @@ def row_to_task(row: sqlite3.Row, inputs: tuple[Mapping[str, JSON], ...] = ()) -
         concurrency_limit=row["concurrency_limit"],
         lane=lane_of_priority(row["priority"]),
         affinity=None if row["affinity"] is None else Affinity.from_json(loads(row["affinity"])),
+        tenant=row["tenant"],
     )
 
 
@@ -156,6 +158,7 @@ def row_to_scenario(row: sqlite3.Row, progress: Progress) -> Scenario:
         traceparent=row["traceparent"],
         tolerated_failures=row["tolerated"],
         lane=Lane(row["lane"]),
+        tenant=row["tenant"],
     )
 
 

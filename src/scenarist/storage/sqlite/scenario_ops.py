@@ -37,7 +37,8 @@ def create_scenario(
             return get_scenario(conn, existing["id"]), False
     conn.execute(
         "INSERT INTO scenarios (id, template, params, status, created_at, idempotency_key, "
-        "callback_url, request_digest, traceparent, lane) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "callback_url, request_digest, traceparent, lane, tenant) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             scenario.id,
             scenario.template,
@@ -49,6 +50,7 @@ def create_scenario(
             scenario.request_digest,
             scenario.traceparent,
             scenario.lane.value,
+            scenario.tenant,
         ),
     )
     conn.executemany(INSERT_TASK, [task_to_row(task, seq) for seq, task in enumerate(tasks)])

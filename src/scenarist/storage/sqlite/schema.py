@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 14
+SCHEMA_VERSION = 15
 BUSY_TIMEOUT_MS = 10_000  # other processes writing the same file wait this long at most
 SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 
@@ -54,7 +54,8 @@ CREATE TABLE IF NOT EXISTS scenarios (
     request_digest TEXT,
     traceparent TEXT,
     tolerated INTEGER NOT NULL DEFAULT 0,
-    lane TEXT NOT NULL DEFAULT 'normal'
+    lane TEXT NOT NULL DEFAULT 'normal',
+    tenant TEXT NOT NULL DEFAULT 'default'
 );
 CREATE INDEX IF NOT EXISTS scenarios_by_created ON scenarios (created_at, id);
 CREATE INDEX IF NOT EXISTS scenarios_by_status ON scenarios (status, created_at, id);
@@ -110,6 +111,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     concurrency_key TEXT,
     concurrency_limit INTEGER,
     affinity TEXT,
+    tenant TEXT NOT NULL DEFAULT 'default',
     ready_at REAL GENERATED ALWAYS AS (COALESCE(available_at, queued_at)) VIRTUAL
 );
 CREATE INDEX IF NOT EXISTS tasks_by_scenario ON tasks (scenario_id, seq);
@@ -178,6 +180,22 @@ CREATE TABLE IF NOT EXISTS workers (
 ) WITHOUT ROWID
 """
 DDL += WORKERS_TABLE + ";"
+
+# Tenants' fair share (core/tenants.py, decision 79): each (service, tenant)'s pass, and
+# each service's virtual time under the tenant ''. Written only when the catalog has
+# tenants; a lease of a tenant's rows walks tasks_ready_by_tenant.
+TENANTS_DDL = (
+    """CREATE TABLE IF NOT EXISTS fair_passes (
+    service TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    pass REAL NOT NULL,
+    PRIMARY KEY (service, tenant)
+) WITHOUT ROWID""",
+    """CREATE INDEX IF NOT EXISTS tasks_ready_by_tenant
+    ON tasks (service, tenant, priority DESC, ready_at, id, available_at)
+    WHERE status = 'queued'""",
+)
+DDL += ";".join(TENANTS_DDL) + ";"
 
 # The runs a rerun ended (decision 60), the last `history_limit` of each task; they go
 # with their scenario (the purge deletes the scenario row).
@@ -316,6 +334,13 @@ MIGRATE_V12_TO_V13 = ("ALTER TABLE scenarios ADD COLUMN lane TEXT NOT NULL DEFAU
 # Version 13 -> 14: a task's worker affinity (decision 78), its rendered `requires`,
 # `prefers` and `prefer_wait` as JSON; NULL (older rows): any worker.
 MIGRATE_V13_TO_V14 = ("ALTER TABLE tasks ADD COLUMN affinity TEXT",)
+# Version 14 -> 15: a scenario's tenant on it and on its tasks (decision 79), and the
+# passes of the tenants' fair share; older rows are the default tenant's.
+MIGRATE_V14_TO_V15 = (
+    "ALTER TABLE scenarios ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default'",
+    "ALTER TABLE tasks ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default'",
+    *TENANTS_DDL,
+)
 MIGRATIONS = {
     1: MIGRATE_V1_TO_V2,
     2: MIGRATE_V2_TO_V3,
@@ -330,6 +355,7 @@ MIGRATIONS = {
     11: MIGRATE_V11_TO_V12,
     12: MIGRATE_V12_TO_V13,
     13: MIGRATE_V13_TO_V14,
+    14: MIGRATE_V14_TO_V15,
 }
 
 

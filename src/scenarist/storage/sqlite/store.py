@@ -34,9 +34,11 @@ from scenarist.core.model import (
     Scenario,
     ScenarioStatus,
     Task,
+    TenantStats,
 )
 from scenarist.core.rerun import RerunRequest
 from scenarist.core.step_cache import CacheCount
+from scenarist.core.tenants import NO_TENANTS, Tenants
 from scenarist.core.usage import Usage, UsageTotal
 from scenarist.core.workers import WorkerRecord, WorkerSighting
 from scenarist.storage.base import CompletionItem
@@ -208,6 +210,9 @@ class SqliteStore:
     async def queue_stats(self, *, now: float) -> list[QueueStats]:
         return await self._read(lambda conn: reads.queue_stats(conn, now=now))
 
+    async def tenant_stats(self, *, now: float) -> list[TenantStats]:
+        return await self._read(lambda conn: reads.tenant_stats(conn, now=now))
+
     async def usage_totals(self, *, since: float | None) -> list[UsageTotal]:
         return await self._read(lambda conn: reads.usage_totals(conn, since=since))
 
@@ -224,6 +229,7 @@ class SqliteStore:
         nonce: str,
         gates: Gates = NO_GATES,
         labels: Mapping[str, str] | None = None,
+        tenants: Tenants = NO_TENANTS,
     ) -> list[Task]:
         return await self.lease_services(
             [service],
@@ -234,6 +240,7 @@ class SqliteStore:
             nonce=nonce,
             gates=gates,
             labels=labels,
+            tenants=tenants,
         )
 
     async def lease_services(
@@ -247,6 +254,7 @@ class SqliteStore:
         nonce: str,
         gates: Gates = NO_GATES,
         labels: Mapping[str, str] | None = None,
+        tenants: Tenants = NO_TENANTS,
     ) -> list[Task]:
         return await self._write(
             lambda conn, changes: task_ops.lease(
@@ -260,6 +268,7 @@ class SqliteStore:
                 nonce=nonce,
                 gates=gates,
                 labels=labels,
+                tenants=tenants,
             )
         )
 

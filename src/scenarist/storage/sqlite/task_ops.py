@@ -19,9 +19,11 @@ from scenarist.core.gates import NO_GATES, Bucket, Gates, LeaseCounts, LeaseRoom
 from scenarist.core.group_expansion import Payloads, complete_steps, released_names
 from scenarist.core.model import JSON, Completion, Task, TaskStatus
 from scenarist.core.model import task_id as task_id_of
+from scenarist.core.tenants import NO_TENANTS, Tenants
 from scenarist.core.usage import Usage
 from scenarist.storage.sqlite.cache_ops import make_ready, write_entry
 from scenarist.storage.sqlite.expansion import apply_steps, next_seq
+from scenarist.storage.sqlite.fair_lease import fair_rows
 from scenarist.storage.sqlite.rows import row_to_task
 from scenarist.storage.sqlite.transitions import (
     Changes,
@@ -96,6 +98,9 @@ def lease_counts(conn: sqlite3.Connection) -> LeaseCounts:
         ),
         group_running=lambda scenario_id, group: running_in_group(conn, scenario_id, group),
         bucket=bucket,
+        tenant_running=lambda tenant: one(
+            "SELECT COUNT(*) FROM tasks WHERE tenant = ? AND status = 'processing'", tenant
+        ),
     )
 
 
@@ -177,10 +182,16 @@ def lease(
     nonce: str,
     gates: Gates = NO_GATES,
     labels: Mapping[str, str] | None = None,
+    tenants: Tenants = NO_TENANTS,
 ) -> list[Task]:
-    rows, room = gated_rows(
-        conn, list(dict.fromkeys(services)), gates, now, max_tasks, labels=labels or {}
-    )
+    distinct = list(dict.fromkeys(services))
+    if tenants:
+        rows, room = fair_rows(
+            conn, READY_TASKS, distinct, lease_counts(conn), gates=gates, tenants=tenants,
+            now=now, max_tasks=max_tasks, labels=labels or {}, candidate=candidate,
+        )  # fmt: skip
+    else:
+        rows, room = gated_rows(conn, distinct, gates, now, max_tasks, labels=labels or {})
     leased = [
         start_lease(
             conn,

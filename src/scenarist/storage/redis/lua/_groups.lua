@@ -102,6 +102,7 @@ local function shared_members(g, status, now_s)
   if g.op then parts[#parts + 1] = ',"op":true' end
   if g.ln then parts[#parts + 1] = ',"ln":' .. cjson.encode(g.ln) end
   if g.af then parts[#parts + 1] = ',"af":' .. cjson.encode(g.af) end
+  if g.tn then parts[#parts + 1] = ',"tn":' .. cjson.encode(g.tn) end
   if g.mp ~= nil then
     parts[#parts + 1] = ',"mp":' .. cjson.encode(g.mp) .. ',"pg":' .. cjson.encode(g.pg)
   end
@@ -137,7 +138,7 @@ local function add_instances(sid, g, ctx)
     local index, payload = take_index(sid, ctx), ctx.rendered[k]
     local t = {i = index, v = g.v, p = payload, d = depends_on, D = dependents, l = g.l,
       a = 0, m = g.m, o = g.o, n = g.n, s = status, c = ctx.now_s, j = g.j, op = g.op,
-      mp = g.mp, pg = g.pg, ln = g.ln, af = g.af}
+      mp = g.mp, pg = g.pg, ln = g.ln, af = g.af, tn = g.tn}
     if status == 'queued' then t.q = ctx.now_s end
     cache[sid][name] = t
     hset[#hset + 1] = name
@@ -164,7 +165,8 @@ local function add_instances(sid, g, ctx)
   -- Queued at now, so never delayed; unpack() of too many arguments would overflow the
   -- Lua C stack, hence the chunks.
   if #adds > 0 then
-    local key = queue_key(g.v, priority(g))
+    if g.tn then redis.call('SADD', tenants_key(g.v), g.tn) end
+    local key = queue_key(g.v, priority(g), g.tn)
     for first = 1, #adds, 7000 do
       redis.call('ZADD', key, unpack(adds, first, math.min(first + 6999, #adds)))
     end

@@ -32,10 +32,14 @@ local function bucket_tokens(svc, rate, burst, now)
   return math.min(burst, tonumber(tokens) + elapsed * rate)
 end
 
--- `labels`: the leasing worker's (core/affinity.py), {} for none.
-local function new_room(gates, now, labels)
+-- `labels`: the leasing worker's (core/affinity.py), {} for none. `tenants`: the
+-- catalog's, name -> {w = weight, cap = max_in_flight (optional)}, {} for none: then no
+-- pass moves and every turn is equal (core/tenants.py FairShare).
+local function new_room(gates, now, labels, tenants)
+  tenants = tenants or {}
   return {gates = gates, now = now, labels = labels or {}, taken = {}, tokens = {}, spent = {},
-    keys = {}, groups = {}, flying = {}}
+    keys = {}, groups = {}, flying = {}, tenants = tenants, charging = next(tenants) ~= nil,
+    tenant_flying = {}, passes = {}, moved = {}}
 end
 
 local function has_labels(labels, wanted)
@@ -83,8 +87,8 @@ local function service_room(room, svc)
 end
 
 -- LeaseRoom.admit: the worker's affinity (nothing counted when it fails), the service's
--- room, then the group's, then the key's; a task admitted
--- counts against all three for the rest of the walk.
+-- room, then the group's, the key's and the tenant's; a task admitted counts against
+-- all four for the rest of the walk.
 local function gate_admit(room, sid, t)
   if not affinity_admits(room, t) then return false end
   local left = service_room(room, t.v)
@@ -97,8 +101,17 @@ local function gate_admit(room, sid, t)
   if t.kk then
     if room.keys[t.kk] == nil then room.keys[t.kk] = tonumber(redis.call('HGET', K_KEYS, t.kk) or '0') end
     if room.keys[t.kk] >= t.kl then return false end
-    room.keys[t.kk] = room.keys[t.kk] + 1
   end
+  local tn = t.tn or 'default'
+  local policy = room.tenants[tn]
+  if policy and policy.cap then
+    if room.tenant_flying[tn] == nil then
+      room.tenant_flying[tn] = tonumber(redis.call('HGET', K_TENANT_FLIGHT, tn) or '0')
+    end
+    if room.tenant_flying[tn] >= policy.cap then return false end
+    room.tenant_flying[tn] = room.tenant_flying[tn] + 1
+  end
+  if t.kk then room.keys[t.kk] = room.keys[t.kk] + 1 end
   if group then room.groups[group] = room.groups[group] + 1 end
   room.taken[t.v] = (room.taken[t.v] or 0) + 1
   local g = room.gates[t.v]
@@ -117,55 +130,147 @@ local function store_buckets(room)
   end
 end
 
--- The lease's walk over the ready queues of `services` (queue keys from
--- `queue_of(s, prio)`), best first across them: higher priority, then the older score,
--- then task id. `more(svc)` says how many more entries of the service the walk wants (0:
--- it looks at the service no further); a service whose cap, bucket or quota is exhausted
--- is looked at no further either. `visit(id, sid, name, t, score)` says what became of
--- the entry: 'gone' (it left the queue: taken, or a stale entry dropped), 'kept' (it
--- stays, and counts for the caller) or 'passed' (it stays, held back). At most HELD_SCAN
--- entries are passed over per queue, so a long run of held tasks bounds the call.
+-- Fair share (core/tenants.py FairShare): a (service, tenant)'s pass and a service's
+-- virtual time, read once per call from P.."fp" and moved in memory by charge().
+local function stored_pass(room, field)
+  local value = room.passes[field]
+  if value == nil then
+    value = tonumber(redis.call('HGET', K_PASSES, field) or '') or false
+    room.passes[field] = value
+  end
+  return value or nil
+end
+
+local function turn(room, svc, tn)
+  if not room.charging then return 0 end
+  local virtual = stored_pass(room, svc .. '|') or 0
+  local own = stored_pass(room, svc .. '|' .. tn)
+  if own == nil then return virtual end
+  return math.max(own, virtual)
+end
+
+local function charge(room, svc, tn)
+  if not room.charging then return end
+  local now_turn = turn(room, svc, tn)
+  local policy = room.tenants[tn]
+  room.passes[svc .. '|' .. tn] = now_turn + 1.0 / (policy and policy.w or 1)
+  room.passes[svc .. '|'] = now_turn
+  room.moved[svc .. '|' .. tn] = true
+  room.moved[svc .. '|'] = true
+end
+
+local function store_passes(room)
+  local flat = {}
+  for field in pairs(room.moved) do
+    flat[#flat + 1] = field
+    flat[#flat + 1] = fmt(room.passes[field])
+  end
+  if #flat > 0 then redis.call('HSET', K_PASSES, unpack(flat)) end
+end
+
+local function lane_of(prio)
+  if prio >= 5 then return 2 end
+  return prio >= 0 and 1 or 0
+end
+
+-- The lease's walk over the ready queues of `services`, in the fair order of
+-- core/tenants.py fair_walk: one stream per (service, tenant), its queues from the
+-- highest priority down (the default tenant's queue keys from `queue_of(s, prio)`, the
+-- other tenants' of P.."tn:"..svc derived); among the streams whose head is in the
+-- highest lane with a head, each service's tenant with the smallest turn (ties: the
+-- ready order of the heads), and of those the service whose head comes first in ready
+-- order (higher priority, older score, task id). Without tenants every turn is 0: the
+-- ready order across the services. `more(svc)` says how many more entries of the service
+-- the walk wants (0: it looks at the service no further); a service whose cap, bucket or
+-- quota is exhausted is looked at no further either. `visit(key, id, sid, name, t,
+-- score)` says what became of the entry: 'taken' (the lease took it: its tenant is
+-- charged), 'gone' (it left the queue: a stale entry dropped), 'kept' (it stays, and
+-- counts for the caller, charged as taken) or 'passed' (it stays, held back). At most
+-- HELD_SCAN entries are passed over per queue, so a long run of held tasks bounds the call.
 local HELD_SCAN, PAGE = 1000, 64
 local function walk_ready(services, queue_of, room, more, visit)
-  for prio = MAX_PRIORITY, MIN_PRIORITY, -1 do
-    local cursors = {}
-    for s, svc in ipairs(services) do
-      -- stays: entries before the cursor still queued; passed: those held back.
-      cursors[s] = {key = queue_of(s, prio), svc = svc, buf = {}, pos = 1, stays = 0, passed = 0}
+  local streams = {}
+  for s, svc in ipairs(services) do
+    local tenants = redis.call('SMEMBERS', tenants_key(svc))
+    table.insert(tenants, 1, false)  -- the default tenant first
+    for _, tn in ipairs(tenants) do
+      streams[#streams + 1] = {s = s, svc = svc, tn = tn or nil, name = tn or 'default',
+        prio = MAX_PRIORITY, c = nil, done = false}
     end
-    local function head(c)
-      local wanted = more(c.svc)
-      if wanted <= 0 or c.passed >= HELD_SCAN then return nil end
-      local left = service_room(room, c.svc)
-      if left and left <= 0 then return nil end
-      if c.pos > #c.buf then
-        -- A page is what the walk still wants (more only once tasks were held back), so a
-        -- lease of one task reads one entry.
-        local size = math.min(PAGE, wanted + c.passed)
-        local got = redis.call('ZRANGE', c.key, c.stays, c.stays + size - 1, 'WITHSCORES')
-        c.buf, c.pos = {}, 1
-        for j = 1, #got, 2 do c.buf[#c.buf + 1] = {tonumber(got[j + 1]), got[j], got[j + 1]} end
-        if #c.buf == 0 then return nil end
+  end
+  local function cursor_head(c)
+    if c.passed >= HELD_SCAN then return nil end
+    if c.pos > #c.buf then
+      -- A page is what the walk still wants (more only once tasks were held back), so a
+      -- lease of one task reads one entry.
+      local size = math.min(PAGE, more(c.svc) + c.passed)
+      local got = redis.call('ZRANGE', c.key, c.stays, c.stays + size - 1, 'WITHSCORES')
+      c.buf, c.pos = {}, 1
+      for j = 1, #got, 2 do c.buf[#c.buf + 1] = {tonumber(got[j + 1]), got[j], got[j + 1]} end
+      if #c.buf == 0 then return nil end
+    end
+    return c.buf[c.pos]
+  end
+  -- A stream's head: nil once the walk wants no more of its service, or the service's
+  -- room is exhausted, or every queue of the stream is passed.
+  local function head(st)
+    if st.done then return nil end
+    local left = service_room(room, st.svc)
+    if more(st.svc) <= 0 or (left and left <= 0) then
+      st.done = true
+      return nil
+    end
+    while st.prio >= MIN_PRIORITY do
+      if not st.c then
+        local key = st.tn and queue_key(st.svc, st.prio, st.tn) or queue_of(st.s, st.prio)
+        -- stays: entries before the cursor still queued; passed: those held back.
+        st.c = {key = key, svc = st.svc, buf = {}, pos = 1, stays = 0, passed = 0}
       end
-      return c.buf[c.pos]
+      local h = cursor_head(st.c)
+      if h then return h end
+      st.prio, st.c = st.prio - 1, nil
     end
-    while true do
-      local best, at
-      for s, c in ipairs(cursors) do
-        local h = head(c)
-        if h and (not best or h[1] < best[1] or (h[1] == best[1] and bytes_less(h[2], best[2]))) then
-          best, at = h, s
+    st.done = true
+    return nil
+  end
+  local function first(a, ha, b, hb)  -- ready order of two heads
+    if a.prio ~= b.prio then return a.prio > b.prio end
+    if ha[1] ~= hb[1] then return ha[1] < hb[1] end
+    return bytes_less(ha[2], hb[2])
+  end
+  while true do
+    local heads, top = {}, nil
+    for i, st in ipairs(streams) do
+      heads[i] = head(st)
+      if heads[i] and (top == nil or lane_of(st.prio) > top) then top = lane_of(st.prio) end
+    end
+    if top == nil then break end
+    local best = {}  -- service -> {stream index, turn}
+    for i, st in ipairs(streams) do
+      if heads[i] and lane_of(st.prio) == top then
+        local t_i = turn(room, st.svc, st.name)
+        local b = best[st.svc]
+        if not b or t_i < b[2] or (t_i == b[2] and first(st, heads[i], streams[b[1]], heads[b[1]])) then
+          best[st.svc] = {i, t_i}
         end
       end
-      if not best then break end
-      local c = cursors[at]
-      c.pos = c.pos + 1
-      local id = best[2]
-      local sid, name = split_id(id)
-      local outcome = visit(c.key, id, sid, name, sid and load_task(sid, name), best[3])
-      if outcome ~= 'gone' then c.stays = c.stays + 1 end
-      if outcome == 'passed' then c.passed = c.passed + 1 end
     end
+    local pick
+    for _, svc in ipairs(services) do
+      local b = best[svc]
+      if b and (not pick or first(streams[b[1]], heads[b[1]], streams[pick], heads[pick])) then
+        pick = b[1]
+      end
+    end
+    local st = streams[pick]
+    local c, h = st.c, heads[pick]
+    c.pos = c.pos + 1
+    local id = h[2]
+    local sid, name = split_id(id)
+    local outcome = visit(c.key, id, sid, name, sid and load_task(sid, name), h[3])
+    if outcome == 'kept' or outcome == 'passed' then c.stays = c.stays + 1 end
+    if outcome == 'passed' then c.passed = c.passed + 1 end
+    if outcome == 'taken' or outcome == 'kept' then charge(room, st.svc, st.name) end
   end
 end
 
@@ -184,9 +289,10 @@ local function lease_ready(services, queue_of, max_tasks, room, nonce, lease_sec
       redis.call('ZREM', key, id)
       take(sid, name, t, nonce, lease_seconds, worker, now_s, now)
       taken[#taken + 1] = {id, sid, name, inputs_json(sid, t)}
-      return 'gone'
+      return 'taken'
     end)
   store_buckets(room)
+  store_passes(room)
   return taken
 end
 

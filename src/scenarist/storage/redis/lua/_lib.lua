@@ -33,6 +33,13 @@
 --                                   expired with the scenario
 --   P.."q:"..svc..":"..prio zset    ready tasks of a service at one priority (-5..9);
 --                                   score = available_at or queued_at, member = task id
+--                                   (the default tenant's; another tenant's ready queues
+--                                   end in "|"..tenant)
+--   P.."tn:"..svc           set     tenants other than the default one that have (or had)
+--                                   ready queues of the service
+--   P.."tf"                 hash    tenant -> tasks in flight (core/tenants.py)
+--   P.."fp"                 hash    fair share: svc.."|"..tenant -> pass, svc.."|" ->
+--                                   the service's virtual time (core/tenants.py)
 --   P.."d:"..svc            zset    delayed tasks (retry backoff); score = available_at
 --   P.."lx"                 zset    processing tasks by lease expiry
 --   P.."fl"                 hash    service -> tasks in flight
@@ -58,6 +65,7 @@
 -- below are built once, not on every call (see scripts.py).
 local KEYS_, P, RETENTION_MS, PUBLISH_LISTS, LIST_PREFIX, CHANNEL
 local K_EXPIRY, K_INFLIGHT, K_OUTBOX, K_SERVICES, K_USAGE, K_KEYS, K_BUCKETS
+local K_TENANT_FLIGHT, K_PASSES
 -- Queue priorities: a lane's offset plus the level capped at 4 (core/model.py
 -- queue_priority): interactive 5..9, normal 0..4 (the seed's), batch -5..-1.
 local MAX_PRIORITY, MIN_PRIORITY = 9, -5
@@ -71,7 +79,13 @@ local function opt(a) if a == nil or a == '' then return nil end return string.s
 local function scenario_key(sid) return P .. 's:' .. sid end
 local function tasks_key(sid) return P .. 't:' .. sid end
 local function events_key(sid) return P .. 'e:' .. sid end
-local function queue_key(svc, prio) return P .. 'q:' .. svc .. ':' .. prio end
+-- A tenant's own ready queues (decision 79): the default tenant's (tn nil) are the
+-- queues as they were before tenants, another tenant's carry its name after a '|'.
+local function queue_key(svc, prio, tn)
+  if tn then return P .. 'q:' .. svc .. ':' .. prio .. '|' .. tn end
+  return P .. 'q:' .. svc .. ':' .. prio
+end
+local function tenants_key(svc) return P .. 'tn:' .. svc end
 local function delayed_key(svc) return P .. 'd:' .. svc end
 local function index_key(status) return P .. 'ix:' .. status end
 local function history_key(sid) return P .. 'h:' .. sid end
@@ -195,7 +209,7 @@ local function add_event(sid, name, status, attempt, now_s)
 end
 
 -- Counter changes are summed per scenario and applied by settle() in one HSET.
-local deltas, in_flight, started, key_flight
+local deltas, in_flight, started, key_flight, tenant_flight
 
 local function bump(sid, field, by)
   local d = deltas[sid]
@@ -261,7 +275,8 @@ local function enqueue(sid, name, t, score_s, now)
     redis.call('ZADD', delayed_key(t.v), score_s, id)
     return
   end
-  redis.call('ZADD', queue_key(t.v, priority(t)), score_s, id)
+  if t.tn then redis.call('SADD', tenants_key(t.v), t.tn) end
+  redis.call('ZADD', queue_key(t.v, priority(t), t.tn), score_s, id)
   mark_ready(t.v)
   push_list(sid, name, t)
 end
@@ -366,7 +381,7 @@ end
 
 local function dequeue(sid, name, t)
   local id = sid .. ':' .. name
-  redis.call('ZREM', queue_key(t.v, priority(t)), id)
+  redis.call('ZREM', queue_key(t.v, priority(t), t.tn), id)
   redis.call('ZREM', delayed_key(t.v), id)
 end
 
@@ -380,7 +395,8 @@ local function promote_due(svc, now_s, limit)
     local sid, name = split_id(id)
     local t = sid and load_task(sid, name)
     if t and t.s == 'queued' then
-      redis.call('ZADD', queue_key(svc, priority(t)), t.av or due[j + 1], id)
+      if t.tn then redis.call('SADD', tenants_key(svc), t.tn) end
+      redis.call('ZADD', queue_key(svc, priority(t), t.tn), t.av or due[j + 1], id)
       mark_ready(svc)
       push_list(sid, name, t)
     end
@@ -392,6 +408,11 @@ local function drop_lease(sid, name, t)
   redis.call('ZREM', K_EXPIRY, sid .. ':' .. name)
   in_flight[t.v] = (in_flight[t.v] or 0) - 1
   if t.kk then key_flight[t.kk] = (key_flight[t.kk] or 0) - 1 end
+  if t.tf then  -- counted by its take (a lease from before tenants was not)
+    local tn = t.tn or 'default'
+    tenant_flight[tn] = (tenant_flight[tn] or 0) - 1
+    t.tf = nil
+  end
   t.e = nil
 end
 
@@ -412,6 +433,9 @@ local function take(sid, name, t, nonce, lease_seconds, worker, now_s, now)
   expiry_adds[#expiry_adds + 1] = sid .. ':' .. name
   in_flight[t.v] = (in_flight[t.v] or 0) + 1
   if t.kk then key_flight[t.kk] = (key_flight[t.kk] or 0) + 1 end
+  local tn = t.tn or 'default'
+  tenant_flight[tn] = (tenant_flight[tn] or 0) + 1
+  t.tf = 1
   started[sid] = started[sid] or now_s
   save_task(sid, name, t)
 end
@@ -650,6 +674,11 @@ local function settle_all(now_s)
   for key, by in pairs(key_flight) do
     if by ~= 0 and redis.call('HINCRBY', K_KEYS, key, by) <= 0 then redis.call('HDEL', K_KEYS, key) end
   end
+  for tn, by in pairs(tenant_flight) do
+    if by ~= 0 and redis.call('HINCRBY', K_TENANT_FLIGHT, tn, by) <= 0 then
+      redis.call('HDEL', K_TENANT_FLIGHT, tn)
+    end
+  end
   for _, sid in ipairs(touched_order) do
     settle(sid, now_s)
     redis.call('PUBLISH', CHANNEL .. 'events:' .. sid, '1')
@@ -680,7 +709,9 @@ local function begin(keys, argv)
   PUBLISH_LISTS, LIST_PREFIX, CHANNEL = argv[2] == '1', argv[3], argv[4]
   K_EXPIRY, K_INFLIGHT, K_OUTBOX, K_SERVICES = P .. 'lx', P .. 'fl', P .. 'ob', P .. 'sv'
   K_USAGE, K_KEYS, K_BUCKETS = P .. 'us', P .. 'kf', P .. 'rb'
+  K_TENANT_FLIGHT, K_PASSES = P .. 'tf', P .. 'fp'
   cache, dirty, dirty_order, encoded = {}, {}, {}, {}
   touched, touched_order, ready, ready_order = {}, {}, {}, {}
   deltas, in_flight, started, expiry_adds, key_flight = {}, {}, {}, {}, {}
+  tenant_flight = {}
 end

@@ -39,6 +39,7 @@ walk_ready(services, function(s, prio) return queue_key(services[s], prio) end, 
   function(key, id, sid, _, t, score)
     if not (t and t.s == 'queued' and gate_admit(room, sid, t)) then return 'passed' end
     local list = list_of[key]
+    if not list then return 'passed' end  -- a tenant's queue: Redis Cluster runs none
     list[#list + 1] = id
     list[#list + 1] = score
     local svc = service_of[key]

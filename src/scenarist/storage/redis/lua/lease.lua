@@ -15,8 +15,10 @@
 -- ARGV[10] string  nonce for the lease tokens
 -- ARGV[11] string  the worker's labels (JSON object, core/affinity.py)
 -- ARGV[12] string  gates (JSON): service -> {cap, rate, burst, quota}, each optional
+-- ARGV[13] string  tenants (JSON): name -> {w = weight, cap = max_in_flight}, {} for none
 -- Derived: the leased tasks' scenario hashes, tasks hashes and event streams (any scenario
---          of this shard), P.."lx", P.."fl", P.."kf", P.."rb", P.."ix:"..status, P.."ob".
+--          of this shard), P.."lx", P.."fl", P.."kf", P.."rb", P.."ix:"..status, P.."ob",
+--          the tenants' ready queues (named by P.."tn:"..svc), P.."tf", P.."fp".
 -- Due delayed tasks are promoted first; within a priority the oldest score goes first,
 -- ties by task id; a task the room holds back stays queued. Returns a flat list: task id,
 -- task record, inputs (JSON), ... per leased task.
@@ -30,7 +32,8 @@ check_key(KEYS[2 + QUEUES], delayed_key(svc))
 -- Every due backoff is promoted before anything is taken: promoted in batches of the
 -- oldest, a due task of a higher priority could otherwise wait behind a full batch.
 while promote_due(svc, now_s, 1000) == 1000 do end
-local room = new_room(cjson.decode(ARGV[12]), now, cjson.decode(ARGV[11]))
+local room = new_room(
+  cjson.decode(ARGV[12]), now, cjson.decode(ARGV[11]), cjson.decode(ARGV[13]))
 local taken = lease_ready({svc}, function(_, prio) return KEYS[MAX_PRIORITY + 2 - prio] end,
   max_tasks, room, nonce, lease_seconds, worker, now_s, now)
 settle_all(now_s)

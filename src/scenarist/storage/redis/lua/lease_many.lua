@@ -14,7 +14,8 @@
 -- ARGV[9]  string  nonce for the lease tokens
 -- ARGV[10] string  the worker's labels (JSON object, core/affinity.py)
 -- ARGV[11] string  gates (JSON): service -> {cap, rate, burst, quota}, each optional
--- ARGV[12..] string services
+-- ARGV[12] string  tenants (JSON): name -> {w = weight, cap = max_in_flight}, {} for none
+-- ARGV[13..] string services
 -- Derived: as lease.lua.
 -- Due delayed tasks of every service are promoted first. Order across the services is the
 -- single-service order: higher priority first, then the older queue score, then task id.
@@ -25,7 +26,7 @@ local lease_seconds = opt(ARGV[6]) and tonumber(opt(ARGV[6]))
 local worker, now_s, nonce = opt(ARGV[7]), ARGV[8], ARGV[9]
 local now = tonumber(now_s)
 local services = {}
-for a = 12, #ARGV do services[#services + 1] = ARGV[a] end
+for a = 13, #ARGV do services[#services + 1] = ARGV[a] end
 for s, svc in ipairs(services) do
   local base = 2 + (s - 1) * (QUEUES + 1)
   for p = 0, QUEUES - 1 do check_key(KEYS[base + p], queue_key(svc, MAX_PRIORITY - p)) end
@@ -35,7 +36,8 @@ for s, svc in ipairs(services) do
   while promote_due(svc, now_s, 1000) == 1000 do end
 end
 
-local room = new_room(cjson.decode(ARGV[11]), now, cjson.decode(ARGV[10]))
+local room = new_room(
+  cjson.decode(ARGV[11]), now, cjson.decode(ARGV[10]), cjson.decode(ARGV[12]))
 local taken = lease_ready(services,
   function(s, prio) return KEYS[2 + (s - 1) * (QUEUES + 1) + MAX_PRIORITY - prio] end,
   max_tasks, room, nonce, lease_seconds, worker, now_s, now)

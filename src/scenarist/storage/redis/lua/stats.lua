@@ -6,7 +6,8 @@
 -- KEYS[3]  hash    in-flight counts        P.."fl"
 -- ARGV[1..4]       common configuration (see _lib.lua)
 -- ARGV[5]  number  now
--- Derived: P.."q:"..svc..":"..prio and P.."d:"..svc of every service (read only).
+-- Derived: P.."q:"..svc..":"..prio (and its tenants' queues, P.."tn:"..svc) and
+--          P.."d:"..svc of every service (read only).
 -- Derived: P.."ps" and the tasks hashes of its scenarios (held tasks, see _lease.lua),
 --          P.."kf" (concurrency keys in flight), P.."rb" (token buckets), read only.
 -- Returns a flat list per service: name, ready, delayed, in flight, oldest ready score
@@ -39,12 +40,16 @@ local function held_by_key(key, lo, hi)
 end
 for _, svc in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   local ready_count, oldest, by_key = 0, nil, 0
+  local tenants = redis.call('SMEMBERS', tenants_key(svc))
+  table.insert(tenants, 1, false)  -- the default tenant's queues
   for prio = MIN_PRIORITY, MAX_PRIORITY do
-    local q = queue_key(svc, prio)
-    ready_count = ready_count + redis.call('ZCARD', q)
-    by_key = by_key + held_by_key(q, '-inf', '+inf')
-    local first = redis.call('ZRANGE', q, 0, 0, 'WITHSCORES')
-    if first[2] and (not oldest or tonumber(first[2]) < oldest) then oldest = tonumber(first[2]) end
+    for _, tn in ipairs(tenants) do
+      local q = queue_key(svc, prio, tn or nil)
+      ready_count = ready_count + redis.call('ZCARD', q)
+      by_key = by_key + held_by_key(q, '-inf', '+inf')
+      local first = redis.call('ZRANGE', q, 0, 0, 'WITHSCORES')
+      if first[2] and (not oldest or tonumber(first[2]) < oldest) then oldest = tonumber(first[2]) end
+    end
   end
   local dk = delayed_key(svc)
   local due = redis.call('ZRANGE', dk, 0, 0, 'WITHSCORES')
