@@ -21,8 +21,14 @@ that caps the image pool below its worker slots and rate-limits the audio pool; 
 tasks in flight against the cap, the steady leases per second against the limit
 (benchmarks/farm/caps.py). `lanes`: scenarist alone, one interactive scenario submitted
 under a flood of batch-lane ones, against the same scenario alone and under the same flood
-without lanes (benchmarks/farm/lanes.py). Fairness between tenants and warm-model
-affinity are sections to add once the scheduler has them.
+without lanes (benchmarks/farm/lanes.py). `affinity`: scenarist alone, each scenario
+naming one of 3 models and the image pool 3 one-slot workers that pay a simulated model
+load when a task's model is not theirs, with a catalog whose image task `prefers` the
+worker labelled with its model, against the same without `prefers`: the share of image
+leases that went to a warm worker, cold loads (avoided), makespan, time to video
+(benchmarks/farm/affinity.py). `fairness`: scenarist alone, tenant A's flood and then
+tenant B's few scenarios, B's p95 time to video against B alone and against the same
+flood without tenants (benchmarks/farm/fairness.py).
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # run as a script: make `benchmarks.*` importable
     sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks.farm import caps, lanes  # noqa: E402
+from benchmarks.farm import affinity, caps, fairness, lanes  # noqa: E402
 from benchmarks.farm.metrics import FarmRun, farm_table, measure, summarise  # noqa: E402
 from benchmarks.farm.spec import DURATION_MS, SLOTS, SLOTS_ENV  # noqa: E402
 from benchmarks.farm.systems import FarmSystem, farm_systems  # noqa: E402
@@ -67,9 +73,11 @@ class Options:
     repeat: int
     timeout_s: float
     results_dir: Path
-    sections: tuple[str, ...] = ("farm", "caps", "lanes")
+    sections: tuple[str, ...] = ("farm", "caps", "lanes", "affinity", "fairness")
     caps_scenarios: int = 30
     lanes_flood: int = 40
+    affinity_scenarios: int = 24
+    fairness_flood: int = 200
 
 
 def parse_options(argv: Sequence[str] | None) -> Options:
@@ -83,12 +91,14 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="12 scenarios (20 for caps and the lanes' flood), scale 0.5, 1 run",
+        help="12 scenarios (20 for caps and the lanes' flood, 12 for affinity, 40 for the "
+        "fairness flood), scale 0.5, 1 run",
     )
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument(
-        "--sections", default="farm,caps,lanes", help="farm, caps, lanes (comma-separated)"
-    )
+        "--sections", default="farm,caps,lanes,affinity,fairness",
+        help="farm, caps, lanes, affinity, fairness (comma-separated)",
+    )  # fmt: skip
     parser.add_argument(
         "--caps-scenarios", type=int, default=30,
         help="scenarios of the caps section (enough leases for a steady rate)",
@@ -97,11 +107,21 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         "--lanes-flood", type=int, default=40,
         help="batch scenarios of the lanes section's flood",
     )  # fmt: skip
+    parser.add_argument(
+        "--affinity-scenarios", type=int, default=24,
+        help="scenarios of each run of the affinity section (a model each, round-robin)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--fairness-flood", type=int, default=200,
+        help="tenant A's scenarios in the fairness section's flood (B submits 5 after)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.quick:
         args.scenarios, args.scale, args.repeat = 12, 0.5, 1
         args.caps_scenarios = min(args.caps_scenarios, 20)
         args.lanes_flood = min(args.lanes_flood, 20)
+        args.affinity_scenarios = min(args.affinity_scenarios, 12)
+        args.fairness_flood = min(args.fairness_flood, 40)
         args.timeout = min(args.timeout, 20.0)
     if args.scale <= 0 or args.repeat < 1 or args.timeout <= 0:
         parser.error("--scale and --timeout must be positive, --repeat at least 1")
@@ -116,11 +136,15 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     sections = tuple(name.strip() for name in args.sections.split(",") if name.strip())
     if not sections or set(sections) - set(SECTIONS):
         parser.error(f"--sections: pick from {', '.join(SECTIONS)}; got {args.sections!r}")
-    if args.caps_scenarios < 1 or args.lanes_flood < 1:
-        parser.error("--caps-scenarios and --lanes-flood must be at least 1")
+    sizes = (args.caps_scenarios, args.lanes_flood, args.affinity_scenarios, args.fairness_flood)
+    if min(sizes) < 1:
+        parser.error(
+            "--caps-scenarios, --lanes-flood, --affinity-scenarios and --fairness-flood "
+            "must be >= 1"
+        )
     return Options(
         systems, workload, args.scale, args.repeat, args.timeout, args.results_dir,
-        sections, args.caps_scenarios, args.lanes_flood,
+        sections, *sizes,
     )  # fmt: skip
 
 
@@ -305,11 +329,89 @@ def lanes_section(options: Options, systems: Sequence[FarmSystem], stamp: str) -
     return with_failures(text, rows), rows
 
 
+def affinity_section(
+    options: Options, systems: Sequence[FarmSystem], stamp: str
+) -> tuple[str, Any]:
+    """scenarist alone: image tasks that prefer the worker with their model loaded,
+    against the same without `prefers` (benchmarks/farm/affinity.py)."""
+    rows: list[dict[str, Any]] = []
+    system = scenarist_of(systems)
+    if system is None:
+        return "## Warm-model affinity\n\nNot run: scenarist is not among --systems.", rows
+    workload = Workload(scenarios=options.affinity_scenarios, slides=options.workload.slides)
+    for repetition in range(1, options.repeat + 1):
+        row: dict[str, Any] = {}
+        for name in affinity.run_order(repetition):
+            run_dir = (
+                options.results_dir / stamp / f"affinity-{name.replace(' ', '-')}-{repetition}"
+            )
+            run_dir.mkdir(parents=True, exist_ok=True)
+            extra_env = affinity.run_env(run_dir, prefers=name == "affinity", scale=options.scale)
+            outcome = run_once(
+                system, options, repetition, run_dir, workload=workload, extra_env=extra_env
+            )
+            if outcome.run is None:
+                row = {"error": f"{name}: {outcome.error}"}
+                break
+            loads = affinity.read_loads(run_dir / affinity.LOADS_FILE)
+            row[name] = {**affinity.count_loads(loads), "makespan_s": outcome.run.makespan_s,
+                         "ttv_mean_s": outcome.run.ttv_mean_s}  # fmt: skip
+        print(f"  affinity run {repetition}/{options.repeat}: {row}", file=sys.stderr)
+        rows.append(row)
+    text = (
+        f"## Warm-model affinity (scenarist, {workload.scenarios} scenarios, "
+        f"{affinity.MODELS} models, {affinity.IMAGE_WORKERS} one-slot image workers, "
+        f"load {affinity.LOAD_MS * options.scale:g} ms, default 2 s prefer wait)\n\n"
+        + affinity.affinity_table([r for r in rows if "error" not in r])
+    )
+    return with_failures(text, rows), rows
+
+
+def fairness_section(
+    options: Options, systems: Sequence[FarmSystem], stamp: str
+) -> tuple[str, Any]:
+    """scenarist alone: tenant B's late scenarios under tenant A's flood, against B alone
+    and the same flood without tenants (benchmarks/farm/fairness.py)."""
+    rows: list[dict[str, Any]] = []
+    system = scenarist_of(systems)
+    if system is None:
+        return "## Tenants' fair share\n\nNot run: scenarist is not among --systems.", rows
+    plans = fairness.run_plans(options.fairness_flood, options.scale)
+    for repetition in range(1, options.repeat + 1):
+        row: dict[str, Any] = {}
+        for name in fairness.RUNS:
+            plan, scenarios, tenants = plans[name]
+            workload = Workload(scenarios=scenarios, slides=options.workload.slides)
+            run_dir = (
+                options.results_dir / stamp / f"fairness-{name.replace(' ', '-')}-{repetition}"
+            )
+            run_dir.mkdir(parents=True, exist_ok=True)
+            catalog = fairness.write_catalog(run_dir / "catalog.yml", tenants=tenants)
+            extra_env = {fairness.FAIRNESS_ENV: plan.to_env(), "SCENARIST_SCENARIOS": str(catalog)}
+            outcome = run_once(
+                system, options, repetition, run_dir, workload=workload, extra_env=extra_env
+            )
+            if outcome.run is None:
+                row = {"error": f"{name}: {outcome.error}"}
+                break
+            row[name] = fairness.late_p95(workload, outcome.submitted, outcome.records)
+        print(f"  fairness run {repetition}/{options.repeat}: {row}", file=sys.stderr)
+        rows.append(row)
+    text = (
+        f"## Tenants' fair share (scenarist, tenant B's {fairness.LATE} scenarios under "
+        f"tenant A's flood of {options.fairness_flood}, weights 1:1)\n\n"
+        + fairness.fairness_table([r for r in rows if "error" not in r])
+    )
+    return with_failures(text, rows), rows
+
+
 Section = Callable[[Options, Sequence[FarmSystem], str], tuple[str, Any]]
 SECTIONS: dict[str, Section] = {
     "farm": farm_section,
     "caps": caps_section,
     "lanes": lanes_section,
+    "affinity": affinity_section,
+    "fairness": fairness_section,
 }
 
 
