@@ -132,12 +132,23 @@ def fair_walk(
     tenant)'s ready tasks in ready order; `visit(task)` says whether the lease took it
     (the tenant is charged) or passed it over (free). Each task is visited once."""
     cursors: dict[tuple[str, str], tuple[T, Iterator[T]]] = {}
-    for key, stream in streams.items():
-        it = iter(stream)
+    visited: tuple[str, str] | None = None  # its stream moves on only if the walk does
+
+    def advance(key: tuple[str, str], it: Iterator[T]) -> None:
         head = next(it, None)
-        if head is not None:
+        if head is None:
+            cursors.pop(key, None)
+        else:
             cursors[key] = (head, it)
+
+    for key, stream in streams.items():
+        advance(key, iter(stream))
     while cursors and more():
+        if visited is not None:
+            advance(visited, cursors[visited][1])
+            visited = None
+            if not cursors:
+                break
         top = max(lane_of_priority(int(h["priority"])).offset for h, _ in cursors.values())
         best_of_service: dict[str, tuple[tuple[float, ReadyRank], str]] = {}
         for (service, tenant), (head, _) in cursors.items():
@@ -147,14 +158,9 @@ def fair_walk(
             if service not in best_of_service or order < best_of_service[service][0]:
                 best_of_service[service] = (order, tenant)
         service, (order, tenant) = min(best_of_service.items(), key=lambda kv: kv[1][0][1])
-        head, it = cursors[(service, tenant)]
-        if visit(head):
+        if visit(cursors[(service, tenant)][0]):
             share.charge(service, tenant)
-        following = next(it, None)
-        if following is None:
-            del cursors[(service, tenant)]
-        else:
-            cursors[(service, tenant)] = (following, it)
+        visited = (service, tenant)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,27 +13,40 @@ from scenarist.core.gates import Gates, LeaseCounts, LeaseRoom
 from scenarist.core.tenants import FairShare, Tenants, fair_walk
 
 PAGE = 64
-TENANTS_READY = (
-    "SELECT DISTINCT tenant FROM tasks WHERE service = ? AND status = 'queued' "
-    "AND (available_at IS NULL OR available_at <= ?) ORDER BY tenant"
+# The tenants with queued tasks of a service: a skip scan of tasks_ready_by_tenant, one
+# index seek per tenant (a DISTINCT would read every queued row of the service).
+TENANTS_QUEUED = """
+WITH RECURSIVE queued (tenant) AS (
+    SELECT MIN(tenant) FROM tasks WHERE service = ?1 AND status = 'queued'
+    UNION ALL
+    SELECT (SELECT MIN(tenant) FROM tasks
+            WHERE service = ?1 AND status = 'queued' AND tenant > queued.tenant)
+    FROM queued WHERE queued.tenant IS NOT NULL
 )
+SELECT tenant FROM queued WHERE tenant IS NOT NULL
+"""
 
 
 def tenant_rows(
-    conn: sqlite3.Connection, ready_query: str, service: str, tenant: str, now: float
+    conn: sqlite3.Connection,
+    ready_query: str,
+    service: str,
+    tenant: str,
+    *,
+    now: float,
+    first: int,
 ) -> Iterator[sqlite3.Row]:
-    """The tenant's ready rows of the service in ready order, a page at a time (a lease
-    of one task reads one page of one stream per tenant)."""
+    """The tenant's ready rows of the service in ready order, `first` rows, then a page
+    at a time (a lease of one task reads one row per tenant unless it passes some)."""
     query = ready_query.replace("WHERE service = ?", "WHERE service = ? AND tenant = ?")
-    offset = 0
+    query = query.replace("LIMIT ?", "LIMIT ? OFFSET ?")
+    offset, size = 0, first
     while True:
-        rows = conn.execute(
-            query.replace("LIMIT ?", "LIMIT ? OFFSET ?"), (service, tenant, now, PAGE, offset)
-        ).fetchall()
+        rows = conn.execute(query, (service, tenant, now, size, offset)).fetchall()
         yield from rows
-        if len(rows) < PAGE:
+        if len(rows) < size:
             return
-        offset += PAGE
+        offset, size = offset + size, PAGE
 
 
 def fair_rows(
@@ -53,10 +66,12 @@ def fair_rows(
     room = LeaseRoom(gates, counts, now=now, labels=labels, tenants=tenants)
     share = FairShare(tenants, lambda service, tenant: stored_pass(conn, service, tenant))
     streams = {
-        (service, row["tenant"]): tenant_rows(conn, ready_query, service, row["tenant"], now)
+        (service, row["tenant"]): tenant_rows(
+            conn, ready_query, service, row["tenant"], now=now, first=min(max_tasks, PAGE)
+        )
         for service in services
         if room.service_room(service) != 0
-        for row in conn.execute(TENANTS_READY, (service, now))
+        for row in conn.execute(TENANTS_QUEUED, (service,))
     }
     taken: list[sqlite3.Row] = []
 
