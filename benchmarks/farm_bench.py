@@ -297,36 +297,70 @@ def caps_section(options: Options, systems: Sequence[FarmSystem], stamp: str) ->
     return with_failures(text, rows), rows
 
 
-def lanes_section(options: Options, systems: Sequence[FarmSystem], stamp: str) -> tuple[str, Any]:
-    """scenarist alone: one late interactive scenario under a batch flood, against the
-    same alone and under a flood without lanes (benchmarks/farm/lanes.py)."""
+# A run of a late-scenario section: its workload, its environment, and what it measures.
+LateRun = tuple[Workload, dict[str, str], Callable[[Workload, "Outcome"], float]]
+
+
+def late_rows(
+    options: Options,
+    system: FarmSystem,
+    stamp: str,
+    *,
+    section: str,
+    runs: Callable[[str, Path], LateRun],
+    names: Sequence[str],
+) -> list[dict[str, Any]]:
+    """Per repetition, every run of `names` in order, each measured into the repetition's
+    row; a failed run ends its repetition with an `error` row."""
     rows: list[dict[str, Any]] = []
-    system = scenarist_of(systems)
-    if system is None:
-        return "## Priority lanes\n\nNot run: scenarist is not among --systems.", rows
-    plans = lanes.run_plans(options.lanes_flood, options.scale)
     for repetition in range(1, options.repeat + 1):
         row: dict[str, Any] = {}
-        for name in lanes.RUNS:
-            plan, scenarios = plans[name]
-            workload = Workload(scenarios=scenarios, slides=options.workload.slides)
-            run_dir = options.results_dir / stamp / f"lanes-{name.replace(' ', '-')}-{repetition}"
+        for name in names:
+            run_dir = (
+                options.results_dir / stamp / f"{section}-{name.replace(' ', '-')}-{repetition}"
+            )
+            run_dir.mkdir(parents=True, exist_ok=True)
+            workload, extra_env, measured = runs(name, run_dir)
             outcome = run_once(
-                system, options, repetition, run_dir, workload=workload,
-                extra_env={lanes.LANES_ENV: plan.to_env()},
-            )  # fmt: skip
+                system, options, repetition, run_dir, workload=workload, extra_env=extra_env
+            )
             if outcome.run is None:
                 row = {"error": f"{name}: {outcome.error}"}
                 break
-            row[name] = lanes.late_time_to_video(workload, outcome.submitted, outcome.records)
-        print(f"  lanes run {repetition}/{options.repeat}: {row}", file=sys.stderr)
+            row[name] = measured(workload, outcome)
+        print(f"  {section} run {repetition}/{options.repeat}: {row}", file=sys.stderr)
         rows.append(row)
+    return rows
+
+
+def lanes_section(options: Options, systems: Sequence[FarmSystem], stamp: str) -> tuple[str, Any]:
+    """scenarist alone: one late interactive scenario under a batch flood, against the
+    same alone and under a flood without lanes (benchmarks/farm/lanes.py)."""
+    system = scenarist_of(systems)
+    if system is None:
+        return "## Priority lanes\n\nNot run: scenarist is not among --systems.", []
+    plans = lanes.run_plans(options.lanes_flood, options.scale)
+
+    def run(name: str, _run_dir: Path) -> LateRun:
+        plan, scenarios = plans[name]
+        workload = Workload(scenarios=scenarios, slides=options.workload.slides)
+        return workload, {lanes.LANES_ENV: plan.to_env()}, late_video
+
+    rows = late_rows(options, system, stamp, section="lanes", runs=run, names=lanes.RUNS)
     flood = options.lanes_flood
     text = (
         f"## Priority lanes (scenarist, one late scenario under a flood of {flood})\n\n"
         + lanes.lanes_table([r for r in rows if "error" not in r])
     )
     return with_failures(text, rows), rows
+
+
+def late_video(workload: Workload, outcome: Outcome) -> float:
+    return lanes.late_time_to_video(workload, outcome.submitted, outcome.records)
+
+
+def late_p95(workload: Workload, outcome: Outcome) -> float:
+    return fairness.late_p95(workload, outcome.submitted, outcome.records)
 
 
 def affinity_section(
@@ -372,31 +406,19 @@ def fairness_section(
 ) -> tuple[str, Any]:
     """scenarist alone: tenant B's late scenarios under tenant A's flood, against B alone
     and the same flood without tenants (benchmarks/farm/fairness.py)."""
-    rows: list[dict[str, Any]] = []
     system = scenarist_of(systems)
     if system is None:
-        return "## Tenants' fair share\n\nNot run: scenarist is not among --systems.", rows
+        return "## Tenants' fair share\n\nNot run: scenarist is not among --systems.", []
     plans = fairness.run_plans(options.fairness_flood, options.scale)
-    for repetition in range(1, options.repeat + 1):
-        row: dict[str, Any] = {}
-        for name in fairness.RUNS:
-            plan, scenarios, tenants = plans[name]
-            workload = Workload(scenarios=scenarios, slides=options.workload.slides)
-            run_dir = (
-                options.results_dir / stamp / f"fairness-{name.replace(' ', '-')}-{repetition}"
-            )
-            run_dir.mkdir(parents=True, exist_ok=True)
-            catalog = fairness.write_catalog(run_dir / "catalog.yml", tenants=tenants)
-            extra_env = {fairness.FAIRNESS_ENV: plan.to_env(), "SCENARIST_SCENARIOS": str(catalog)}
-            outcome = run_once(
-                system, options, repetition, run_dir, workload=workload, extra_env=extra_env
-            )
-            if outcome.run is None:
-                row = {"error": f"{name}: {outcome.error}"}
-                break
-            row[name] = fairness.late_p95(workload, outcome.submitted, outcome.records)
-        print(f"  fairness run {repetition}/{options.repeat}: {row}", file=sys.stderr)
-        rows.append(row)
+
+    def run(name: str, run_dir: Path) -> LateRun:
+        plan, scenarios, tenants = plans[name]
+        workload = Workload(scenarios=scenarios, slides=options.workload.slides)
+        catalog = fairness.write_catalog(run_dir / "catalog.yml", tenants=tenants)
+        extra_env = {fairness.FAIRNESS_ENV: plan.to_env(), "SCENARIST_SCENARIOS": str(catalog)}
+        return workload, extra_env, late_p95
+
+    rows = late_rows(options, system, stamp, section="fairness", runs=run, names=fairness.RUNS)
     text = (
         f"## Tenants' fair share (scenarist, tenant B's {fairness.LATE} scenarios under "
         f"tenant A's flood of {options.fairness_flood}, weights 1:1)\n\n"

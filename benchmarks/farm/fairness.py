@@ -20,16 +20,15 @@ import asyncio
 import json
 import math
 import os
-import statistics
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from benchmarks.farm.late import against_alone, submit_flood
 from benchmarks.farm.spec import DURATION_MS
 from benchmarks.harness.records import ExecutionRecord
-from benchmarks.harness.system import BULK_SIZE
 from benchmarks.harness.workload import VIDEO, Workload
 
 import scenarist
@@ -81,23 +80,16 @@ def write_catalog(path: Path, *, tenants: bool) -> Path:
 
 
 async def submit_by_tenant(url: str, workload: Workload, plan: TenantPlan) -> dict[str, int]:
-    """The flood in batches of BULK_SIZE (POST /generate/batch), then the late ones one by
-    one (POST /generate), each stamped just before its request."""
-    from benchmarks.systems.scenarist_submitters import TEMPLATE, batches, params
+    """The flood in bulk as its tenant, then the late ones one by one (POST /generate),
+    each stamped just before its request."""
+    from benchmarks.systems.scenarist_submitters import TEMPLATE, params
 
-    from scenarist.worker.client import AsyncScenaristClient, SubmitItem
+    from scenarist.worker.client import AsyncScenaristClient
 
     ids = workload.scenario_ids()
     flood, late = ids[: -plan.late], ids[-plan.late :]
-    submitted: dict[str, int] = {}
     async with AsyncScenaristClient(url, max_connections=1) as client:
-        for batch in batches(flood, BULK_SIZE):
-            submitted.update(dict.fromkeys(batch, time.time_ns()))
-            items = [SubmitItem(TEMPLATE, params(i, workload.slides), tenant=plan.flood)
-                     for i in batch]  # fmt: skip
-            refused = [o for o in await client.submit_many(items) if o["status"] != 201]
-            if refused:
-                raise RuntimeError(f"bulk submission refused: {refused[:3]}")
+        submitted = await submit_flood(client, flood, workload.slides, tenant=plan.flood)
         await asyncio.sleep(plan.delay_s)
         for i in late:
             submitted[i] = time.time_ns()
@@ -121,19 +113,5 @@ def late_p95(
 
 
 def fairness_table(rows: Sequence[Mapping[str, float]]) -> str:
-    """Markdown: B's p95 time to video per run kind, medians (min-max) over the
-    repetitions, and each against `alone`."""
-
-    def shown(values: Sequence[float], unit: str) -> str:
-        median = statistics.median(values)
-        if len(values) == 1:
-            return f"{median:.2f} {unit}"
-        return f"{median:.2f} {unit} ({min(values):.2f}-{max(values):.2f})"
-
-    lines = ["| run | B's p95 time to video | x alone |", "| --- | --- | --- |"]
-    for name in RUNS:
-        times = [row[name] for row in rows if name in row]
-        ratios = [row[name] / row["alone"] for row in rows if name in row and "alone" in row]
-        if times:
-            lines.append(f"| {name} | {shown(times, 's')} | {shown(ratios, 'x')} |")
-    return "\n".join(lines)
+    """Markdown: B's p95 time to video per run kind against alone."""
+    return against_alone(rows, RUNS, "B's p95 time to video")

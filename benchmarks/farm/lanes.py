@@ -20,14 +20,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import statistics
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from benchmarks.farm.late import against_alone, submit_flood
 from benchmarks.farm.spec import DURATION_MS
 from benchmarks.harness.records import ExecutionRecord
-from benchmarks.harness.system import BULK_SIZE
 from benchmarks.harness.workload import VIDEO, Workload
 
 LANES_ENV = "BENCH_FARM_LANES"  # JSON LanePlan: how the submitter splits the workload
@@ -66,22 +65,15 @@ def run_plans(flood: int, scale: float) -> dict[str, tuple[LanePlan, int]]:
 
 
 async def submit_in_lanes(url: str, workload: Workload, plan: LanePlan) -> dict[str, int]:
-    """The flood in batches of BULK_SIZE (POST /generate/batch), then the late one alone
-    (POST /generate), each stamped just before its request."""
-    from benchmarks.systems.scenarist_submitters import TEMPLATE, batches, params
+    """The flood in bulk in its lane, then the late one alone (POST /generate), stamped
+    just before its request."""
+    from benchmarks.systems.scenarist_submitters import TEMPLATE, params
 
-    from scenarist.worker.client import AsyncScenaristClient, SubmitItem
+    from scenarist.worker.client import AsyncScenaristClient
 
     *flood, late = workload.scenario_ids()
-    submitted: dict[str, int] = {}
     async with AsyncScenaristClient(url, max_connections=1) as client:
-        for batch in batches(flood, BULK_SIZE):
-            submitted.update(dict.fromkeys(batch, time.time_ns()))
-            items = [SubmitItem(TEMPLATE, params(i, workload.slides), priority=plan.flood)
-                     for i in batch]  # fmt: skip
-            refused = [o for o in await client.submit_many(items) if o["status"] != 201]
-            if refused:
-                raise RuntimeError(f"bulk submission refused: {refused[:3]}")
+        submitted = await submit_flood(client, flood, workload.slides, priority=plan.flood)
         await asyncio.sleep(plan.delay_s)
         submitted[late] = time.time_ns()
         await client.submit(TEMPLATE, params(late, workload.slides), priority=plan.late)
@@ -97,22 +89,5 @@ def late_time_to_video(
 
 
 def lanes_table(rows: Sequence[Mapping[str, float]]) -> str:
-    """Markdown: the late scenario's time to video per run kind, medians (min-max) over
-    the repetitions, and each against `alone`."""
-
-    def shown(values: Sequence[float], unit: str) -> str:
-        median = statistics.median(values)
-        if len(values) == 1:
-            return f"{median:.2f} {unit}"
-        return f"{median:.2f} {unit} ({min(values):.2f}-{max(values):.2f})"
-
-    lines = [
-        "| run | late scenario's time to video | x alone |",
-        "| --- | --- | --- |",
-    ]
-    for name in RUNS:
-        times = [row[name] for row in rows if name in row]
-        ratios = [row[name] / row["alone"] for row in rows if name in row and "alone" in row]
-        if times:
-            lines.append(f"| {name} | {shown(times, 's')} | {shown(ratios, 'x')} |")
-    return "\n".join(lines)
+    """Markdown: the late scenario's time to video per run kind against alone."""
+    return against_alone(rows, RUNS, "late scenario's time to video")

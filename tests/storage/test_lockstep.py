@@ -193,16 +193,19 @@ class Lockstep(RuleBasedStateMachine):
     def submit_batch(self, plans: list[ScenarioPlan]) -> None:
         """create_scenarios: one store call for several scenarios (one script per shard)."""
         now = self.tick()
-        lanes = list(Lane)
         batch = [
             build_records(
-                p, scenario_id=f"sc{len(self.scenarios) + i:03d}", now=now, lane=lanes[i % 3]
+                p, scenario_id=f"sc{len(self.scenarios) + i:03d}", now=now, **self.batch_item(i)
             )
             for i, p in enumerate(plans)
         ]
         self.each(lambda s: s.create_scenarios(batch))
         self.scenarios.extend(scenario.id for scenario, _ in batch)
         self.task_ids.extend(t.id for _, tasks in batch for t in tasks)
+
+    def batch_item(self, i: int) -> dict[str, Any]:
+        """What the batch's item `i` is submitted with: the lanes in turn."""
+        return {"lane": list(Lane)[i % 3]}
 
     @rule(
         services=st.sampled_from([("img",), ("tts",), ("img", "tts"), ("tts", "img", "tts")]),

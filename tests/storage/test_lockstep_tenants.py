@@ -58,18 +58,8 @@ class TenantLockstep(Lockstep):
         self.scenarios.append(scenario_id)
         self.task_ids.extend(t.id for t in tasks)
 
-    @rule(plans=st.lists(dags(), min_size=1, max_size=3))
-    def submit_batch(self, plans: list[ScenarioPlan]) -> None:
-        now = self.tick()
-        batch = [
-            build_records(
-                p, scenario_id=f"sc{len(self.scenarios) + i:03d}", now=now, tenant=NAMES[i % 3]
-            )
-            for i, p in enumerate(plans)
-        ]
-        self.each(lambda s: s.create_scenarios(batch))
-        self.scenarios.extend(scenario.id for scenario, _ in batch)
-        self.task_ids.extend(t.id for _, tasks in batch for t in tasks)
+    def batch_item(self, i: int) -> dict[str, Any]:
+        return {"tenant": NAMES[i % 3]}
 
 
 def run_tenants(openers: dict[str, Any], *, chosen: Any = LOCKSTEP_SETTINGS) -> None:
