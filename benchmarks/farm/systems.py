@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.farm.spec import SCALE_ENV, SERVICE_ENV, SERVICES
-from benchmarks.harness.processes import ManagedProcess, wait_until_healthy
+from benchmarks.harness.processes import ManagedProcess, stop_all, wait_until_healthy
 from benchmarks.harness.records import RECORDS_DIR_ENV, count_ready_workers
 from benchmarks.harness.redis_proc import free_port
 from benchmarks.harness.system import (
@@ -114,8 +114,10 @@ class FarmSystem:
         return run_submitter(self.name, ctx, args, self.env(ctx, scale), out)
 
     def stop(self) -> None:
-        for process in reversed(self.processes):  # workers first, the server last
-            process.stop()
+        # The workers all at once (each finishes what it holds), then the server.
+        workers = [p for p in self.processes if not p.name.endswith("-server")]
+        stop_all(workers)
+        stop_all(self.processes)
         self.processes.clear()
 
 
