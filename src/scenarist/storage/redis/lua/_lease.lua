@@ -168,8 +168,10 @@ local function store_passes(room)
   if #flat > 0 then redis.call('HSET', K_PASSES, unpack(flat)) end
 end
 
+-- The lane of a queue priority, ranked (core/model.py lane_of_priority): a lane's
+-- priorities start at its offset (_lib.lua LANE_OFFSET).
 local function lane_of(prio)
-  if prio >= 5 then return 2 end
+  if prio >= LANE_OFFSET.interactive then return 2 end
   return prio >= 0 and 1 or 0
 end
 
