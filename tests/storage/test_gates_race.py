@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from scenarist.core.gates import RateLimit, ServiceGate
-from scenarist.core.model import TaskStatus
+from scenarist.core.gates import NO_GATES, RateLimit, ServiceGate
+from scenarist.core.model import DEFAULT_TENANT, TaskStatus
+from scenarist.core.tenants import NO_TENANTS, TenantPolicy
 from scenarist.service.records import build_records
 from scenarist.storage.base import Store
 from tests.storage.plans import T0, plan, spec
@@ -25,6 +26,7 @@ LEASERS = 8
 TASKS = 48
 CAP = 3
 GATES = {"gpu": ServiceGate(max_in_flight=CAP)}
+TENANTS = {"capped": TenantPolicy(max_in_flight=CAP)}
 _ids = itertools.count()
 
 Opener = Callable[[], Awaitable[Store]]
@@ -45,9 +47,11 @@ async def open_redis_at(url: str, prefix: str) -> Store:
 SCENARIOS = 4  # on a cluster, spread over its shards
 
 
-async def submit(store: Store, *, keyed: bool, now: float = T0) -> list[str]:
-    """TASKS ready gpu tasks in SCENARIOS scenarios; with `keyed`, a third of them share
-    the key "voice" (limit 1). Returns the scenario ids."""
+async def submit(
+    store: Store, *, keyed: bool, now: float = T0, tenant: str = DEFAULT_TENANT
+) -> list[str]:
+    """TASKS ready gpu tasks in SCENARIOS scenarios of `tenant`; with `keyed`, a third of
+    them share the key "voice" (limit 1). Returns the scenario ids."""
     scenario_ids = []
     for number in range(SCENARIOS):
         specs = []
@@ -57,16 +61,23 @@ async def submit(store: Store, *, keyed: bool, now: float = T0) -> list[str]:
                 task = dataclasses.replace(task, concurrency_key="voice", concurrency_limit=1)
             specs.append(task)
         scenario_id = f"race{next(_ids)}-{number}"
-        scenario, tasks = build_records(plan(*specs), scenario_id=scenario_id, now=now)
+        scenario, tasks = build_records(
+            plan(*specs), scenario_id=scenario_id, now=now, tenant=tenant
+        )
         await store.create_scenario(scenario, tasks)
         scenario_ids.append(scenario_id)
     return scenario_ids
 
 
-async def race(open_store: Opener, *, keyed: bool = True) -> tuple[int, int]:
-    """Returns (the most gpu tasks seen processing at once, tasks completed)."""
+async def race(
+    open_store: Opener, *, keyed: bool = True, capped_tenant: bool = False
+) -> tuple[int, int]:
+    """Returns (the most gpu tasks seen processing at once, tasks completed). The cap is
+    the gpu service's, or with `capped_tenant` the tenant's whose scenarios they all are."""
     stores = [await open_store() for _ in range(LEASERS + 1)]
-    scenario_ids = await submit(stores[0], keyed=keyed)
+    gates, tenants = (NO_GATES, TENANTS) if capped_tenant else (GATES, NO_TENANTS)
+    tenant = "capped" if capped_tenant else DEFAULT_TENANT
+    scenario_ids = await submit(stores[0], keyed=keyed, tenant=tenant)
     holding = {"now": 0, "most": 0, "key": 0, "done": 0}
     finished = asyncio.Event()
 
@@ -81,7 +92,8 @@ async def race(open_store: Opener, *, keyed: bool = True) -> tuple[int, int]:
                 worker_id=f"w{number}",
                 now=T0 + 1,
                 nonce=f"w{number}r{round_}",
-                gates=GATES,
+                gates=gates,
+                tenants=tenants,
             )
             holding["now"] += len(leased)
             holding["key"] += sum(t.concurrency_key == "voice" for t in leased)
@@ -149,6 +161,35 @@ def test_eight_redis_cluster_leasers_never_exceed_the_cap(
     prefix = f"race{next(_ids)}"
     opener = lambda: open_redis_at(conformance_cluster.url, prefix)  # noqa: E731
     most, done = asyncio.run(race(opener, keyed=False))
+    assert done == TASKS
+    assert 1 <= most <= CAP
+
+
+@pytest.mark.redis
+@pytest.mark.redis_cluster
+def test_eight_redis_cluster_leasers_never_exceed_a_tenants_cap(
+    conformance_cluster: RedisCluster,
+) -> None:
+    """A tenant's max_in_flight on a cluster: its room reserved in the tenant's gate slot
+    before the plan, confirmed after (fair_lease.py, decision 80)."""
+    prefix = f"race{next(_ids)}"
+    opener = lambda: open_redis_at(conformance_cluster.url, prefix)  # noqa: E731
+    most, done = asyncio.run(race(opener, keyed=False, capped_tenant=True))
+    assert done == TASKS
+    assert 1 <= most <= CAP
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+def test_eight_leasers_never_exceed_a_tenants_cap(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if backend == "sqlite":
+        opener: Opener = lambda: open_sqlite_at(tmp_path / "race.db")  # noqa: E731
+    else:
+        url = request.getfixturevalue("redis_server").url
+        prefix = f"race{next(_ids)}"
+        opener = lambda: open_redis_at(url, prefix)  # noqa: E731
+    most, done = asyncio.run(race(opener, keyed=False, capped_tenant=True))
     assert done == TASKS
     assert 1 <= most <= CAP
 

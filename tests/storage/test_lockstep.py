@@ -594,7 +594,7 @@ def test_the_lockstep_catches_a_lua_release_into_the_wrong_lane(
 
 
 def lua_mutant_is_caught(
-    redis_server: RedisServer,
+    redis_server: RedisServer | RedisCluster,
     monkeypatch: pytest.MonkeyPatch,
     script: str,
     line: str,

@@ -2,13 +2,10 @@
 shares the ready tasks out across tenants by weight (a flood of one tenant does not hold
 back another's later tasks), each tenant's tasks in the ready order; a tenant's
 `max_in_flight` holds its tasks back; a task keeps its scenario's tenant. Redis Cluster
-refuses tenants, as it refuses concurrency keys."""
+plans the share across its shards (fair_lease.py, decision 80)."""
 
 from __future__ import annotations
 
-import pytest
-
-from scenarist.core.errors import NotRunnableError
 from scenarist.core.model import ScenarioPlan
 from scenarist.core.tenants import TenantPolicy
 from scenarist.storage.base import Store
@@ -21,20 +18,7 @@ def singles(n: int) -> list[ScenarioPlan]:
     return [plan(spec("x")) for _ in range(n)]
 
 
-async def skip_on_cluster(store: Store) -> bool:
-    """Redis Cluster refuses another tenant than the default one at submit."""
-    if getattr(getattr(store, "_space", None), "shard_count", 1) == 1:
-        return False
-    with pytest.raises(NotRunnableError, match="Redis Cluster does not run tenants"):
-        await submit(store, plan(spec("x")), tenant="studio")
-    with pytest.raises(NotRunnableError, match="tenants"):
-        await lease(store, now=T0, tenants=TENANTS)
-    return True
-
-
 async def test_a_later_tenant_shares_the_service_by_weight(store: Store) -> None:
-    if await skip_on_cluster(store):
-        return
     flood = [(await submit(store, p, now=T0, tenant="flood"))[0].id for p in singles(12)]
     studio = [(await submit(store, p, now=T0 + 1, tenant="studio"))[0].id for p in singles(6)]
     taken = []
@@ -50,8 +34,6 @@ async def test_a_later_tenant_shares_the_service_by_weight(store: Store) -> None
 
 
 async def test_without_tenants_the_ready_order_is_kept(store: Store) -> None:
-    if await skip_on_cluster(store):
-        return
     first = [(await submit(store, p, now=T0, tenant="flood"))[0].id for p in singles(3)]
     later = [(await submit(store, p, now=T0 + 1, tenant="studio"))[0].id for p in singles(2)]
     order = [t.scenario_id for t in await lease(store, now=T0 + 2, max_tasks=5)]
@@ -59,8 +41,6 @@ async def test_without_tenants_the_ready_order_is_kept(store: Store) -> None:
 
 
 async def test_a_tenant_cap_holds_its_tasks_back(store: Store) -> None:
-    if await skip_on_cluster(store):
-        return
     capped = {"flood": TenantPolicy(max_in_flight=2), "studio": TenantPolicy()}
     for p in singles(4):
         await submit(store, p, now=T0, tenant="flood")
@@ -74,8 +54,6 @@ async def test_a_tenant_cap_holds_its_tasks_back(store: Store) -> None:
 
 
 async def test_a_scenario_and_its_tasks_keep_their_tenant(store: Store) -> None:
-    if await skip_on_cluster(store):
-        return
     scenario, _ = await submit(store, plan(spec("a"), spec("b", "a")), tenant="studio")
     assert (await store.get_scenario(scenario.id)).tenant == "studio"
     [a] = await lease(store, now=T0 + 1, tenants=TENANTS)

@@ -74,15 +74,6 @@ def check_store(url: str) -> str | None:
     return None
 
 
-def is_cluster_url(url: str) -> bool:
-    """A store spread over several shards: Redis Cluster, or `shard_count` above 1."""
-    from urllib.parse import parse_qs, urlsplit
-
-    parts = urlsplit(url)
-    shards = parse_qs(parts.query).get("shard_count", ["1"])[0]
-    return parts.scheme.lower().endswith("+cluster") or (shards.isdigit() and int(shards) > 1)
-
-
 def sqlite_place_problem(path: Path) -> str | None:
     """Create the file's directory now (the store would) to find out whether it can be."""
     try:
@@ -116,13 +107,7 @@ def check_start(settings: Settings) -> Catalog:
     problem = check_store(settings.store)
     if problem is not None:
         raise fail(problem)
-    catalog = load_serve_catalog(settings)
-    if catalog.tenants and is_cluster_url(settings.store):
-        raise fail(
-            f"{catalog.source}: 'tenants' (fair share, decision 79) run on SQLite and on one "
-            "Redis node, not on Redis Cluster: serve another --store or remove 'tenants'"
-        )
-    return catalog
+    return load_serve_catalog(settings)
 
 
 def serve(

@@ -21,8 +21,9 @@ it asked for the tasks' own timeouts).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from redis.asyncio import Redis
@@ -31,7 +32,7 @@ from scenarist.core.gates import Gates, ServiceGate
 from scenarist.core.model import Task
 from scenarist.storage.redis.codec import load_json, ts
 from scenarist.storage.redis.failures import locate
-from scenarist.storage.redis.keys import KeySpace
+from scenarist.storage.redis.keys import KeySpace, ShardKeys
 from scenarist.storage.redis.scripts import Scripts
 
 RESERVATION_FALLBACK_SECONDS = 86_400.0  # a lease that asked for the tasks' own timeouts
@@ -49,10 +50,24 @@ def gated(gates: Gates, services: Sequence[str]) -> list[str]:
 
 
 class GateSlots:
-    def __init__(self, client: Redis, space: KeySpace, scripts: Scripts) -> None:
+    """Gates kept in slots of their own: the services' (`KeySpace.gate`, a leased task
+    counts for its service), or the capped tenants' (`KeySpace.tenant_gate`, for its
+    tenant: fair_lease.py), named by the gates' keys."""
+
+    def __init__(
+        self,
+        client: Redis,
+        space: KeySpace,
+        scripts: Scripts,
+        *,
+        slot: Callable[[str], ShardKeys] | None = None,
+        owner: Callable[[Task], str] = attrgetter("service"),
+    ) -> None:
         self._client = client
         self._space = space
         self._scripts = scripts
+        self._slot = slot or space.gate
+        self._owner = owner
 
     async def reserve(
         self,
@@ -95,10 +110,10 @@ class GateSlots:
     ) -> None:
         for service, reservation in reserved.items():
             rate = gates[service].rate_limit
-            mine = [f"{t.id}|{t.lease_token}" for t in leased if t.service == service]
+            mine = [f"{t.id}|{t.lease_token}" for t in leased if self._owner(t) == service]
             await self._scripts.run(
                 "gate_confirm",
-                [self._space.gate(service).prefix],
+                [self._slot(service).prefix],
                 [
                     service,
                     ts(now),
@@ -124,7 +139,7 @@ class GateSlots:
         rate = gate.rate_limit
         granted = await self._scripts.run(
             "gate_reserve",
-            [self._space.gate(service).prefix],
+            [self._slot(service).prefix],
             [
                 service,
                 ts(now),
@@ -142,7 +157,7 @@ class GateSlots:
     async def _ended(self, service: str) -> list[str]:
         """The confirmed leases of `service` whose task is no longer processing under
         that token (read from the shards, one pipelined round)."""
-        found = await self._client.zrange(self._space.gate(service).prefix + "f", 0, -1)
+        found = await self._client.zrange(self._slot(service).prefix + "f", 0, -1)
         members = [str(member) for member in found]
         if not members:
             return []
@@ -164,7 +179,7 @@ class GateSlots:
         """The stored buckets of `services` (for queue_stats)."""
         async with self._client.pipeline(transaction=False) as pipe:
             for service in services:
-                pipe.hmget(self._space.gate(service).prefix + "rb", f"{service}|t", f"{service}|a")
+                pipe.hmget(self._slot(service).prefix + "rb", f"{service}|t", f"{service}|a")
             replies: list[Any] = await pipe.execute()
         return {
             service: (float(tokens), float(at))

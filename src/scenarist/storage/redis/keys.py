@@ -83,6 +83,10 @@ class ShardKeys:
         """Highest priority first: the order lease drains them."""
         return [self.ready_queue(service, p) for p in range(MAX_PRIORITY, MIN_PRIORITY - 1, -1)]
 
+    def tenants(self, service: str) -> str:
+        """The tenants with ready queues of their own for `service` (decision 79)."""
+        return f"{self.prefix}tn:{service}"
+
     def delayed(self, service: str) -> str:
         return f"{self.prefix}d:{service}"
 
@@ -140,6 +144,15 @@ class KeySpace:
     def gate(self, service: str) -> ShardKeys:
         """A service's gate keys on Redis Cluster: a slot of their own (decision 68)."""
         return ShardKeys(f"{{{self.key_prefix}:gate:{service}}}:")
+
+    def tenant_gate(self, tenant: str) -> ShardKeys:
+        """A tenant's cap on Redis Cluster: a slot of its own, kept as a service's gate."""
+        return ShardKeys(f"{{{self.key_prefix}:tenant:{tenant}}}:")
+
+    @property
+    def fair(self) -> ShardKeys:
+        """The tenants' passes on Redis Cluster: one slot for every service (fair_lease.py)."""
+        return ShardKeys(f"{{{self.key_prefix}:fair}}:")
 
     def shards(self) -> list[ShardKeys]:
         return [self.shard(i) for i in range(self.shard_count)]

@@ -62,6 +62,8 @@ OPERATIONS = (
     "cache_clear",
     "gate_reserve",
     "gate_confirm",
+    "lease_planned",
+    "fair_charge",
 )
 
 

@@ -35,21 +35,20 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from scenarist.core.errors import NotRunnableError
 from scenarist.core.gates import NO_GATES, Gates, ServiceGate
 from scenarist.core.model import MAX_PRIORITY, QUEUE_PRIORITIES, Task
 from scenarist.core.ready_order import ReadyRank, ready_rank
 from scenarist.core.tenants import NO_TENANTS, Tenants
 from scenarist.storage.redis.codec import decode_task, dump_json, ts
 from scenarist.storage.redis.failures import locate
+from scenarist.storage.redis.fair_lease import FairLeaser
 from scenarist.storage.redis.gate_slots import GateSlots, gated
 from scenarist.storage.redis.keys import KeySpace, ShardKeys
+from scenarist.storage.redis.lease_heads import LeaseArgs, shard_heads
 from scenarist.storage.redis.scripts import Scripts
 
 PROMOTE_BATCH = 1000
 
-# lease.lua ARGV: lease seconds, worker id, now, nonce, the worker's labels (JSON)
-LeaseArgs = tuple[str, str, str, str, str]
 Quotas = dict[str, int]  # gated service -> tasks a shard's script may still take
 
 
@@ -102,6 +101,7 @@ class Leaser:
         self._scripts = scripts
         self._rotation = itertools.count()
         self._slots = GateSlots(client, space, scripts)
+        self._fair = FairLeaser(client, space, scripts, self._slots, self.promote)
 
     async def lease(
         self,
@@ -120,10 +120,15 @@ class Leaser:
             return await self._lease_shard(
                 space.shard(0), services, max_tasks, gated_args, tenants_json(tenants)
             )
-        if tenants:  # the store refuses them at submit; a lease is told the same
-            raise NotRunnableError(
-                "Redis Cluster does not run the catalog's tenants (one Redis node and SQLite do)",
-                field="tenants",
+        if tenants:  # one walk across every shard (fair_lease.py)
+            return await self._fair.lease(
+                services,
+                max_tasks,
+                args,
+                now=now,
+                gates=gates,
+                tenants=tenants,
+                lease_seconds=lease_seconds,
             )
         if not gated(gates, services):
             return await self._lease_planned(services, max_tasks, args, None, now)
@@ -285,22 +290,24 @@ async def plan_lease(
                 _queue_heads(pipe, shard, service, wanted)
                 pipe.zcount(shard.delayed(service), "-inf", now)
             pipe.scard(shard.parallel_scenarios)
+            pipe.exists(*(shard.tenants(service) for service in services))
         raw: list[Any] = await pipe.execute()
     per_service = QUEUE_PRIORITIES + 1  # the ready queues and the delayed count
     per_shard = per_service * len(services)
     replies: list[Any] = []
     for index, shard in enumerate(shards):
-        block = raw[index * (per_shard + 1) : (index + 1) * (per_shard + 1)]
-        if int(block[-1]) > 0:  # heads without the held tasks (or not the worker's)
-            lists = await scripts.run(
-                "heads",
-                [shard.prefix, shard.parallel_scenarios],
-                [wanted, labels, ts(now), *services],
-            )
+        block = raw[index * (per_shard + 2) : (index + 1) * (per_shard + 2)]
+        # heads without the held tasks (or not the worker's), and of every tenant's queues
+        if int(block.pop()) > 0 or int(block[-1]) > 0:
             for s in range(len(services)):
                 for offset in range(QUEUE_PRIORITIES):
-                    flat = lists[s * QUEUE_PRIORITIES + offset]
-                    block[s * per_service + offset] = list(zip(flat[::2], flat[1::2], strict=True))
+                    block[s * per_service + offset] = []
+            for head in await shard_heads(
+                scripts, shard, services, wanted=wanted, labels=labels, now=now
+            ):
+                block[head.service * per_service + MAX_PRIORITY - head.priority].append(
+                    (head.member, head.score)
+                )
         replies += block[:-1]
     ranked: list[tuple[ReadyRank, int, str]] = []
     due: set[int] = set()

@@ -30,7 +30,7 @@ from scenarist.core.model import (
 )
 from scenarist.core.rerun import RerunRequest
 from scenarist.core.step_cache import CacheCount, served_at_submit
-from scenarist.core.tenants import DEFAULT_TENANT, NO_TENANTS, Tenants
+from scenarist.core.tenants import NO_TENANTS, Tenants
 from scenarist.core.transitions import LEASE_EXPIRED_ERROR
 from scenarist.core.usage import Usage, UsageTotal
 from scenarist.core.workers import WorkerRecord, WorkerSighting
@@ -79,16 +79,9 @@ def as_stored(scenario: Scenario, tasks: Sequence[Task]) -> Scenario:
 def refuse_unrunnable(scenario: Scenario, tasks: Sequence[Task], *, shards: int) -> None:
     """A `concurrency` key runs on one Redis node only (decision 68: its count lives in a
     shard): on Redis Cluster such a plan is refused, the task named, never run as if the
-    key were absent. Tenants' fair share is the same (decision 79): a scenario of another
-    tenant than `default` is refused there."""
+    key were absent."""
     if shards == 1:
         return
-    if scenario.tenant != DEFAULT_TENANT:
-        raise NotRunnableError(
-            f"tenant {scenario.tenant!r}: Redis Cluster does not run tenants (a single "
-            "Redis node and SQLite do)",
-            field="tenant",
-        )
     for task in tasks:
         if task.concurrency_key is not None:
             raise NotRunnableError(

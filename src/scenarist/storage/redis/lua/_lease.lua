@@ -33,13 +33,14 @@ local function bucket_tokens(svc, rate, burst, now)
 end
 
 -- `labels`: the leasing worker's (core/affinity.py), {} for none. `tenants`: the
--- catalog's, name -> {w = weight, cap = max_in_flight (optional)}, {} for none: then no
--- pass moves and every turn is equal (core/tenants.py FairShare).
+-- catalog's, name -> {w = weight, cap = max_in_flight, quota}, each optional, {} for
+-- none: then no pass moves and every turn is equal (core/tenants.py FairShare). A quota
+-- is Redis Cluster's: the room reserved in the tenant's gate slot (fair_lease.py).
 local function new_room(gates, now, labels, tenants)
   tenants = tenants or {}
   return {gates = gates, now = now, labels = labels or {}, taken = {}, tokens = {}, spent = {},
     keys = {}, groups = {}, flying = {}, tenants = tenants, charging = next(tenants) ~= nil,
-    tenant_flying = {}, passes = {}, moved = {}}
+    tenant_flying = {}, tenant_taken = {}, passes = {}, moved = {}}
 end
 
 local function has_labels(labels, wanted)
@@ -104,6 +105,9 @@ local function gate_admit(room, sid, t)
   end
   local tn = t.tn or 'default'
   local policy = room.tenants[tn]
+  if policy and policy.quota and (room.tenant_taken[tn] or 0) >= policy.quota then
+    return false
+  end
   if policy and policy.cap then
     if room.tenant_flying[tn] == nil then
       room.tenant_flying[tn] = tonumber(redis.call('HGET', K_TENANT_FLIGHT, tn) or '0')
@@ -111,6 +115,7 @@ local function gate_admit(room, sid, t)
     if room.tenant_flying[tn] >= policy.cap then return false end
     room.tenant_flying[tn] = room.tenant_flying[tn] + 1
   end
+  room.tenant_taken[tn] = (room.tenant_taken[tn] or 0) + 1
   if t.kk then room.keys[t.kk] = room.keys[t.kk] + 1 end
   if group then room.groups[group] = room.groups[group] + 1 end
   room.taken[t.v] = (room.taken[t.v] or 0) + 1
@@ -182,10 +187,10 @@ end
 -- highest lane with a head, each service's tenant with the smallest turn (ties: the
 -- ready order of the heads), and of those the service whose head comes first in ready
 -- order (higher priority, older score, task id). Without tenants every turn is 0: the
--- ready order across the services. `more(svc)` says how many more entries of the service
--- the walk wants (0: it looks at the service no further); a service whose cap, bucket or
--- quota is exhausted is looked at no further either. `visit(key, id, sid, name, t,
--- score)` says what became of the entry: 'taken' (the lease took it: its tenant is
+-- ready order across the services. `more(svc, tenant)` says how many more entries of the
+-- service (or of that tenant in it) the walk wants (0: it looks at that stream no
+-- further); a service whose cap, bucket or quota is exhausted is looked at no further
+-- either. `visit(key, id, sid, name, t, score, stream)` says what became of the entry: 'taken' (the lease took it: its tenant is
 -- charged), 'gone' (it left the queue: a stale entry dropped), 'kept' (it stays, and
 -- counts for the caller, charged as taken) or 'passed' (it stays, held back). At most
 -- HELD_SCAN entries are passed over per queue, so a long run of held tasks bounds the call.
@@ -205,7 +210,7 @@ local function walk_ready(services, queue_of, room, more, visit)
     if c.pos > #c.buf then
       -- A page is what the walk still wants (more only once tasks were held back), so a
       -- lease of one task reads one entry.
-      local size = math.min(PAGE, more(c.svc) + c.passed)
+      local size = math.min(PAGE, more(c.svc, c.tn) + c.passed)
       local got = redis.call('ZRANGE', c.key, c.stays, c.stays + size - 1, 'WITHSCORES')
       c.buf, c.pos = {}, 1
       for j = 1, #got, 2 do c.buf[#c.buf + 1] = {tonumber(got[j + 1]), got[j], got[j + 1]} end
@@ -218,7 +223,7 @@ local function walk_ready(services, queue_of, room, more, visit)
   local function head(st)
     if st.done then return nil end
     local left = service_room(room, st.svc)
-    if more(st.svc) <= 0 or (left and left <= 0) then
+    if more(st.svc, st.name) <= 0 or (left and left <= 0) then
       st.done = true
       return nil
     end
@@ -226,7 +231,7 @@ local function walk_ready(services, queue_of, room, more, visit)
       if not st.c then
         local key = st.tn and queue_key(st.svc, st.prio, st.tn) or queue_of(st.s, st.prio)
         -- stays: entries before the cursor still queued; passed: those held back.
-        st.c = {key = key, svc = st.svc, buf = {}, pos = 1, stays = 0, passed = 0}
+        st.c = {key = key, svc = st.svc, tn = st.name, buf = {}, pos = 1, stays = 0, passed = 0}
       end
       local h = cursor_head(st.c)
       if h then return h end
@@ -269,7 +274,7 @@ local function walk_ready(services, queue_of, room, more, visit)
     c.pos = c.pos + 1
     local id = h[2]
     local sid, name = split_id(id)
-    local outcome = visit(c.key, id, sid, name, sid and load_task(sid, name), h[3])
+    local outcome = visit(c.key, id, sid, name, sid and load_task(sid, name), h[3], st)
     if outcome == 'kept' or outcome == 'passed' then c.stays = c.stays + 1 end
     if outcome == 'passed' then c.passed = c.passed + 1 end
     if outcome == 'taken' or outcome == 'kept' then charge(room, st.svc, st.name) end
